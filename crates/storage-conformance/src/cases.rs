@@ -1,0 +1,709 @@
+//! The conformance cases. Each `pub async fn` here must be listed in `with_case_list!` (a test checks it).
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, stream};
+use storage_core::{
+    Acl, Attributes, ByteRange, ErrorKind, ListEntry, ListOptions, Method, OverwritePolicy, Result, SaveOptions,
+    Storage, UrlOptions,
+};
+
+use crate::{Fixture, HttpRequest, HttpResponse};
+
+// ----- helpers -----------------------------------------------------------------------------------------------------
+
+#[track_caller]
+fn assert_kind<T: std::fmt::Debug>(result: Result<T>, kind: ErrorKind, what: &str) {
+    match result {
+        Err(err) => assert_eq!(err.kind(), kind, "{what}: expected {kind}, got {err}"),
+        Ok(value) => panic!("{what}: expected {kind}, got Ok({value:?})"),
+    }
+}
+
+/// Save under `name` and read back through a streaming reader; returns what was stored under which name.
+async fn check_round_trip(storage: &Storage, name: &str, data: Bytes) {
+    let stored = storage.save(name, data.clone()).await.expect("save");
+    assert_eq!(stored, name, "a free name is stored unchanged");
+    let reader = storage.open(name).await.expect("open");
+    assert_eq!(reader.metadata.size(), data.len() as u64);
+    let chunks: Vec<Bytes> = reader.stream.try_collect().await.expect("stream");
+    let read: Vec<u8> = chunks.concat();
+    assert!(read == data, "{name}: read {} bytes back, differing from the {} saved", read.len(), data.len());
+    assert_eq!(storage.size(name).await.expect("size"), data.len() as u64);
+}
+
+/// `root_XXXXXXX.ext` for `name` = `root.ext`.
+pub(crate) fn is_alternative_of(candidate: &str, name: &str) -> bool {
+    let (dir, file) = name.rsplit_once('/').map_or(("", name), |(d, f)| (d, f));
+    let ext_at = file.trim_start_matches('.').find('.').map(|i| i + (file.len() - file.trim_start_matches('.').len()));
+    let (root, ext) = ext_at.map_or((file, ""), |i| (&file[..i], &file[i..]));
+    let prefix = if dir.is_empty() { format!("{root}_") } else { format!("{dir}/{root}_") };
+    candidate
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(ext))
+        .is_some_and(|random| random.len() == 7 && random.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn pattern(len: usize) -> Bytes {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>().into()
+}
+
+async fn keys(storage: &Storage, prefix: &str) -> Vec<String> {
+    storage.list(prefix).map_ok(|meta| meta.key).try_collect().await.expect("list")
+}
+
+async fn send(
+    fx: &Fixture,
+    method: &'static str,
+    url: &str,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+) -> HttpResponse {
+    fx.http().send(HttpRequest { method, url: url.to_owned(), headers, body }).await
+}
+
+/// Change one character inside the value of the first query parameter whose name ends with `param`.
+fn tamper(url: &str, param: &str) -> String {
+    let at = url.find(&format!("{param}=")).unwrap_or_else(|| panic!("{url} has no {param}")) + param.len() + 1;
+    let at = at + 2.min(url[at..].find('&').unwrap_or(url.len() - at).saturating_sub(1));
+    let old = url.as_bytes()[at];
+    let new = if old == b'A' { 'B' } else { 'A' };
+    format!("{}{}{}", &url[..at], new, &url[at + 1..])
+}
+
+// ----- round trips -------------------------------------------------------------------------------------------------
+
+pub async fn round_trip_empty(fx: Fixture) {
+    check_round_trip(&fx.storage(), "empty.txt", Bytes::new()).await;
+}
+
+pub async fn round_trip_one_byte(fx: Fixture) {
+    check_round_trip(&fx.storage(), "one.bin", Bytes::from_static(b"x")).await;
+}
+
+pub async fn round_trip_binary(fx: Fixture) {
+    let every_byte: Vec<u8> = (0..=255u8).cycle().take(256 * 4 + 3).collect();
+    check_round_trip(&fx.storage(), "binary.bin", every_byte.into()).await;
+}
+
+pub async fn round_trip_large(fx: Fixture) {
+    check_round_trip(&fx.storage(), "large/ten-mib.bin", pattern(10 * 1024 * 1024)).await;
+}
+
+pub async fn round_trip_streamed(fx: Fixture) {
+    let storage = fx.storage();
+    let data = pattern(3 * 1024 * 1024 + 17);
+    let chunks: Vec<std::io::Result<Bytes>> =
+        data.chunks(64 * 1024 + 7).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let content = storage_core::Content::from_stream(stream::iter(chunks), None);
+    let stored = storage.save("streamed.bin", content).await.expect("save a stream");
+    assert_eq!(stored, "streamed.bin");
+    assert!(storage.read("streamed.bin").await.expect("read") == data);
+}
+
+pub async fn round_trip_from_file(fx: Fixture) {
+    let storage = fx.storage();
+    let data = pattern(1024 * 1024 + 5);
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(&data).expect("write temp file");
+    let stored =
+        storage.save("from-file.bin", storage_core::Content::from_path(file.path())).await.expect("save a file");
+    assert_eq!(stored, "from-file.bin");
+    assert!(storage.read("from-file.bin").await.expect("read") == data);
+    let missing = storage_core::Content::from_path(file.path().with_extension("missing"));
+    assert_kind(storage.save("never.bin", missing).await, ErrorKind::NotFound, "save of a missing local file");
+    assert!(!storage.exists("never.bin").await.expect("exists"), "a failed save leaves nothing behind");
+}
+
+pub async fn read_ranges(fx: Fixture) {
+    let storage = fx.storage();
+    let data = pattern(1000);
+    storage.save("ranges.bin", data.clone()).await.expect("save");
+    let checks: [(ByteRange, std::ops::Range<usize>); 5] = [
+        ((10..20).into(), 10..20),
+        ((990..2000).into(), 990..1000),
+        ((500..).into(), 500..1000),
+        (ByteRange::Suffix(7), 993..1000),
+        (ByteRange::Suffix(5000), 0..1000),
+    ];
+    for (range, expected) in checks {
+        let reader = storage.open_range("ranges.bin", range).await.expect("ranged open");
+        assert_eq!(reader.range, expected.start as u64..expected.end as u64, "{range:?}");
+        let bytes: Vec<Bytes> = reader.stream.try_collect().await.expect("stream");
+        assert!(bytes.concat() == data[expected.clone()], "{range:?} returned the wrong bytes");
+    }
+    assert_kind(storage.open_range("ranges.bin", 1000..1010).await, ErrorKind::InvalidArgument, "range past the end");
+}
+
+// ----- names -------------------------------------------------------------------------------------------------------
+
+/// Names that differ between backends when they are encoded carelessly (object_store#238, kestra#18051).
+pub const SPECIAL_NAMES: &[&str] = &[
+    "with space.txt",
+    "ünïcødé/日本語.txt",
+    "hash#tag.txt",
+    "percent%20sign.txt",
+    "plus+sign.txt",
+    "question?mark.txt",
+    "amp&ersand=equals.txt",
+    "tilde~quote'paren(1).txt",
+    "emoji 🦀.bin",
+];
+
+pub async fn special_names_round_trip(fx: Fixture) {
+    let storage = fx.storage();
+    for (i, name) in SPECIAL_NAMES.iter().enumerate() {
+        check_round_trip(&storage, name, Bytes::from(format!("content {i}"))).await;
+    }
+    let listed: BTreeSet<String> = keys(&storage, "").await.into_iter().collect();
+    let expected: BTreeSet<String> = SPECIAL_NAMES.iter().map(|n| n.to_string()).collect();
+    assert_eq!(listed, expected, "listing returns every special name unchanged");
+    for name in SPECIAL_NAMES {
+        storage.delete(name).await.expect("delete");
+        assert!(!storage.exists(name).await.expect("exists"), "{name} deleted");
+    }
+}
+
+pub async fn nested_paths(fx: Fixture) {
+    let storage = fx.storage();
+    check_round_trip(&storage, "a/b/c/d/e.txt", Bytes::from_static(b"deep")).await;
+    check_round_trip(&storage, "a/b/sibling.txt", Bytes::from_static(b"near")).await;
+    assert_eq!(keys(&storage, "a/").await, ["a/b/c/d/e.txt", "a/b/sibling.txt"]);
+    storage.delete("a/b/c/d/e.txt").await.expect("delete");
+    assert_eq!(keys(&storage, "a/").await, ["a/b/sibling.txt"], "no empty directories are listed");
+}
+
+pub async fn invalid_names_refused(fx: Fixture) {
+    let storage = fx.storage();
+    for name in ["", "/etc/passwd", "../escape", "a/../../b", "a/./b", "a\\b", "nul\0byte", "a//b", "dir/", "tab\there"]
+    {
+        assert_kind(storage.save(name, "x").await, ErrorKind::InvalidName, &format!("save {name:?}"));
+        assert_kind(storage.read(name).await, ErrorKind::InvalidName, &format!("read {name:?}"));
+        assert_kind(storage.delete(name).await, ErrorKind::InvalidName, &format!("delete {name:?}"));
+        assert_kind(storage.exists(name).await, ErrorKind::InvalidName, &format!("exists {name:?}"));
+        if let Err(err) = storage.save(name, "x").await {
+            assert!(err.to_string().contains(&format!("{name:?}")), "the error quotes the name: {err}");
+        }
+    }
+    assert!(keys(&storage, "").await.is_empty(), "nothing was written");
+}
+
+pub async fn missing_objects(fx: Fixture) {
+    let storage = fx.storage();
+    assert_kind(storage.read("nope.txt").await, ErrorKind::NotFound, "read");
+    assert_kind(storage.metadata("nope.txt").await, ErrorKind::NotFound, "metadata");
+    assert_kind(storage.size("nope.txt").await, ErrorKind::NotFound, "size");
+    assert!(!storage.exists("nope.txt").await.expect("exists"));
+    let err = storage.read("nope.txt").await.expect_err("missing");
+    let message = err.to_string();
+    assert!(message.contains("nope.txt") && message.contains(fx.backend.name()), "{message}");
+}
+
+// ----- overwrite policy --------------------------------------------------------------------------------------------
+
+pub async fn overwrite_policy_overwrite(fx: Fixture) {
+    let storage = fx.storage().with_overwrite(OverwritePolicy::Overwrite);
+    assert_eq!(storage.save("same.txt", "first").await.expect("save"), "same.txt");
+    assert_eq!(storage.save("same.txt", "second").await.expect("save"), "same.txt");
+    assert_eq!(storage.read("same.txt").await.expect("read"), "second");
+    assert_eq!(keys(&storage, "").await, ["same.txt"]);
+}
+
+pub async fn overwrite_policy_unique(fx: Fixture) {
+    let storage = fx.storage();
+    assert_eq!(storage.options().overwrite, OverwritePolicy::Unique, "unique is the default on every backend");
+    assert_eq!(storage.save("dir/same.tar.gz", "first").await.expect("save"), "dir/same.tar.gz");
+    let second = storage.save("dir/same.tar.gz", "second").await.expect("save");
+    assert!(is_alternative_of(&second, "dir/same.tar.gz"), "{second} is dir/same_XXXXXXX.tar.gz");
+    assert_eq!(storage.read("dir/same.tar.gz").await.expect("read"), "first");
+    assert_eq!(storage.read(&second).await.expect("read"), "second");
+    let dotted = storage.save(".env", "a").await.expect("save");
+    let dotted_again = storage.save(".env", "b").await.expect("save");
+    assert_eq!(dotted, ".env");
+    assert!(is_alternative_of(&dotted_again, ".env"), "a leading dot is not an extension: {dotted_again}");
+}
+
+pub async fn overwrite_policy_fail(fx: Fixture) {
+    let storage = fx.storage().with_overwrite(OverwritePolicy::Fail);
+    if !fx.backend.capabilities().write_with_create_only {
+        assert_kind(storage.save("same.txt", "x").await, ErrorKind::Unsupported, "fail policy without create-only");
+        return;
+    }
+    storage.save("same.txt", "first").await.expect("save");
+    assert_kind(storage.save("same.txt", "second").await, ErrorKind::AlreadyExists, "second save");
+    assert_eq!(storage.read("same.txt").await.expect("read"), "first", "the first content survives");
+}
+
+pub async fn unique_concurrent_saves(fx: Fixture) {
+    const WRITERS: usize = 64;
+    let storage = fx.storage();
+    let saves = (0..WRITERS).map(|i| {
+        let storage = storage.clone();
+        tokio::spawn(async move {
+            let content = Bytes::from(format!("writer {i}"));
+            (storage.save("contended.txt", content.clone()).await, content)
+        })
+    });
+    let results = futures::future::join_all(saves).await;
+    let mut names = BTreeSet::new();
+    for result in results {
+        let (saved, content) = result.expect("task");
+        let name = saved.expect("every concurrent save succeeds");
+        assert!(name == "contended.txt" || is_alternative_of(&name, "contended.txt"), "{name}");
+        assert_eq!(storage.read(&name).await.expect("read"), content, "{name} holds its own writer's content");
+        names.insert(name);
+    }
+    assert_eq!(names.len(), WRITERS, "all names distinct: none lost, none overwritten");
+    assert_eq!(keys(&storage, "").await.len(), WRITERS);
+}
+
+pub async fn unique_streamed_collision(fx: Fixture) {
+    let storage = fx.storage();
+    storage.save("taken.bin", "first").await.expect("save");
+    let data = pattern(9 * 1024 * 1024); // over the in-memory spool limit, so the retry reads a temp file
+    let chunks: Vec<std::io::Result<Bytes>> = data.chunks(1 << 20).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let stored = storage
+        .save("taken.bin", storage_core::Content::from_stream(stream::iter(chunks), None))
+        .await
+        .expect("a streamed save onto a taken name");
+    assert!(is_alternative_of(&stored, "taken.bin"), "{stored}");
+    assert!(storage.read(&stored).await.expect("read") == data, "the whole stream arrived under the new name");
+}
+
+// ----- listing -----------------------------------------------------------------------------------------------------
+
+pub async fn list_prefix_and_delimiter(fx: Fixture) {
+    let storage = fx.storage();
+    for name in
+        ["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "photos/top.jpg", "photo.txt", "zeta.txt"]
+    {
+        storage.save(name, name.to_owned()).await.expect("save");
+    }
+    assert_eq!(
+        keys(&storage, "photos/").await,
+        ["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "photos/top.jpg"]
+    );
+    assert_eq!(
+        keys(&storage, "photo").await,
+        ["photo.txt", "photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "photos/top.jpg"],
+        "a prefix is a plain string prefix"
+    );
+    let entries: Vec<ListEntry> = storage
+        .list_entries(ListOptions::new("photos/").with_delimiter(true))
+        .try_collect()
+        .await
+        .expect("delimited list");
+    let shown: Vec<&str> = entries.iter().map(ListEntry::key).collect();
+    assert_eq!(shown, ["photos/2024/", "photos/2025/", "photos/top.jpg"]);
+    if let Some(ListEntry::Object(meta)) = entries.last() {
+        assert_eq!(meta.size, "photos/top.jpg".len() as u64);
+    }
+    let root: Vec<String> = storage
+        .list_entries(ListOptions::new("").with_delimiter(true))
+        .map_ok(|e| e.key().to_owned())
+        .try_collect()
+        .await
+        .expect("root list");
+    assert_eq!(root, ["photo.txt", "photos/", "zeta.txt"]);
+    assert!(keys(&storage, "nothing/").await.is_empty());
+    assert_kind(
+        storage.list("../").try_collect::<Vec<_>>().await,
+        ErrorKind::InvalidName,
+        "a prefix that escapes the root",
+    );
+}
+
+pub async fn list_pagination(fx: Fixture) {
+    // More objects than one S3 page (1,000), under two directories, to walk pages both flat and delimited.
+    const COUNT: usize = 1_030;
+    let storage = fx.storage().with_overwrite(OverwritePolicy::Overwrite);
+    let names: Vec<String> =
+        (0..COUNT).map(|i| format!("many/{}/{i:05}.txt", if i % 2 == 0 { "even" } else { "odd" })).collect();
+    stream::iter(names.clone())
+        .map(|name| {
+            let storage = storage.clone();
+            async move { storage.save(&name, Bytes::new()).await }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("save many");
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(keys(&storage, "many/").await, expected, "a full listing crosses backend pages");
+
+    let mut walked = Vec::new();
+    let mut offset = None;
+    let mut pages = 0;
+    loop {
+        let page = storage.list_page(ListOptions::new("many/").with_offset(offset), 100).await.expect("page");
+        assert!(page.entries.len() <= 100);
+        walked.extend(page.entries.into_iter().map(|e| e.key().to_owned()));
+        pages += 1;
+        match page.next_offset {
+            Some(next) => offset = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(walked, expected, "pages joined give the full listing");
+    assert_eq!(pages, COUNT.div_ceil(100));
+
+    let first = storage.list_page(ListOptions::new("many/").with_delimiter(true), 1).await.expect("delimited page");
+    assert_eq!(first.entries, [ListEntry::Prefix("many/even/".into())]);
+    let second = storage
+        .list_page(ListOptions::new("many/").with_delimiter(true).with_offset(first.next_offset), 1)
+        .await
+        .expect("delimited page");
+    assert_eq!(second.entries, [ListEntry::Prefix("many/odd/".into())]);
+    assert_eq!(second.next_offset, None, "the last page says so");
+}
+
+pub async fn listdir_like_django(fx: Fixture) {
+    let storage = fx.storage();
+    for name in ["docs/a.txt", "docs/b.txt", "docs/sub/c.txt", "docs/sub/deeper/d.txt", "root.txt"] {
+        storage.save(name, "x").await.expect("save");
+    }
+    let (dirs, files) = storage.listdir("docs").await.expect("listdir");
+    assert_eq!((dirs, files), (vec!["sub".to_owned()], vec!["a.txt".to_owned(), "b.txt".to_owned()]));
+    let (dirs, files) = storage.listdir("").await.expect("listdir root");
+    assert_eq!((dirs, files), (vec!["docs".to_owned()], vec!["root.txt".to_owned()]));
+    let (dirs, files) = storage.listdir("docs/sub/").await.expect("listdir with slash");
+    assert_eq!((dirs, files), (vec!["deeper".to_owned()], vec!["c.txt".to_owned()]));
+    let (dirs, files) = storage.listdir("absent").await.expect("listdir of nothing");
+    assert!(dirs.is_empty() && files.is_empty());
+}
+
+pub async fn delete_is_idempotent(fx: Fixture) {
+    let storage = fx.storage();
+    storage.delete("never-existed.txt").await.expect("deleting a missing name succeeds");
+    storage.save("gone.txt", "x").await.expect("save");
+    storage.delete("gone.txt").await.expect("delete");
+    storage.delete("gone.txt").await.expect("delete again");
+    assert_kind(storage.read("gone.txt").await, ErrorKind::NotFound, "read after delete");
+    assert!(keys(&storage, "").await.is_empty());
+}
+
+// ----- metadata ----------------------------------------------------------------------------------------------------
+
+fn full_attributes() -> Attributes {
+    Attributes::default()
+        .with_content_type("text/plain; charset=utf-8")
+        .with_cache_control("max-age=86400, public")
+        .with_content_disposition("attachment; filename=\"report.txt\"")
+        .with_content_encoding("identity")
+        .with_content_language("en-GB")
+        .with_metadata("owner", "user-42")
+        .with_metadata("origin-name", "Report 2024 (final).txt")
+}
+
+pub async fn metadata_round_trip(fx: Fixture) {
+    let storage = fx.storage();
+    let caps = fx.backend.capabilities();
+    let attributes = full_attributes();
+    let saved =
+        storage.save_with("meta.txt", "hello", SaveOptions::default().with_attributes(attributes.clone())).await;
+    if !caps.write_with_attributes || !caps.write_with_user_metadata {
+        assert_kind(saved, ErrorKind::Unsupported, "attributes on a backend without them");
+        return;
+    }
+    saved.expect("save with attributes");
+    let metadata = storage.metadata("meta.txt").await.expect("metadata");
+    assert_eq!(metadata.attributes, attributes, "every attribute survives");
+    assert_eq!(metadata.size(), 5);
+    assert!(metadata.meta.etag.is_some(), "an etag is reported");
+    let listed: Vec<_> = storage.list("meta").try_collect().await.expect("list");
+    assert_eq!(listed[0].size, 5);
+    assert_eq!(listed[0].etag, metadata.meta.etag, "list and head agree on the etag");
+    let before = metadata.meta.last_modified;
+    assert!((chrono::Utc::now() - before).num_seconds().abs() < 300, "last_modified is about now: {before}");
+
+    assert_kind(
+        storage
+            .save_with(
+                "bad.txt",
+                "x",
+                SaveOptions::default().with_attributes(Attributes::default().with_metadata("Bad Name", "v")),
+            )
+            .await,
+        ErrorKind::InvalidArgument,
+        "metadata name with a space",
+    );
+    assert_kind(
+        storage
+            .save_with(
+                "bad.txt",
+                "x",
+                SaveOptions::default().with_attributes(Attributes::default().with_cache_control("a\r\nb")),
+            )
+            .await,
+        ErrorKind::InvalidArgument,
+        "header injection",
+    );
+    assert!(!storage.exists("bad.txt").await.expect("exists"), "a refused save writes nothing");
+}
+
+pub async fn content_type_guessed(fx: Fixture) {
+    let storage = fx.storage();
+    if !fx.backend.capabilities().write_with_attributes {
+        return;
+    }
+    for (name, expected) in
+        [("page.html", "text/html"), ("doc.pdf", "application/pdf"), ("blob", "application/octet-stream")]
+    {
+        storage.save(name, "x").await.expect("save");
+        assert_eq!(storage.metadata(name).await.expect("metadata").content_type(), Some(expected), "{name}");
+    }
+    storage
+        .save_with("data.txt", "{}", SaveOptions::default().with_content_type("application/json"))
+        .await
+        .expect("save");
+    assert_eq!(storage.metadata("data.txt").await.expect("metadata").content_type(), Some("application/json"));
+}
+
+// ----- copy and rename ---------------------------------------------------------------------------------------------
+
+pub async fn copy_keeps_content_and_metadata(fx: Fixture) {
+    let storage = fx.storage();
+    let caps = fx.backend.capabilities();
+    let options = if caps.write_with_attributes && caps.write_with_user_metadata {
+        SaveOptions::default().with_attributes(full_attributes())
+    } else {
+        SaveOptions::default()
+    };
+    storage.save_with("src/original.txt", "payload", options).await.expect("save");
+    assert_eq!(storage.copy("src/original.txt", "dst/copy.txt").await.expect("copy"), "dst/copy.txt");
+    assert_eq!(storage.read("dst/copy.txt").await.expect("read"), "payload");
+    assert_eq!(storage.read("src/original.txt").await.expect("read"), "payload", "the source stays");
+    let source = storage.metadata("src/original.txt").await.expect("metadata");
+    let copy = storage.metadata("dst/copy.txt").await.expect("metadata");
+    assert_eq!(copy.attributes, source.attributes, "attributes are copied");
+    assert_kind(storage.copy("src/missing.txt", "dst/x.txt").await, ErrorKind::NotFound, "copy of a missing source");
+    assert!(!storage.exists("dst/x.txt").await.expect("exists"));
+}
+
+pub async fn copy_applies_policy(fx: Fixture) {
+    let storage = fx.storage();
+    storage.save("a.txt", "a").await.expect("save");
+    storage.save("b.txt", "b").await.expect("save");
+    let unique = storage.copy("a.txt", "b.txt").await.expect("unique copy");
+    assert!(is_alternative_of(&unique, "b.txt"), "{unique}");
+    assert_eq!(storage.read("b.txt").await.expect("read"), "b", "the target was not replaced");
+    assert_eq!(storage.read(&unique).await.expect("read"), "a");
+
+    let failing = storage.clone().with_overwrite(OverwritePolicy::Fail);
+    assert_kind(failing.copy("a.txt", "b.txt").await, ErrorKind::AlreadyExists, "fail policy copy");
+    let overwriting = storage.clone().with_overwrite(OverwritePolicy::Overwrite);
+    assert_eq!(overwriting.copy("a.txt", "b.txt").await.expect("overwrite copy"), "b.txt");
+    assert_eq!(storage.read("b.txt").await.expect("read"), "a");
+}
+
+pub async fn rename_moves(fx: Fixture) {
+    let storage = fx.storage();
+    let caps = fx.backend.capabilities();
+    let options = if caps.write_with_attributes && caps.write_with_user_metadata {
+        SaveOptions::default().with_attributes(full_attributes())
+    } else {
+        SaveOptions::default()
+    };
+    storage.save_with("old/name.txt", "moving", options).await.expect("save");
+    let before = storage.metadata("old/name.txt").await.expect("metadata");
+    assert_eq!(storage.rename("old/name.txt", "new/name.txt").await.expect("rename"), "new/name.txt");
+    assert!(!storage.exists("old/name.txt").await.expect("exists"), "the source is gone");
+    assert_eq!(storage.read("new/name.txt").await.expect("read"), "moving");
+    let after = storage.metadata("new/name.txt").await.expect("metadata");
+    assert_eq!(after.attributes, before.attributes, "attributes move along");
+
+    storage.save("other.txt", "other").await.expect("save");
+    let failing = storage.clone().with_overwrite(OverwritePolicy::Fail);
+    assert_kind(failing.rename("new/name.txt", "other.txt").await, ErrorKind::AlreadyExists, "fail policy rename");
+    assert_eq!(storage.read("new/name.txt").await.expect("read"), "moving", "a refused rename keeps the source");
+    assert_eq!(storage.read("other.txt").await.expect("read"), "other", "and the target");
+    assert_kind(storage.rename("absent.txt", "x.txt").await, ErrorKind::NotFound, "rename of a missing source");
+}
+
+/// Django's `test_file_truncation`: `max_length` 20 under `tests/`.
+pub async fn available_name_truncation(fx: Fixture) {
+    let storage = fx.storage();
+    let limited = SaveOptions::default().with_max_length(20);
+    let first = storage.save_with("tests/filename.ext", "Same Content", limited.clone()).await.expect("save");
+    assert_eq!(first, "tests/filename.ext");
+    let second = storage.save_with("tests/filename.ext", "Same Content", limited.clone()).await.expect("save");
+    assert!(is_alternative_of(&second, "tests/fi.ext"), "truncated to fit: {second}");
+    assert_eq!(second.chars().count(), 20);
+
+    storage.save_with("tests/short.longext", "Same Content", limited.clone()).await.expect("save");
+    let err = storage.save_with("tests/short.longext", "Same Content", limited).await.expect_err("no room to truncate");
+    assert_eq!(err.kind(), ErrorKind::InvalidName);
+    assert!(err.to_string().contains("max_length"), "{err}");
+    assert_eq!(keys(&storage, "tests/").await.len(), 3, "the refused save wrote nothing");
+
+    let shown = storage.get_available_name("tests/filename.ext", None).await.expect("available name");
+    assert!(is_alternative_of(&shown, "tests/filename.ext"), "{shown}");
+    assert_eq!(storage.get_available_name("tests/free.ext", None).await.expect("free"), "tests/free.ext");
+}
+
+// ----- ACLs and URLs -----------------------------------------------------------------------------------------------
+
+pub async fn acl_round_trip(fx: Fixture) {
+    let storage = fx.storage();
+    if !fx.backend.capabilities().acl {
+        let saved = storage.save_with("acl.txt", "x", SaveOptions::default().with_acl(Acl::Private)).await;
+        assert_kind(saved, ErrorKind::Unsupported, "save with an ACL");
+        assert!(!storage.exists("acl.txt").await.expect("exists"), "nothing written");
+        storage.save("acl.txt", "x").await.expect("save without an ACL");
+        assert_kind(storage.set_acl("acl.txt", Acl::PublicRead).await, ErrorKind::Unsupported, "set_acl");
+        assert_kind(storage.acl("acl.txt").await, ErrorKind::Unsupported, "acl");
+        return;
+    }
+    let private = storage.clone().private(Duration::from_secs(60));
+    private.save("secret.txt", "s").await.expect("save");
+    assert_eq!(storage.acl("secret.txt").await.expect("acl"), Acl::Private);
+    storage.set_acl("secret.txt", Acl::PublicRead).await.expect("set_acl");
+    assert_eq!(storage.acl("secret.txt").await.expect("acl"), Acl::PublicRead);
+    storage.copy("secret.txt", "copied.txt").await.expect("copy");
+    assert_eq!(storage.acl("copied.txt").await.expect("acl"), Acl::PublicRead, "copy keeps the ACL");
+    storage.set_acl("copied.txt", Acl::Private).await.expect("set_acl");
+    storage.rename("copied.txt", "moved.txt").await.expect("rename");
+    assert_eq!(storage.acl("moved.txt").await.expect("acl"), Acl::Private, "rename keeps the ACL");
+    assert_kind(storage.acl("absent.txt").await, ErrorKind::NotFound, "acl of a missing object");
+}
+
+pub async fn public_urls(fx: Fixture) {
+    let storage = fx.storage();
+    storage.save("public/hello world.txt", "hello").await.expect("save");
+    if !fx.backend.capabilities().public_url {
+        assert_kind(storage.url("public/hello world.txt").await, ErrorKind::Unsupported, "url");
+        return;
+    }
+    let url = storage.url("public/hello world.txt").await.expect("url");
+    assert!(!url.contains(' '), "the key is encoded in the url: {url}");
+    if fx.backend.capabilities().acl {
+        storage.set_acl("public/hello world.txt", Acl::PublicRead).await.expect("set_acl");
+        let response = send(&fx, "GET", &url, vec![], Bytes::new()).await;
+        assert_eq!((response.status, response.body.as_ref()), (200, &b"hello"[..]), "a public-read object is served");
+        let private = storage.clone().private(Duration::from_secs(60));
+        private.save("public/secret.txt", "secret").await.expect("save");
+        let plain = storage.url("public/secret.txt").await.expect("url");
+        let response = send(&fx, "GET", &plain, vec![], Bytes::new()).await;
+        assert_eq!(response.status, 403, "a private object refuses strangers at its plain url");
+        assert!(
+            private.url("public/secret.txt").await.expect("url").contains('?'),
+            "a private storage's url is signed"
+        );
+    }
+}
+
+pub async fn temporary_url_get(fx: Fixture) {
+    let storage = fx.storage().private(Duration::from_secs(60));
+    storage.save("private/report #1.pdf", "%PDF-report").await.expect("save");
+    let caps = fx.backend.capabilities();
+    let options = UrlOptions::get().with_download_name("Q3 report – final.pdf");
+    if !caps.presign_read {
+        let issued = storage.temporary_url("private/report #1.pdf", Duration::from_secs(60), options).await;
+        assert_kind(issued, ErrorKind::Unsupported, "temporary url");
+        return;
+    }
+    let url =
+        storage.temporary_url("private/report #1.pdf", Duration::from_secs(60), options).await.expect("temporary url");
+    let response = send(&fx, "GET", &url, vec![], Bytes::new()).await;
+    assert_eq!(response.status, 200, "a fresh url works");
+    assert_eq!(response.body, "%PDF-report");
+    let disposition = response.header("content-disposition").unwrap_or_default();
+    assert!(
+        disposition.starts_with("attachment;") && disposition.contains("filename*=UTF-8''Q3%20report"),
+        "{disposition}"
+    );
+
+    for (what, bad) in [
+        ("signature", tamper(&url, "Signature")),
+        ("key", url.replacen("report", "rePort", 1)),
+        ("override", tamper(&url, "response-content-disposition")),
+    ] {
+        let response = send(&fx, "GET", &bad, vec![], Bytes::new()).await;
+        assert_eq!(response.status, 403, "a url with its {what} changed is refused: {bad}");
+    }
+    let response = send(&fx, "PUT", &url, vec![], Bytes::from_static(b"overwrite")).await;
+    assert_eq!(response.status, 403, "a GET url does not allow PUT");
+    assert_eq!(storage.read("private/report #1.pdf").await.expect("read"), "%PDF-report");
+
+    let short = storage
+        .temporary_url("private/report #1.pdf", Duration::from_secs(1), UrlOptions::get())
+        .await
+        .expect("short url");
+    assert_eq!(send(&fx, "GET", &short, vec![], Bytes::new()).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(send(&fx, "GET", &short, vec![], Bytes::new()).await.status, 403, "an expired url is refused");
+}
+
+pub async fn temporary_url_put(fx: Fixture) {
+    let storage = fx.storage();
+    if !fx.backend.capabilities().presign_write {
+        let issued = storage.temporary_url("upload.txt", Duration::from_secs(60), UrlOptions::put()).await;
+        assert_kind(issued, ErrorKind::Unsupported, "temporary upload url");
+        return;
+    }
+    let options = UrlOptions::put().with_content_type("text/plain");
+    let request = storage
+        .presigned_request("uploads/one.txt", Duration::from_secs(60), options.clone())
+        .await
+        .expect("presigned put");
+    assert_eq!(request.method, Method::Put);
+    let response = send(&fx, "PUT", &request.url, request.headers.clone(), Bytes::from_static(b"uploaded")).await;
+    assert!((200..300).contains(&response.status), "upload accepted: {}", response.status);
+    assert_eq!(storage.read("uploads/one.txt").await.expect("read"), "uploaded");
+    assert_eq!(storage.metadata("uploads/one.txt").await.expect("metadata").content_type(), Some("text/plain"));
+
+    let again = send(&fx, "PUT", &request.url, request.headers.clone(), Bytes::from_static(b"replaced")).await;
+    assert!(!(200..300).contains(&again.status), "the unique policy makes upload urls create-only: {}", again.status);
+    assert_eq!(storage.read("uploads/one.txt").await.expect("read"), "uploaded", "nothing was replaced");
+
+    let fresh =
+        storage.presigned_request("uploads/two.txt", Duration::from_secs(60), options).await.expect("presigned put");
+    let mut wrong_type = fresh.headers.clone();
+    wrong_type.retain(|(name, _)| !name.eq_ignore_ascii_case("content-type"));
+    wrong_type.push(("content-type".into(), "text/html".into()));
+    let refused = send(&fx, "PUT", &fresh.url, wrong_type, Bytes::from_static(b"<script>")).await;
+    assert_eq!(refused.status, 403, "an upload with another content type is refused");
+    assert!(!storage.exists("uploads/two.txt").await.expect("exists"));
+    let refused = send(&fx, "GET", &fresh.url, vec![], Bytes::new()).await;
+    assert_eq!(refused.status, 403, "a PUT url does not allow GET");
+}
+
+pub async fn temporary_url_expiry_limits(fx: Fixture) {
+    let storage = fx.storage();
+    storage.save("limits.txt", "x").await.expect("save");
+    let caps = fx.backend.capabilities();
+    if !caps.presign_read {
+        return;
+    }
+    assert_kind(
+        storage.temporary_url("limits.txt", Duration::ZERO, UrlOptions::get()).await,
+        ErrorKind::InvalidArgument,
+        "zero expiry",
+    );
+    if let Some(max) = caps.presign_max_expiry {
+        let err = storage
+            .temporary_url("limits.txt", max + Duration::from_secs(1), UrlOptions::get())
+            .await
+            .expect_err("past the backend's maximum");
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.to_string().contains(&max.as_secs().to_string()), "the error names the maximum: {err}");
+        storage.temporary_url("limits.txt", max, UrlOptions::get()).await.expect("the maximum itself");
+    }
+    assert_kind(
+        storage
+            .temporary_url("limits.txt", Duration::from_secs(60), UrlOptions::get().with_download_name("a\nb"))
+            .await,
+        ErrorKind::InvalidArgument,
+        "a download name with a newline",
+    );
+}
+
+// ----- model -------------------------------------------------------------------------------------------------------
+
+pub async fn model_based_sequences(fx: Fixture) {
+    crate::model::run(fx).await;
+}

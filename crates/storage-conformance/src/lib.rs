@@ -1,0 +1,221 @@
+//! The behaviour suite every backend runs: one registry of cases, one `#[test]` per case per backend.
+//!
+//! A backend crate runs the whole suite in one line, from a factory that returns a fresh, isolated [`Fixture`]:
+//!
+//! ```text
+//! storage_conformance::conformance_tests!(|| async { Fixture::new(MyBackend::new()) });
+//! ```
+//!
+//! A case whose capability the backend lacks does not pass silently: it checks that the storage answers
+//! [`storage_core::ErrorKind::Unsupported`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use storage_core::{Backend, Storage};
+
+pub mod cases;
+mod model;
+
+/// A request to a URL a backend issued, as a plain HTTP client would send it (no credentials).
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// The answer to an [`HttpRequest`].
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl HttpResponse {
+    /// The first header with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends requests to the URLs a backend hands out: a real HTTP client for remote and disk backends, an in-process
+/// call for the memory backend.
+pub trait HttpClient: Send + Sync + 'static {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse>;
+}
+
+/// A fresh, isolated backend for one case (a random prefix on a shared bucket is fine), and how to fetch its URLs.
+#[derive(Clone)]
+pub struct Fixture {
+    pub backend: Arc<dyn Backend>,
+    /// Required when the backend can issue public or temporary URLs: the cases fetch them for real.
+    pub http: Option<Arc<dyn HttpClient>>,
+}
+
+impl fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fixture").field("backend", &self.backend).field("http", &self.http.is_some()).finish()
+    }
+}
+
+impl Fixture {
+    pub fn new(backend: impl Backend) -> Self {
+        Self { backend: Arc::new(backend), http: None }
+    }
+
+    pub fn with_http(mut self, http: impl HttpClient) -> Self {
+        self.http = Some(Arc::new(http));
+        self
+    }
+
+    /// A storage over the fixture's backend with the default policy.
+    pub fn storage(&self) -> Storage {
+        Storage::from_arc(self.backend.clone())
+    }
+
+    /// The HTTP client, which a backend with URL capabilities must provide.
+    pub fn http(&self) -> &dyn HttpClient {
+        self.http
+            .as_deref()
+            .expect("this backend issues URLs: give the fixture an HTTP client with `Fixture::with_http`")
+    }
+}
+
+type CaseFn = fn(Fixture) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One conformance case.
+#[derive(Clone, Copy)]
+pub struct Case {
+    pub name: &'static str,
+    pub run: CaseFn,
+}
+
+impl fmt::Debug for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Calls `$callback! { [$args] case, case, ... }` with the list of every case. This list is the registry: both
+/// [`CASES`] and the tests [`conformance_tests!`] emits are generated from it, so they cannot drift.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_case_list {
+    ([$($callback:tt)*] $($args:tt)*) => {
+        $($callback)*! { [$($args)*]
+            round_trip_empty,
+            round_trip_one_byte,
+            round_trip_binary,
+            round_trip_large,
+            round_trip_streamed,
+            round_trip_from_file,
+            read_ranges,
+            special_names_round_trip,
+            nested_paths,
+            invalid_names_refused,
+            missing_objects,
+            overwrite_policy_overwrite,
+            overwrite_policy_unique,
+            overwrite_policy_fail,
+            unique_concurrent_saves,
+            unique_streamed_collision,
+            list_prefix_and_delimiter,
+            list_pagination,
+            listdir_like_django,
+            delete_is_idempotent,
+            metadata_round_trip,
+            content_type_guessed,
+            copy_keeps_content_and_metadata,
+            copy_applies_policy,
+            rename_moves,
+            available_name_truncation,
+            acl_round_trip,
+            public_urls,
+            temporary_url_get,
+            temporary_url_put,
+            temporary_url_expiry_limits,
+            model_based_sequences,
+        }
+    };
+}
+
+macro_rules! build_registry {
+    ([] $($case:ident),* $(,)?) => {
+        /// Every case, in registry order.
+        pub const CASES: &[Case] = &[$(Case { name: stringify!($case), run: |fx| Box::pin(cases::$case(fx)) }),*];
+    };
+}
+with_case_list!([build_registry]);
+
+/// Emit one `#[test]` per registered case, each over a fresh fixture from `$factory`
+/// (an expression of a type `Fn() -> impl Future<Output = Fixture>`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr) => {
+        $crate::with_case_list!([$crate::__emit_conformance_tests] $factory);
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __emit_conformance_tests {
+    ([$factory:expr] $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::run_case(stringify!($case), $factory);
+            }
+        )*
+    };
+}
+
+/// How long one case may take before it fails (a hung backend must not hang CI).
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Run the registered case `name` on a fresh fixture, on its own multi-threaded runtime.
+pub fn run_case<F, Fut>(name: &str, factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let case =
+        CASES.iter().find(|case| case.name == name).unwrap_or_else(|| panic!("no conformance case named {name}"));
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        let fixture = factory().await;
+        tokio::time::timeout(CASE_TIMEOUT, (case.run)(fixture))
+            .await
+            .unwrap_or_else(|_| panic!("conformance case {name} took longer than {CASE_TIMEOUT:?}"));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CASES;
+
+    /// Every `pub async fn` in the cases module is registered, and every registered case exists (the compiler
+    /// checks the second half; this checks the first).
+    #[test]
+    fn registry_lists_every_case() {
+        let source = include_str!("cases.rs");
+        let written: Vec<&str> = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .map(|rest| rest.split('(').next().unwrap_or_default())
+            .collect();
+        let registered: Vec<&str> = CASES.iter().map(|case| case.name).collect();
+        let mut missing: Vec<&&str> = written.iter().filter(|name| !registered.contains(name)).collect();
+        missing.sort();
+        assert!(missing.is_empty(), "cases written but not in `with_case_list!`: {missing:?}");
+        assert_eq!(written.len(), registered.len(), "a case is registered twice");
+    }
+}

@@ -1,0 +1,200 @@
+//! Model-based property test: random operation sequences run on a `BTreeMap` model and on the backend, with every
+//! observable result (bytes, names, listings, error kinds) compared.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use storage_core::{ErrorKind, OverwritePolicy, Storage};
+
+use crate::Fixture;
+use crate::cases::is_alternative_of;
+
+/// No name here is a directory of another, so the same sequences are valid on a filesystem.
+const NAMES: [&str; 6] = ["a.txt", "d/b.txt", "d/c d.txt", "d/e/f.bin", "é#%+?&.txt", "d/e/g"];
+const PREFIXES: [&str; 5] = ["", "d/", "d/e", "a", "é"];
+const DIRS: [&str; 3] = ["", "d", "d/e"];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Save { name: usize, data: Vec<u8>, policy: OverwritePolicy },
+    Read { name: usize },
+    Delete { name: usize },
+    Exists { name: usize },
+    Copy { from: usize, to: usize, policy: OverwritePolicy },
+    Rename { from: usize, to: usize, policy: OverwritePolicy },
+    List { prefix: usize },
+    ListDir { dir: usize },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let name = 0..NAMES.len();
+    let policy =
+        prop_oneof![Just(OverwritePolicy::Overwrite), Just(OverwritePolicy::Unique), Just(OverwritePolicy::Fail)];
+    prop_oneof![
+        4 => (name.clone(), proptest::collection::vec(any::<u8>(), 0..64), policy.clone())
+            .prop_map(|(name, data, policy)| Op::Save { name, data, policy }),
+        2 => name.clone().prop_map(|name| Op::Read { name }),
+        2 => name.clone().prop_map(|name| Op::Delete { name }),
+        1 => name.clone().prop_map(|name| Op::Exists { name }),
+        1 => (name.clone(), name.clone(), policy.clone()).prop_map(|(from, to, policy)| Op::Copy { from, to, policy }),
+        1 => (name.clone(), name, policy).prop_map(|(from, to, policy)| Op::Rename { from, to, policy }),
+        1 => (0..PREFIXES.len()).prop_map(|prefix| Op::List { prefix }),
+        1 => (0..DIRS.len()).prop_map(|dir| Op::ListDir { dir }),
+    ]
+}
+
+/// What the model predicts for a write to `target`: the name it will take, or the error kind.
+fn predict_write(
+    model: &BTreeMap<String, Bytes>,
+    target: &str,
+    policy: OverwritePolicy,
+) -> Result<Option<String>, ErrorKind> {
+    match (policy, model.contains_key(target)) {
+        (OverwritePolicy::Overwrite, _) | (_, false) => Ok(Some(target.to_owned())),
+        (OverwritePolicy::Fail, true) => Err(ErrorKind::AlreadyExists),
+        // A fresh random name, checked against the model when the backend answers.
+        (OverwritePolicy::Unique, true) => Ok(None),
+    }
+}
+
+fn check_written(
+    model: &BTreeMap<String, Bytes>,
+    target: &str,
+    predicted: Result<Option<String>, ErrorKind>,
+    actual: storage_core::Result<String>,
+) -> Result<Option<String>, TestCaseError> {
+    match (predicted, actual) {
+        (Ok(Some(expected)), Ok(name)) => {
+            prop_assert_eq!(&name, &expected);
+            Ok(Some(name))
+        }
+        (Ok(None), Ok(name)) => {
+            prop_assert!(is_alternative_of(&name, target), "{} is an alternative of {}", name, target);
+            prop_assert!(!model.contains_key(&name), "{} was free", name);
+            Ok(Some(name))
+        }
+        (Err(kind), Err(err)) => {
+            prop_assert_eq!(err.kind(), kind, "{}", err);
+            Ok(None)
+        }
+        (predicted, actual) => Err(TestCaseError::fail(format!("model says {predicted:?}, backend says {actual:?}"))),
+    }
+}
+
+async fn apply(fx: &Fixture, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let base = fx.storage();
+    clear(&base).await;
+    let storage = |policy| base.clone().with_overwrite(policy);
+    let mut model: BTreeMap<String, Bytes> = BTreeMap::new();
+    for op in ops {
+        match op {
+            Op::Save { name, data, policy } => {
+                let target = NAMES[name];
+                let predicted = predict_write(&model, target, policy);
+                let actual = storage(policy).save(target, data.clone()).await;
+                if let Some(stored) = check_written(&model, target, predicted, actual)? {
+                    model.insert(stored, data.into());
+                }
+            }
+            Op::Read { name } => {
+                let actual = base.read(NAMES[name]).await.map_err(|e| e.kind());
+                prop_assert_eq!(
+                    actual,
+                    model.get(NAMES[name]).cloned().ok_or(ErrorKind::NotFound),
+                    "read {}",
+                    NAMES[name]
+                );
+            }
+            Op::Delete { name } => {
+                base.delete(NAMES[name]).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                model.remove(NAMES[name]);
+            }
+            Op::Exists { name } => {
+                let actual = base.exists(NAMES[name]).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(actual, model.contains_key(NAMES[name]));
+            }
+            Op::Copy { from, to, policy } | Op::Rename { from, to, policy } => {
+                let rename = matches!(op, Op::Rename { .. });
+                let (from, to) = (NAMES[from], NAMES[to]);
+                let source = model.get(from).cloned();
+                let predicted = match &source {
+                    None => Err(ErrorKind::NotFound),
+                    Some(_) => predict_write(&model, to, policy),
+                };
+                let target = storage(policy);
+                let actual = if rename { target.rename(from, to).await } else { target.copy(from, to).await };
+                if let (Some(stored), Some(data)) = (check_written(&model, to, predicted, actual)?, source) {
+                    if rename && stored != from {
+                        model.remove(from);
+                    }
+                    model.insert(stored, data);
+                }
+            }
+            Op::List { prefix } => {
+                let prefix = PREFIXES[prefix];
+                let actual: Vec<(String, u64)> = base
+                    .list(prefix)
+                    .map_ok(|meta| (meta.key, meta.size))
+                    .try_collect()
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let expected: Vec<(String, u64)> = model
+                    .iter()
+                    .filter(|(key, _)| key.starts_with(prefix))
+                    .map(|(key, data)| (key.clone(), data.len() as u64))
+                    .collect();
+                prop_assert_eq!(actual, expected, "list {:?}", prefix);
+            }
+            Op::ListDir { dir } => {
+                let dir = DIRS[dir];
+                let actual = base.listdir(dir).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(actual, model_listdir(&model, dir), "listdir {:?}", dir);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn model_listdir(model: &BTreeMap<String, Bytes>, dir: &str) -> (Vec<String>, Vec<String>) {
+    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+    let (mut dirs, mut files) = (Vec::<String>::new(), Vec::new());
+    for key in model.keys().filter_map(|key| key.strip_prefix(&prefix)) {
+        match key.split_once('/') {
+            Some((sub, _)) if dirs.last().map(String::as_str) != Some(sub) => dirs.push(sub.to_owned()),
+            Some(_) => {}
+            None => files.push(key.to_owned()),
+        }
+    }
+    (dirs, files)
+}
+
+async fn clear(storage: &Storage) {
+    let keys: Vec<String> = storage.list("").map_ok(|meta| meta.key).try_collect().await.expect("list to clear");
+    for key in keys {
+        storage.delete(&key).await.expect("delete to clear");
+    }
+}
+
+/// Sequences per run; raise with `STORAGE_MODEL_CASES` for a longer search.
+fn cases() -> u32 {
+    std::env::var("STORAGE_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48)
+}
+
+pub(crate) async fn run(fx: Fixture) {
+    let handle = tokio::runtime::Handle::current();
+    let result = tokio::task::spawn_blocking(move || {
+        let config = Config { cases: cases(), max_shrink_iters: 256, failure_persistence: None, ..Config::default() };
+        let mut runner = TestRunner::new(config);
+        runner
+            .run(&proptest::collection::vec(op(), 1..40), |ops| handle.block_on(apply(&fx, ops)))
+            .map_err(|err| err.to_string())
+    })
+    .await
+    .expect("the model test thread");
+    if let Err(failure) = result {
+        panic!("the backend diverged from the model: {failure}");
+    }
+}

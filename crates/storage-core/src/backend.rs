@@ -1,0 +1,270 @@
+//! The backend trait: the small surface a backend implements to move bytes, and the capabilities it declares.
+//!
+//! Backends see only keys that passed [`crate::validate_key`] and never apply naming, overwrite or URL policy:
+//! [`crate::Storage`] does that once for all of them.
+
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::content::{ByteStream, Content};
+use crate::error::{Error, Result};
+use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
+
+/// What a backend can do beyond the basic operations every backend has (put, get, head, delete, list, copy).
+///
+/// Names follow one grammar: `operation` or `operation_with_option`. The storage handle refuses a call that needs a
+/// capability set to `false` with [`Error::Unsupported`] before the backend is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `put` honours [`WriteMode::CreateOnly`] atomically (needed by the `Unique` and `Fail` policies).
+    pub write_with_create_only: bool,
+    /// `put` keeps content type, cache-control, disposition, encoding and language.
+    pub write_with_attributes: bool,
+    /// `put` keeps user metadata.
+    pub write_with_user_metadata: bool,
+    /// `copy` honours [`WriteMode::CreateOnly`] atomically; without it the storage copies through a create-only put.
+    pub copy_with_create_only: bool,
+    /// `public_url` gives a URL that serves the object without signing.
+    pub public_url: bool,
+    /// `presign` gives expiring URLs for GET.
+    pub presign_read: bool,
+    /// `presign` gives expiring URLs for PUT.
+    pub presign_write: bool,
+    /// The longest expiry `presign` accepts.
+    pub presign_max_expiry: Option<Duration>,
+    /// Canned ACLs on put, and `set_acl` / `acl` on existing objects.
+    pub acl: bool,
+}
+
+impl Capabilities {
+    /// Nothing beyond the basic operations; backends switch on what they have.
+    pub const fn none() -> Self {
+        Self {
+            write_with_create_only: false,
+            write_with_attributes: false,
+            write_with_user_metadata: false,
+            copy_with_create_only: false,
+            public_url: false,
+            presign_read: false,
+            presign_write: false,
+            presign_max_expiry: None,
+            acl: false,
+        }
+    }
+
+    /// Everything (the memory backend).
+    pub const fn all() -> Self {
+        Self {
+            write_with_create_only: true,
+            write_with_attributes: true,
+            write_with_user_metadata: true,
+            copy_with_create_only: true,
+            public_url: true,
+            presign_read: true,
+            presign_write: true,
+            presign_max_expiry: None,
+            acl: true,
+        }
+    }
+}
+
+/// Whether a write may replace an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    #[default]
+    Overwrite,
+    /// Fail with [`Error::AlreadyExists`] if the key exists, atomically.
+    CreateOnly,
+}
+
+/// How to write one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PutOptions {
+    pub mode: WriteMode,
+    pub attributes: Attributes,
+    pub acl: Option<Acl>,
+}
+
+impl PutOptions {
+    pub fn new(mode: WriteMode, attributes: Attributes, acl: Option<Acl>) -> Self {
+        Self { mode, attributes, acl }
+    }
+}
+
+/// What a read returns: the object's metadata, the range served, and the bytes as a stream.
+pub struct GetResult {
+    pub metadata: Metadata,
+    pub range: Range<u64>,
+    pub stream: ByteStream,
+}
+
+impl fmt::Debug for GetResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetResult")
+            .field("metadata", &self.metadata)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListOptions {
+    /// Only keys starting with this string (a plain string prefix, as on S3).
+    pub prefix: String,
+    /// Roll keys up at the next `/` after the prefix into [`ListEntry::Prefix`] entries.
+    pub delimiter: bool,
+    /// Only entries whose key (or common prefix) sorts strictly after this one.
+    pub offset: Option<String>,
+}
+
+impl ListOptions {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self { prefix: prefix.into(), ..Self::default() }
+    }
+    pub fn with_delimiter(mut self, delimiter: bool) -> Self {
+        self.delimiter = delimiter;
+        self
+    }
+    pub fn with_offset(mut self, offset: Option<String>) -> Self {
+        self.offset = offset;
+        self
+    }
+}
+
+/// HTTP method of a temporary URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Method {
+    #[default]
+    Get,
+    Put,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Put => "PUT",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A temporary URL to sign, after the storage applied its policy (expiry checked, headers built).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PresignRequest {
+    pub method: Method,
+    pub key: String,
+    pub expires_in: Duration,
+    /// GET: the `Content-Disposition` the response must carry.
+    pub response_content_disposition: Option<String>,
+    /// GET: the `Content-Type` the response must carry.
+    pub response_content_type: Option<String>,
+    /// PUT: the `Content-Type` the upload must declare.
+    pub content_type: Option<String>,
+    /// PUT: the ACL the upload must set.
+    pub acl: Option<Acl>,
+    /// PUT: refuse the upload if the key exists.
+    pub create_only: bool,
+}
+
+impl PresignRequest {
+    pub fn new(method: Method, key: impl Into<String>, expires_in: Duration) -> Self {
+        Self {
+            method,
+            key: key.into(),
+            expires_in,
+            response_content_disposition: None,
+            response_content_type: None,
+            content_type: None,
+            acl: None,
+            create_only: false,
+        }
+    }
+}
+
+/// A signed request a client can make without credentials: the URL and the headers it must send with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PresignedRequest {
+    pub method: Method,
+    pub url: String,
+    /// Headers the signature covers (e.g. `content-type`, `x-amz-acl`, `if-none-match` on S3).
+    pub headers: Vec<(String, String)>,
+}
+
+impl PresignedRequest {
+    pub fn new(method: Method, url: impl Into<String>, headers: Vec<(String, String)>) -> Self {
+        Self { method, url: url.into(), headers }
+    }
+}
+
+/// The operations a backend implements. Keep it small: everything else is policy in [`crate::Storage`].
+///
+/// Contract shared by all backends (checked by `storage-conformance`):
+/// - `delete` of a missing key succeeds;
+/// - `list` yields entries in ascending byte order of their keys, all starting with the prefix;
+/// - `copy` and `rename` keep the attributes (and ACL, where kept), and report a missing source as
+///   [`Error::NotFound`] before looking at the target;
+/// - an optional method whose capability is `false` returns [`Error::Unsupported`].
+#[async_trait]
+pub trait Backend: fmt::Debug + Send + Sync + 'static {
+    /// Short name used in messages: `memory`, `fs`, `s3`.
+    fn name(&self) -> &str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<Metadata>;
+
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult>;
+
+    async fn head(&self, key: &str) -> Result<Metadata>;
+
+    async fn delete(&self, key: &str) -> Result<()>;
+
+    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>>;
+
+    /// Copy `from` to `to` on this backend, keeping attributes and ACL.
+    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()>;
+
+    /// Move `from` to `to`. The default copies then deletes; backends with a native move override it.
+    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        self.copy(from, to, mode).await?;
+        self.delete(from).await
+    }
+
+    /// A URL that serves the object without signing.
+    fn public_url(&self, key: &str) -> Result<String> {
+        let _ = key;
+        Err(Error::unsupported(self.name(), "public URLs"))
+    }
+
+    /// An expiring signed URL.
+    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
+        let _ = request;
+        Err(Error::unsupported(self.name(), "temporary URLs"))
+    }
+
+    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
+        let _ = (key, acl);
+        Err(Error::unsupported(self.name(), "ACLs"))
+    }
+
+    async fn acl(&self, key: &str) -> Result<Acl> {
+        let _ = key;
+        Err(Error::unsupported(self.name(), "ACLs"))
+    }
+}

@@ -1,0 +1,48 @@
+//! One API to store files on S3, on the local disk or in memory: the backend trait, and the policy every backend
+//! shares (naming, overwrite, URL signing).
+//!
+//! # Two layers
+//!
+//! - [`Backend`] is the small trait a backend implements: put (with a create-only mode), ranged get as a stream,
+//!   head, delete, list, copy, and the optional abilities it declares in [`Capabilities`].
+//! - [`Storage`] is the handle users hold. It applies Django's storage semantics once for all backends:
+//!   [name validation](validate_key), the [overwrite policy](OverwritePolicy) (race-free unique names through
+//!   create-only writes), content-type guessing, and [URL policy](UrlPolicy).
+//!
+//! ```
+//! # async fn demo(storage: storage_core::Storage) -> storage_core::Result<()> {
+//! let name = storage.save("reports/q3.pdf", b"%PDF-1.7 ...").await?;
+//! assert!(name.starts_with("reports/q3")); // `reports/q3_XXXXXXX.pdf` if the name was taken
+//! let bytes = storage.read(&name).await?;
+//! # Ok(()) }
+//! ```
+
+mod backend;
+mod content;
+mod error;
+pub mod name;
+pub mod signing;
+mod storage;
+mod types;
+mod url;
+
+pub use backend::{
+    Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, WriteMode,
+};
+pub use content::{ByteStream, Content, Replayable};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use name::{UploadTo, validate_key};
+pub use storage::{
+    DEFAULT_CONTENT_TYPE, OverwritePolicy, Page, SaveOptions, Storage, StorageOptions, guess_content_type,
+};
+pub use types::{Acl, Attributes, ByteRange, ListEntry, Metadata, ObjectMeta};
+pub use url::{DEFAULT_EXPIRY, UrlOptions, UrlPolicy, content_disposition};
+
+/// Re-exported so backends implement [`Backend`] with the same macro version.
+pub use async_trait::async_trait;
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Storage>();
+    assert_send_sync::<Error>();
+};

@@ -1,0 +1,389 @@
+//! HMAC-SHA256 signed URLs for backends that have no signer of their own (memory, local disk).
+//!
+//! A URL is `{base}{key}?X-Storage-...&X-Storage-Signature=...`. The signature covers the method, the key, the
+//! expiry, the key id and every response override or upload constraint, each length-prefixed so no field can be
+//! shifted into another. Verification is constant-time and refuses unknown or repeated query parameters.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use rand::RngExt;
+use sha2::Sha256;
+
+use crate::backend::{Method, PresignRequest};
+use crate::error::{Error, Result};
+use crate::types::Acl;
+
+/// Characters kept as they are in a URL path: RFC 3986 unreserved characters and `/`.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+/// Characters kept as they are in a query value: RFC 3986 unreserved characters.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Percent-encode a key for a URL path (`/` kept, everything else outside the unreserved set encoded), so keys
+/// with `#`, `%`, `+`, `?`, `&`, spaces or unicode survive the trip through a URL unchanged.
+pub fn encode_key_path(key: &str) -> String {
+    utf8_percent_encode(key, PATH).to_string()
+}
+
+/// Decode a percent-encoded URL path back into a key; `None` if it is not UTF-8.
+pub fn decode_key_path(path: &str) -> Option<String> {
+    percent_decode_str(path).decode_utf8().ok().map(|key| key.into_owned())
+}
+
+/// Percent-encode a query value.
+pub fn encode_query_value(value: &str) -> String {
+    utf8_percent_encode(value, QUERY).to_string()
+}
+
+const SIGNATURE_VERSION: &str = "storage-url-v1";
+const P_METHOD: &str = "X-Storage-Method";
+const P_EXPIRES: &str = "X-Storage-Expires";
+const P_KEY_ID: &str = "X-Storage-Key-Id";
+const P_DISPOSITION: &str = "response-content-disposition";
+const P_RESPONSE_TYPE: &str = "response-content-type";
+const P_CONTENT_TYPE: &str = "X-Storage-Content-Type";
+const P_ACL: &str = "X-Storage-Acl";
+const P_CREATE_ONLY: &str = "X-Storage-Create-Only";
+const P_SIGNATURE: &str = "X-Storage-Signature";
+
+/// One signing secret with the id URLs name it by. `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct SigningKey {
+    id: String,
+    secret: Vec<u8>,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey").field("id", &self.id).field("secret", &"<redacted>").finish()
+    }
+}
+
+impl SigningKey {
+    /// The shortest secret accepted, in bytes.
+    pub const MIN_SECRET_LEN: usize = 32;
+
+    pub fn new(id: impl Into<String>, secret: impl Into<Vec<u8>>) -> Result<Self> {
+        let id = id.into();
+        let secret = secret.into();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(Error::Configuration {
+                backend: "url signing".into(),
+                message: format!("signing key id {id:?} must be non-empty ASCII letters, digits, `-` or `_`"),
+            });
+        }
+        if secret.len() < Self::MIN_SECRET_LEN {
+            return Err(Error::Configuration {
+                backend: "url signing".into(),
+                message: format!(
+                    "signing key `{id}` is {} bytes; use at least {} random bytes",
+                    secret.len(),
+                    Self::MIN_SECRET_LEN
+                ),
+            });
+        }
+        Ok(Self { id, secret })
+    }
+
+    /// A fresh random 32-byte key with a random id.
+    pub fn generate() -> Self {
+        let mut rng = rand::rng();
+        let secret: Vec<u8> = (0..32).map(|_| rng.random()).collect();
+        let id: String = (&mut rng).sample_iter(rand::distr::Alphanumeric).take(8).map(char::from).collect();
+        Self { id, secret }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The raw secret, for persisting it (e.g. to a 0600 key file). Never log it.
+    pub fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(&self.secret).expect("hmac accepts keys of any length")
+    }
+}
+
+/// Why a signed URL was refused. All of them mean "403" to an HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    #[error("the url is not under this signer's base url")]
+    NotUnderBase,
+    #[error("the url is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("the url expired")]
+    Expired,
+    #[error("the url was signed for another method")]
+    WrongMethod,
+    #[error("the url was signed with an unknown key; it may have been retired")]
+    UnknownKey,
+    #[error("the signature does not match")]
+    BadSignature,
+}
+
+/// What a verified URL grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifiedUrl {
+    pub method: Method,
+    pub key: String,
+    pub expires_at: SystemTime,
+    pub response_content_disposition: Option<String>,
+    pub response_content_type: Option<String>,
+    pub content_type: Option<String>,
+    pub acl: Option<Acl>,
+    pub create_only: bool,
+}
+
+/// Signs and verifies URLs under one base URL with a current key and any number of retired keys still accepted.
+#[derive(Clone)]
+pub struct UrlSigner {
+    base_url: String,
+    current: SigningKey,
+    previous: Vec<SigningKey>,
+}
+
+impl fmt::Debug for UrlSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UrlSigner")
+            .field("base_url", &self.base_url)
+            .field("current", &self.current)
+            .field("previous", &self.previous)
+            .finish()
+    }
+}
+
+impl UrlSigner {
+    /// A signer for URLs under `base_url` (a `/` is added if missing).
+    pub fn new(base_url: impl Into<String>, current: SigningKey) -> Self {
+        let mut base_url = base_url.into();
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
+        Self { base_url, current, previous: Vec::new() }
+    }
+
+    /// Keep accepting URLs signed with a retired key.
+    pub fn with_previous_key(mut self, key: SigningKey) -> Self {
+        self.previous.push(key);
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The unsigned URL of a key under the base.
+    pub fn plain_url(&self, key: &str) -> String {
+        format!("{}{}", self.base_url, encode_key_path(key))
+    }
+
+    /// Sign `request` as of `now`.
+    pub fn sign(&self, request: &PresignRequest, now: SystemTime) -> String {
+        let expires = unix_seconds(now + request.expires_in + Duration::from_millis(999));
+        let fields = Fields {
+            method: request.method,
+            key: &request.key,
+            expires,
+            key_id: self.current.id(),
+            response_content_disposition: request.response_content_disposition.as_deref(),
+            response_content_type: request.response_content_type.as_deref(),
+            content_type: request.content_type.as_deref(),
+            acl: request.acl,
+            create_only: request.create_only,
+        };
+        let signature = URL_SAFE_NO_PAD.encode(fields.mac(&self.current).finalize().into_bytes());
+
+        let mut query = vec![
+            (P_METHOD, request.method.as_str().to_owned()),
+            (P_EXPIRES, expires.to_string()),
+            (P_KEY_ID, self.current.id().to_owned()),
+        ];
+        let optional = [
+            (P_DISPOSITION, fields.response_content_disposition),
+            (P_RESPONSE_TYPE, fields.response_content_type),
+            (P_CONTENT_TYPE, fields.content_type),
+            (P_ACL, request.acl.map(Acl::as_str)),
+            (P_CREATE_ONLY, request.create_only.then_some("1")),
+        ];
+        query.extend(optional.into_iter().filter_map(|(name, value)| Some((name, value?.to_owned()))));
+        query.push((P_SIGNATURE, signature));
+        let query: Vec<String> =
+            query.into_iter().map(|(name, value)| format!("{name}={}", encode_query_value(&value))).collect();
+        format!("{}?{}", self.plain_url(&request.key), query.join("&"))
+    }
+
+    /// Verify a full URL for a request made with `method` at `now`.
+    pub fn verify_url(&self, method: Method, url: &str, now: SystemTime) -> Result<VerifiedUrl, SignatureError> {
+        let rest = url.strip_prefix(&self.base_url).ok_or(SignatureError::NotUnderBase)?;
+        let (path, query) = rest.split_once('?').ok_or(SignatureError::Malformed("no query string"))?;
+        self.verify(method, path, query, now)
+    }
+
+    /// Verify the path below the base (still percent-encoded) and the raw query string.
+    pub fn verify(
+        &self,
+        method: Method,
+        path: &str,
+        query: &str,
+        now: SystemTime,
+    ) -> Result<VerifiedUrl, SignatureError> {
+        let key = decode_key_path(path).ok_or(SignatureError::Malformed("the path is not utf-8"))?;
+        crate::validate_key(&key).map_err(|_| SignatureError::Malformed("the path is not a valid key"))?;
+
+        let params = Params::parse(query)?;
+        let signed_method = match params.required(P_METHOD)? {
+            "GET" => Method::Get,
+            "PUT" => Method::Put,
+            _ => return Err(SignatureError::Malformed("unknown method")),
+        };
+        let expires: u64 =
+            params.required(P_EXPIRES)?.parse().map_err(|_| SignatureError::Malformed("the expiry is not a number"))?;
+        let key_id = params.required(P_KEY_ID)?;
+        let acl = match params.optional(P_ACL) {
+            Some(acl) => Some(acl.parse::<Acl>().map_err(|_| SignatureError::Malformed("unknown acl"))?),
+            None => None,
+        };
+        let create_only = match params.optional(P_CREATE_ONLY) {
+            None => false,
+            Some("1") => true,
+            Some(_) => return Err(SignatureError::Malformed("bad create-only flag")),
+        };
+        let signature = URL_SAFE_NO_PAD
+            .decode(params.required(P_SIGNATURE)?)
+            .map_err(|_| SignatureError::Malformed("the signature is not base64url"))?;
+
+        let signing_key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|candidate| candidate.id() == key_id)
+            .ok_or(SignatureError::UnknownKey)?;
+        let fields = Fields {
+            method: signed_method,
+            key: &key,
+            expires,
+            key_id,
+            response_content_disposition: params.optional(P_DISPOSITION),
+            response_content_type: params.optional(P_RESPONSE_TYPE),
+            content_type: params.optional(P_CONTENT_TYPE),
+            acl,
+            create_only,
+        };
+        fields.mac(signing_key).verify_slice(&signature).map_err(|_| SignatureError::BadSignature)?;
+        // Checked only after the signature, so a forged expiry or method reads as tampering, not as expiry.
+        if unix_seconds(now) >= expires {
+            return Err(SignatureError::Expired);
+        }
+        if signed_method != method {
+            return Err(SignatureError::WrongMethod);
+        }
+        Ok(VerifiedUrl {
+            method: signed_method,
+            expires_at: UNIX_EPOCH + Duration::from_secs(expires),
+            response_content_disposition: fields.response_content_disposition.map(str::to_owned),
+            response_content_type: fields.response_content_type.map(str::to_owned),
+            content_type: fields.content_type.map(str::to_owned),
+            acl,
+            create_only,
+            key,
+        })
+    }
+}
+
+/// The signed fields of a URL.
+struct Fields<'a> {
+    method: Method,
+    key: &'a str,
+    expires: u64,
+    key_id: &'a str,
+    response_content_disposition: Option<&'a str>,
+    response_content_type: Option<&'a str>,
+    content_type: Option<&'a str>,
+    acl: Option<Acl>,
+    create_only: bool,
+}
+
+impl Fields<'_> {
+    fn mac(&self, key: &SigningKey) -> Hmac<Sha256> {
+        let mut mac = key.mac();
+        let expires = self.expires.to_string();
+        let optional = [
+            self.response_content_disposition,
+            self.response_content_type,
+            self.content_type,
+            self.acl.map(Acl::as_str),
+            self.create_only.then_some("1"),
+        ];
+        let fields =
+            [Some(SIGNATURE_VERSION), Some(self.method.as_str()), Some(self.key), Some(&expires), Some(self.key_id)]
+                .into_iter()
+                .chain(optional);
+        for field in fields {
+            // Length-prefixed, with absent distinct from empty, so fields cannot be shifted into each other.
+            match field {
+                Some(value) => mac.update(format!("{}:", value.len()).as_bytes()),
+                None => mac.update(b"-:"),
+            }
+            mac.update(field.unwrap_or_default().as_bytes());
+        }
+        mac
+    }
+}
+
+/// Decoded query parameters, refusing unknown and repeated names.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    const KNOWN: [&'static str; 9] = [
+        P_METHOD,
+        P_EXPIRES,
+        P_KEY_ID,
+        P_DISPOSITION,
+        P_RESPONSE_TYPE,
+        P_CONTENT_TYPE,
+        P_ACL,
+        P_CREATE_ONLY,
+        P_SIGNATURE,
+    ];
+
+    fn parse(query: &str) -> Result<Self, SignatureError> {
+        let mut params: Vec<(String, String)> = Vec::new();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|s| s.into_owned())
+                    .map_err(|_| SignatureError::Malformed("a query parameter is not utf-8"))
+            };
+            let (name, value) = (decode(name)?, decode(value)?);
+            if !Self::KNOWN.contains(&name.as_str()) {
+                return Err(SignatureError::Malformed("unknown query parameter"));
+            }
+            if params.iter().any(|(seen, _)| *seen == name) {
+                return Err(SignatureError::Malformed("repeated query parameter"));
+            }
+            params.push((name, value));
+        }
+        Ok(Params(params))
+    }
+
+    fn optional(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, name: &'static str) -> Result<&str, SignatureError> {
+        self.optional(name).ok_or(SignatureError::Malformed("a required query parameter is missing"))
+    }
+}
+
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,682 @@
+//! The `Storage` handle: Django's storage API over any backend, applying naming, overwrite and URL policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+
+use crate::backend::{
+    Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, WriteMode,
+};
+use crate::content::Content;
+use crate::error::{Error, ErrorKind, Result};
+use crate::name::{AvailableNames, UploadTo, validate_key};
+use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata, ObjectMeta};
+use crate::url::{UrlOptions, UrlPolicy, check_header_value, content_disposition};
+
+/// How a save treats a name that is taken. The default, `Unique`, is the same on every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverwritePolicy {
+    /// Replace the existing object (django-storages' S3 default, `file_overwrite = True`).
+    Overwrite,
+    /// Never replace: store under an alternative name `root_XXXXXXX.ext` (Django's `FileSystemStorage`).
+    #[default]
+    Unique,
+    /// Never replace: fail with [`Error::AlreadyExists`].
+    Fail,
+}
+
+/// Fallback content type when neither the caller nor the name's extension gives one.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// How many alternative names a unique save tries before giving up (each collision is a real, concurrent writer).
+const MAX_UNIQUE_ATTEMPTS: usize = 100;
+
+/// Policy of one storage.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StorageOptions {
+    pub overwrite: OverwritePolicy,
+    /// ACL sent with every save; `None` sends none (safe on buckets that reject ACLs).
+    pub default_acl: Option<Acl>,
+    pub url_policy: UrlPolicy,
+    /// The longest name (in characters) a save may produce; longer names are truncated as Django does.
+    pub max_name_length: Option<usize>,
+    /// Attributes every save starts from (django-storages' `object_parameters`).
+    pub default_attributes: Attributes,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        Self {
+            overwrite: OverwritePolicy::default(),
+            default_acl: None,
+            url_policy: UrlPolicy::Public,
+            max_name_length: None,
+            default_attributes: Attributes::default(),
+        }
+    }
+}
+
+/// Options of one save, layered over the storage's defaults.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SaveOptions {
+    /// Attributes set here win over the storage's defaults; a missing content type is guessed from the name.
+    pub attributes: Attributes,
+    pub acl: Option<Acl>,
+    pub overwrite: Option<OverwritePolicy>,
+    pub max_length: Option<usize>,
+}
+
+impl SaveOptions {
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.attributes.content_type = Some(content_type.into());
+        self
+    }
+    pub fn with_attributes(mut self, attributes: Attributes) -> Self {
+        self.attributes = attributes;
+        self
+    }
+    pub fn with_acl(mut self, acl: Acl) -> Self {
+        self.acl = Some(acl);
+        self
+    }
+    pub fn with_overwrite(mut self, policy: OverwritePolicy) -> Self {
+        self.overwrite = Some(policy);
+        self
+    }
+    pub fn with_max_length(mut self, max_length: usize) -> Self {
+        self.max_length = Some(max_length);
+        self
+    }
+}
+
+/// One page of a listing, and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub entries: Vec<ListEntry>,
+    /// Pass as the offset of the next call; `None` on the last page.
+    pub next_offset: Option<String>,
+}
+
+/// The user-facing handle: cheap to clone, shareable across tasks, the same behaviour on every backend.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    backend: Arc<dyn Backend>,
+    options: Arc<StorageOptions>,
+}
+
+impl Storage {
+    pub fn new(backend: impl Backend) -> Self {
+        Self::from_arc(Arc::new(backend))
+    }
+
+    pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
+        Self { backend, options: Arc::new(StorageOptions::default()) }
+    }
+
+    pub fn with_options(mut self, options: StorageOptions) -> Self {
+        self.options = Arc::new(options);
+        self
+    }
+
+    pub fn with_overwrite(mut self, policy: OverwritePolicy) -> Self {
+        Arc::make_mut(&mut self.options).overwrite = policy;
+        self
+    }
+
+    pub fn with_default_acl(mut self, acl: Option<Acl>) -> Self {
+        Arc::make_mut(&mut self.options).default_acl = acl;
+        self
+    }
+
+    pub fn with_url_policy(mut self, policy: UrlPolicy) -> Self {
+        Arc::make_mut(&mut self.options).url_policy = policy;
+        self
+    }
+
+    pub fn with_max_name_length(mut self, max_length: Option<usize>) -> Self {
+        Arc::make_mut(&mut self.options).max_name_length = max_length;
+        self
+    }
+
+    pub fn with_default_attributes(mut self, attributes: Attributes) -> Self {
+        Arc::make_mut(&mut self.options).default_attributes = attributes;
+        self
+    }
+
+    /// A storage for private files (the seed's `S3PrivateFileField`): every save gets the `private` ACL where the
+    /// backend has ACLs, and `url` always answers with a temporary URL valid for `expires`.
+    pub fn private(self, expires: Duration) -> Self {
+        let acl = self.capabilities().acl.then_some(Acl::Private);
+        self.with_default_acl(acl).with_url_policy(UrlPolicy::Signed { expires })
+    }
+
+    pub fn options(&self) -> &StorageOptions {
+        &self.options
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        self.backend.capabilities()
+    }
+
+    fn backend_name(&self) -> &str {
+        self.backend.name()
+    }
+
+    // ----- writing -----------------------------------------------------------------------------------------------
+
+    /// Save `content` under `name` (or an alternative name, per the overwrite policy); returns the stored name.
+    pub async fn save(&self, name: &str, content: impl Into<Content>) -> Result<String> {
+        self.save_with(name, content, SaveOptions::default()).await
+    }
+
+    /// [`Storage::save`] with per-save attributes, ACL, policy and length limit.
+    pub async fn save_with(&self, name: &str, content: impl Into<Content>, options: SaveOptions) -> Result<String> {
+        validate_key(name)?;
+        let caps = self.capabilities();
+        let attributes = self.write_attributes(name, options.attributes, caps)?;
+        let acl = options.acl.or(self.options.default_acl);
+        if acl.is_some() && !caps.acl {
+            return Err(Error::unsupported(self.backend_name(), "ACLs"));
+        }
+        let policy = options.overwrite.unwrap_or(self.options.overwrite);
+        let max_length = options.max_length.or(self.options.max_name_length);
+        let names = AvailableNames::new(name, max_length)?;
+        let content = content.into();
+
+        match policy {
+            OverwritePolicy::Overwrite => {
+                let name = names.truncated_original()?;
+                self.put_checked(&name, content, PutOptions::new(WriteMode::Overwrite, attributes, acl)).await?;
+                Ok(name)
+            }
+            OverwritePolicy::Fail => {
+                self.require_create_only(caps)?;
+                let name = names.truncated_original()?;
+                self.put_checked(&name, content, PutOptions::new(WriteMode::CreateOnly, attributes, acl)).await?;
+                Ok(name)
+            }
+            OverwritePolicy::Unique => {
+                self.require_create_only(caps)?;
+                // A collision means the content must be sent again, so a stream is spooled first.
+                let content =
+                    content.into_replayable().await.map_err(|err| Error::from_io(self.backend_name(), name, err))?;
+                let options = PutOptions::new(WriteMode::CreateOnly, attributes, acl);
+                self.with_unique_name(names, |candidate| {
+                    let content = content.content();
+                    let options = options.clone();
+                    async move { self.put_checked(&candidate, content, options).await }
+                })
+                .await
+            }
+        }
+    }
+
+    async fn put_checked(&self, name: &str, content: Content, options: PutOptions) -> Result<()> {
+        validate_key(name)?;
+        self.backend.put(name, content, options).await.map(drop)
+    }
+
+    /// Try candidate names until `attempt` does not fail with `AlreadyExists`; never checks `exists` first.
+    async fn with_unique_name<F, Fut>(&self, mut names: AvailableNames, mut attempt: F) -> Result<String>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        let mut last_error = None;
+        for _ in 0..MAX_UNIQUE_ATTEMPTS {
+            let candidate = names.next_candidate()?;
+            match attempt(candidate.clone()).await {
+                Ok(()) => return Ok(candidate),
+                Err(err) if err.kind() == ErrorKind::AlreadyExists => last_error = Some(err),
+                Err(err) => return Err(err),
+            }
+        }
+        Err(last_error.expect("at least one attempt was made"))
+    }
+
+    fn require_create_only(&self, caps: Capabilities) -> Result<()> {
+        if caps.write_with_create_only {
+            return Ok(());
+        }
+        Err(Error::unsupported(
+            self.backend_name(),
+            "create-only writes (needed by the unique and fail overwrite policies; use OverwritePolicy::Overwrite)",
+        ))
+    }
+
+    /// The attributes a save sends: defaults, then the caller's, then a content type guessed from the name.
+    fn write_attributes(&self, name: &str, given: Attributes, caps: Capabilities) -> Result<Attributes> {
+        let defaults = &self.options.default_attributes;
+        let mut metadata = defaults.metadata.clone();
+        metadata.extend(given.metadata);
+        let pick = |given: Option<String>, default: &Option<String>| given.or_else(|| default.clone());
+        let attributes = Attributes {
+            content_type: pick(given.content_type, &defaults.content_type),
+            cache_control: pick(given.cache_control, &defaults.cache_control),
+            content_disposition: pick(given.content_disposition, &defaults.content_disposition),
+            content_encoding: pick(given.content_encoding, &defaults.content_encoding),
+            content_language: pick(given.content_language, &defaults.content_language),
+            metadata,
+        };
+        check_attributes(name, &attributes)?;
+        let explicit_headers =
+            Attributes { metadata: Default::default(), ..attributes.clone() } != Attributes::default();
+        if explicit_headers && !caps.write_with_attributes {
+            return Err(Error::unsupported(
+                self.backend_name(),
+                "object attributes (content type, cache-control, ...)",
+            ));
+        }
+        if !attributes.metadata.is_empty() && !caps.write_with_user_metadata {
+            return Err(Error::unsupported(self.backend_name(), "user metadata"));
+        }
+        if !caps.write_with_attributes {
+            // A guessed type is a convenience, not a request: a backend that cannot keep it simply does not get it.
+            return Ok(attributes);
+        }
+        Ok(Attributes {
+            content_type: attributes.content_type.or_else(|| Some(guess_content_type(name))),
+            ..attributes
+        })
+    }
+
+    // ----- reading -----------------------------------------------------------------------------------------------
+
+    /// A streaming reader over the whole object.
+    pub async fn open(&self, name: &str) -> Result<GetResult> {
+        validate_key(name)?;
+        self.backend.get(name, None).await
+    }
+
+    /// A streaming reader over part of the object.
+    pub async fn open_range(&self, name: &str, range: impl Into<ByteRange>) -> Result<GetResult> {
+        validate_key(name)?;
+        self.backend.get(name, Some(range.into())).await
+    }
+
+    /// The whole object in memory. For large objects use [`Storage::open`].
+    pub async fn read(&self, name: &str) -> Result<Bytes> {
+        let reader = self.open(name).await?;
+        let mut buf = BytesMut::with_capacity(usize::try_from(reader.metadata.size()).unwrap_or(0));
+        let mut stream = reader.stream;
+        while let Some(chunk) = stream.try_next().await.map_err(|err| Error::from_io(self.backend_name(), name, err))? {
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+
+    /// Delete `name`; a missing name is not an error.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        validate_key(name)?;
+        self.backend.delete(name).await
+    }
+
+    pub async fn exists(&self, name: &str) -> Result<bool> {
+        match self.metadata(name).await {
+            Ok(_) => Ok(true),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    pub async fn size(&self, name: &str) -> Result<u64> {
+        Ok(self.metadata(name).await?.size())
+    }
+
+    pub async fn metadata(&self, name: &str) -> Result<Metadata> {
+        validate_key(name)?;
+        self.backend.head(name).await
+    }
+
+    // ----- listing -----------------------------------------------------------------------------------------------
+
+    /// Every object under `prefix` (a string prefix), recursively, in key order, fetched page by page.
+    pub fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.list_entries(ListOptions::new(prefix))
+            .try_filter_map(|entry| async move {
+                Ok(match entry {
+                    ListEntry::Object(meta) => Some(meta),
+                    ListEntry::Prefix(_) => None,
+                })
+            })
+            .boxed()
+    }
+
+    /// Objects and (with a delimiter) common prefixes, in key order.
+    pub fn list_entries(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        if let Err(err) = validate_prefix(&options.prefix) {
+            return futures::stream::once(async move { Err(err) }).boxed();
+        }
+        let offset = options.offset.clone();
+        // Backends may roll a common prefix up again when the offset is that prefix: drop what is not after it.
+        self.backend
+            .list(options)
+            .try_filter(move |entry| {
+                let keep = offset.as_deref().is_none_or(|offset| entry.key() > offset);
+                async move { keep }
+            })
+            .boxed()
+    }
+
+    /// At most `page_size` entries after `options.offset`, and the offset of the next page.
+    pub async fn list_page(&self, options: ListOptions, page_size: usize) -> Result<Page> {
+        if page_size == 0 {
+            return Err(Error::invalid_argument(&options.prefix, "the page size must be at least 1"));
+        }
+        let mut entries: Vec<ListEntry> = self.list_entries(options).take(page_size + 1).try_collect().await?;
+        let next_offset = if entries.len() > page_size {
+            entries.truncate(page_size);
+            entries.last().map(|entry| entry.key().to_owned())
+        } else {
+            None
+        };
+        Ok(Page { entries, next_offset })
+    }
+
+    /// Django's `listdir`: the directories and files directly in `path`, as names relative to it.
+    pub async fn listdir(&self, path: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let path = path.trim_end_matches('/');
+        let prefix = if path.is_empty() { String::new() } else { format!("{path}/") };
+        let entries: Vec<ListEntry> =
+            self.list_entries(ListOptions::new(prefix.clone()).with_delimiter(true)).try_collect().await?;
+        let (mut dirs, mut files) = (Vec::new(), Vec::new());
+        for entry in entries {
+            match entry {
+                ListEntry::Prefix(p) => dirs.push(p[prefix.len()..].trim_end_matches('/').to_owned()),
+                ListEntry::Object(meta) => files.push(meta.key[prefix.len()..].to_owned()),
+            }
+        }
+        Ok((dirs, files))
+    }
+
+    // ----- copy and rename ---------------------------------------------------------------------------------------
+
+    /// Copy `from` to `to`, applying the overwrite policy to `to`; returns the name written.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<String> {
+        self.transfer(from, to, Transfer::Copy).await
+    }
+
+    /// Move `from` to `to`, applying the overwrite policy to `to`; returns the name written.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<String> {
+        self.transfer(from, to, Transfer::Rename).await
+    }
+
+    async fn transfer(&self, from: &str, to: &str, kind: Transfer) -> Result<String> {
+        validate_key(from)?;
+        validate_key(to)?;
+        let caps = self.capabilities();
+        let names = AvailableNames::new(to, self.options.max_name_length)?;
+        match self.options.overwrite {
+            OverwritePolicy::Overwrite => {
+                let to = names.truncated_original()?;
+                if from != to {
+                    self.transfer_once(from, &to, WriteMode::Overwrite, kind, caps).await?;
+                } else {
+                    // Copying or moving onto itself changes nothing, but the source must exist.
+                    self.backend.head(from).await?;
+                }
+                Ok(to)
+            }
+            OverwritePolicy::Fail => {
+                self.require_create_only(caps)?;
+                let to = names.truncated_original()?;
+                self.transfer_once(from, &to, WriteMode::CreateOnly, kind, caps).await?;
+                Ok(to)
+            }
+            OverwritePolicy::Unique => {
+                self.require_create_only(caps)?;
+                self.with_unique_name(names, |candidate| async move {
+                    self.transfer_once(from, &candidate, WriteMode::CreateOnly, kind, caps).await
+                })
+                .await
+            }
+        }
+    }
+
+    async fn transfer_once(
+        &self,
+        from: &str,
+        to: &str,
+        mode: WriteMode,
+        kind: Transfer,
+        caps: Capabilities,
+    ) -> Result<()> {
+        validate_key(to)?;
+        let native = mode == WriteMode::Overwrite || caps.copy_with_create_only;
+        match (kind, native) {
+            (Transfer::Copy, true) => self.backend.copy(from, to, mode).await,
+            (Transfer::Rename, true) => self.backend.rename(from, to, mode).await,
+            (Transfer::Copy, false) => self.stream_copy(from, to, mode, caps).await,
+            (Transfer::Rename, false) => {
+                self.stream_copy(from, to, mode, caps).await?;
+                self.backend.delete(from).await
+            }
+        }
+    }
+
+    /// Copy through a create-only put, for backends whose native copy cannot refuse an existing target.
+    async fn stream_copy(&self, from: &str, to: &str, mode: WriteMode, caps: Capabilities) -> Result<()> {
+        let source = self.backend.get(from, None).await?;
+        let acl = if caps.acl { Some(self.backend.acl(from).await?) } else { None };
+        let size = source.metadata.size();
+        let content = Content::from_stream(source.stream, Some(size));
+        let options = PutOptions::new(mode, source.metadata.attributes, acl);
+        self.backend.put(to, content, options).await.map(drop)
+    }
+
+    // ----- URLs and ACLs -----------------------------------------------------------------------------------------
+
+    /// The URL to hand out for `name`: public, or temporary when the storage is private.
+    pub async fn url(&self, name: &str) -> Result<String> {
+        validate_key(name)?;
+        match self.options.url_policy {
+            UrlPolicy::Public => {
+                if !self.capabilities().public_url {
+                    return Err(Error::unsupported(self.backend_name(), "public URLs"));
+                }
+                self.backend.public_url(name)
+            }
+            UrlPolicy::Signed { expires } => self.temporary_url(name, expires, UrlOptions::get()).await,
+        }
+    }
+
+    /// An expiring signed URL for `name` (the URL of [`Storage::presigned_request`]).
+    pub async fn temporary_url(&self, name: &str, expires: Duration, options: UrlOptions) -> Result<String> {
+        Ok(self.presigned_request(name, expires, options).await?.url)
+    }
+
+    /// An expiring signed request for `name`: the URL and the headers a client must send with it.
+    ///
+    /// A PUT is create-only unless the storage overwrites, so an upload through it never replaces a file.
+    pub async fn presigned_request(
+        &self,
+        name: &str,
+        expires: Duration,
+        options: UrlOptions,
+    ) -> Result<PresignedRequest> {
+        validate_key(name)?;
+        let caps = self.capabilities();
+        let supported = match options.method {
+            Method::Get => caps.presign_read,
+            Method::Put => caps.presign_write,
+        };
+        if !supported {
+            let what = match options.method {
+                Method::Get => "temporary URLs for reading",
+                Method::Put => "temporary URLs for uploading",
+            };
+            return Err(Error::unsupported(self.backend_name(), what));
+        }
+        check_expiry(name, self.backend_name(), expires, caps.presign_max_expiry)?;
+
+        let mut request = PresignRequest::new(options.method, name, expires);
+        match options.method {
+            Method::Get => {
+                request.response_content_disposition = match &options.download_name {
+                    Some(download_name) => Some(content_disposition(download_name, options.inline)?),
+                    None => None,
+                };
+                if let Some(content_type) = &options.response_content_type {
+                    check_header_value(name, "response content type", content_type)?;
+                }
+                request.response_content_type = options.response_content_type;
+            }
+            Method::Put => {
+                if let Some(content_type) = &options.content_type {
+                    check_header_value(name, "content type", content_type)?;
+                }
+                request.content_type = options.content_type;
+                request.acl = options.acl.or(self.options.default_acl);
+                if request.acl.is_some() && !caps.acl {
+                    return Err(Error::unsupported(self.backend_name(), "ACLs"));
+                }
+                request.create_only = self.options.overwrite != OverwritePolicy::Overwrite;
+            }
+        }
+        self.backend.presign(&request).await
+    }
+
+    /// Set the canned ACL of an existing object.
+    pub async fn set_acl(&self, name: &str, acl: Acl) -> Result<()> {
+        validate_key(name)?;
+        if !self.capabilities().acl {
+            return Err(Error::unsupported(self.backend_name(), "ACLs"));
+        }
+        self.backend.set_acl(name, acl).await
+    }
+
+    /// The canned ACL of an existing object.
+    pub async fn acl(&self, name: &str) -> Result<Acl> {
+        validate_key(name)?;
+        if !self.capabilities().acl {
+            return Err(Error::unsupported(self.backend_name(), "ACLs"));
+        }
+        self.backend.acl(name).await
+    }
+
+    // ----- naming ------------------------------------------------------------------------------------------------
+
+    /// Django's `get_available_name`: the first candidate that does not exist *now*.
+    ///
+    /// Only for display: another writer may take the name before it is used. `save` never relies on it; it claims
+    /// names with create-only writes instead.
+    pub async fn get_available_name(&self, name: &str, max_length: Option<usize>) -> Result<String> {
+        let mut names = AvailableNames::new(name, max_length)?;
+        loop {
+            let candidate = names.next_candidate()?;
+            validate_key(&candidate)?;
+            if !self.exists(&candidate).await? {
+                return Ok(candidate);
+            }
+        }
+    }
+
+    /// Django's `generate_filename`: a valid name for an uploaded `filename` under `upload_to`, dated now.
+    pub fn generate_filename(&self, upload_to: &UploadTo, filename: &str) -> Result<String> {
+        crate::name::generate_filename(upload_to, filename, Utc::now())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Transfer {
+    Copy,
+    Rename,
+}
+
+/// The content type for a name's extension, or `application/octet-stream`.
+pub fn guess_content_type(name: &str) -> String {
+    mime_guess::from_path(name).first_raw().unwrap_or(DEFAULT_CONTENT_TYPE).to_owned()
+}
+
+fn check_attributes(key: &str, attributes: &Attributes) -> Result<()> {
+    let headers = [
+        ("content type", &attributes.content_type),
+        ("cache-control", &attributes.cache_control),
+        ("content-disposition", &attributes.content_disposition),
+        ("content-encoding", &attributes.content_encoding),
+        ("content-language", &attributes.content_language),
+    ];
+    for (field, value) in headers {
+        if let Some(value) = value {
+            check_header_value(key, field, value)?;
+        }
+    }
+    for (name, value) in &attributes.metadata {
+        let valid_name = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid_name {
+            return Err(Error::invalid_argument(
+                key,
+                format!("metadata name {name:?} must be lowercase ASCII letters, digits, `-` or `_`"),
+            ));
+        }
+        if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(Error::invalid_argument(
+                key,
+                format!(
+                    "metadata {name:?} must be printable ASCII (S3 sends it as a header); percent-encode other text"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_expiry(key: &str, backend: &str, expires: Duration, max: Option<Duration>) -> Result<()> {
+    if expires.is_zero() {
+        return Err(Error::invalid_argument(key, "a temporary URL must be valid for at least one second"));
+    }
+    if let Some(max) = max.filter(|max| expires > *max) {
+        return Err(Error::invalid_argument(
+            key,
+            format!(
+                "an expiry of {} s is longer than the {backend} backend allows ({} s); choose a shorter one",
+                expires.as_secs(),
+                max.as_secs()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A listing prefix is a valid key, optionally followed by one `/` (a partial last segment such as `pho` is fine).
+fn validate_prefix(prefix: &str) -> Result<()> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    validate_key(prefix.strip_suffix('/').unwrap_or(prefix)).map_err(|err| match err {
+        Error::InvalidName { reason, .. } => Error::invalid_name(prefix, reason),
+        other => other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        for ok in ["", "a", "a/", "a/b", "a/b/", "ph"] {
+            assert!(validate_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in ["/", "/a", "../", "a/../", "a\\b", "a//", "a/.."] {
+            assert!(validate_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn guesses_content_types() {
+        assert_eq!(guess_content_type("a/report.pdf"), "application/pdf");
+        assert_eq!(guess_content_type("index.html"), "text/html");
+        assert_eq!(guess_content_type("noext"), DEFAULT_CONTENT_TYPE);
+    }
+}

@@ -1,0 +1,205 @@
+//! Plain data shared by backends and the storage handle: attributes, metadata, ACLs, ranges, listing entries.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use chrono::{DateTime, Utc};
+
+/// HTTP-visible attributes stored with an object. Every backend keeps all of them, so moving objects between
+/// backends loses nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attributes {
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    /// User metadata (`x-amz-meta-*` on S3). Keys are lowercase ASCII.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Attributes {
+    pub fn with_content_type(mut self, value: impl Into<String>) -> Self {
+        self.content_type = Some(value.into());
+        self
+    }
+    pub fn with_cache_control(mut self, value: impl Into<String>) -> Self {
+        self.cache_control = Some(value.into());
+        self
+    }
+    pub fn with_content_disposition(mut self, value: impl Into<String>) -> Self {
+        self.content_disposition = Some(value.into());
+        self
+    }
+    pub fn with_content_encoding(mut self, value: impl Into<String>) -> Self {
+        self.content_encoding = Some(value.into());
+        self
+    }
+    pub fn with_content_language(mut self, value: impl Into<String>) -> Self {
+        self.content_language = Some(value.into());
+        self
+    }
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// What a listing or a `head` knows about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+    /// An opaque version tag: equal tags mean equal content on the same backend.
+    pub etag: Option<String>,
+}
+
+impl ObjectMeta {
+    pub fn new(key: impl Into<String>, size: u64, last_modified: DateTime<Utc>, etag: Option<String>) -> Self {
+        Self { key: key.into(), size, last_modified, etag }
+    }
+}
+
+/// Everything known about one object: its listing data and its attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metadata {
+    pub meta: ObjectMeta,
+    pub attributes: Attributes,
+}
+
+impl Metadata {
+    pub fn new(meta: ObjectMeta, attributes: Attributes) -> Self {
+        Self { meta, attributes }
+    }
+    pub fn key(&self) -> &str {
+        &self.meta.key
+    }
+    pub fn size(&self) -> u64 {
+        self.meta.size
+    }
+    pub fn content_type(&self) -> Option<&str> {
+        self.attributes.content_type.as_deref()
+    }
+}
+
+/// S3's canned ACLs. A storage sends none unless asked: buckets created since 2023 reject ACLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Acl {
+    Private,
+    PublicRead,
+    PublicReadWrite,
+    AuthenticatedRead,
+    AwsExecRead,
+    BucketOwnerRead,
+    BucketOwnerFullControl,
+}
+
+impl Acl {
+    pub const ALL: [Acl; 7] = [
+        Acl::Private,
+        Acl::PublicRead,
+        Acl::PublicReadWrite,
+        Acl::AuthenticatedRead,
+        Acl::AwsExecRead,
+        Acl::BucketOwnerRead,
+        Acl::BucketOwnerFullControl,
+    ];
+
+    /// The header value S3 uses (`x-amz-acl`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acl::Private => "private",
+            Acl::PublicRead => "public-read",
+            Acl::PublicReadWrite => "public-read-write",
+            Acl::AuthenticatedRead => "authenticated-read",
+            Acl::AwsExecRead => "aws-exec-read",
+            Acl::BucketOwnerRead => "bucket-owner-read",
+            Acl::BucketOwnerFullControl => "bucket-owner-full-control",
+        }
+    }
+
+    /// Whether anyone may read the object without signing.
+    pub fn is_public_read(self) -> bool {
+        matches!(self, Acl::PublicRead | Acl::PublicReadWrite)
+    }
+}
+
+impl fmt::Display for Acl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Acl {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Acl::ALL.into_iter().find(|acl| acl.as_str() == s).ok_or_else(|| {
+            crate::Error::invalid_argument(
+                s,
+                "unknown canned ACL; use one of private, public-read, public-read-write, authenticated-read, \
+                 aws-exec-read, bucket-owner-read, bucket-owner-full-control",
+            )
+        })
+    }
+}
+
+/// A byte range to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `start..end`, end exclusive.
+    Bounded { start: u64, end: u64 },
+    /// From `start` to the end of the object.
+    From(u64),
+    /// The last `n` bytes.
+    Suffix(u64),
+}
+
+impl From<Range<u64>> for ByteRange {
+    fn from(range: Range<u64>) -> Self {
+        ByteRange::Bounded { start: range.start, end: range.end }
+    }
+}
+
+impl From<std::ops::RangeFrom<u64>> for ByteRange {
+    fn from(range: std::ops::RangeFrom<u64>) -> Self {
+        ByteRange::From(range.start)
+    }
+}
+
+impl ByteRange {
+    /// The concrete range within an object of `size` bytes, or `None` when it selects nothing that exists
+    /// (HTTP's 416). An end past the object is clamped, as HTTP does.
+    pub fn resolve(self, size: u64) -> Option<Range<u64>> {
+        let range = match self {
+            ByteRange::Bounded { start, end } => start..end.min(size),
+            ByteRange::From(start) => start..size,
+            ByteRange::Suffix(n) => size.saturating_sub(n)..size,
+        };
+        let valid = range.start < range.end || (size == 0 && range.start == 0);
+        valid.then_some(range)
+    }
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListEntry {
+    Object(ObjectMeta),
+    /// A common prefix ("directory") of a delimited listing, ending with `/`.
+    Prefix(String),
+}
+
+impl ListEntry {
+    /// The key or prefix, which is also the listing's sort key.
+    pub fn key(&self) -> &str {
+        match self {
+            ListEntry::Object(meta) => &meta.key,
+            ListEntry::Prefix(prefix) => prefix,
+        }
+    }
+}

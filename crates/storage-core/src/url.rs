@@ -1,0 +1,91 @@
+//! URL policy: how a storage answers `url` and `temporary_url`, and the response headers it asks signers for.
+
+use std::time::Duration;
+
+use crate::backend::Method;
+use crate::error::{Error, Result};
+use crate::signing::encode_query_value;
+use crate::types::Acl;
+
+/// Django-storages' `querystring_expire` default: one hour.
+pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// What `Storage::url` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPolicy {
+    /// The backend's public URL (`querystring_auth = False`).
+    Public,
+    /// A temporary URL valid this long (`querystring_auth = True`): the private-files setting.
+    Signed { expires: Duration },
+}
+
+/// Options of one temporary URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UrlOptions {
+    pub method: Method,
+    /// GET: the browser saves the response under this name (`Content-Disposition: attachment`).
+    pub download_name: Option<String>,
+    /// GET: with `download_name`, ask the browser to display rather than save (`inline`).
+    pub inline: bool,
+    /// GET: the `Content-Type` the response carries instead of the stored one.
+    pub response_content_type: Option<String>,
+    /// PUT: the `Content-Type` the client must send.
+    pub content_type: Option<String>,
+    /// PUT: the ACL the upload gets; defaults to the storage's default ACL.
+    pub acl: Option<Acl>,
+}
+
+impl UrlOptions {
+    pub fn get() -> Self {
+        Self::default()
+    }
+    pub fn put() -> Self {
+        Self { method: Method::Put, ..Self::default() }
+    }
+    pub fn with_download_name(mut self, name: impl Into<String>) -> Self {
+        self.download_name = Some(name.into());
+        self
+    }
+    pub fn with_inline(mut self, inline: bool) -> Self {
+        self.inline = inline;
+        self
+    }
+    pub fn with_response_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.response_content_type = Some(content_type.into());
+        self
+    }
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+    pub fn with_acl(mut self, acl: Acl) -> Self {
+        self.acl = Some(acl);
+        self
+    }
+}
+
+/// A `Content-Disposition` value naming `filename`, with an ASCII fallback and the exact UTF-8 name (RFC 6266).
+pub fn content_disposition(filename: &str, inline: bool) -> Result<String> {
+    if filename.is_empty() || filename.chars().any(char::is_control) {
+        return Err(Error::invalid_argument(
+            filename,
+            "the download name must be non-empty and free of control characters",
+        ));
+    }
+    let kind = if inline { "inline" } else { "attachment" };
+    let fallback: String =
+        filename.chars().map(|c| if c.is_ascii() && c != '"' && c != '\\' { c } else { '_' }).collect();
+    if fallback == filename {
+        return Ok(format!("{kind}; filename=\"{filename}\""));
+    }
+    Ok(format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{}", encode_query_value(filename)))
+}
+
+/// Refuse a header value a backend could not store or send (control characters would split headers).
+pub(crate) fn check_header_value(key: &str, field: &str, value: &str) -> Result<()> {
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid_argument(key, format!("the {field} value contains a control character; remove it")));
+    }
+    Ok(())
+}

@@ -1,0 +1,405 @@
+//! The in-memory backend test suites swap in: every capability, real signed URLs, and assertions for tests.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> storage_core::Result<()> {
+//! use std::time::Duration;
+//! use storage_core::UrlOptions;
+//! use storage_memory::MemoryBackend;
+//!
+//! let memory = MemoryBackend::new();
+//! let storage = memory.storage().private(Duration::from_secs(60));
+//! let name = storage.save("invoices/42.pdf", b"%PDF").await?;
+//! memory.assert_exists_with(&name, b"%PDF");
+//!
+//! // The link an app would redirect to: verifiable, and refused once expired or tampered with.
+//! let url = storage.url(&name).await?;
+//! assert_eq!(memory.fetch("GET", &url, &[], Default::default()).status, 200);
+//! assert_eq!(memory.fetch("GET", &url.replace("invoices", "Invoices"), &[], Default::default()).status, 403);
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt};
+use sha2::{Digest, Sha256};
+use storage_core::signing::{SignatureError, SigningKey, UrlSigner, encode_key_path};
+use storage_core::{
+    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
+    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, Result, Storage, WriteMode, async_trait,
+};
+
+const NAME: &str = "memory";
+
+/// Where URLs of a memory backend point by default. Nothing listens there: use [`MemoryBackend::fetch`].
+pub const DEFAULT_BASE_URL: &str = "http://memory.invalid/";
+
+#[derive(Debug, Clone)]
+struct Object {
+    data: Bytes,
+    attributes: Attributes,
+    acl: Option<Acl>,
+    last_modified: DateTime<Utc>,
+    etag: String,
+}
+
+impl Object {
+    fn meta(&self, key: &str) -> ObjectMeta {
+        ObjectMeta::new(key, self.data.len() as u64, self.last_modified, Some(self.etag.clone()))
+    }
+    fn metadata(&self, key: &str) -> Metadata {
+        Metadata::new(self.meta(key), self.attributes.clone())
+    }
+}
+
+/// A temporary URL this backend issued, kept so tests can assert on the links an app handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssuedUrl {
+    pub method: Method,
+    pub key: String,
+    pub expires_in: Duration,
+    pub url: String,
+}
+
+/// What [`MemoryBackend::fetch`] answers, as an HTTP server in front of the backend would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Response {
+    fn status(status: u16) -> Self {
+        Self { status, headers: Vec::new(), body: Bytes::new() }
+    }
+
+    /// The first header with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    objects: RwLock<BTreeMap<String, Object>>,
+    signer: UrlSigner,
+    issued: Mutex<Vec<IssuedUrl>>,
+}
+
+/// An in-memory backend. Clones share the same objects.
+#[derive(Debug, Clone)]
+pub struct MemoryBackend {
+    inner: Arc<Inner>,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryBackend {
+    /// An empty backend with a fresh random signing key and URLs under [`DEFAULT_BASE_URL`].
+    pub fn new() -> Self {
+        Self::with_signer(UrlSigner::new(DEFAULT_BASE_URL, SigningKey::generate()))
+    }
+
+    /// An empty backend whose URLs are signed and verified by `signer` (its base URL, its keys).
+    pub fn with_signer(signer: UrlSigner) -> Self {
+        Self { inner: Arc::new(Inner { objects: RwLock::default(), signer, issued: Mutex::default() }) }
+    }
+
+    /// A [`Storage`] over this backend, with the default policy.
+    pub fn storage(&self) -> Storage {
+        Storage::new(self.clone())
+    }
+
+    /// The signer, for serving this backend's URLs over HTTP.
+    pub fn signer(&self) -> &UrlSigner {
+        &self.inner.signer
+    }
+
+    fn objects(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Object>> {
+        self.inner.objects.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn objects_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Object>> {
+        self.inner.objects.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn insert(&self, key: &str, object: Object, mode: WriteMode) -> Result<()> {
+        let mut objects = self.objects_mut();
+        if mode == WriteMode::CreateOnly && objects.contains_key(key) {
+            return Err(Error::already_exists(NAME, key));
+        }
+        objects.insert(key.to_owned(), object);
+        Ok(())
+    }
+
+    fn object(&self, key: &str) -> Result<Object> {
+        self.objects().get(key).cloned().ok_or_else(|| Error::not_found(NAME, key))
+    }
+
+    // ----- assertions for tests ----------------------------------------------------------------------------------
+
+    /// All keys, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.objects().keys().cloned().collect()
+    }
+
+    /// Panics unless `name` exists.
+    #[track_caller]
+    pub fn assert_exists(&self, name: &str) {
+        assert!(
+            self.objects().contains_key(name),
+            "expected `{name}` to exist in the memory storage; it holds {:?}",
+            self.keys()
+        );
+    }
+
+    /// Panics unless `name` exists with exactly `content`.
+    #[track_caller]
+    pub fn assert_exists_with(&self, name: &str, content: impl AsRef<[u8]>) {
+        self.assert_exists(name);
+        let stored = self.objects()[name].data.clone();
+        assert!(
+            stored.as_ref() == content.as_ref(),
+            "`{name}` holds {} bytes that differ from the {} expected",
+            stored.len(),
+            content.as_ref().len()
+        );
+    }
+
+    /// Panics if `name` exists.
+    #[track_caller]
+    pub fn assert_missing(&self, name: &str) {
+        assert!(!self.objects().contains_key(name), "expected `{name}` to be missing from the memory storage");
+    }
+
+    /// Panics unless the storage holds exactly `count` objects.
+    #[track_caller]
+    pub fn assert_count(&self, count: usize) {
+        let keys = self.keys();
+        assert_eq!(keys.len(), count, "expected {count} objects in the memory storage, found {keys:?}");
+    }
+
+    /// Every temporary URL issued so far, oldest first.
+    pub fn issued_urls(&self) -> Vec<IssuedUrl> {
+        self.inner.issued.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Verify a URL this backend issued, for `method`, now.
+    pub fn verify(
+        &self,
+        method: Method,
+        url: &str,
+    ) -> std::result::Result<storage_core::signing::VerifiedUrl, SignatureError> {
+        self.inner.signer.verify_url(method, url, SystemTime::now())
+    }
+
+    /// Answer a request for one of this backend's URLs the way the HTTP service of a real deployment would:
+    /// signed GET and PUT URLs are verified (403 when expired, tampered or for another method), plain URLs serve
+    /// objects unless their ACL is `private` (403), missing objects are 404, a create-only upload onto an existing
+    /// name is 412. `body` is the upload of a PUT.
+    pub fn fetch(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Bytes) -> Response {
+        let method = match method {
+            "GET" => Method::Get,
+            "PUT" => Method::Put,
+            _ => return Response::status(405),
+        };
+        let Some(rest) = url.strip_prefix(self.inner.signer.base_url()) else {
+            return Response::status(404);
+        };
+        if !rest.contains('?') {
+            return self.fetch_plain(method, rest);
+        }
+        let granted = match self.verify(method, url) {
+            Ok(granted) => granted,
+            Err(_) => return Response::status(403),
+        };
+        match method {
+            Method::Get => {
+                let Ok(object) = self.object(&granted.key) else {
+                    return Response::status(404);
+                };
+                let content_type = granted.response_content_type.or(object.attributes.content_type.clone());
+                let disposition =
+                    granted.response_content_disposition.or(object.attributes.content_disposition.clone());
+                ok_response(object, content_type, disposition)
+            }
+            Method::Put => {
+                let content_type =
+                    headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).map(|(_, value)| *value);
+                if granted.content_type.is_some() && granted.content_type.as_deref() != content_type {
+                    return Response::status(403);
+                }
+                let mut attributes = Attributes::default();
+                attributes.content_type = content_type.map(str::to_owned);
+                let mode = if granted.create_only { WriteMode::CreateOnly } else { WriteMode::Overwrite };
+                match self.insert(&granted.key, new_object(body, attributes, granted.acl), mode) {
+                    Ok(()) => Response::status(200),
+                    Err(_) => Response::status(412),
+                }
+            }
+        }
+    }
+
+    fn fetch_plain(&self, method: Method, path: &str) -> Response {
+        if method != Method::Get {
+            return Response::status(403);
+        }
+        let key = percent_decode(path);
+        match self.object(&key) {
+            Ok(object) if object.acl == Some(Acl::Private) => Response::status(403),
+            Ok(object) => {
+                let (content_type, disposition) =
+                    (object.attributes.content_type.clone(), object.attributes.content_disposition.clone());
+                ok_response(object, content_type, disposition)
+            }
+            Err(_) => Response::status(404),
+        }
+    }
+}
+
+fn percent_decode(path: &str) -> String {
+    storage_core::signing::decode_key_path(path).unwrap_or_default()
+}
+
+fn ok_response(object: Object, content_type: Option<String>, disposition: Option<String>) -> Response {
+    let mut headers = vec![("etag".to_owned(), object.etag.clone())];
+    headers.extend(content_type.map(|v| ("content-type".to_owned(), v)));
+    headers.extend(disposition.map(|v| ("content-disposition".to_owned(), v)));
+    Response { status: 200, headers, body: object.data }
+}
+
+fn new_object(data: Bytes, attributes: Attributes, acl: Option<Acl>) -> Object {
+    let digest = Sha256::digest(&data);
+    let etag = digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>();
+    Object { data, attributes, acl, last_modified: Utc::now(), etag: format!("\"{etag}\"") }
+}
+
+#[async_trait]
+impl Backend for MemoryBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<Metadata> {
+        let data = content.into_bytes().await.map_err(|err| Error::from_io(NAME, key, err))?;
+        let object = new_object(data, options.attributes, options.acl);
+        let metadata = object.metadata(key);
+        self.insert(key, object, options.mode)?;
+        Ok(metadata)
+    }
+
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
+        let object = self.object(key)?;
+        let size = object.data.len() as u64;
+        let range = match range {
+            None => 0..size,
+            Some(range) => range.resolve(size).ok_or_else(|| {
+                Error::invalid_argument(key, format!("the range {range:?} is outside the object's {size} bytes"))
+            })?,
+        };
+        let chunk = object.data.slice(range.start as usize..range.end as usize);
+        Ok(GetResult { metadata: object.metadata(key), range, stream: stream::once(async move { Ok(chunk) }).boxed() })
+    }
+
+    async fn head(&self, key: &str) -> Result<Metadata> {
+        Ok(self.object(key)?.metadata(key))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.objects_mut().remove(key);
+        Ok(())
+    }
+
+    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        let objects = self.objects();
+        let prefix = options.prefix.as_str();
+        let start = match &options.offset {
+            Some(offset) if offset.as_str() >= prefix => Bound::Excluded(offset.as_str()),
+            _ => Bound::Included(prefix),
+        };
+        let mut entries = Vec::new();
+        for (key, object) in objects.range::<str, _>((start, Bound::Unbounded)) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let common = options
+                .delimiter
+                .then(|| key[prefix.len()..].find('/').map(|i| &key[..prefix.len() + i + 1]))
+                .flatten();
+            match common {
+                Some(common) => {
+                    let after_offset = options.offset.as_deref().is_none_or(|offset| common > offset);
+                    let repeated = matches!(entries.last(), Some(ListEntry::Prefix(last)) if last == common);
+                    if after_offset && !repeated {
+                        entries.push(ListEntry::Prefix(common.to_owned()));
+                    }
+                }
+                None => entries.push(ListEntry::Object(object.meta(key))),
+            }
+        }
+        stream::iter(entries.into_iter().map(Ok)).boxed()
+    }
+
+    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        let mut object = self.object(from)?;
+        object.last_modified = Utc::now();
+        self.insert(to, object, mode)
+    }
+
+    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        let mut objects = self.objects_mut();
+        if !objects.contains_key(from) {
+            return Err(Error::not_found(NAME, from));
+        }
+        if mode == WriteMode::CreateOnly && objects.contains_key(to) {
+            return Err(Error::already_exists(NAME, to));
+        }
+        let object = objects.remove(from).expect("checked above");
+        objects.insert(to.to_owned(), object);
+        Ok(())
+    }
+
+    fn public_url(&self, key: &str) -> Result<String> {
+        Ok(format!("{}{}", self.inner.signer.base_url(), encode_key_path(key)))
+    }
+
+    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
+        let url = self.inner.signer.sign(request, SystemTime::now());
+        self.inner.issued.lock().unwrap_or_else(|p| p.into_inner()).push(IssuedUrl {
+            method: request.method,
+            key: request.key.clone(),
+            expires_in: request.expires_in,
+            url: url.clone(),
+        });
+        // Every constraint is in the signed query; only a required content type must also be sent.
+        let headers = request.content_type.iter().map(|ct| ("content-type".to_owned(), ct.clone())).collect();
+        Ok(PresignedRequest::new(request.method, url, headers))
+    }
+
+    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
+        let mut objects = self.objects_mut();
+        let object = objects.get_mut(key).ok_or_else(|| Error::not_found(NAME, key))?;
+        object.acl = Some(acl);
+        Ok(())
+    }
+
+    async fn acl(&self, key: &str) -> Result<Acl> {
+        // S3 reports `private` for an object saved without an ACL; so does this backend.
+        Ok(self.object(key)?.acl.unwrap_or(Acl::Private))
+    }
+}

@@ -1,0 +1,113 @@
+//! The memory backend: the whole conformance suite (with the model test), and its test-helper API.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use storage_conformance::{Fixture, HttpClient, HttpRequest, HttpResponse};
+use storage_core::signing::{SigningKey, UrlSigner};
+use storage_core::{Method, UrlOptions};
+use storage_memory::MemoryBackend;
+
+/// Sends "HTTP" requests straight to the backend's own request handler.
+struct InProcess(MemoryBackend);
+
+impl HttpClient for InProcess {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse> {
+        let headers: Vec<(&str, &str)> = request.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let response = self.0.fetch(request.method, &request.url, &headers, request.body.clone());
+        Box::pin(
+            async move { HttpResponse { status: response.status, headers: response.headers, body: response.body } },
+        )
+    }
+}
+
+async fn fixture() -> Fixture {
+    let memory = MemoryBackend::new();
+    Fixture::new(memory.clone()).with_http(InProcess(memory))
+}
+
+storage_conformance::conformance_tests!(fixture);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn assertions_pass_on_what_is_there() {
+    runtime().block_on(async {
+        let memory = MemoryBackend::new();
+        let storage = memory.storage();
+        storage.save("a.txt", "alpha").await.unwrap();
+        memory.assert_exists("a.txt");
+        memory.assert_exists_with("a.txt", "alpha");
+        memory.assert_missing("b.txt");
+        memory.assert_count(1);
+        assert_eq!(memory.keys(), ["a.txt"]);
+    });
+}
+
+#[test]
+fn assertions_fail_with_a_useful_message() {
+    let memory = MemoryBackend::new();
+    runtime().block_on(memory.storage().save("present.txt", "x")).unwrap();
+    let message = |f: &dyn Fn()| {
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("the assertion fails");
+        payload.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    assert!(message(&|| memory.assert_exists("absent.txt")).contains("absent.txt"));
+    assert!(message(&|| memory.assert_exists_with("present.txt", "y")).contains("differ"));
+    assert!(message(&|| memory.assert_missing("present.txt")).contains("present.txt"));
+    assert!(message(&|| memory.assert_count(2)).contains("expected 2 objects"));
+}
+
+#[test]
+fn issued_urls_are_recorded_and_verifiable() {
+    runtime().block_on(async {
+        let memory = MemoryBackend::new();
+        let storage = memory.storage().private(Duration::from_secs(60));
+        let name = storage.save("secret.pdf", "s").await.unwrap();
+        let url = storage.url(&name).await.unwrap();
+        let issued = memory.issued_urls();
+        assert_eq!(issued.len(), 1);
+        assert_eq!(
+            (issued[0].method, issued[0].key.as_str(), issued[0].expires_in),
+            (Method::Get, "secret.pdf", Duration::from_secs(60))
+        );
+        assert_eq!(issued[0].url, url);
+        let granted = memory.verify(Method::Get, &url).expect("valid");
+        assert_eq!(granted.key, "secret.pdf");
+        assert!(memory.verify(Method::Put, &url).is_err());
+    });
+}
+
+#[test]
+fn urls_from_another_memory_backend_are_refused() {
+    runtime().block_on(async {
+        let issuer = MemoryBackend::new();
+        let other = MemoryBackend::new();
+        issuer.storage().save("x.txt", "x").await.unwrap();
+        other.storage().save("x.txt", "x").await.unwrap();
+        let url = issuer.storage().temporary_url("x.txt", Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+        assert_eq!(other.fetch("GET", &url, &[], Bytes::new()).status, 403, "different signing keys");
+    });
+}
+
+#[test]
+fn a_rotated_key_still_verifies_old_urls() {
+    runtime().block_on(async {
+        let old = SigningKey::new("old", vec![7u8; 32]).unwrap();
+        let new = SigningKey::new("new", vec![9u8; 32]).unwrap();
+        let before = MemoryBackend::with_signer(UrlSigner::new("http://files.test/", old.clone()));
+        before.storage().save("kept.txt", "kept").await.unwrap();
+        let url = before.storage().temporary_url("kept.txt", Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+
+        let rotated =
+            MemoryBackend::with_signer(UrlSigner::new("http://files.test/", new.clone()).with_previous_key(old));
+        rotated.storage().save("kept.txt", "kept").await.unwrap();
+        assert_eq!(rotated.fetch("GET", &url, &[], Bytes::new()).status, 200, "the retired key is still accepted");
+        let retired = MemoryBackend::with_signer(UrlSigner::new("http://files.test/", new));
+        retired.storage().save("kept.txt", "kept").await.unwrap();
+        assert_eq!(retired.fetch("GET", &url, &[], Bytes::new()).status, 403, "a dropped key is not");
+    });
+}
