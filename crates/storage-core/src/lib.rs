@@ -18,7 +18,7 @@
 //! ```
 
 mod backend;
-mod content;
+pub mod content;
 mod error;
 pub mod name;
 pub mod signing;

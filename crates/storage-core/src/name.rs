@@ -211,7 +211,7 @@ fn validate_relative_path(name: &str) -> Result<()> {
 }
 
 /// Django's `Storage.generate_filename`: a valid file name under a normalised directory.
-fn storage_generate_filename(name: &str) -> Result<String> {
+pub fn storage_generate_filename(name: &str) -> Result<String> {
     let name = name.replace('\\', "/");
     let (dir, file) = split_dir(&name);
     if dir.split('/').any(|part| part == "..") {

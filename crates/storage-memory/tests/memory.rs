@@ -111,3 +111,55 @@ fn a_rotated_key_still_verifies_old_urls() {
         assert_eq!(retired.fetch("GET", &url, &[], Bytes::new()).status, 403, "a dropped key is not");
     });
 }
+
+/// The suite over a backend that declares only create-only writes, so every case takes its "capability missing"
+/// branch and must see `Unsupported`, and the storage's own fallbacks (copy through a create-only put) run.
+mod limited {
+    use storage_conformance::Fixture;
+    use storage_core::{
+        Backend, ByteRange, Capabilities, Content, GetResult, ListEntry, ListOptions, Metadata, PutOptions, Result,
+        WriteMode, async_trait,
+    };
+    use storage_memory::MemoryBackend;
+
+    #[derive(Debug)]
+    struct Limited(MemoryBackend);
+
+    #[async_trait]
+    impl Backend for Limited {
+        fn name(&self) -> &str {
+            // Errors come from the memory backend underneath, and name it.
+            "memory"
+        }
+        fn capabilities(&self) -> Capabilities {
+            let mut capabilities = Capabilities::none();
+            capabilities.write_with_create_only = true;
+            capabilities
+        }
+        async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<Metadata> {
+            self.0.put(key, content, options).await
+        }
+        async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
+            self.0.get(key, range).await
+        }
+        async fn head(&self, key: &str) -> Result<Metadata> {
+            self.0.head(key).await
+        }
+        async fn delete(&self, key: &str) -> Result<()> {
+            self.0.delete(key).await
+        }
+        fn list(&self, options: ListOptions) -> futures::stream::BoxStream<'static, Result<ListEntry>> {
+            self.0.list(options)
+        }
+        async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+            assert_eq!(mode, WriteMode::Overwrite, "create-only copies go through a create-only put");
+            self.0.copy(from, to, mode).await
+        }
+    }
+
+    async fn fixture() -> Fixture {
+        Fixture::new(Limited(MemoryBackend::new()))
+    }
+
+    storage_conformance::conformance_tests!(fixture);
+}

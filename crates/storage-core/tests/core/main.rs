@@ -1,0 +1,6 @@
+//! storage-core's integration tests, in one binary: naming, signing, errors, storage policy.
+
+mod errors;
+mod naming;
+mod policy;
+mod signing;

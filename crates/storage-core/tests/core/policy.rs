@@ -1,0 +1,70 @@
+//! Policy pieces that need no backend: download names, content types, spooling of streamed content.
+
+use bytes::Bytes;
+use futures::{TryStreamExt, stream};
+use storage_core::{Content, content_disposition, guess_content_type};
+
+#[test]
+fn download_names_become_content_disposition() {
+    let check = |name: &str, inline: bool, expected: &str| assert_eq!(content_disposition(name, inline).unwrap(), expected);
+    check("report.pdf", false, "attachment; filename=\"report.pdf\"");
+    check("report.pdf", true, "inline; filename=\"report.pdf\"");
+    check("Q3 – final.pdf", false, "attachment; filename=\"Q3 _ final.pdf\"; filename*=UTF-8''Q3%20%E2%80%93%20final.pdf");
+    check("say \"hi\".txt", false, "attachment; filename=\"say _hi_.txt\"; filename*=UTF-8''say%20%22hi%22.txt");
+    assert!(content_disposition("a\r\nSet-Cookie: x", false).is_err(), "no header injection");
+    assert!(content_disposition("", false).is_err());
+}
+
+#[test]
+fn content_types_are_guessed_from_the_extension() {
+    assert_eq!(guess_content_type("photo.JPG"), "image/jpeg");
+    assert_eq!(guess_content_type("a/b/page.html"), "text/html");
+    assert_eq!(guess_content_type("archive.tar.gz"), "application/gzip");
+    assert_eq!(guess_content_type("README"), "application/octet-stream");
+}
+
+fn chunks(total: usize, chunk: usize) -> Content {
+    let pieces: Vec<std::io::Result<Bytes>> =
+        (0..total.div_ceil(chunk)).map(|i| Ok(Bytes::from(vec![(i % 251) as u8; chunk.min(total - i * chunk)]))).collect();
+    Content::from_stream(stream::iter(pieces), None)
+}
+
+async fn collect(content: Content) -> Vec<u8> {
+    let parts: Vec<Bytes> = content.into_stream().await.unwrap().try_collect().await.unwrap();
+    parts.concat()
+}
+
+#[tokio::test]
+async fn small_streams_spool_in_memory_and_replay() {
+    let replayable = chunks(1000, 100).into_replayable().await.unwrap();
+    let first = replayable.content();
+    assert!(first.as_bytes().is_some(), "kept in memory");
+    let (a, b) = (collect(first).await, collect(replayable.content()).await);
+    assert_eq!(a.len(), 1000);
+    assert_eq!(a, b, "every replay gives the same bytes");
+}
+
+#[tokio::test]
+async fn large_streams_spill_to_a_temp_file_that_is_removed() {
+    let total = storage_core::content::SPOOL_MEMORY_LIMIT + 12_345;
+    let replayable = chunks(total, 1 << 20).into_replayable().await.unwrap();
+    let content = replayable.content();
+    let path = content.as_path().expect("spilled to disk").to_owned();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), total as u64);
+    assert_eq!(collect(content).await.len(), total);
+    assert_eq!(collect(replayable.content()).await.len(), total);
+    drop(replayable);
+    assert!(!path.exists(), "the spool file is deleted with its last handle");
+}
+
+#[tokio::test]
+async fn a_file_is_streamed_not_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
+    let content = Content::from_path(&path);
+    assert_eq!(content.size().await.unwrap(), Some(1 << 20));
+    let chunks: Vec<Bytes> = content.into_stream().await.unwrap().try_collect().await.unwrap();
+    assert!(chunks.len() >= 4, "read in chunks of at most {} bytes", storage_core::content::FILE_CHUNK);
+    assert!(chunks.iter().all(|c| c.len() <= storage_core::content::FILE_CHUNK));
+}
