@@ -403,3 +403,8 @@ impl Backend for MemoryBackend {
         Ok(self.object(key)?.acl.unwrap_or(Acl::Private))
     }
 }
+
+/// The README's examples, compiled and run as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}

@@ -6,10 +6,15 @@ use storage_core::{Content, content_disposition, guess_content_type};
 
 #[test]
 fn download_names_become_content_disposition() {
-    let check = |name: &str, inline: bool, expected: &str| assert_eq!(content_disposition(name, inline).unwrap(), expected);
+    let check =
+        |name: &str, inline: bool, expected: &str| assert_eq!(content_disposition(name, inline).unwrap(), expected);
     check("report.pdf", false, "attachment; filename=\"report.pdf\"");
     check("report.pdf", true, "inline; filename=\"report.pdf\"");
-    check("Q3 – final.pdf", false, "attachment; filename=\"Q3 _ final.pdf\"; filename*=UTF-8''Q3%20%E2%80%93%20final.pdf");
+    check(
+        "Q3 – final.pdf",
+        false,
+        "attachment; filename=\"Q3 _ final.pdf\"; filename*=UTF-8''Q3%20%E2%80%93%20final.pdf",
+    );
     check("say \"hi\".txt", false, "attachment; filename=\"say _hi_.txt\"; filename*=UTF-8''say%20%22hi%22.txt");
     assert!(content_disposition("a\r\nSet-Cookie: x", false).is_err(), "no header injection");
     assert!(content_disposition("", false).is_err());
@@ -24,8 +29,9 @@ fn content_types_are_guessed_from_the_extension() {
 }
 
 fn chunks(total: usize, chunk: usize) -> Content {
-    let pieces: Vec<std::io::Result<Bytes>> =
-        (0..total.div_ceil(chunk)).map(|i| Ok(Bytes::from(vec![(i % 251) as u8; chunk.min(total - i * chunk)]))).collect();
+    let pieces: Vec<std::io::Result<Bytes>> = (0..total.div_ceil(chunk))
+        .map(|i| Ok(Bytes::from(vec![(i % 251) as u8; chunk.min(total - i * chunk)])))
+        .collect();
     Content::from_stream(stream::iter(pieces), None)
 }
 

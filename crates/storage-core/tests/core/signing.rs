@@ -44,7 +44,10 @@ fn put_constraints_are_signed() {
     request.create_only = true;
     let url = signer.sign(&request, now());
     let granted = signer.verify_url(Method::Put, &url, now()).expect("valid");
-    assert_eq!((granted.content_type.as_deref(), granted.acl, granted.create_only), (Some("text/plain"), Some(Acl::Private), true));
+    assert_eq!(
+        (granted.content_type.as_deref(), granted.acl, granted.create_only),
+        (Some("text/plain"), Some(Acl::Private), true)
+    );
     for (from, to) in [("X-Storage-Create-Only=1&", ""), ("private", "public-read"), ("text%2Fplain", "text%2Fhtml")] {
         let forged = url.replacen(from, to, 1);
         assert_ne!(forged, url);
@@ -63,13 +66,33 @@ fn refusals() {
     check(&url, Method::Put, now(), SignatureError::WrongMethod);
     check(&url.replace("a.txt", "b.txt"), Method::Get, now(), SignatureError::BadSignature);
     check(&url.replace("X-Storage-Expires=", "X-Storage-Expires=9"), Method::Get, now(), SignatureError::BadSignature);
-    check(&url.replace("X-Storage-Method=GET", "X-Storage-Method=PUT"), Method::Put, now(), SignatureError::BadSignature);
+    check(
+        &url.replace("X-Storage-Method=GET", "X-Storage-Method=PUT"),
+        Method::Put,
+        now(),
+        SignatureError::BadSignature,
+    );
     check(&format!("{url}&extra=1"), Method::Get, now(), SignatureError::Malformed("unknown query parameter"));
-    check(&format!("{url}&X-Storage-Method=GET"), Method::Get, now(), SignatureError::Malformed("repeated query parameter"));
-    check(&url.replace("http://127.0.0.1:8000/", "http://evil.test/"), Method::Get, now(), SignatureError::NotUnderBase);
+    check(
+        &format!("{url}&X-Storage-Method=GET"),
+        Method::Get,
+        now(),
+        SignatureError::Malformed("repeated query parameter"),
+    );
+    check(
+        &url.replace("http://127.0.0.1:8000/", "http://evil.test/"),
+        Method::Get,
+        now(),
+        SignatureError::NotUnderBase,
+    );
     let unsigned = url.split("&X-Storage-Signature").next().unwrap();
     check(unsigned, Method::Get, now(), SignatureError::Malformed("a required query parameter is missing"));
-    check(&url.replace("files/a.txt", "files/..%2Fa.txt"), Method::Get, now(), SignatureError::Malformed("the path is not a valid key"));
+    check(
+        &url.replace("files/a.txt", "files/..%2Fa.txt"),
+        Method::Get,
+        now(),
+        SignatureError::Malformed("the path is not a valid key"),
+    );
 }
 
 #[test]
@@ -83,7 +106,11 @@ fn key_rotation() {
     let forgotten = signer("new", 2);
     assert_eq!(forgotten.verify_url(Method::Get, &url, now()), Err(SignatureError::UnknownKey));
     let impostor = signer("old", 3);
-    assert_eq!(impostor.verify_url(Method::Get, &url, now()), Err(SignatureError::BadSignature), "same id, other secret");
+    assert_eq!(
+        impostor.verify_url(Method::Get, &url, now()),
+        Err(SignatureError::BadSignature),
+        "same id, other secret"
+    );
 }
 
 #[test]

@@ -1,0 +1,102 @@
+//! Tidy checks, run as ordinary tests: file headers, whitespace, forbidden markers, docs in step with the code.
+
+#![cfg(test)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::workspace_root;
+
+/// Every file under the workspace with one of `extensions`, skipping build output and VCS data.
+fn files(extensions: &[&str]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "storage-data" {
+                    walk(&path, extensions, out);
+                }
+            } else if extensions.iter().any(|ext| name.ends_with(ext)) {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&workspace_root(), extensions, &mut out);
+    let ci = workspace_root().join(".ci");
+    walk(&ci, extensions, &mut out);
+    out.sort();
+    out
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+#[test]
+fn every_rust_file_says_what_it_is_for() {
+    let missing: Vec<PathBuf> = files(&[".rs"]).into_iter().filter(|path| !read(path).starts_with("//!")).collect();
+    assert!(missing.is_empty(), "start these files with a `//!` line saying what they are for: {missing:?}");
+}
+
+#[test]
+fn no_trailing_whitespace() {
+    let mut offenders = Vec::new();
+    for path in files(&[".rs", ".md", ".toml", ".sh", "run"]) {
+        for (number, line) in read(&path).lines().enumerate() {
+            if line.ends_with(' ') || line.ends_with('\t') {
+                offenders.push(format!("{}:{}", path.display(), number + 1));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "trailing whitespace at {offenders:?}");
+}
+
+#[test]
+fn no_skipped_tests_or_placeholders() {
+    // Spelled in pieces so this file does not match itself.
+    let markers =
+        [concat!("#[", "ignore"), concat!("todo", "!("), concat!("unimplemented", "!("), concat!("dbg", "!(")];
+    let mut offenders = Vec::new();
+    for path in files(&[".rs"]) {
+        let text = read(&path);
+        for marker in markers {
+            if text.contains(marker) {
+                offenders.push(format!("{} contains `{marker}`", path.display()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:?}");
+}
+
+#[test]
+fn architecture_code_map_names_every_crate() {
+    let architecture = read(&workspace_root().join("docs/architecture.md"));
+    let crates = fs::read_dir(workspace_root().join("crates")).expect("crates/").flatten();
+    let missing: Vec<String> = crates
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !architecture.contains(&format!("`crates/{name}`")))
+        .collect();
+    assert!(missing.is_empty(), "docs/architecture.md has no code-map entry for {missing:?}");
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let readme = read(&workspace_root().join("README.md"));
+    let ci = read(&workspace_root().join(".ci/run"));
+    assert!(readme.contains("cargo xtask ci"), "the README names the test command");
+    assert!(ci.contains("cargo xtask ci"), ".ci/run runs the README's test command");
+    assert!(ci.contains("set -euo pipefail"), ".ci/run stops at the first failure");
+}
+
+#[test]
+fn storage_core_has_no_transport_dependencies() {
+    let dependencies = crate::core_dependencies().expect("cargo tree");
+    assert!(dependencies.iter().any(|name| name == "storage-core"), "the tree was read: {dependencies:?}");
+    let forbidden: Vec<&String> =
+        dependencies.iter().filter(|name| crate::FORBIDDEN_IN_CORE.contains(&name.as_str())).collect();
+    assert!(forbidden.is_empty(), "storage-core depends on {forbidden:?}");
+}
