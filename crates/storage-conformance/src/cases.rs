@@ -584,6 +584,10 @@ pub async fn public_urls(fx: Fixture) {
         storage.set_acl("public/hello world.txt", Acl::PublicRead).await.expect("set_acl");
         let response = send(&fx, "GET", &url, vec![], Bytes::new()).await;
         assert_eq!((response.status, response.body.as_ref()), (200, &b"hello"[..]), "a public-read object is served");
+        storage.save("public/no-acl.txt", "unset").await.expect("save");
+        let unset = storage.url("public/no-acl.txt").await.expect("url");
+        let response = send(&fx, "GET", &unset, vec![], Bytes::new()).await;
+        assert_eq!(response.status, 403, "an object saved without an ACL is private, as on a new S3 bucket");
         let private = storage.clone().private(Duration::from_secs(60));
         private.save("public/secret.txt", "secret").await.expect("save");
         let plain = storage.url("public/secret.txt").await.expect("url");

@@ -22,6 +22,8 @@ use storage_core::{Backend, Storage};
 pub mod cases;
 mod model;
 
+pub use model::differential;
+
 /// A request to a URL a backend issued, as a plain HTTP client would send it (no credentials).
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
@@ -58,6 +60,8 @@ pub struct Fixture {
     pub backend: Arc<dyn Backend>,
     /// Required when the backend can issue public or temporary URLs: the cases fetch them for real.
     pub http: Option<Arc<dyn HttpClient>>,
+    /// Whatever must live as long as the case: a temporary directory, a server task.
+    keep_alive: Vec<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl fmt::Debug for Fixture {
@@ -68,7 +72,13 @@ impl fmt::Debug for Fixture {
 
 impl Fixture {
     pub fn new(backend: impl Backend) -> Self {
-        Self { backend: Arc::new(backend), http: None }
+        Self { backend: Arc::new(backend), http: None, keep_alive: Vec::new() }
+    }
+
+    /// Keep `resource` alive until the case ends (dropped with the last clone of the fixture).
+    pub fn keep_alive(mut self, resource: impl std::any::Any + Send + Sync) -> Self {
+        self.keep_alive.push(Arc::new(resource));
+        self
     }
 
     pub fn with_http(mut self, http: impl HttpClient) -> Self {

@@ -198,3 +198,118 @@ pub(crate) async fn run(fx: Fixture) {
         panic!("the backend diverged from the model: {failure}");
     }
 }
+
+/// What one operation showed, with alternative names replaced by `alt#N` in order of appearance so two backends
+/// (whose random suffixes differ) can be compared.
+#[derive(Debug, PartialEq, Eq)]
+enum Observation {
+    Stored(String),
+    Failed(ErrorKind),
+    Read(Bytes),
+    Exists(bool),
+    Done,
+    /// Sorted by canonical name: the order of random suffixes differs between backends (the model test checks
+    /// ordering against the model itself).
+    Listed(Vec<(String, u64)>),
+    Dir(Vec<String>, Vec<String>),
+}
+
+#[derive(Default)]
+struct Canonical(BTreeMap<String, String>);
+
+impl Canonical {
+    fn name(&mut self, actual: &str) -> String {
+        if NAMES.contains(&actual) {
+            return actual.to_owned();
+        }
+        let next = format!("alt#{}", self.0.len());
+        self.0.entry(actual.to_owned()).or_insert(next).clone()
+    }
+}
+
+async fn observe(storage: &Storage, ops: &[Op]) -> Vec<Observation> {
+    clear(storage).await;
+    let with = |policy| storage.clone().with_overwrite(policy);
+    let mut canonical = Canonical::default();
+    let mut seen = Vec::new();
+    for op in ops {
+        let observation = match op {
+            Op::Save { name, data, policy } => match with(*policy).save(NAMES[*name], data.clone()).await {
+                Ok(stored) => Observation::Stored(canonical.name(&stored)),
+                Err(err) => Observation::Failed(err.kind()),
+            },
+            Op::Read { name } => match storage.read(NAMES[*name]).await {
+                Ok(bytes) => Observation::Read(bytes),
+                Err(err) => Observation::Failed(err.kind()),
+            },
+            Op::Delete { name } => match storage.delete(NAMES[*name]).await {
+                Ok(()) => Observation::Done,
+                Err(err) => Observation::Failed(err.kind()),
+            },
+            Op::Exists { name } => match storage.exists(NAMES[*name]).await {
+                Ok(exists) => Observation::Exists(exists),
+                Err(err) => Observation::Failed(err.kind()),
+            },
+            Op::Copy { from, to, policy } | Op::Rename { from, to, policy } => {
+                let target = with(*policy);
+                let (from, to) = (NAMES[*from], NAMES[*to]);
+                let result = if matches!(op, Op::Rename { .. }) {
+                    target.rename(from, to).await
+                } else {
+                    target.copy(from, to).await
+                };
+                match result {
+                    Ok(stored) => Observation::Stored(canonical.name(&stored)),
+                    Err(err) => Observation::Failed(err.kind()),
+                }
+            }
+            Op::List { prefix } => {
+                let listed: storage_core::Result<Vec<(String, u64)>> =
+                    storage.list(PREFIXES[*prefix]).map_ok(|meta| (meta.key, meta.size)).try_collect().await;
+                match listed {
+                    Ok(listed) => {
+                        let mut listed: Vec<(String, u64)> =
+                            listed.into_iter().map(|(key, size)| (canonical.name(&key), size)).collect();
+                        listed.sort();
+                        Observation::Listed(listed)
+                    }
+                    Err(err) => Observation::Failed(err.kind()),
+                }
+            }
+            Op::ListDir { dir } => match storage.listdir(DIRS[*dir]).await {
+                Ok((dirs, files)) => {
+                    let mut files: Vec<String> = files.iter().map(|f| canonical.name(f)).collect();
+                    files.sort();
+                    Observation::Dir(dirs, files)
+                }
+                Err(err) => Observation::Failed(err.kind()),
+            },
+        };
+        seen.push(observation);
+    }
+    seen
+}
+
+/// Differential property test: the same random operation sequences on two backends must be observably the same.
+pub async fn differential(left: Fixture, right: Fixture) {
+    let handle = tokio::runtime::Handle::current();
+    let result = tokio::task::spawn_blocking(move || {
+        let config = Config { cases: cases(), max_shrink_iters: 256, failure_persistence: None, ..Config::default() };
+        let (left, right) = (left.storage(), right.storage());
+        TestRunner::new(config)
+            .run(&proptest::collection::vec(op(), 1..40), |ops| {
+                let (seen_left, seen_right) =
+                    handle.block_on(async { (observe(&left, &ops).await, observe(&right, &ops).await) });
+                for (index, (l, r)) in seen_left.iter().zip(&seen_right).enumerate() {
+                    prop_assert_eq!(l, r, "operation {} ({:?}) differs", index, ops[index]);
+                }
+                Ok(())
+            })
+            .map_err(|err| err.to_string())
+    })
+    .await
+    .expect("the differential test thread");
+    if let Err(failure) = result {
+        panic!("the two backends diverged: {failure}");
+    }
+}

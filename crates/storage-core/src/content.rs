@@ -132,21 +132,121 @@ impl Content {
         Ok(buf.freeze())
     }
 
-    /// Make the content replayable: a stream is kept in memory up to [`SPOOL_MEMORY_LIMIT`] and spilled to a
-    /// temporary file beyond that, like Python's `SpooledTemporaryFile`. Bytes and files are only wrapped.
-    pub async fn into_replayable(self) -> io::Result<Replayable> {
-        let mut stream = match self.repr {
-            Repr::Replay(replay) => return Ok(Replayable(replay)),
-            Repr::Stream { stream, .. } => stream,
+    /// Send this content once and keep a way to send it again: bytes and files are simply shared; a stream is
+    /// passed through as it is read and copied into a spool on the side (memory up to [`SPOOL_MEMORY_LIMIT`], a
+    /// temporary file beyond), so the first attempt streams at full speed and only a retry reads the spool.
+    pub fn tee(self) -> (Content, Rewind) {
+        let (stream, size_hint) = match self.repr {
+            Repr::Replay(replay) => {
+                let replayable = Replayable(replay);
+                return (replayable.content(), Rewind(RewindRepr::Ready(replayable)));
+            }
+            Repr::Stream { stream, size_hint } => (stream, size_hint),
         };
-        let mut head = BytesMut::new();
-        while let Some(chunk) = stream.try_next().await? {
-            head.extend_from_slice(&chunk);
-            if head.len() > SPOOL_MEMORY_LIMIT {
-                return spill(head.freeze(), stream).await;
+        let shared = Arc::new(tokio::sync::Mutex::new(Tee { source: Some(stream), spool: Spool::default() }));
+        let passed = stream::unfold(shared.clone(), |shared| async move {
+            let mut tee = shared.lock().await;
+            let item = match tee.source.as_mut()?.next().await {
+                None => {
+                    tee.source = None;
+                    return None;
+                }
+                Some(Ok(chunk)) => tee.spool.write(&chunk).await.map(|()| chunk),
+                Some(Err(err)) => Err(err),
+            };
+            drop(tee);
+            Some((item, shared))
+        });
+        (Content::from_stream(passed, size_hint), Rewind(RewindRepr::Tee(shared)))
+    }
+}
+
+/// The second chance of a [`Content::tee`].
+#[derive(Debug)]
+pub struct Rewind(RewindRepr);
+
+#[derive(Debug)]
+enum RewindRepr {
+    Ready(Replayable),
+    Tee(Arc<tokio::sync::Mutex<Tee>>),
+}
+
+struct Tee {
+    source: Option<ByteStream>,
+    spool: Spool,
+}
+
+impl fmt::Debug for Tee {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tee").field("finished", &self.source.is_none()).finish_non_exhaustive()
+    }
+}
+
+impl Rewind {
+    /// The whole content again. Whatever the first attempt did not read is read from the source now.
+    pub async fn rewind(self) -> io::Result<Replayable> {
+        let shared = match self.0 {
+            RewindRepr::Ready(replayable) => return Ok(replayable),
+            RewindRepr::Tee(shared) => shared,
+        };
+        let mut tee = shared.lock().await;
+        if let Some(mut rest) = tee.source.take() {
+            while let Some(chunk) = rest.try_next().await? {
+                tee.spool.write(&chunk).await?;
             }
         }
-        Ok(Replayable(Replay::Bytes(head.freeze())))
+        std::mem::take(&mut tee.spool).finish().await
+    }
+}
+
+/// Bytes kept for a replay: in memory while small, in a temporary file beyond [`SPOOL_MEMORY_LIMIT`].
+#[derive(Default)]
+enum Spool {
+    #[default]
+    Empty,
+    Memory(BytesMut),
+    File {
+        file: tokio::fs::File,
+        path: tempfile::TempPath,
+    },
+}
+
+impl Spool {
+    async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        match self {
+            Spool::File { file, .. } => return file.write_all(chunk).await,
+            Spool::Memory(buf) if buf.len() + chunk.len() <= SPOOL_MEMORY_LIMIT => {
+                buf.extend_from_slice(chunk);
+                return Ok(());
+            }
+            Spool::Empty if chunk.len() <= SPOOL_MEMORY_LIMIT => {
+                *self = Spool::Memory(BytesMut::from(chunk));
+                return Ok(());
+            }
+            _ => {}
+        }
+        // Over the memory limit: what is held and this chunk go to a temporary file.
+        let held = match std::mem::take(self) {
+            Spool::Memory(buf) => buf,
+            _ => BytesMut::new(),
+        };
+        let path = tempfile::NamedTempFile::new()?.into_temp_path();
+        let mut file = tokio::fs::File::create(&path).await?;
+        file.write_all(&held).await?;
+        file.write_all(chunk).await?;
+        *self = Spool::File { file, path };
+        Ok(())
+    }
+
+    async fn finish(self) -> io::Result<Replayable> {
+        match self {
+            Spool::Empty => Ok(Replayable(Replay::Bytes(Bytes::new()))),
+            Spool::Memory(buf) => Ok(Replayable(Replay::Bytes(buf.freeze()))),
+            Spool::File { mut file, path } => {
+                file.flush().await?;
+                Ok(Replayable(Replay::File { path: path.to_path_buf(), temp: Some(Arc::new(path)) }))
+            }
+        }
     }
 }
 
@@ -159,17 +259,6 @@ impl Replayable {
     pub fn content(&self) -> Content {
         Content { repr: Repr::Replay(self.0.clone()) }
     }
-}
-
-async fn spill(head: Bytes, mut rest: ByteStream) -> io::Result<Replayable> {
-    let temp = tempfile::NamedTempFile::new()?.into_temp_path();
-    let mut file = tokio::fs::File::create(&temp).await?;
-    file.write_all(&head).await?;
-    while let Some(chunk) = rest.try_next().await? {
-        file.write_all(&chunk).await?;
-    }
-    file.flush().await?;
-    Ok(Replayable(Replay::File { path: temp.to_path_buf(), temp: Some(Arc::new(temp)) }))
 }
 
 impl From<Bytes> for Content {

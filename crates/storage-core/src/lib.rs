@@ -29,7 +29,7 @@ mod url;
 pub use backend::{
     Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, WriteMode,
 };
-pub use content::{ByteStream, Content, Replayable};
+pub use content::{ByteStream, Content, Replayable, Rewind};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use name::{UploadTo, validate_key};
 pub use storage::{

@@ -206,10 +206,16 @@ impl Storage {
             }
             OverwritePolicy::Unique => {
                 self.require_create_only(caps)?;
-                // A collision means the content must be sent again, so a stream is spooled first.
-                let content =
-                    content.into_replayable().await.map_err(|err| Error::from_io(self.backend_name(), name, err))?;
+                let mut names = names;
                 let options = PutOptions::new(WriteMode::CreateOnly, attributes, acl);
+                // The first attempt streams directly; only a collision replays the content, from a spool.
+                let (first, rewind) = content.tee();
+                let first_name = names.next_candidate()?;
+                match self.put_checked(&first_name, first, options.clone()).await {
+                    Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
+                    other => return other.map(|()| first_name),
+                }
+                let content = rewind.rewind().await.map_err(|err| Error::from_io(self.backend_name(), name, err))?;
                 self.with_unique_name(names, |candidate| {
                     let content = content.content();
                     let options = options.clone();

@@ -206,7 +206,7 @@ impl MemoryBackend {
 
     /// Answer a request for one of this backend's URLs the way the HTTP service of a real deployment would:
     /// signed GET and PUT URLs are verified (403 when expired, tampered or for another method), plain URLs serve
-    /// objects unless their ACL is `private` (403), missing objects are 404, a create-only upload onto an existing
+    /// only objects whose ACL is `public-read` (403 otherwise, as on S3), missing objects are 404, a create-only upload onto an existing
     /// name is 412. `body` is the upload of a PUT.
     pub fn fetch(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Bytes) -> Response {
         let method = match method {
@@ -257,7 +257,8 @@ impl MemoryBackend {
         }
         let key = percent_decode(path);
         match self.object(&key) {
-            Ok(object) if object.acl == Some(Acl::Private) => Response::status(403),
+            // As on S3: only objects whose ACL grants public read are served without a signature.
+            Ok(object) if !object.acl.is_some_and(Acl::is_public_read) => Response::status(403),
             Ok(object) => {
                 let (content_type, disposition) =
                     (object.attributes.content_type.clone(), object.attributes.content_disposition.clone());

@@ -41,26 +41,40 @@ async fn collect(content: Content) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn small_streams_spool_in_memory_and_replay() {
-    let replayable = chunks(1000, 100).into_replayable().await.unwrap();
-    let first = replayable.content();
-    assert!(first.as_bytes().is_some(), "kept in memory");
-    let (a, b) = (collect(first).await, collect(replayable.content()).await);
-    assert_eq!(a.len(), 1000);
-    assert_eq!(a, b, "every replay gives the same bytes");
+async fn a_teed_stream_passes_through_and_replays_from_memory() {
+    let (first, rewind) = chunks(1000, 100).tee();
+    assert_eq!(collect(first).await.len(), 1000, "the first attempt sees every byte");
+    let replayable = rewind.rewind().await.unwrap();
+    let again = replayable.content();
+    assert!(again.as_bytes().is_some(), "a small stream is spooled in memory");
+    assert_eq!(collect(again).await, collect(replayable.content()).await, "every replay gives the same bytes");
 }
 
 #[tokio::test]
-async fn large_streams_spill_to_a_temp_file_that_is_removed() {
+async fn a_large_stream_spills_and_an_abandoned_first_attempt_still_replays_whole() {
     let total = storage_core::content::SPOOL_MEMORY_LIMIT + 12_345;
-    let replayable = chunks(total, 1 << 20).into_replayable().await.unwrap();
+    let (first, rewind) = chunks(total, 1 << 20).tee();
+    // The backend gives up after three chunks (say, it found the name taken early).
+    let mut stream = first.into_stream().await.unwrap();
+    for _ in 0..3 {
+        stream.try_next().await.unwrap().unwrap();
+    }
+    drop(stream);
+    let replayable = rewind.rewind().await.unwrap();
     let content = replayable.content();
     let path = content.as_path().expect("spilled to disk").to_owned();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), total as u64);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), total as u64, "the rest was read from the source");
     assert_eq!(collect(content).await.len(), total);
     assert_eq!(collect(replayable.content()).await.len(), total);
     drop(replayable);
     assert!(!path.exists(), "the spool file is deleted with its last handle");
+}
+
+#[tokio::test]
+async fn replayable_content_is_shared_not_copied() {
+    let (first, rewind) = Content::from_bytes(Bytes::from_static(b"abc")).tee();
+    assert_eq!(first.as_bytes().unwrap(), "abc");
+    assert_eq!(rewind.rewind().await.unwrap().content().as_bytes().unwrap(), "abc");
 }
 
 #[tokio::test]

@@ -1,0 +1,273 @@
+//! The HTTP side of temporary URLs: a tower `Service` that verifies signed URLs and serves or accepts the bytes.
+//!
+//! It works over any [`Storage`] whose URLs an [`UrlSigner`] signed (the fs and memory backends), so it can be
+//! mounted in an axum app (`Router::new().fallback_service(service)`) or served on its own.
+//!
+//! - `GET`/`HEAD` of a signed URL: 200 with the bytes (206 for a `Range`), the stored or overridden
+//!   `Content-Type` and `Content-Disposition`, `X-Content-Type-Options: nosniff`, and a sandboxing
+//!   `Content-Security-Policy` for types a browser would render (HTML, SVG, XML);
+//! - `PUT` of a signed upload URL: stores the body under exactly that name, create-only when the URL says so (412
+//!   when taken), with the signed content type and ACL (403 when the request's content type differs);
+//! - `GET` of a plain URL: the object if its ACL is `public-read` (as on S3; a storage of public files sets
+//!   `default_acl`), else 403;
+//! - 403 for an expired, tampered, wrong-method or unknown-key URL, 404 for a missing object.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use http::{HeaderMap, HeaderValue, Method as HttpMethod, Request, Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, StreamBody};
+use storage_core::signing::{UrlSigner, VerifiedUrl, decode_key_path};
+use storage_core::{ByteRange, Content, ErrorKind, Method, OverwritePolicy, SaveOptions, Storage};
+
+/// The body of every response.
+pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// Serves one storage's signed (and public) URLs.
+#[derive(Debug, Clone)]
+pub struct SignedUrlService {
+    storage: Storage,
+    signer: UrlSigner,
+    /// The path part of the signer's base URL, e.g. `/files/`.
+    base_path: String,
+}
+
+impl SignedUrlService {
+    pub fn new(storage: Storage, signer: UrlSigner) -> Self {
+        let base_path = base_path(signer.base_url());
+        Self { storage, signer, base_path }
+    }
+
+    /// Answer one request.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
+        let (parts, body) = request.into_parts();
+        let Some(encoded_key) = parts.uri.path().strip_prefix(&self.base_path) else {
+            return status(StatusCode::NOT_FOUND);
+        };
+        let method = match parts.method {
+            HttpMethod::GET | HttpMethod::HEAD => Method::Get,
+            HttpMethod::PUT => Method::Put,
+            _ => return status(StatusCode::METHOD_NOT_ALLOWED),
+        };
+        let head_only = parts.method == HttpMethod::HEAD;
+        let Some(query) = parts.uri.query() else {
+            return self.serve_public(encoded_key, &parts.headers, method, head_only).await;
+        };
+        let granted = match self.signer.verify(method, encoded_key, query, SystemTime::now()) {
+            Ok(granted) => granted,
+            Err(_) => return status(StatusCode::FORBIDDEN),
+        };
+        match method {
+            Method::Get => self.serve(&granted.key, &parts.headers, Some(&granted), head_only).await,
+            Method::Put => self.accept_upload(&granted, &parts.headers, body).await,
+        }
+    }
+
+    async fn serve_public(
+        &self,
+        encoded_key: &str,
+        headers: &HeaderMap,
+        method: Method,
+        head_only: bool,
+    ) -> Response<ResponseBody> {
+        let Some(key) = decode_key_path(encoded_key) else { return status(StatusCode::NOT_FOUND) };
+        if method != Method::Get || !self.storage.capabilities().public_url {
+            return status(StatusCode::FORBIDDEN);
+        }
+        match self.storage.acl(&key).await {
+            // As on S3: only objects whose ACL grants public read are served without a signature.
+            Ok(acl) if acl.is_public_read() => self.serve(&key, headers, None, head_only).await,
+            Ok(_) => status(StatusCode::FORBIDDEN),
+            Err(err) if err.kind() == ErrorKind::NotFound => status(StatusCode::NOT_FOUND),
+            // Without ACLs there is nothing to enforce: a public base URL serves what is stored.
+            Err(err) if err.kind() == ErrorKind::Unsupported => self.serve(&key, headers, None, head_only).await,
+            Err(_) => status(StatusCode::FORBIDDEN),
+        }
+    }
+
+    async fn serve(
+        &self,
+        key: &str,
+        headers: &HeaderMap,
+        granted: Option<&VerifiedUrl>,
+        head_only: bool,
+    ) -> Response<ResponseBody> {
+        let range = match headers.get(header::RANGE).map(parse_range) {
+            None | Some(RangeHeader::Ignored) => None,
+            Some(RangeHeader::Single(range)) => Some(range),
+        };
+        let opened = match range {
+            Some(range) => self.storage.open_range(key, range).await,
+            None => self.storage.open(key).await,
+        };
+        let reader = match opened {
+            Ok(reader) => reader,
+            Err(err) if err.kind() == ErrorKind::NotFound => return status(StatusCode::NOT_FOUND),
+            Err(err) if err.kind() == ErrorKind::InvalidArgument => return status(StatusCode::RANGE_NOT_SATISFIABLE),
+            Err(err) if err.kind() == ErrorKind::InvalidName => return status(StatusCode::NOT_FOUND),
+            Err(_) => return status(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        let attributes = &reader.metadata.attributes;
+        let content_type = granted
+            .and_then(|g| g.response_content_type.clone())
+            .or_else(|| attributes.content_type.clone())
+            .unwrap_or_else(|| storage_core::DEFAULT_CONTENT_TYPE.to_owned());
+        let disposition = granted
+            .and_then(|g| g.response_content_disposition.clone())
+            .or_else(|| attributes.content_disposition.clone());
+
+        let size = reader.metadata.size();
+        let mut response = Response::builder()
+            .status(if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK })
+            .header(header::CONTENT_LENGTH, reader.range.end - reader.range.start)
+            .header(header::ACCEPT_RANGES, "bytes")
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        if renders_active_content(&content_type) {
+            response = response.header(
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+            );
+        }
+        if range.is_some() {
+            let content_range = format!("bytes {}-{}/{size}", reader.range.start, reader.range.end.saturating_sub(1));
+            response = response.header(header::CONTENT_RANGE, content_range);
+        }
+        let optional = [
+            (header::CONTENT_TYPE, Some(content_type)),
+            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::CACHE_CONTROL,
+                attributes.cache_control.clone().or_else(|| granted.map(|_| "private, no-store".to_owned())),
+            ),
+            (header::CONTENT_ENCODING, attributes.content_encoding.clone()),
+            (header::CONTENT_LANGUAGE, attributes.content_language.clone()),
+            (header::ETAG, reader.metadata.meta.etag.clone()),
+            (
+                header::LAST_MODIFIED,
+                Some(reader.metadata.meta.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
+            ),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                response = response.header(name, value);
+            }
+        }
+        let body = if head_only {
+            empty()
+        } else {
+            StreamBody::new(reader.stream.map_ok(http_body::Frame::data)).boxed_unsync()
+        };
+        response.body(body).unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR))
+    }
+
+    async fn accept_upload<B>(&self, granted: &VerifiedUrl, headers: &HeaderMap, body: B) -> Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
+        let sent_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if granted.content_type.is_some() && granted.content_type != sent_type {
+            return status(StatusCode::FORBIDDEN);
+        }
+        let policy = if granted.create_only { OverwritePolicy::Fail } else { OverwritePolicy::Overwrite };
+        let mut options = SaveOptions::default().with_overwrite(policy);
+        if let Some(content_type) = sent_type {
+            options = options.with_content_type(content_type);
+        }
+        if let Some(acl) = granted.acl {
+            options = options.with_acl(acl);
+        }
+        let chunks = body
+            .into_data_stream()
+            .map_err(|err| std::io::Error::other(format!("the upload was interrupted: {err}")))
+            .boxed();
+        match self.storage.save_with(&granted.key, Content::from_stream(chunks, None), options).await {
+            Ok(_) => status(StatusCode::CREATED),
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => status(StatusCode::PRECONDITION_FAILED),
+            Err(err) if err.kind() == ErrorKind::InvalidName => status(StatusCode::BAD_REQUEST),
+            Err(_) => status(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for SignedUrlService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let service = self.clone();
+        Box::pin(async move { Ok(service.handle(request).await) })
+    }
+}
+
+fn base_path(base_url: &str) -> String {
+    let after_scheme = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+    match after_scheme.find('/') {
+        Some(at) => after_scheme[at..].to_owned(),
+        None => "/".to_owned(),
+    }
+}
+
+fn empty() -> ResponseBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+fn status(code: StatusCode) -> Response<ResponseBody> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = code;
+    response
+}
+
+/// Types a browser would run scripts in when shown inline.
+fn renders_active_content(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "text/html" | "application/xhtml+xml" | "image/svg+xml" | "text/xml" | "application/xml" | "text/javascript"
+    )
+}
+
+enum RangeHeader {
+    Single(ByteRange),
+    /// Multiple or unparsable ranges: RFC 9110 lets a server ignore the header and send everything.
+    Ignored,
+}
+
+fn parse_range(value: &HeaderValue) -> RangeHeader {
+    let Some(spec) = value.to_str().ok().and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return RangeHeader::Ignored;
+    };
+    if spec.contains(',') {
+        return RangeHeader::Ignored;
+    }
+    let Some((start, end)) = spec.split_once('-') else { return RangeHeader::Ignored };
+    let number = |s: &str| s.trim().parse::<u64>().ok();
+    match (start.trim().is_empty(), end.trim().is_empty()) {
+        (true, false) => number(end).map_or(RangeHeader::Ignored, |n| RangeHeader::Single(ByteRange::Suffix(n))),
+        (false, true) => number(start).map_or(RangeHeader::Ignored, |s| RangeHeader::Single(ByteRange::From(s))),
+        (false, false) => match (number(start), number(end)) {
+            (Some(s), Some(e)) if s <= e => RangeHeader::Single(ByteRange::Bounded { start: s, end: e + 1 }),
+            _ => RangeHeader::Ignored,
+        },
+        (true, true) => RangeHeader::Ignored,
+    }
+}

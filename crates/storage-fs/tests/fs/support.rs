@@ -1,0 +1,75 @@
+//! Shared fixtures: an fs backend in a temp dir, served over real HTTP, and a real HTTP client.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use storage_conformance::{Fixture, HttpClient, HttpRequest, HttpResponse};
+use storage_core::signing::{SigningKey, UrlSigner};
+use storage_fs::FsBackend;
+use storage_fs::server::SignedUrlService;
+
+/// A backend in a fresh temp dir whose URLs are served by a `SignedUrlService` on 127.0.0.1.
+pub struct Served {
+    pub backend: FsBackend,
+    pub dir: Arc<tempfile::TempDir>,
+    pub server: Arc<ServerTask>,
+}
+
+/// Stops the server when dropped.
+pub struct ServerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ServerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pub async fn served() -> Served {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+    let port = listener.local_addr().expect("local address").port();
+    let signer = UrlSigner::new(format!("http://127.0.0.1:{port}/files/"), SigningKey::generate());
+    let backend = FsBackend::new(dir.path()).expect("backend").with_url_signer(signer.clone());
+    let service = SignedUrlService::new(backend.storage(), signer);
+    let app = axum::Router::new().fallback_service(service);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    Served { backend, dir: Arc::new(dir), server: Arc::new(ServerTask(task)) }
+}
+
+/// A plain HTTP client with no credentials.
+pub struct Reqwest(pub reqwest::Client);
+
+impl Reqwest {
+    pub fn new() -> Self {
+        Reqwest(reqwest::Client::builder().no_proxy().build().expect("client"))
+    }
+}
+
+impl HttpClient for Reqwest {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse> {
+        Box::pin(async move {
+            let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("method");
+            let mut builder = self.0.request(method, &request.url).body(request.body);
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value);
+            }
+            let response = builder.send().await.expect("the request reaches the local server");
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_owned()))
+                .collect();
+            let body: Bytes = response.bytes().await.expect("body");
+            HttpResponse { status, headers, body }
+        })
+    }
+}
+
+pub async fn fixture() -> Fixture {
+    let served = served().await;
+    Fixture::new(served.backend.clone()).with_http(Reqwest::new()).keep_alive(served.dir).keep_alive(served.server)
+}
