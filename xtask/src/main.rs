@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod tidy;
 
 const USAGE: &str = "\
@@ -16,6 +17,8 @@ usage: cargo xtask <command>
 commands:
   ci      format check, clippy (warnings are errors), every test, dependency rules, cargo-deny
   deps    check that storage-core stays free of object_store and any HTTP client
+  bench [fs]
+          run benchmarks in release mode and print each goal as met or missed
   help    this text";
 
 fn main() -> ExitCode {
@@ -23,6 +26,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("deps") => check_core_dependencies(),
+        Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -97,6 +97,21 @@ impl PutOptions {
     }
 }
 
+/// What a write reports back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PutResult {
+    /// The new object's tag, when the backend knows it without extra work (S3 answers it; a disk would need a
+    /// `stat`, so it says `None`).
+    pub etag: Option<String>,
+}
+
+impl PutResult {
+    pub fn new(etag: Option<String>) -> Self {
+        Self { etag }
+    }
+}
+
 /// What a read returns: the object's metadata, the range served, and the bytes as a stream.
 pub struct GetResult {
     pub metadata: Metadata,
@@ -227,7 +242,7 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
 
     fn capabilities(&self) -> Capabilities;
 
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<Metadata>;
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult>;
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult>;
 

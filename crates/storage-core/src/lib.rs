@@ -27,7 +27,8 @@ mod types;
 mod url;
 
 pub use backend::{
-    Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, WriteMode,
+    Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, PutResult,
+    WriteMode,
 };
 pub use content::{ByteStream, Content, Replayable, Rewind};
 pub use error::{BoxError, Error, ErrorKind, Result};

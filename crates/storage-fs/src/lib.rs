@@ -32,7 +32,7 @@ use storage_core::content::FILE_CHUNK;
 use storage_core::signing::{UrlSigner, encode_key_path};
 use storage_core::{
     Acl, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata, ObjectMeta,
-    PresignRequest, PresignedRequest, PutOptions, Result, Storage, WriteMode, async_trait,
+    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -159,6 +159,9 @@ impl FsBackend {
 
     async fn blocking<T: Send + 'static>(&self, work: impl FnOnce(&Inner) -> Result<T> + Send + 'static) -> Result<T> {
         let inner = self.inner.clone();
+        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            return tokio::task::block_in_place(move || work(&inner));
+        }
         tokio::task::spawn_blocking(move || work(&inner))
             .await
             .map_err(|err| Error::backend(NAME, "", "a blocking file task failed", false, err))?
@@ -180,7 +183,7 @@ impl Inner {
         builder.create(parent).map_err(|err| Error::from_io(NAME, key, err))
     }
 
-    /// The path a write of `key` goes to, refusing a directory in the way.
+    /// The path a write of `key` goes to (its directory created if needed), refusing a directory in the way.
     fn write_target(&self, key: &str) -> Result<PathBuf> {
         match resolve(&self.root, key)? {
             (_, Found::Dir) => Err(Error::AlreadyExists {
@@ -188,40 +191,55 @@ impl Inner {
                 backend: NAME.into(),
                 source: Some("a directory of that name exists on disk".into()),
             }),
-            (path, _) => {
+            (path, Found::Missing { parent_exists: false }) => {
                 self.create_parent(key, &path)?;
                 Ok(path)
             }
+            (path, _) => Ok(path),
         }
     }
 
-    fn prepare_sidecar(&self, key: &str, sidecar: Option<Sidecar>) -> Result<Option<PathBuf>> {
-        sidecar
-            .map(|sidecar| sidecar::write_temp(&self.temp_dir, &sidecar))
-            .transpose()
-            .map_err(|err| Error::from_io(NAME, key, err))
+    /// Write the sidecar for the file `inode` that will be published as `key` to a temporary file.
+    fn prepare_sidecar(
+        &self,
+        key: &str,
+        sidecar: Option<Sidecar>,
+        inode: impl FnOnce() -> io::Result<u64>,
+    ) -> Result<Option<PathBuf>> {
+        let Some(sidecar) = sidecar else { return Ok(None) };
+        let io_error = |err| Error::from_io(NAME, key, err);
+        let sidecar = sidecar.describing(key, inode().map_err(io_error)?);
+        sidecar::write_temp(&self.temp_dir, &sidecar).map(Some).map_err(io_error)
     }
 
-    /// Move a finished temporary file to `path` (create-only through a hard link, which fails if the name is
-    /// taken), then its sidecar. Both under the key's lock, so same-process writers never mix data and metadata.
+    /// Move a finished temporary file to `path` — create-only through a rename that refuses to replace — then its
+    /// sidecar. Both under the key's lock, so writers in this process never mix one's data with another's metadata.
     fn publish(&self, key: &str, path: &Path, temp: &Path, sidecar: Option<PathBuf>, mode: WriteMode) -> Result<()> {
         let _guard = self.lock(key);
         let moved = match mode {
             WriteMode::Overwrite => retry_missing_parent(self, key, path, || std::fs::rename(temp, path)),
-            WriteMode::CreateOnly => retry_missing_parent(self, key, path, || std::fs::hard_link(temp, path))
-                .and_then(|()| std::fs::remove_file(temp)),
+            WriteMode::CreateOnly => retry_missing_parent(self, key, path, || rename_no_replace(temp, path)),
         };
         if let Err(err) = moved {
             let _ = sidecar.map(std::fs::remove_file);
             return Err(Error::from_io(NAME, key, err));
         }
-        sidecar::publish(&self.root, key, sidecar).map_err(|err| Error::from_io(NAME, key, err))
+        match sidecar {
+            Some(prepared) => sidecar::publish(&self.root, key, prepared).map_err(|err| Error::from_io(NAME, key, err)),
+            None => Ok(()),
+        }
     }
 
     fn metadata(&self, key: &str, path: &Path) -> Result<Metadata> {
         let meta = std::fs::symlink_metadata(path).map_err(|err| Error::from_io(NAME, key, err))?;
-        let sidecar = sidecar::read(&self.root, key);
+        let sidecar = sidecar::read(&self.root, key, inode(&meta));
         Ok(Metadata::new(object_meta(key, &meta), Sidecar::attributes(sidecar.as_ref(), key)))
+    }
+
+    /// The sidecar of the existing file at `path` for `key`.
+    fn sidecar_of(&self, key: &str, path: &Path) -> Result<Option<Sidecar>> {
+        let meta = std::fs::symlink_metadata(path).map_err(|err| Error::from_io(NAME, key, err))?;
+        Ok(sidecar::read(&self.root, key, inode(&meta)))
     }
 
     /// Remove now-empty directories from `path`'s parent up to (not including) the root, so listings never show
@@ -253,6 +271,23 @@ fn retry_missing_parent(
         }
     }
     op()
+}
+
+/// `rename` that fails with `AlreadyExists` instead of replacing: one `renameat2(RENAME_NOREPLACE)` where the file
+/// system has it, else a hard link (which cannot replace either) and an unlink.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Err(errno) if errno == rustix::io::Errno::INVAL || errno == rustix::io::Errno::NOSYS => {
+            std::fs::hard_link(from, to)?;
+            std::fs::remove_file(from)
+        }
+        other => other.map_err(io::Error::from),
+    }
+}
+
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
 }
 
 fn stripe(key: &str) -> usize {
@@ -327,7 +362,7 @@ impl Backend for FsBackend {
         capabilities
     }
 
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<Metadata> {
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
         let key = key.to_owned();
         let sidecar = Sidecar::for_object(&key, &options.attributes, options.acl);
         if let Some(bytes) = content.as_bytes().cloned() {
@@ -336,15 +371,18 @@ impl Backend for FsBackend {
                 .blocking(move |inner| {
                     let path = inner.write_target(&key)?;
                     let temp = TempGuard(Some(temp_path(&inner.temp_dir)));
-                    let written = open_temp(inner, temp.path()).and_then(|mut file| {
-                        io::Write::write_all(&mut file, &bytes)?;
-                        if inner.fsync { file.sync_all() } else { Ok(()) }
-                    });
-                    written.map_err(|err| Error::from_io(NAME, &key, err))?;
-                    let sidecar = inner.prepare_sidecar(&key, sidecar)?;
+                    let file = open_temp(inner, temp.path())
+                        .and_then(|mut file| {
+                            io::Write::write_all(&mut file, &bytes)?;
+                            if inner.fsync { file.sync_all() } else { Ok(()) }?;
+                            Ok(file)
+                        })
+                        .map_err(|err| Error::from_io(NAME, &key, err))?;
+                    let sidecar = inner.prepare_sidecar(&key, sidecar, || file.metadata().map(|m| inode(&m)))?;
+                    drop(file);
                     inner.publish(&key, &path, temp.path(), sidecar, options.mode)?;
                     temp.disarm();
-                    inner.metadata(&key, &path)
+                    Ok(PutResult::default())
                 })
                 .await;
         }
@@ -382,10 +420,10 @@ impl Backend for FsBackend {
         let temp = temp.disarm();
         self.blocking(move |inner| {
             let temp = TempGuard(Some(temp));
-            let sidecar = inner.prepare_sidecar(&key, sidecar)?;
+            let sidecar = inner.prepare_sidecar(&key, sidecar, || std::fs::metadata(temp.path()).map(|m| inode(&m)))?;
             inner.publish(&key, &path, temp.path(), sidecar, options.mode)?;
             temp.disarm();
-            inner.metadata(&key, &path)
+            Ok(PutResult::default())
         })
         .await
     }
@@ -470,11 +508,11 @@ impl Backend for FsBackend {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.blocking(move |inner| {
             let source = existing_file(&inner.root, &from)?;
+            let sidecar = inner.sidecar_of(&from, &source)?;
             let target = inner.write_target(&to)?;
             let temp = TempGuard(Some(temp_path(&inner.temp_dir)));
             std::fs::copy(&source, temp.path()).map_err(|err| Error::from_io(NAME, &from, err))?;
-            let sidecar = sidecar::read(&inner.root, &from).map(|sidecar| sidecar.with_key(&to));
-            let sidecar = inner.prepare_sidecar(&to, sidecar)?;
+            let sidecar = inner.prepare_sidecar(&to, sidecar, || std::fs::metadata(temp.path()).map(|m| inode(&m)))?;
             inner.publish(&to, &target, temp.path(), sidecar, mode)?;
             temp.disarm();
             Ok(())
@@ -486,12 +524,11 @@ impl Backend for FsBackend {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.blocking(move |inner| {
             let source = existing_file(&inner.root, &from)?;
+            let sidecar = inner.sidecar_of(&from, &source)?;
             let target = inner.write_target(&to)?;
-            let sidecar = sidecar::read(&inner.root, &from).map(|sidecar| sidecar.with_key(&to));
-            let prepared = inner.prepare_sidecar(&to, sidecar)?;
-            // Create-only: link first (fails if taken), then drop the source name; the publish does both.
-            let link_mode = if mode == WriteMode::CreateOnly { WriteMode::CreateOnly } else { WriteMode::Overwrite };
-            inner.publish(&to, &target, &source, prepared, link_mode)?;
+            // The inode moves with the name, so the sidecar only changes its key.
+            let prepared = inner.prepare_sidecar(&to, sidecar, || std::fs::metadata(&source).map(|m| inode(&m)))?;
+            inner.publish(&to, &target, &source, prepared, mode)?;
             let _guard = inner.lock(&from);
             sidecar::remove(&inner.root, &from).map_err(|err| Error::from_io(NAME, &from, err))?;
             inner.prune(&source);
@@ -517,13 +554,13 @@ impl Backend for FsBackend {
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         let key = key.to_owned();
         self.blocking(move |inner| {
-            existing_file(&inner.root, &key)?;
+            let path = existing_file(&inner.root, &key)?;
             let _guard = inner.lock(&key);
-            let mut sidecar = sidecar::read(&inner.root, &key).unwrap_or_else(|| Sidecar::default().with_key(&key));
+            let mut sidecar = inner.sidecar_of(&key, &path)?.unwrap_or_default();
             sidecar.acl = Some(acl.as_str().to_owned());
-            let prepared =
-                sidecar::write_temp(&inner.temp_dir, &sidecar).map_err(|err| Error::from_io(NAME, &key, err))?;
-            sidecar::publish(&inner.root, &key, Some(prepared)).map_err(|err| Error::from_io(NAME, &key, err))
+            let inode = || std::fs::symlink_metadata(&path).map(|m| inode(&m));
+            let prepared = inner.prepare_sidecar(&key, Some(sidecar), inode)?.expect("a sidecar was given");
+            sidecar::publish(&inner.root, &key, prepared).map_err(|err| Error::from_io(NAME, &key, err))
         })
         .await
     }
@@ -531,8 +568,8 @@ impl Backend for FsBackend {
     async fn acl(&self, key: &str) -> Result<Acl> {
         let key = key.to_owned();
         self.blocking(move |inner| {
-            existing_file(&inner.root, &key)?;
-            Ok(Sidecar::acl(sidecar::read(&inner.root, &key).as_ref()).unwrap_or(Acl::Private))
+            let path = existing_file(&inner.root, &key)?;
+            Ok(Sidecar::acl(inner.sidecar_of(&key, &path)?.as_ref()).unwrap_or(Acl::Private))
         })
         .await
     }

@@ -15,7 +15,10 @@ pub const RESERVED_DIR: &str = ".storage";
 pub(crate) enum Found {
     File,
     Dir,
-    Nothing,
+    /// Nothing there; `parent_exists` says whether the directory that would hold it does.
+    Missing {
+        parent_exists: bool,
+    },
 }
 
 /// The path of `key` under `root`. Every existing component is checked with `symlink_metadata`, so a symlink inside
@@ -45,9 +48,9 @@ pub(crate) fn resolve(root: &Path, key: &str) -> Result<(PathBuf, Found)> {
             Ok(meta) if last => return Ok((path, if meta.is_dir() { Found::Dir } else { Found::File })),
             Ok(meta) if meta.is_dir() => {}
             // A file where a directory is needed: nothing can exist below it.
-            Ok(_) => return Ok((with_rest(path, &segments[index + 1..]), Found::Nothing)),
+            Ok(_) => return Ok((with_rest(path, &segments[index + 1..]), Found::Missing { parent_exists: false })),
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                return Ok((with_rest(path, &segments[index + 1..]), Found::Nothing));
+                return Ok((with_rest(path, &segments[index + 1..]), Found::Missing { parent_exists: last }));
             }
             Err(err) => return Err(Error::from_io(NAME, key, err)),
         }

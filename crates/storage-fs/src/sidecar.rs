@@ -1,7 +1,9 @@
 //! Lossless metadata on disk: attributes and ACL in a JSON sidecar per key, under `.storage/meta/`.
 //!
-//! Sidecars are named by a hash of the key, so no key can collide with another's sidecar whatever it contains. A
-//! content type equal to the one guessed from the name is not written, so a plain save costs one file, not two.
+//! Sidecars are named by a hash of the key, so no key can collide with another's sidecar whatever it contains. Each
+//! records the inode of the file it describes and is ignored when the file under the key is another one: a replaced
+//! file never shows stale attributes, and a save need not delete old sidecars. A content type equal to the one
+//! guessed from the name is not written, so a plain save costs one file, not two.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -15,6 +17,8 @@ use storage_core::{Acl, Attributes, guess_content_type};
 #[serde(deny_unknown_fields)]
 pub(crate) struct Sidecar {
     pub key: String,
+    /// The inode of the data file this sidecar belongs to.
+    pub inode: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,6 +41,7 @@ impl Sidecar {
         let guessed = guess_content_type(key);
         let sidecar = Sidecar {
             key: key.to_owned(),
+            inode: 0,
             content_type: attributes.content_type.clone().filter(|ct| *ct != guessed),
             cache_control: attributes.cache_control.clone(),
             content_disposition: attributes.content_disposition.clone(),
@@ -67,8 +72,10 @@ impl Sidecar {
         sidecar.and_then(|s| s.acl.as_deref()).and_then(|acl| acl.parse().ok())
     }
 
-    pub fn with_key(mut self, key: &str) -> Sidecar {
+    /// The same attributes for another key or file.
+    pub fn describing(mut self, key: &str, inode: u64) -> Sidecar {
         self.key = key.to_owned();
+        self.inode = inode;
         self
     }
 }
@@ -80,10 +87,10 @@ pub(crate) fn path(root: &Path, key: &str) -> PathBuf {
     root.join(crate::paths::RESERVED_DIR).join("meta").join(&hex[..2]).join(format!("{hex}.json"))
 }
 
-/// Read the sidecar of `key`; a missing or unreadable one (e.g. written by another version) counts as none.
-pub(crate) fn read(root: &Path, key: &str) -> Option<Sidecar> {
+/// Read the sidecar of the file `inode` under `key`; a missing, unreadable or stale one counts as none.
+pub(crate) fn read(root: &Path, key: &str, inode: u64) -> Option<Sidecar> {
     let bytes = std::fs::read(path(root, key)).ok()?;
-    serde_json::from_slice::<Sidecar>(&bytes).ok().filter(|sidecar| sidecar.key == key)
+    serde_json::from_slice::<Sidecar>(&bytes).ok().filter(|sidecar| sidecar.key == key && sidecar.inode == inode)
 }
 
 /// Serialise a sidecar to a temporary file next to the others, ready to be renamed into place.
@@ -93,16 +100,11 @@ pub(crate) fn write_temp(temp_dir: &Path, sidecar: &Sidecar) -> io::Result<PathB
     Ok(temp)
 }
 
-/// Put a prepared sidecar (or none) in place for `key`.
-pub(crate) fn publish(root: &Path, key: &str, prepared: Option<PathBuf>) -> io::Result<()> {
+/// Put a prepared sidecar in place for `key`.
+pub(crate) fn publish(root: &Path, key: &str, prepared: PathBuf) -> io::Result<()> {
     let target = path(root, key);
-    match prepared {
-        Some(temp) => {
-            std::fs::create_dir_all(target.parent().expect("sidecars live in a directory"))?;
-            std::fs::rename(temp, target)
-        }
-        None => remove(root, key),
-    }
+    std::fs::create_dir_all(target.parent().expect("sidecars live in a directory"))?;
+    std::fs::rename(prepared, target)
 }
 
 pub(crate) fn remove(root: &Path, key: &str) -> io::Result<()> {

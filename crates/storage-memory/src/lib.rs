@@ -30,7 +30,8 @@ use sha2::{Digest, Sha256};
 use storage_core::signing::{SignatureError, SigningKey, UrlSigner, encode_key_path};
 use storage_core::{
     Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, Result, Storage, WriteMode, async_trait,
+    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode,
+    async_trait,
 };
 
 const NAME: &str = "memory";
@@ -296,12 +297,12 @@ impl Backend for MemoryBackend {
         Capabilities::all()
     }
 
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<Metadata> {
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
         let data = content.into_bytes().await.map_err(|err| Error::from_io(NAME, key, err))?;
         let object = new_object(data, options.attributes, options.acl);
-        let metadata = object.metadata(key);
+        let etag = object.etag.clone();
         self.insert(key, object, options.mode)?;
-        Ok(metadata)
+        Ok(PutResult::new(Some(etag)))
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {

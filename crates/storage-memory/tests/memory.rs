@@ -117,8 +117,8 @@ fn a_rotated_key_still_verifies_old_urls() {
 mod limited {
     use storage_conformance::Fixture;
     use storage_core::{
-        Backend, ByteRange, Capabilities, Content, GetResult, ListEntry, ListOptions, Metadata, PutOptions, Result,
-        WriteMode, async_trait,
+        Backend, ByteRange, Capabilities, Content, GetResult, ListEntry, ListOptions, Metadata, PutOptions, PutResult,
+        Result, WriteMode, async_trait,
     };
     use storage_memory::MemoryBackend;
 
@@ -136,7 +136,7 @@ mod limited {
             capabilities.write_with_create_only = true;
             capabilities
         }
-        async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<Metadata> {
+        async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
             self.0.put(key, content, options).await
         }
         async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {

@@ -1,0 +1,92 @@
+//! `cargo xtask bench …`: build the benchmark programs in release mode, run them, and print each goal as met or
+//! missed. Timing goals live here, never in tests.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use crate::{cargo, workspace_root};
+
+/// One measured goal.
+struct Goal {
+    what: String,
+    measured: String,
+    goal: String,
+    met: bool,
+}
+
+pub fn run(target: Option<&str>) -> Result<(), String> {
+    match target {
+        Some("fs") | None => report(&fs()?),
+        Some(other) => Err(format!("unknown benchmark `{other}`; available: fs")),
+    }
+}
+
+/// Run a release example and parse its `phase key=value ...` line.
+fn example(package: &str, name: &str, phase: &str) -> Result<BTreeMap<String, f64>, String> {
+    let status = cargo()
+        .args(["build", "--release", "--quiet", "--package", package, "--example", name])
+        .status()
+        .map_err(|err| format!("cargo build: {err}"))?;
+    if !status.success() {
+        return Err(format!("building the {name} example of {package} failed"));
+    }
+    let binary = workspace_root().join("target/release/examples").join(name);
+    let output = Command::new(&binary)
+        .arg(phase)
+        .env("BENCH_DIR", workspace_root().join("target/bench"))
+        .output()
+        .map_err(|err| format!("{}: {err}", binary.display()))?;
+    if !output.status.success() {
+        return Err(format!("{name} {phase} failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let line = String::from_utf8_lossy(&output.stdout);
+    let values = line
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .filter_map(|(key, value)| Some((key.to_owned(), value.parse().ok()?)))
+        .collect();
+    Ok(values)
+}
+
+fn fs() -> Result<Vec<Goal>, String> {
+    eprintln!("xtask: bench fs (10,000 x 4 KiB saves, 5 interleaved rounds; then a 1 GiB save and read)");
+    let small = example("storage-fs", "bench", "small")?;
+    let large = example("storage-fs", "bench", "large")?;
+    let value = |map: &BTreeMap<String, f64>, key: &str| {
+        map.get(key).copied().ok_or(format!("the benchmark did not report {key}"))
+    };
+    let raw = value(&small, "raw_ms")?;
+    let mut goals = Vec::new();
+    for (policy, key) in [("unique (default)", "unique_ms"), ("overwrite", "overwrite_ms")] {
+        let api = value(&small, key)?;
+        let ratio = raw / api;
+        goals.push(Goal {
+            what: format!("fs small saves, {policy}: speed vs std::fs::write + rename"),
+            measured: format!("{ratio:.2}x ({api:.0} ms vs {raw:.0} ms)"),
+            goal: ">= 0.80x".into(),
+            met: ratio >= 0.8,
+        });
+    }
+    let peak_mib = value(&large, "peak_rss_kib")? / 1024.0;
+    goals.push(Goal {
+        what: "fs 1 GiB streamed save + read: peak RSS".into(),
+        measured: format!(
+            "{peak_mib:.1} MiB (save {:.1} s, read {:.1} s)",
+            value(&large, "save_ms")? / 1000.0,
+            value(&large, "read_ms")? / 1000.0
+        ),
+        goal: "<= 64 MiB".into(),
+        met: peak_mib <= 64.0,
+    });
+    Ok(goals)
+}
+
+#[allow(clippy::print_stdout, reason = "the report is the command's output")]
+fn report(goals: &[Goal]) -> Result<(), String> {
+    println!("| measurement | result | goal | met |");
+    println!("|---|---|---|---|");
+    for goal in goals {
+        println!("| {} | {} | {} | {} |", goal.what, goal.measured, goal.goal, if goal.met { "yes" } else { "MISSED" });
+    }
+    Ok(())
+}
