@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod s3;
 mod tidy;
 
 const USAGE: &str = "\
@@ -17,6 +18,9 @@ usage: cargo xtask <command>
 commands:
   ci      format check, clippy (warnings are errors), every test, dependency rules, cargo-deny
   deps    check that storage-core stays free of object_store and any HTTP client
+  s3 start|stop|env
+          a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests (installed from Debian when missing);
+          `start` and `env` print its settings as export lines
   bench [fs]
           run benchmarks in release mode and print each goal as met or missed
   help    this text";
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("deps") => check_core_dependencies(),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
+        Some("s3") => s3::command(args.get(1).map(String::as_str)),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -62,7 +67,15 @@ fn run(what: &str, command: &mut Command) -> Result<(), String> {
 fn ci() -> Result<(), String> {
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;
     run("cargo clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
-    run("cargo test", cargo().args(["test", "--workspace", "--locked"]))?;
+    // The S3 tests run against a real RGW: start one (failing loudly if it cannot), and stop it again only if it
+    // was not already running.
+    let already_running = s3::running();
+    let settings = s3::start()?;
+    let tested = run("cargo test", cargo().args(["test", "--workspace", "--locked"]).envs(settings));
+    if !already_running {
+        s3::stop()?;
+    }
+    tested?;
     check_core_dependencies()?;
     cargo_deny()
 }

@@ -1,0 +1,198 @@
+//! S3 settings, one for each django-storages S3 setting that applies to a backend (policy settings such as
+//! `default_acl`, `file_overwrite` and `querystring_auth` live on the `Storage`).
+
+use std::fmt;
+
+use object_store::aws::AmazonS3Builder;
+use storage_core::{Error, Result};
+
+use crate::NAME;
+
+/// How object URLs name the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddressingStyle {
+    /// `https://endpoint/bucket/key` — what S3-compatible servers (Ceph, MinIO) expect.
+    #[default]
+    Path,
+    /// `https://bucket.endpoint/key` — AWS's preferred style.
+    Virtual,
+}
+
+/// The settings of one S3 backend. `Debug` never shows the secret key or the session token.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct S3Config {
+    /// `bucket_name` / `AWS_STORAGE_BUCKET_NAME`.
+    pub bucket: String,
+    /// `location`: a key prefix under which every name is stored.
+    pub location: String,
+    /// `region_name` / `AWS_S3_REGION_NAME`; falls back to `AWS_REGION`, then `us-east-1`.
+    pub region: Option<String>,
+    /// `endpoint_url` / `AWS_S3_ENDPOINT_URL`: where requests go (e.g. `http://127.0.0.1:7480`).
+    pub endpoint: Option<String>,
+    /// The host clients reach, when it differs from `endpoint` (containers, VPCs): URLs are signed for it.
+    pub public_endpoint: Option<String>,
+    /// `addressing_style` / `AWS_S3_ADDRESSING_STYLE`.
+    pub addressing_style: AddressingStyle,
+    /// `access_key` / `AWS_S3_ACCESS_KEY_ID`; without it the `AWS_*` environment and the credential chain are used.
+    pub access_key_id: Option<String>,
+    /// `secret_key` / `AWS_S3_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Option<String>,
+    /// `security_token` / `AWS_SESSION_TOKEN`.
+    pub session_token: Option<String>,
+    /// `custom_domain` / `AWS_S3_CUSTOM_DOMAIN`: public URLs use this host.
+    pub custom_domain: Option<String>,
+    /// `url_protocol` / `AWS_S3_URL_PROTOCOL`, for `custom_domain` URLs (default `https:`).
+    pub url_protocol: String,
+    /// Larger saves use a multipart upload (django-storages leaves this to boto3, whose default is 8 MiB).
+    pub multipart_threshold: usize,
+    /// The size of each uploaded part, held in memory one at a time (at least 5 MiB, S3's minimum).
+    pub part_size: usize,
+}
+
+impl fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>");
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("location", &self.location)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("public_endpoint", &self.public_endpoint)
+            .field("addressing_style", &self.addressing_style)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &redacted(&self.secret_access_key))
+            .field("session_token", &redacted(&self.session_token))
+            .field("custom_domain", &self.custom_domain)
+            .field("url_protocol", &self.url_protocol)
+            .field("multipart_threshold", &self.multipart_threshold)
+            .field("part_size", &self.part_size)
+            .finish()
+    }
+}
+
+const MIB: usize = 1 << 20;
+
+impl S3Config {
+    pub fn new(bucket: impl Into<String>) -> Self {
+        Self {
+            bucket: bucket.into(),
+            location: String::new(),
+            region: None,
+            endpoint: None,
+            public_endpoint: None,
+            addressing_style: AddressingStyle::default(),
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            custom_domain: None,
+            url_protocol: "https:".into(),
+            multipart_threshold: 8 * MIB,
+            part_size: 8 * MIB,
+        }
+    }
+
+    pub fn with_location(mut self, location: impl Into<String>) -> Self {
+        self.location = location.into();
+        self
+    }
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+    pub fn with_public_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.public_endpoint = Some(endpoint.into());
+        self
+    }
+    pub fn with_addressing_style(mut self, style: AddressingStyle) -> Self {
+        self.addressing_style = style;
+        self
+    }
+    pub fn with_credentials(mut self, access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        self.access_key_id = Some(access_key_id.into());
+        self.secret_access_key = Some(secret_access_key.into());
+        self
+    }
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(token.into());
+        self
+    }
+    pub fn with_custom_domain(mut self, domain: impl Into<String>) -> Self {
+        self.custom_domain = Some(domain.into());
+        self
+    }
+    pub fn with_url_protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.url_protocol = protocol.into();
+        self
+    }
+    pub fn with_multipart(mut self, threshold: usize, part_size: usize) -> Self {
+        self.multipart_threshold = threshold;
+        self.part_size = part_size;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let problem = |message: String| Err(Error::Configuration { backend: NAME.into(), message });
+        if self.bucket.is_empty() {
+            return problem("the bucket name is empty; set `bucket`".into());
+        }
+        for (name, url) in [("endpoint", &self.endpoint), ("public_endpoint", &self.public_endpoint)] {
+            if let Some(url) = url.as_deref().filter(|u| !u.starts_with("http://") && !u.starts_with("https://")) {
+                return problem(format!("`{name}` {url:?} must start with http:// or https://"));
+            }
+        }
+        if self.custom_domain.as_deref().is_some_and(|d| d.contains("://")) {
+            return problem("`custom_domain` is a host name; put the scheme in `url_protocol`".into());
+        }
+        if self.part_size < 5 * MIB || self.multipart_threshold < self.part_size {
+            return problem(
+                "`part_size` must be at least 5 MiB (S3's minimum) and at most `multipart_threshold`".into(),
+            );
+        }
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            return problem("give both the access key id and the secret access key, or neither".into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn region(&self) -> String {
+        self.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into())
+    }
+
+    pub(crate) fn endpoint_or_default(&self) -> String {
+        self.endpoint.clone().unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region()))
+    }
+
+    /// The URL of the bucket on `endpoint`, in the configured addressing style.
+    pub(crate) fn bucket_url(&self, endpoint: &str) -> String {
+        let endpoint = endpoint.trim_end_matches('/');
+        match self.addressing_style {
+            AddressingStyle::Path => format!("{endpoint}/{}", self.bucket),
+            AddressingStyle::Virtual => match endpoint.split_once("://") {
+                Some((scheme, host)) => format!("{scheme}://{}.{host}", self.bucket),
+                None => format!("{}.{endpoint}", self.bucket),
+            },
+        }
+    }
+
+    pub(crate) fn builder(&self) -> AmazonS3Builder {
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&self.bucket)
+            .with_region(self.region())
+            .with_virtual_hosted_style_request(self.addressing_style == AddressingStyle::Virtual);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let (Some(id), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
+            builder = builder.with_access_key_id(id).with_secret_access_key(secret);
+        }
+        if let Some(token) = &self.session_token {
+            builder = builder.with_token(token);
+        }
+        builder
+    }
+}

@@ -1,0 +1,524 @@
+//! The S3 backend: private files on S3 and temporary access to them, on object_store.
+//!
+//! Reads, listings, deletes, copies, single-part puts and presigning go through object_store's `AmazonS3`. What
+//! object_store cannot express is added around it, never by patching it:
+//! - a canned ACL on a put rides in `PutOptions::extensions` to an `HttpService` that adds `x-amz-acl` and
+//!   re-signs with object_store's public `AwsAuthorizer` (one request, so a private file is never briefly public);
+//! - object ACLs (`?acl`) and the creation of multipart uploads are requests signed the same way;
+//! - a create-only multipart upload first claims its name with a create-only, zero-byte placeholder
+//!   (`If-None-Match: *` on PutObject, which every S3 enforces; Ceph 16 ignores it on CompleteMultipartUpload),
+//!   then completes over it, or deletes it if the upload fails;
+//! - presigned URLs can be signed for a public host different from the internal endpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use http::{HeaderName, HeaderValue, Method as HttpMethod};
+use object_store::aws::AmazonS3;
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path;
+use object_store::signer::{SignedUrlOptions, Signer};
+use object_store::{Attribute, AttributeValue, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutPayload};
+use storage_core::signing::encode_key_path;
+use storage_core::{
+    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
+    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode,
+    async_trait,
+};
+
+mod acl;
+mod config;
+mod signed;
+
+pub use config::{AddressingStyle, S3Config};
+
+use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
+
+pub(crate) const NAME: &str = "s3";
+
+/// S3's longest presigned URL lifetime (SigV4): seven days.
+pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A backend over one bucket (and an optional key prefix, `location`). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct S3Backend {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: AmazonS3,
+    /// Signs URLs for the public host: the store itself, or one configured with `public_endpoint`.
+    url_signer: AmazonS3,
+    signed: Signed,
+    config: S3Config,
+    /// `location` with a trailing `/`, or empty.
+    prefix: String,
+}
+
+impl S3Backend {
+    pub fn new(config: S3Config) -> Result<Self> {
+        config.validate()?;
+        let credentials = Credentials::default();
+        let builder = config.builder().with_http_connector(HeaderConnector(credentials.clone()));
+        let store = builder.clone().build().map_err(|err| map_error(err, ""))?;
+        credentials.set(store.credentials().clone(), config.region());
+        let url_signer = match &config.public_endpoint {
+            Some(public) => builder.with_endpoint(public.clone()).build().map_err(|err| map_error(err, ""))?,
+            None => store.clone(),
+        };
+        let client = object_store::client::HttpConnector::connect(
+            &object_store::client::ReqwestConnector::default(),
+            &object_store::ClientOptions::new().with_allow_http(true),
+        )
+        .map_err(|err| map_error(err, ""))?;
+        let prefix = match config.location.trim_matches('/') {
+            "" => String::new(),
+            location => format!("{location}/"),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner { store, url_signer, signed: Signed { client, credentials }, config, prefix }),
+        })
+    }
+
+    /// A [`Storage`] over this backend with the default policy.
+    pub fn storage(&self) -> Storage {
+        Storage::new(self.clone())
+    }
+
+    pub fn config(&self) -> &S3Config {
+        &self.inner.config
+    }
+
+    /// Create the bucket if it does not exist (for tests and first-time setup; production buckets are usually made
+    /// by infrastructure tools).
+    pub async fn create_bucket(&self) -> Result<()> {
+        let url = self.inner.config.bucket_url(&self.inner.config.endpoint_or_default());
+        let reply = self.inner.signed.send(HttpMethod::PUT, &url, vec![], Bytes::new(), "").await?;
+        if reply.status.is_success() || reply.body.contains("BucketAlreadyOwnedByYou") {
+            return Ok(());
+        }
+        reply.check(&self.inner.config.bucket).map(drop)
+    }
+
+    fn path(&self, key: &str) -> Result<Path> {
+        Path::parse(format!("{}{key}", self.inner.prefix))
+            .map_err(|err| Error::invalid_name(key, format!("not a valid S3 key: {err}")))
+    }
+
+    fn key_of<'a>(&self, path: &'a str) -> Option<&'a str> {
+        path.strip_prefix(&self.inner.prefix)
+    }
+
+    /// The URL of an object on `endpoint` (path or virtual-hosted style).
+    fn object_url(&self, endpoint: &str, key: &str) -> String {
+        let bucket_url = self.inner.config.bucket_url(endpoint);
+        format!("{bucket_url}/{}", encode_key_path(&format!("{}{key}", self.inner.prefix)))
+    }
+
+    async fn put_single(&self, key: &str, bytes: Bytes, options: &PutOptions) -> Result<()> {
+        let mut put = object_store::PutOptions {
+            mode: match options.mode {
+                WriteMode::Overwrite => PutMode::Overwrite,
+                WriteMode::CreateOnly => PutMode::Create,
+            },
+            attributes: to_store_attributes(&options.attributes),
+            ..Default::default()
+        };
+        if let Some(acl) = options.acl {
+            put.extensions.insert(ExtraHeaders(vec![acl_header(acl)]));
+        }
+        self.inner
+            .store
+            .put_opts(&self.path(key)?, PutPayload::from(bytes), put)
+            .await
+            .map(drop)
+            .map_err(|err| map_error(err, key))
+    }
+
+    /// A multipart upload that holds one part in memory at a time, aborted on any failure (no orphaned parts).
+    /// Create-only: the name is claimed first by a create-only placeholder, so the check and the write cannot be
+    /// separated by another writer; a failed upload releases the claim.
+    async fn put_multipart(
+        &self,
+        key: &str,
+        first: Bytes,
+        rest: storage_core::ByteStream,
+        options: &PutOptions,
+    ) -> Result<()> {
+        if options.mode == WriteMode::CreateOnly {
+            let claim = PutOptions::new(WriteMode::CreateOnly, options.attributes.clone(), options.acl);
+            self.put_single(key, Bytes::new(), &claim).await?;
+        }
+        let uploaded = self.upload_parts(key, first, rest, options).await;
+        if uploaded.is_err() && options.mode == WriteMode::CreateOnly {
+            let _ = self.inner.store.delete(&self.path(key)?).await;
+        }
+        uploaded
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &str,
+        first: Bytes,
+        mut rest: storage_core::ByteStream,
+        options: &PutOptions,
+    ) -> Result<()> {
+        let path = self.path(key)?;
+        let url = self.object_url(&self.inner.config.endpoint_or_default(), key);
+        let mut headers = attribute_headers(&options.attributes)?;
+        headers.extend(options.acl.map(acl_header));
+        let created =
+            self.inner.signed.send(HttpMethod::POST, &format!("{url}?uploads"), headers, Bytes::new(), key).await?;
+        let upload_id = xml_text(&created.check(key)?.body, "UploadId").ok_or_else(|| {
+            Error::backend(NAME, key, "CreateMultipartUpload answered no UploadId", true, "missing UploadId")
+        })?;
+
+        let uploaded = async {
+            let part_size = self.inner.config.part_size;
+            let mut parts: Vec<PartId> = Vec::new();
+            let mut buffer = BytesMut::from(&first[..]);
+            let mut ended = false;
+            loop {
+                while !ended && buffer.len() < part_size {
+                    match rest.try_next().await.map_err(|err| Error::from_io(NAME, key, err))? {
+                        Some(chunk) => buffer.extend_from_slice(&chunk),
+                        None => ended = true,
+                    }
+                }
+                if buffer.is_empty() && !parts.is_empty() {
+                    break;
+                }
+                let part = buffer.split_to(buffer.len().min(part_size)).freeze();
+                let id = self
+                    .inner
+                    .store
+                    .put_part(&path, &upload_id, parts.len(), PutPayload::from(part))
+                    .await
+                    .map_err(|err| map_error(err, key))?;
+                parts.push(id);
+                if ended && buffer.is_empty() {
+                    break;
+                }
+            }
+            self.inner
+                .store
+                .complete_multipart(&path, &upload_id, parts)
+                .await
+                .map(drop)
+                .map_err(|err| map_error(err, key))
+        }
+        .await;
+        if uploaded.is_err() {
+            let _ = self.inner.store.abort_multipart(&path, &upload_id).await;
+        }
+        uploaded
+    }
+}
+
+#[async_trait]
+impl Backend for S3Backend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut capabilities = Capabilities::all();
+        // S3's CopyObject cannot refuse an existing target; the storage copies through a create-only put instead.
+        capabilities.copy_with_create_only = false;
+        capabilities.presign_max_expiry = Some(MAX_PRESIGN_EXPIRY);
+        capabilities
+    }
+
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
+        let threshold = self.inner.config.multipart_threshold;
+        if let Some(bytes) = content.as_bytes().filter(|bytes| bytes.len() <= threshold).cloned() {
+            self.put_single(key, bytes, &options).await?;
+            return Ok(PutResult::default());
+        }
+        // Read up to the threshold: a small stream or file becomes one PutObject, a large one a multipart upload.
+        let mut stream = content.into_stream().await.map_err(|err| Error::from_io(NAME, key, err))?;
+        let mut head = BytesMut::new();
+        while head.len() <= threshold {
+            match stream.try_next().await.map_err(|err| Error::from_io(NAME, key, err))? {
+                Some(chunk) => head.extend_from_slice(&chunk),
+                None => {
+                    self.put_single(key, head.freeze(), &options).await?;
+                    return Ok(PutResult::default());
+                }
+            }
+        }
+        self.put_multipart(key, head.freeze(), stream, &options).await?;
+        Ok(PutResult::default())
+    }
+
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
+        let options = GetOptions {
+            range: range.map(|range| match range {
+                ByteRange::Bounded { start, end } => GetRange::Bounded(start..end),
+                ByteRange::From(start) => GetRange::Offset(start),
+                ByteRange::Suffix(n) => GetRange::Suffix(n),
+            }),
+            ..Default::default()
+        };
+        let result = self.inner.store.get_opts(&self.path(key)?, options).await.map_err(|err| match (range, err) {
+            (Some(range), object_store::Error::Generic { .. } | object_store::Error::NotModified { .. }) => {
+                Error::invalid_argument(key, format!("the range {range:?} is outside the object"))
+            }
+            (_, err) => map_error(err, key),
+        })?;
+        let metadata = Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes));
+        let byte_range = result.range.clone();
+        let stream = result.into_stream().map_err(std::io::Error::other).boxed();
+        Ok(GetResult { metadata, range: byte_range, stream })
+    }
+
+    async fn head(&self, key: &str) -> Result<Metadata> {
+        let options = GetOptions { head: true, ..Default::default() };
+        let result = self.inner.store.get_opts(&self.path(key)?, options).await.map_err(|err| map_error(err, key))?;
+        Ok(Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match self.inner.store.delete(&self.path(key)?).await {
+            Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+            Err(err) => Err(map_error(err, key)),
+        }
+    }
+
+    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        let backend = self.clone();
+        let prefix = format!("{}{}", self.inner.prefix, options.prefix);
+        let offset = options.offset.map(|offset| format!("{}{offset}", self.inner.prefix));
+        let delimiter = options.delimiter;
+        let start = Some(PageState { token: None, first: true });
+        stream::unfold(start, move |state| {
+            let (backend, prefix, offset) = (backend.clone(), prefix.clone(), offset.clone());
+            async move {
+                let state = state?;
+                if !state.first && state.token.is_none() {
+                    return None;
+                }
+                let options = PaginatedListOptions {
+                    offset: offset.clone(),
+                    delimiter: delimiter.then_some("/".into()),
+                    page_token: state.token.clone(),
+                    ..Default::default()
+                };
+                let listed =
+                    backend.inner.store.list_paginated(Some(prefix.as_str()).filter(|p| !p.is_empty()), options).await;
+                match listed {
+                    Err(err) => Some((stream::iter(vec![Err(map_error(err, &prefix))]), None)),
+                    Ok(page) => {
+                        let mut entries: Vec<Result<ListEntry>> = Vec::new();
+                        for meta in &page.result.objects {
+                            if let Some(key) = backend.key_of(meta.location.as_ref()) {
+                                entries.push(Ok(ListEntry::Object(to_meta(key, meta))));
+                            }
+                        }
+                        for common in &page.result.common_prefixes {
+                            if let Some(key) = backend.key_of(common.as_ref()) {
+                                entries.push(Ok(ListEntry::Prefix(format!("{key}/"))));
+                            }
+                        }
+                        // S3 returns objects and common prefixes in separate lists: merge them into key order.
+                        entries.sort_by(|a, b| match (a, b) {
+                            (Ok(a), Ok(b)) => a.key().cmp(b.key()),
+                            _ => std::cmp::Ordering::Equal,
+                        });
+                        Some((stream::iter(entries), Some(PageState { token: page.page_token, first: false })))
+                    }
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        if mode == WriteMode::CreateOnly {
+            return Err(Error::unsupported(NAME, "create-only copies"));
+        }
+        let acl = self.acl(from).await?;
+        self.inner.store.copy(&self.path(from)?, &self.path(to)?).await.map_err(|err| map_error(err, from))?;
+        // CopyObject gives the copy the bucket's default ACL; keep the source's.
+        if acl != Acl::Private {
+            self.set_acl(to, acl).await?;
+        }
+        Ok(())
+    }
+
+    fn public_url(&self, key: &str) -> Result<String> {
+        let config = &self.inner.config;
+        Ok(match &config.custom_domain {
+            Some(domain) => {
+                format!("{}//{domain}/{}", config.url_protocol, encode_key_path(&format!("{}{key}", self.inner.prefix)))
+            }
+            None => {
+                self.object_url(&config.public_endpoint.clone().unwrap_or_else(|| config.endpoint_or_default()), key)
+            }
+        })
+    }
+
+    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
+        let key = &request.key;
+        let mut options = SignedUrlOptions::new();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut sign_header = |name: HeaderName, value: &str| -> Result<()> {
+            let header = HeaderValue::from_str(value)
+                .map_err(|_| Error::invalid_argument(key, format!("{name} is not a valid header value")))?;
+            headers.push((name.to_string(), value.to_owned()));
+            options.signed_headers.append(name, header);
+            Ok(())
+        };
+        if let Some(content_type) = &request.content_type {
+            sign_header(http::header::CONTENT_TYPE, content_type)?;
+        }
+        if let Some(acl) = request.acl {
+            sign_header(HeaderName::from_static("x-amz-acl"), acl.as_str())?;
+        }
+        if request.create_only {
+            sign_header(http::header::IF_NONE_MATCH, "*")?;
+        }
+        let query = [
+            ("response-content-disposition", &request.response_content_disposition),
+            ("response-content-type", &request.response_content_type),
+        ];
+        options = options.with_query(query.into_iter().filter_map(|(name, value)| Some((name, value.clone()?))));
+        let method = match request.method {
+            Method::Get => HttpMethod::GET,
+            Method::Put => HttpMethod::PUT,
+        };
+        let url = self
+            .inner
+            .url_signer
+            .signed_url_opts(method, &self.path(key)?, request.expires_in, &options)
+            .await
+            .map_err(|err| map_error(err, key))?;
+        Ok(PresignedRequest::new(request.method, url.to_string(), headers))
+    }
+
+    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
+        let url = format!("{}?acl", self.object_url(&self.inner.config.endpoint_or_default(), key));
+        let reply = self.inner.signed.send(HttpMethod::PUT, &url, vec![acl_header(acl)], Bytes::new(), key).await?;
+        reply.check(key).map(drop)
+    }
+
+    async fn acl(&self, key: &str) -> Result<Acl> {
+        let url = format!("{}?acl", self.object_url(&self.inner.config.endpoint_or_default(), key));
+        let reply = self.inner.signed.send(HttpMethod::GET, &url, vec![], Bytes::new(), key).await?;
+        Ok(acl::canned(&reply.check(key)?.body))
+    }
+}
+
+struct PageState {
+    token: Option<String>,
+    first: bool,
+}
+
+fn acl_header(acl: Acl) -> (HeaderName, HeaderValue) {
+    (HeaderName::from_static("x-amz-acl"), HeaderValue::from_static(acl.as_str()))
+}
+
+fn to_meta(key: &str, meta: &object_store::ObjectMeta) -> ObjectMeta {
+    ObjectMeta::new(key, meta.size, meta.last_modified, meta.e_tag.clone())
+}
+
+fn to_store_attributes(attributes: &Attributes) -> object_store::Attributes {
+    let mut out = object_store::Attributes::new();
+    let fields = [
+        (Attribute::ContentType, &attributes.content_type),
+        (Attribute::CacheControl, &attributes.cache_control),
+        (Attribute::ContentDisposition, &attributes.content_disposition),
+        (Attribute::ContentEncoding, &attributes.content_encoding),
+        (Attribute::ContentLanguage, &attributes.content_language),
+    ];
+    for (attribute, value) in fields {
+        if let Some(value) = value {
+            out.insert(attribute, AttributeValue::from(value.clone()));
+        }
+    }
+    for (name, value) in &attributes.metadata {
+        out.insert(Attribute::Metadata(name.clone().into()), AttributeValue::from(value.clone()));
+    }
+    out
+}
+
+fn from_store_attributes(attributes: &object_store::Attributes) -> Attributes {
+    let mut out = Attributes::default();
+    for (attribute, value) in attributes {
+        let value = value.as_ref().to_owned();
+        match attribute {
+            Attribute::ContentType => out.content_type = Some(value),
+            Attribute::CacheControl => out.cache_control = Some(value),
+            Attribute::ContentDisposition => out.content_disposition = Some(value),
+            Attribute::ContentEncoding => out.content_encoding = Some(value),
+            Attribute::ContentLanguage => out.content_language = Some(value),
+            Attribute::Metadata(name) => {
+                out.metadata.insert(name.to_string(), value);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The headers of a CreateMultipartUpload that give the object its attributes.
+fn attribute_headers(attributes: &Attributes) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    let mut headers = Vec::new();
+    let fields = [
+        (http::header::CONTENT_TYPE, &attributes.content_type),
+        (http::header::CACHE_CONTROL, &attributes.cache_control),
+        (http::header::CONTENT_DISPOSITION, &attributes.content_disposition),
+        (http::header::CONTENT_ENCODING, &attributes.content_encoding),
+        (http::header::CONTENT_LANGUAGE, &attributes.content_language),
+    ];
+    let value = |v: &str| {
+        HeaderValue::from_str(v).map_err(|_| Error::invalid_argument("", format!("{v:?} is not a valid header value")))
+    };
+    for (name, field) in fields {
+        if let Some(field) = field {
+            headers.push((name, value(field)?));
+        }
+    }
+    for (name, field) in &attributes.metadata {
+        let name = HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes())
+            .map_err(|_| Error::invalid_argument("", format!("{name:?} is not a valid metadata name")))?;
+        headers.push((name, value(field)?));
+    }
+    Ok(headers)
+}
+
+/// Map an object_store error on `key` into the public error, without losing the cause.
+pub(crate) fn map_error(err: object_store::Error, key: &str) -> Error {
+    let text = err.to_string();
+    if text.contains("AccessControlListNotSupported") {
+        return signed::acl_not_supported(key);
+    }
+    match err {
+        object_store::Error::NotFound { .. } => {
+            Error::NotFound { key: key.into(), backend: NAME.into(), source: Some(err.into()) }
+        }
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+            Error::AlreadyExists { key: key.into(), backend: NAME.into(), source: Some(err.into()) }
+        }
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            Error::PermissionDenied {
+                key: key.into(),
+                backend: NAME.into(),
+                message: "the server refused the credentials or the bucket policy denies this; check both".into(),
+                source: Some(err.into()),
+            }
+        }
+        object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. } => {
+            Error::unsupported(NAME, "this operation on this object store")
+        }
+        object_store::Error::UnknownConfigurationKey { .. } => {
+            Error::Configuration { backend: NAME.into(), message: text }
+        }
+        err => Error::backend(NAME, key, "the request failed", true, err),
+    }
+}

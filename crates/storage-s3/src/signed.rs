@@ -1,0 +1,240 @@
+//! Requests object_store has no method for, signed with its public `AwsAuthorizer`: object ACLs, create-only
+//! multipart uploads, bucket creation. Also the `HttpService` that adds headers object_store cannot send (a canned
+//! ACL on a put) and re-signs the request.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
+use object_store::aws::{AwsAuthorizer, AwsCredentialProvider};
+use object_store::client::{
+    ClientOptions, HttpClient, HttpConnector, HttpError, HttpRequest, HttpRequestBody, HttpResponse, HttpService,
+    ReqwestConnector,
+};
+use storage_core::{Error, Result};
+
+// object_store's traits are declared with async-trait; storage-core re-exports the same macro.
+
+use crate::NAME;
+
+/// Headers to add to the object-creating request of a put or copy; travels in `PutOptions::extensions`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ExtraHeaders(pub Vec<(HeaderName, HeaderValue)>);
+
+/// Where credentials come from once the store is built (the store's own provider, so all sources work).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Credentials(Arc<OnceLock<(AwsCredentialProvider, String)>>);
+
+impl Credentials {
+    pub fn set(&self, provider: AwsCredentialProvider, region: String) {
+        let _ = self.0.set((provider, region));
+    }
+
+    /// Sign `request` in place (replacing any earlier signature).
+    pub async fn sign(&self, request: &mut HttpRequest) -> Result<()> {
+        let (provider, region) = self.0.get().ok_or_else(|| Error::Configuration {
+            backend: NAME.into(),
+            message: "credentials are not set up yet".into(),
+        })?;
+        let credential = provider.get_credential().await.map_err(|err| crate::map_error(err, ""))?;
+        // Keep the payload hash object_store computed (it may be streaming), or hash what we built.
+        let digest =
+            request.headers().get("x-amz-content-sha256").and_then(|value| value.to_str().ok()).and_then(hex_decode);
+        AwsAuthorizer::new(&credential, "s3", region)
+            .try_authorize(request, digest.as_deref())
+            .map_err(|err| crate::map_error(err, ""))
+    }
+}
+
+fn hex_decode(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+}
+
+/// Connects object_store through [`HeaderService`].
+#[derive(Debug)]
+pub(crate) struct HeaderConnector(pub Credentials);
+
+impl HttpConnector for HeaderConnector {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let inner = ReqwestConnector::default().connect(options)?;
+        Ok(HttpClient::new(HeaderService { inner, credentials: self.0.clone() }))
+    }
+}
+
+/// Adds [`ExtraHeaders`] to the request that creates an object and re-signs it. object_store copies
+/// `PutOptions::extensions` into the request's extensions (pinned by a test against a real server).
+#[derive(Debug)]
+struct HeaderService {
+    inner: HttpClient,
+    credentials: Credentials,
+}
+
+#[storage_core::async_trait]
+impl HttpService for HeaderService {
+    async fn call(&self, mut request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let extra = request.extensions().get::<ExtraHeaders>().cloned();
+        if let Some(ExtraHeaders(headers)) = extra.filter(|_| creates_object(&request)) {
+            for (name, value) in headers {
+                request.headers_mut().insert(name, value);
+            }
+            self.credentials
+                .sign(&mut request)
+                .await
+                .map_err(|err| HttpError::new(object_store::client::HttpErrorKind::Request, err))?;
+        }
+        self.inner.execute(request).await
+    }
+}
+
+/// PutObject, CopyObject or CreateMultipartUpload — not a part upload or a completion.
+fn creates_object(request: &HttpRequest) -> bool {
+    let query = request.uri().query().unwrap_or_default();
+    match *request.method() {
+        Method::PUT => !query.contains("partNumber=") && !query.contains("acl"),
+        Method::POST => query.split('&').any(|pair| pair == "uploads" || pair == "uploads="),
+        _ => false,
+    }
+}
+
+/// A signed request of our own through the store's HTTP client.
+#[derive(Debug, Clone)]
+pub(crate) struct Signed {
+    pub client: HttpClient,
+    pub credentials: Credentials,
+}
+
+/// A response read whole (these responses are small XML documents).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl Signed {
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Bytes,
+        key: &str,
+    ) -> Result<Reply> {
+        let mut request: HttpRequest = Request::builder()
+            .method(method)
+            .uri(url)
+            .body(HttpRequestBody::from(body))
+            .map_err(|err| Error::backend(NAME, key, "could not build a request", false, err))?;
+        for (name, value) in headers {
+            request.headers_mut().insert(name, value);
+        }
+        // S3 wants a length even for an empty body (411 MissingContentLength otherwise).
+        let length = request.body().content_length();
+        request.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+        request.headers_mut().remove("x-amz-content-sha256");
+        self.credentials.sign(&mut request).await?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|err| Error::backend(NAME, key, "the request did not complete", true, err))?;
+        let (parts, body) = response.into_parts();
+        let body =
+            body.bytes().await.map_err(|err| Error::backend(NAME, key, "the response was cut short", true, err))?;
+        Ok(Reply { status: parts.status, body: String::from_utf8_lossy(&body).into_owned() })
+    }
+}
+
+impl Reply {
+    /// The reply as an error when it is not a success (S3 can also answer 200 with an `<Error>` document).
+    pub fn check(self, key: &str) -> Result<Reply> {
+        if self.status.is_success() && !self.body.contains("<Error>") {
+            return Ok(self);
+        }
+        let code = xml_text(&self.body, "Code").unwrap_or_default();
+        Err(status_error(self.status, &code, key))
+    }
+}
+
+/// Map an S3 error status and code to the public error.
+pub(crate) fn status_error(status: StatusCode, code: &str, key: &str) -> Error {
+    let detail = if code.is_empty() { status.to_string() } else { format!("{code} ({status})") };
+    match (status.as_u16(), code) {
+        (_, "AccessControlListNotSupported") => acl_not_supported(key),
+        (404, _) => Error::not_found(NAME, key),
+        (412, _) => Error::already_exists(NAME, key),
+        (401 | 403, _) => Error::PermissionDenied {
+            key: key.into(),
+            backend: NAME.into(),
+            message: format!("{detail}; check the credentials and the bucket policy"),
+            source: None,
+        },
+        (status, _) => Error::Backend {
+            key: key.into(),
+            backend: NAME.into(),
+            message: format!("the server answered {detail}"),
+            retryable: status >= 500 || status == 429,
+            source: None,
+        },
+    }
+}
+
+pub(crate) fn acl_not_supported(key: &str) -> Error {
+    Error::Configuration {
+        backend: NAME.into(),
+        message: format!(
+            "the bucket rejects ACLs (AccessControlListNotSupported) on `{key}`: its Object Ownership is \"bucket \
+             owner enforced\". Drop the ACL (default_acl = none, and use a bucket policy for public files) or set \
+             Object Ownership to \"bucket owner preferred\""
+        ),
+    }
+}
+
+/// The text of the first `<tag>` element.
+pub(crate) fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_that_reject_acls_get_a_clear_configuration_error() {
+        let body = "<Error><Code>AccessControlListNotSupported</Code><Message>The bucket does not allow ACLs</Message></Error>";
+        let reply = Reply { status: StatusCode::BAD_REQUEST, body: body.into() };
+        let err = reply.check("media/a.pdf").unwrap_err();
+        assert_eq!(err.kind(), storage_core::ErrorKind::Configuration);
+        let message = err.to_string();
+        assert!(
+            message.contains("media/a.pdf") && message.contains("default_acl") && message.contains("Object Ownership"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        use storage_core::ErrorKind::*;
+        for (status, code, kind) in [
+            (404, "NoSuchKey", NotFound),
+            (412, "PreconditionFailed", AlreadyExists),
+            (403, "AccessDenied", PermissionDenied),
+            (503, "SlowDown", Backend),
+        ] {
+            let err = status_error(StatusCode::from_u16(status).unwrap(), code, "k");
+            assert_eq!(err.kind(), kind, "{status}");
+        }
+        assert!(status_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "k").is_retryable());
+    }
+
+    #[test]
+    fn a_200_with_an_error_document_is_an_error() {
+        let reply = Reply { status: StatusCode::OK, body: "<Error><Code>InternalError</Code></Error>".into() };
+        assert!(reply.check("k").is_err());
+    }
+}

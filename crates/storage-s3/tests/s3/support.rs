@@ -1,0 +1,98 @@
+//! The RGW the tests run against: the one `STORAGE_S3_*` names, or one started through `xtask/scripts/rgw.sh`.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use storage_conformance::{Fixture, HttpClient, HttpRequest, HttpResponse};
+use storage_s3::{S3Backend, S3Config};
+
+/// Connection settings, read from the environment or from the start script's `export` lines.
+pub fn server() -> &'static BTreeMap<String, String> {
+    static SERVER: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let from_env: BTreeMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with("STORAGE_S3_")).collect();
+        if from_env.contains_key("STORAGE_S3_ENDPOINT") {
+            return from_env;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../xtask/scripts/rgw.sh");
+        let output = std::process::Command::new("bash").args([script, "start"]).output().expect("run rgw.sh");
+        assert!(
+            output.status.success(),
+            "the S3 tests need a Ceph RGW and could not start one (run `cargo xtask s3 start` to see why):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    })
+}
+
+fn setting(name: &str) -> String {
+    server().get(name).cloned().unwrap_or_else(|| panic!("{name} is not set"))
+}
+
+/// The configuration for a fresh, isolated location in the test bucket.
+pub fn config() -> S3Config {
+    let location = format!("tests/{:016x}", rand_u64());
+    S3Config::new(setting("STORAGE_S3_BUCKET"))
+        .with_endpoint(setting("STORAGE_S3_ENDPOINT"))
+        .with_region(setting("STORAGE_S3_REGION"))
+        .with_credentials(setting("STORAGE_S3_ACCESS_KEY_ID"), setting("STORAGE_S3_SECRET_ACCESS_KEY"))
+        .with_location(location)
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    hasher.finish()
+}
+
+pub async fn backend_with(config: S3Config) -> S3Backend {
+    let backend = S3Backend::new(config).expect("backend");
+    backend.create_bucket().await.expect("create the test bucket");
+    backend
+}
+
+pub async fn backend() -> S3Backend {
+    backend_with(config()).await
+}
+
+/// A plain HTTP client with no credentials: a stranger, or a browser following a link.
+pub struct Anonymous(pub reqwest::Client);
+
+impl Anonymous {
+    pub fn new() -> Self {
+        Anonymous(reqwest::Client::builder().no_proxy().build().expect("client"))
+    }
+}
+
+impl HttpClient for Anonymous {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse> {
+        Box::pin(async move {
+            let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("method");
+            let mut builder = self.0.request(method, &request.url).body(request.body);
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value);
+            }
+            let response = builder.send().await.expect("the request reaches the local RGW");
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_owned()))
+                .collect();
+            let body: Bytes = response.bytes().await.expect("body");
+            HttpResponse { status, headers, body }
+        })
+    }
+}
+
+pub async fn fixture() -> Fixture {
+    Fixture::new(backend().await).with_http(Anonymous::new())
+}
