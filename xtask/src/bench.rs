@@ -16,13 +16,28 @@ struct Goal {
 
 pub fn run(target: Option<&str>) -> Result<(), String> {
     match target {
-        Some("fs") | None => report(&fs()?),
-        Some(other) => Err(format!("unknown benchmark `{other}`; available: fs")),
+        Some("fs") => report(&fs()?),
+        Some("s3") => report(&s3()?),
+        None => {
+            let mut goals = fs()?;
+            goals.extend(s3()?);
+            report(&goals)
+        }
+        Some(other) => Err(format!("unknown benchmark `{other}`; available: fs, s3")),
     }
 }
 
 /// Run a release example and parse its `phase key=value ...` line.
 fn example(package: &str, name: &str, phase: &str) -> Result<BTreeMap<String, f64>, String> {
+    example_with(package, name, phase, &[])
+}
+
+fn example_with(
+    package: &str,
+    name: &str,
+    phase: &str,
+    env: &[(String, String)],
+) -> Result<BTreeMap<String, f64>, String> {
     let status = cargo()
         .args(["build", "--release", "--quiet", "--package", package, "--example", name])
         .status()
@@ -34,6 +49,7 @@ fn example(package: &str, name: &str, phase: &str) -> Result<BTreeMap<String, f6
     let output = Command::new(&binary)
         .arg(phase)
         .env("BENCH_DIR", workspace_root().join("target/bench"))
+        .envs(env.iter().cloned())
         .output()
         .map_err(|err| format!("{}: {err}", binary.display()))?;
     if !output.status.success() {
@@ -79,6 +95,43 @@ fn fs() -> Result<Vec<Goal>, String> {
         met: peak_mib <= 64.0,
     });
     Ok(goals)
+}
+
+fn s3() -> Result<Vec<Goal>, String> {
+    eprintln!("xtask: bench s3 (against the local Ceph RGW: small saves, presigning, a 1 GiB save and read)");
+    let settings = crate::s3::start()?;
+    let run = |phase| example_with("storage-s3", "bench", phase, &settings);
+    let (small, presign, large) = (run("small")?, run("presign")?, run("large")?);
+    let value = |map: &BTreeMap<String, f64>, key: &str| {
+        map.get(key).copied().ok_or(format!("the benchmark did not report {key}"))
+    };
+    let (api, raw) = (value(&small, "api_ms")?, value(&small, "raw_ms")?);
+    let (api_urls, raw_urls) = (value(&presign, "api_per_s")?, value(&presign, "raw_per_s")?);
+    let peak_mib = value(&large, "peak_rss_kib")? / 1024.0;
+    Ok(vec![
+        Goal {
+            what: "s3 2,000 x 4 KiB saves, 32 in flight: time vs raw object_store".into(),
+            measured: format!("{:.2}x ({api:.0} ms vs {raw:.0} ms)", api / raw),
+            goal: "<= 1.10x".into(),
+            met: api / raw <= 1.10,
+        },
+        Goal {
+            what: "s3 presigned GET URLs per second vs object_store signed_url".into(),
+            measured: format!("{:.2}x ({api_urls:.0}/s vs {raw_urls:.0}/s)", api_urls / raw_urls),
+            goal: ">= 3x".into(),
+            met: api_urls / raw_urls >= 3.0,
+        },
+        Goal {
+            what: "s3 1 GiB streamed save + read: peak RSS".into(),
+            measured: format!(
+                "{peak_mib:.1} MiB (save {:.1} s, read {:.1} s)",
+                value(&large, "save_ms")? / 1000.0,
+                value(&large, "read_ms")? / 1000.0
+            ),
+            goal: "<= 64 MiB".into(),
+            met: peak_mib <= 64.0,
+        },
+    ])
 }
 
 #[allow(clippy::print_stdout, reason = "the report is the command's output")]

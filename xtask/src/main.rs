@@ -21,7 +21,7 @@ commands:
   s3 start|stop|env
           a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests (installed from Debian when missing);
           `start` and `env` print its settings as export lines
-  bench [fs]
+  bench [fs|s3]
           run benchmarks in release mode and print each goal as met or missed
   help    this text";
 
