@@ -463,6 +463,46 @@ pub async fn content_type_guessed(fx: Fixture) {
     assert_eq!(storage.metadata("data.txt").await.expect("metadata").content_type(), Some("application/json"));
 }
 
+pub async fn attributes_layered_per_name(fx: Fixture) {
+    let storage = fx
+        .storage()
+        .with_default_attributes(Attributes::default().with_cache_control("max-age=60").with_metadata("app", "demo"))
+        .with_attributes_for(|name| {
+            if name.starts_with("static/") {
+                Attributes::default().with_cache_control("public, max-age=31536000, immutable")
+            } else if name.starts_with("exports/") {
+                Attributes::default().with_content_disposition("attachment")
+            } else {
+                Attributes::default()
+            }
+        });
+    let caps = fx.backend.capabilities();
+    if !caps.write_with_attributes || !caps.write_with_user_metadata {
+        assert_kind(storage.save("static/app.css", "x").await, ErrorKind::Unsupported, "attributes without support");
+        return;
+    }
+    storage.save("static/app.css", "body{}").await.expect("save");
+    storage.save("exports/data.csv", "a,b").await.expect("save");
+    let given = SaveOptions::default().with_attributes(Attributes::default().with_cache_control("no-store"));
+    storage.save_with("static/live.json", "{}", given).await.expect("save");
+
+    let static_file = storage.metadata("static/app.css").await.expect("metadata").attributes;
+    assert_eq!(
+        static_file.cache_control.as_deref(),
+        Some("public, max-age=31536000, immutable"),
+        "the hook wins over defaults"
+    );
+    assert_eq!(static_file.content_type.as_deref(), Some("text/css"), "the type is still guessed");
+    assert_eq!(static_file.metadata.get("app").map(String::as_str), Some("demo"), "defaults fill the rest");
+    let export = storage.metadata("exports/data.csv").await.expect("metadata").attributes;
+    assert_eq!(
+        (export.cache_control.as_deref(), export.content_disposition.as_deref()),
+        (Some("max-age=60"), Some("attachment"))
+    );
+    let live = storage.metadata("static/live.json").await.expect("metadata").attributes;
+    assert_eq!(live.cache_control.as_deref(), Some("no-store"), "the save's own attributes win over the hook");
+}
+
 // ----- copy and rename ---------------------------------------------------------------------------------------------
 
 pub async fn copy_keeps_content_and_metadata(fx: Fixture) {

@@ -143,6 +143,7 @@ macro_rules! with_case_list {
             delete_is_idempotent,
             metadata_round_trip,
             content_type_guessed,
+            attributes_layered_per_name,
             copy_keeps_content_and_metadata,
             copy_applies_policy,
             rename_moves,

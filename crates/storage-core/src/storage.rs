@@ -34,8 +34,11 @@ pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 /// How many alternative names a unique save tries before giving up (each collision is a real, concurrent writer).
 const MAX_UNIQUE_ATTEMPTS: usize = 100;
 
+/// Attributes chosen from the name of each saved object (django-storages' `get_object_parameters(name)`).
+pub type AttributesHook = Arc<dyn Fn(&str) -> Attributes + Send + Sync>;
+
 /// Policy of one storage.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct StorageOptions {
     pub overwrite: OverwritePolicy,
@@ -46,6 +49,21 @@ pub struct StorageOptions {
     pub max_name_length: Option<usize>,
     /// Attributes every save starts from (django-storages' `object_parameters`).
     pub default_attributes: Attributes,
+    /// Attributes for a given name, layered over `default_attributes` and under the save's own.
+    pub attributes_for: Option<AttributesHook>,
+}
+
+impl std::fmt::Debug for StorageOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageOptions")
+            .field("overwrite", &self.overwrite)
+            .field("default_acl", &self.default_acl)
+            .field("url_policy", &self.url_policy)
+            .field("max_name_length", &self.max_name_length)
+            .field("default_attributes", &self.default_attributes)
+            .field("attributes_for", &self.attributes_for.as_ref().map(|_| "Fn(&str) -> Attributes"))
+            .finish()
+    }
 }
 
 impl Default for StorageOptions {
@@ -56,6 +74,7 @@ impl Default for StorageOptions {
             url_policy: UrlPolicy::Public,
             max_name_length: None,
             default_attributes: Attributes::default(),
+            attributes_for: None,
         }
     }
 }
@@ -145,6 +164,13 @@ impl Storage {
 
     pub fn with_default_attributes(mut self, attributes: Attributes) -> Self {
         Arc::make_mut(&mut self.options).default_attributes = attributes;
+        self
+    }
+
+    /// Attributes chosen per name, e.g. a long cache lifetime for `static/` and a download disposition for
+    /// `exports/` (django-storages' `get_object_parameters`).
+    pub fn with_attributes_for(mut self, hook: impl Fn(&str) -> Attributes + Send + Sync + 'static) -> Self {
+        Arc::make_mut(&mut self.options).attributes_for = Some(Arc::new(hook));
         self
     }
 
@@ -259,20 +285,14 @@ impl Storage {
         ))
     }
 
-    /// The attributes a save sends: defaults, then the caller's, then a content type guessed from the name.
+    /// The attributes a save sends: the storage's defaults, then those chosen for the name, then the caller's,
+    /// then a content type guessed from the name.
     fn write_attributes(&self, name: &str, given: Attributes, caps: Capabilities) -> Result<Attributes> {
-        let defaults = &self.options.default_attributes;
-        let mut metadata = defaults.metadata.clone();
-        metadata.extend(given.metadata);
-        let pick = |given: Option<String>, default: &Option<String>| given.or_else(|| default.clone());
-        let attributes = Attributes {
-            content_type: pick(given.content_type, &defaults.content_type),
-            cache_control: pick(given.cache_control, &defaults.cache_control),
-            content_disposition: pick(given.content_disposition, &defaults.content_disposition),
-            content_encoding: pick(given.content_encoding, &defaults.content_encoding),
-            content_language: pick(given.content_language, &defaults.content_language),
-            metadata,
-        };
+        let mut attributes = self.options.default_attributes.clone();
+        if let Some(hook) = &self.options.attributes_for {
+            attributes = layer(attributes, hook(name));
+        }
+        let attributes = layer(attributes, given);
         check_attributes(name, &attributes)?;
         let explicit_headers =
             Attributes { metadata: Default::default(), ..attributes.clone() } != Attributes::default();
@@ -596,6 +616,20 @@ impl Storage {
 enum Transfer {
     Copy,
     Rename,
+}
+
+/// `over`'s attributes where set, `under`'s elsewhere; metadata merged key by key.
+fn layer(under: Attributes, over: Attributes) -> Attributes {
+    let mut metadata = under.metadata;
+    metadata.extend(over.metadata);
+    Attributes {
+        content_type: over.content_type.or(under.content_type),
+        cache_control: over.cache_control.or(under.cache_control),
+        content_disposition: over.content_disposition.or(under.content_disposition),
+        content_encoding: over.content_encoding.or(under.content_encoding),
+        content_language: over.content_language.or(under.content_language),
+        metadata,
+    }
 }
 
 /// The content type for a name's extension, or `application/octet-stream`.
