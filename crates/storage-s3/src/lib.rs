@@ -30,9 +30,11 @@ use storage_core::{
 };
 
 mod acl;
+mod adapter;
 mod config;
 mod signed;
 
+pub use adapter::ObjectStoreBackend;
 pub use config::{AddressingStyle, S3Config};
 
 use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};

@@ -2,6 +2,7 @@
 //! conformance suite, and what only S3 shows — private objects refusing strangers, presigned URLs that expire and
 //! refuse tampering, canned ACLs on every kind of write, create-only multipart uploads.
 
+mod adapter;
 mod conformance;
 mod private_files;
 mod support;

@@ -1,0 +1,278 @@
+//! Any object_store backend (GCS, Azure, local files, in memory, a wrapped S3) through the same API, with the
+//! capabilities its owner declares.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    CopyMode, CopyOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutPayload,
+    WriteMultipart,
+};
+use storage_core::{
+    Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata, PutOptions,
+    PutResult, Result, Storage, WriteMode, async_trait,
+};
+
+use crate::{from_store_attributes, map_error, to_meta, to_store_attributes};
+
+/// Saves larger than this are sent as multipart uploads, holding one part in memory at a time.
+const PART_SIZE: usize = 8 << 20;
+
+/// Where create-only multipart uploads land before they claim their name; never listed.
+const UPLOADS: &str = ".storage-uploads/";
+
+/// A [`Backend`] over any `Arc<dyn ObjectStore>`.
+///
+/// It declares only what every object_store backend does (create-only puts and copies); declare more with
+/// [`ObjectStoreBackend::with_capabilities`] for a store that keeps attributes (e.g. GCS, Azure, `InMemory`, but not
+/// `LocalFileSystem`). Public URLs, presigning and ACLs need a backend of their own, such as [`crate::S3Backend`].
+#[derive(Debug, Clone)]
+pub struct ObjectStoreBackend {
+    store: Arc<dyn ObjectStore>,
+    name: String,
+    capabilities: Capabilities,
+    sorted_listing: bool,
+}
+
+impl ObjectStoreBackend {
+    /// `name` appears in error messages (`gcs`, `azure`, `local`).
+    pub fn new(store: Arc<dyn ObjectStore>, name: impl Into<String>) -> Self {
+        let mut capabilities = Capabilities::none();
+        capabilities.write_with_create_only = true;
+        capabilities.copy_with_create_only = true;
+        Self { store, name: name.into(), capabilities, sorted_listing: true }
+    }
+
+    /// For a store over a file system (object_store's `LocalFileSystem`), which lists in no particular order and
+    /// keeps empty directories: listings are collected and sorted (memory in proportion to their size), and a
+    /// directory is listed only if it holds an object, as on S3. Cloud stores need none of this.
+    pub fn with_filesystem_listing(mut self) -> Self {
+        self.sorted_listing = false;
+        self
+    }
+
+    /// Declare what the store can do beyond the basics. Only attribute capabilities are meaningful here.
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities.write_with_attributes = capabilities.write_with_attributes;
+        self.capabilities.write_with_user_metadata = capabilities.write_with_user_metadata;
+        self
+    }
+
+    pub fn storage(&self) -> Storage {
+        Storage::new(self.clone())
+    }
+
+    fn path(&self, key: &str) -> Result<Path> {
+        Path::parse(key).map_err(|err| Error::invalid_name(key, format!("not a valid object_store path: {err}")))
+    }
+
+    fn error(&self, err: object_store::Error, key: &str) -> Error {
+        // Errors name this store, not S3.
+        match map_error(err, key) {
+            Error::NotFound { key, source, .. } => Error::NotFound { key, backend: self.name.clone(), source },
+            Error::AlreadyExists { key, source, .. } => {
+                Error::AlreadyExists { key, backend: self.name.clone(), source }
+            }
+            Error::Unsupported { capability, .. } => Error::Unsupported { capability, backend: self.name.clone() },
+            Error::Backend { key, message, retryable, source, .. } => {
+                Error::Backend { key, backend: self.name.clone(), message, retryable, source }
+            }
+            other => other,
+        }
+    }
+
+    /// A large save: streamed as a multipart upload, to a hidden temporary key first when it must be create-only,
+    /// then claimed with a create-only copy (object_store completes multipart uploads in overwrite mode).
+    async fn put_multipart(
+        &self,
+        key: &str,
+        first: Bytes,
+        mut rest: storage_core::ByteStream,
+        options: &PutOptions,
+    ) -> Result<()> {
+        let target = self.path(key)?;
+        let upload_path = match options.mode {
+            WriteMode::Overwrite => target.clone(),
+            WriteMode::CreateOnly => {
+                self.path(&format!("{UPLOADS}{}", storage_core::name::get_alternative_name("upload", "")))?
+            }
+        };
+        let multipart = PutMultipartOptions { attributes: self.attributes(&options.attributes), ..Default::default() };
+        let upload =
+            self.store.put_multipart_opts(&upload_path, multipart).await.map_err(|err| self.error(err, key))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        writer.put(first);
+        let streamed: Result<()> = async {
+            while let Some(chunk) = rest.try_next().await.map_err(|err| Error::from_io(&self.name, key, err))? {
+                writer.wait_for_capacity(2).await.map_err(|err| self.error(err, key))?;
+                writer.put(chunk);
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(err) = streamed {
+            let _ = writer.abort().await;
+            return Err(err);
+        }
+        writer.finish().await.map_err(|err| self.error(err, key))?;
+        if options.mode == WriteMode::CreateOnly {
+            let claimed = self
+                .store
+                .copy_opts(&upload_path, &target, CopyOptions { mode: CopyMode::Create, ..Default::default() })
+                .await;
+            let _ = self.store.delete(&upload_path).await;
+            claimed.map_err(|err| self.error(err, key))?;
+        }
+        Ok(())
+    }
+
+    fn attributes(&self, attributes: &storage_core::Attributes) -> object_store::Attributes {
+        if self.capabilities.write_with_attributes { to_store_attributes(attributes) } else { Default::default() }
+    }
+}
+
+#[async_trait]
+impl Backend for ObjectStoreBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
+        let mut stream = content.into_stream().await.map_err(|err| Error::from_io(&self.name, key, err))?;
+        let mut head = BytesMut::new();
+        while head.len() <= PART_SIZE {
+            match stream.try_next().await.map_err(|err| Error::from_io(&self.name, key, err))? {
+                Some(chunk) => head.extend_from_slice(&chunk),
+                None => {
+                    let put = object_store::PutOptions {
+                        mode: match options.mode {
+                            WriteMode::Overwrite => PutMode::Overwrite,
+                            WriteMode::CreateOnly => PutMode::Create,
+                        },
+                        attributes: self.attributes(&options.attributes),
+                        ..Default::default()
+                    };
+                    let result = self.store.put_opts(&self.path(key)?, PutPayload::from(head.freeze()), put).await;
+                    return result.map(|put| PutResult::new(put.e_tag)).map_err(|err| self.error(err, key));
+                }
+            }
+        }
+        self.put_multipart(key, head.freeze(), stream, &options).await?;
+        Ok(PutResult::default())
+    }
+
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
+        let options = GetOptions {
+            range: range.map(|range| match range {
+                ByteRange::Bounded { start, end } => GetRange::Bounded(start..end),
+                ByteRange::From(start) => GetRange::Offset(start),
+                ByteRange::Suffix(n) => GetRange::Suffix(n),
+            }),
+            ..Default::default()
+        };
+        let result = self.store.get_opts(&self.path(key)?, options).await.map_err(|err| match (range, err) {
+            (Some(range), object_store::Error::Generic { .. } | object_store::Error::NotModified { .. }) => {
+                Error::invalid_argument(key, format!("the range {range:?} is outside the object"))
+            }
+            (_, err) => self.error(err, key),
+        })?;
+        let metadata = Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes));
+        let range = result.range.clone();
+        let stream = result.into_stream().map_err(std::io::Error::other).boxed();
+        Ok(GetResult { metadata, range, stream })
+    }
+
+    async fn head(&self, key: &str) -> Result<Metadata> {
+        let options = GetOptions { head: true, ..Default::default() };
+        let result = self.store.get_opts(&self.path(key)?, options).await.map_err(|err| self.error(err, key))?;
+        Ok(Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&self.path(key)?).await {
+            Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+            Err(err) => Err(self.error(err, key)),
+        }
+    }
+
+    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        // object_store lists whole path segments: list the directory the prefix is in, then filter by the string.
+        let dir = options.prefix.rfind('/').map(|at| options.prefix[..at].to_owned()).unwrap_or_default();
+        let dir = (!dir.is_empty()).then(|| Path::parse(&dir)).transpose();
+        let dir = match dir {
+            Ok(dir) => dir,
+            Err(err) => {
+                let err = Error::invalid_name(&options.prefix, err.to_string());
+                return stream::once(async move { Err(err) }).boxed();
+            }
+        };
+        let (prefix, offset, name) = (options.prefix.clone(), options.offset.clone(), self.name.clone());
+        let keep = move |key: &str| {
+            key.starts_with(&prefix) && !key.starts_with(UPLOADS) && offset.as_deref().is_none_or(|offset| key > offset)
+        };
+        if !options.delimiter {
+            let stream = match (&options.offset, &dir) {
+                (Some(offset), _) if Path::parse(offset).is_ok() => {
+                    self.store.list_with_offset(dir.as_ref(), &Path::parse(offset).expect("checked"))
+                }
+                _ => self.store.list(dir.as_ref()),
+            };
+            let entries = stream.map_err(move |err| map_error(err, &name)).try_filter_map(move |meta| {
+                let entry =
+                    keep(meta.location.as_ref()).then(|| ListEntry::Object(to_meta(meta.location.as_ref(), &meta)));
+                async move { Ok(entry) }
+            });
+            if self.sorted_listing {
+                return entries.boxed();
+            }
+            return stream::once(async move {
+                let mut all: Vec<ListEntry> = entries.try_collect().await?;
+                all.sort_by(|a, b| a.key().cmp(b.key()));
+                Ok::<_, Error>(stream::iter(all.into_iter().map(Ok)))
+            })
+            .try_flatten()
+            .boxed();
+        }
+        let (store, check_prefixes) = (self.store.clone(), !self.sorted_listing);
+        stream::once(async move {
+            let listed = store.list_with_delimiter(dir.as_ref()).await.map_err(|err| map_error(err, &name))?;
+            let mut prefixes = Vec::new();
+            for path in &listed.common_prefixes {
+                if !check_prefixes || store.list(Some(path)).next().await.is_some() {
+                    prefixes.push(ListEntry::Prefix(format!("{path}/")));
+                }
+            }
+            let mut entries: Vec<ListEntry> = listed
+                .objects
+                .iter()
+                .map(|meta| ListEntry::Object(to_meta(meta.location.as_ref(), meta)))
+                .chain(prefixes)
+                .filter(|entry| keep(entry.key()))
+                .collect();
+            entries.sort_by(|a, b| a.key().cmp(b.key()));
+            Ok::<_, Error>(stream::iter(entries.into_iter().map(Ok)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        let mode = match mode {
+            WriteMode::Overwrite => CopyMode::Overwrite,
+            WriteMode::CreateOnly => CopyMode::Create,
+        };
+        let (from_path, to_path) = (self.path(from)?, self.path(to)?);
+        // Report a missing source as such before a taken target, as every backend does.
+        self.store.head(&from_path).await.map_err(|err| self.error(err, from))?;
+        self.store
+            .copy_opts(&from_path, &to_path, CopyOptions { mode, ..Default::default() })
+            .await
+            .map_err(|err| self.error(err, to))
+    }
+}
