@@ -20,6 +20,7 @@ export STORAGE_S3_REGION=$REGION
 export STORAGE_S3_BUCKET=$BUCKET
 export STORAGE_S3_ACCESS_KEY_ID=$ACCESS_KEY
 export STORAGE_S3_SECRET_ACCESS_KEY=$SECRET_KEY
+export STORAGE_S3_KMS_KEY_ID=storage-test-key
 ENV
 }
 
@@ -80,6 +81,10 @@ rgw gc obj min wait = 30
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw data = $DIR/rgw
+# SSE-KMS with a fixed test key (never a real secret), over plain HTTP on loopback.
+rgw crypt require ssl = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = storage-test-key=c3RvcmFnZS10ZXN0LWttcy1rZXktMzItYnl0ZXMhISE=
 CONF
     ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
     monmaptool --create --addv a "[v2:127.0.0.1:3300,v1:127.0.0.1:6789]" --fsid "$fsid" "$DIR/monmap" >/dev/null

@@ -35,7 +35,7 @@ mod config;
 mod signed;
 
 pub use adapter::ObjectStoreBackend;
-pub use config::{AddressingStyle, S3Config};
+pub use config::{AddressingStyle, S3Config, ServerSideEncryption};
 
 use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
 
@@ -106,6 +106,40 @@ impl S3Backend {
         reply.check(&self.inner.config.bucket).map(drop)
     }
 
+    /// Give an object the configured tags (PutObjectTagging).
+    async fn put_tags(&self, key: &str) -> Result<()> {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let tags = &self.inner.config.tags;
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let escape = |text: &str| quick_xml::escape::escape(text).into_owned();
+        let tag_set: String = tags
+            .iter()
+            .map(|(k, v)| format!("<Tag><Key>{}</Key><Value>{}</Value></Tag>", escape(k), escape(v)))
+            .collect();
+        let body = Bytes::from(format!("<Tagging><TagSet>{tag_set}</TagSet></Tagging>"));
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+        let headers =
+            vec![(HeaderName::from_static("content-md5"), HeaderValue::from_str(&md5).expect("base64 is ascii"))];
+        let url = format!("{}?tagging", self.object_url(&self.inner.config.endpoint_or_default(), key));
+        self.inner.signed.send(HttpMethod::PUT, &url, headers, body, key).await?.check(key).map(drop)
+    }
+
+    /// The tags of an object (GetObjectTagging).
+    pub async fn tags(&self, key: &str) -> Result<Vec<(String, String)>> {
+        storage_core::validate_key(key)?;
+        let url = format!("{}?tagging", self.object_url(&self.inner.config.endpoint_or_default(), key));
+        let reply = self.inner.signed.send(HttpMethod::GET, &url, vec![], Bytes::new(), key).await?.check(key)?;
+        Ok(reply
+            .body
+            .split("<Tag>")
+            .skip(1)
+            .filter_map(|tag| Some((xml_text(tag, "Key")?, xml_text(tag, "Value")?)))
+            .collect())
+    }
+
     fn path(&self, key: &str) -> Result<Path> {
         Path::parse(format!("{}{key}", self.inner.prefix))
             .map_err(|err| Error::invalid_name(key, format!("not a valid S3 key: {err}")))
@@ -130,8 +164,14 @@ impl S3Backend {
             attributes: to_store_attributes(&options.attributes),
             ..Default::default()
         };
-        if let Some(acl) = options.acl {
-            put.extensions.insert(ExtraHeaders(vec![acl_header(acl)]));
+        let config = &self.inner.config;
+        if let Some(class) = &config.storage_class {
+            put.attributes.insert(Attribute::StorageClass, AttributeValue::from(class.clone()));
+        }
+        // Tags and the ACL go through the header service: object_store form-encodes tags, which Ceph misreads.
+        let extra: Vec<_> = options.acl.map(acl_header).into_iter().chain(config.tagging_header()).collect();
+        if !extra.is_empty() {
+            put.extensions.insert(ExtraHeaders(extra));
         }
         self.inner
             .store
@@ -173,6 +213,7 @@ impl S3Backend {
         let url = self.object_url(&self.inner.config.endpoint_or_default(), key);
         let mut headers = attribute_headers(&options.attributes)?;
         headers.extend(options.acl.map(acl_header));
+        headers.extend(self.inner.config.object_headers());
         let created =
             self.inner.signed.send(HttpMethod::POST, &format!("{url}?uploads"), headers, Bytes::new(), key).await?;
         let upload_id = xml_text(&created.check(key)?.body, "UploadId").ok_or_else(|| {
@@ -206,12 +247,9 @@ impl S3Backend {
                     break;
                 }
             }
-            self.inner
-                .store
-                .complete_multipart(&path, &upload_id, parts)
-                .await
-                .map(drop)
-                .map_err(|err| map_error(err, key))
+            self.inner.store.complete_multipart(&path, &upload_id, parts).await.map_err(|err| map_error(err, key))?;
+            // Ceph ignores x-amz-tagging on CreateMultipartUpload; set the tags on the finished object instead.
+            self.put_tags(key).await
         }
         .await;
         if uploaded.is_err() {

@@ -192,12 +192,12 @@ pub(crate) fn acl_not_supported(key: &str) -> Error {
     }
 }
 
-/// The text of the first `<tag>` element.
+/// The text of the first `<tag>` element, unescaped.
 pub(crate) fn xml_text(xml: &str, tag: &str) -> Option<String> {
     let open = format!("<{tag}>");
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{tag}>"))? + start;
-    Some(xml[start..end].to_owned())
+    quick_xml::escape::unescape(&xml[start..end]).ok().map(|text| text.into_owned())
 }
 
 #[cfg(test)]

@@ -203,3 +203,32 @@ fn urls_can_be_signed_for_a_public_host() {
         assert_eq!(anonymous().get(&moved).send().await.unwrap().status(), 403, "signed for the public host only");
     });
 }
+
+#[test]
+fn object_parameters_apply_to_single_and_multipart_saves() {
+    runtime().block_on(async {
+        let kms_key = crate::support::server()["STORAGE_S3_KMS_KEY_ID"].clone();
+        let config = config()
+            .with_multipart(5 << 20, 5 << 20)
+            .with_storage_class("STANDARD")
+            .with_tag("project", "storage")
+            .with_tag("tier", "test & more")
+            .with_server_side_encryption(storage_s3::ServerSideEncryption::Kms { key_id: kms_key });
+        let backend = backend_with(config).await;
+        let storage = backend.storage();
+        let big: Bytes = vec![7u8; 6 << 20].into();
+        let big = Content::from_stream(futures::stream::iter([Ok(big)]), None);
+        for (name, content) in [("small.txt", Content::from("small")), ("big.bin", big)] {
+            storage.save(name, content).await.unwrap();
+            let tags = backend.tags(name).await.unwrap();
+            assert_eq!(tags, [("project".into(), "storage".into()), ("tier".into(), "test & more".into())], "{name}");
+            let url = storage.temporary_url(name, Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+            let response = anonymous().get(&url).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{name}");
+            let encryption =
+                response.headers().get("x-amz-server-side-encryption").map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(encryption.as_deref(), Some("aws:kms"), "{name} is encrypted with the KMS key");
+        }
+        assert_eq!(storage.read("small.txt").await.unwrap(), "small", "and decrypts on read");
+    });
+}
