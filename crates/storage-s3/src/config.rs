@@ -64,7 +64,16 @@ pub struct S3Config {
     pub tags: Vec<(String, String)>,
     /// `ServerSideEncryption` (and `SSEKMSKeyId`) of new objects.
     pub server_side_encryption: Option<ServerSideEncryption>,
+    /// `gzip` / `AWS_IS_GZIPPED`: compress saves whose content type is in `gzip_content_types` and that have no
+    /// content encoding yet, and store them with `Content-Encoding: gzip`.
+    pub gzip: bool,
+    /// `gzip_content_types` / `GZIP_CONTENT_TYPES`.
+    pub gzip_content_types: Vec<String>,
 }
+
+/// django-storages' `GZIP_CONTENT_TYPES` default.
+pub const DEFAULT_GZIP_CONTENT_TYPES: [&str; 5] =
+    ["text/css", "text/javascript", "application/javascript", "application/x-javascript", "image/svg+xml"];
 
 impl fmt::Debug for S3Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -86,6 +95,8 @@ impl fmt::Debug for S3Config {
             .field("storage_class", &self.storage_class)
             .field("tags", &self.tags)
             .field("server_side_encryption", &self.server_side_encryption)
+            .field("gzip", &self.gzip)
+            .field("gzip_content_types", &self.gzip_content_types)
             .finish()
     }
 }
@@ -111,6 +122,8 @@ impl S3Config {
             storage_class: None,
             tags: Vec::new(),
             server_side_encryption: None,
+            gzip: false,
+            gzip_content_types: DEFAULT_GZIP_CONTENT_TYPES.iter().map(|t| t.to_string()).collect(),
         }
     }
 
@@ -165,6 +178,10 @@ impl S3Config {
         self.tags.push((key.into(), value.into()));
         self
     }
+    pub fn with_gzip(mut self, gzip: bool) -> Self {
+        self.gzip = gzip;
+        self
+    }
     pub fn with_server_side_encryption(mut self, encryption: ServerSideEncryption) -> Self {
         self.server_side_encryption = Some(encryption);
         self
@@ -204,6 +221,17 @@ impl S3Config {
         let tagging: Vec<String> = self.tags.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
         let value = http::HeaderValue::from_str(&tagging.join("&")).ok()?;
         Some((http::HeaderName::from_static("x-amz-tagging"), value))
+    }
+
+    /// Whether a save with these attributes is to be compressed.
+    pub(crate) fn gzips(&self, attributes: &storage_core::Attributes) -> bool {
+        let essence = |t: &str| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        self.gzip
+            && attributes.content_encoding.is_none()
+            && attributes
+                .content_type
+                .as_deref()
+                .is_some_and(|t| self.gzip_content_types.iter().any(|g| essence(g) == essence(t)))
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

@@ -32,10 +32,11 @@ use storage_core::{
 mod acl;
 mod adapter;
 mod config;
+mod gzip;
 mod signed;
 
 pub use adapter::ObjectStoreBackend;
-pub use config::{AddressingStyle, S3Config, ServerSideEncryption};
+pub use config::{AddressingStyle, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption};
 
 use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
 
@@ -273,8 +274,15 @@ impl Backend for S3Backend {
         capabilities
     }
 
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
+    async fn put(&self, key: &str, content: Content, mut options: PutOptions) -> Result<PutResult> {
         let threshold = self.inner.config.multipart_threshold;
+        let content = if self.inner.config.gzips(&options.attributes) {
+            options.attributes.content_encoding = Some("gzip".into());
+            let stream = content.into_stream().await.map_err(|err| Error::from_io(NAME, key, err))?;
+            Content::from_stream(gzip::compress(stream), None)
+        } else {
+            content
+        };
         if let Some(bytes) = content.as_bytes().filter(|bytes| bytes.len() <= threshold).cloned() {
             self.put_single(key, bytes, &options).await?;
             return Ok(PutResult::default());

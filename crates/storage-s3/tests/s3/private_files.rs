@@ -232,3 +232,23 @@ fn object_parameters_apply_to_single_and_multipart_saves() {
         assert_eq!(storage.read("small.txt").await.unwrap(), "small", "and decrypts on read");
     });
 }
+
+#[test]
+fn gzip_compresses_the_listed_types_only() {
+    runtime().block_on(async {
+        let storage = backend_with(config().with_gzip(true)).await.storage();
+        let css: String = (0..5000).map(|i| format!(".c{} {{ margin: 0 }}\n", i % 50)).collect();
+        storage.save("static/site.css", css.clone()).await.unwrap();
+        storage.save("static/logo.png", "not text").await.unwrap();
+        let css_meta = storage.metadata("static/site.css").await.unwrap();
+        assert_eq!(css_meta.attributes.content_encoding.as_deref(), Some("gzip"));
+        assert!(css_meta.size() < css.len() as u64 / 5, "stored compressed: {} of {}", css_meta.size(), css.len());
+        let stored = storage.read("static/site.css").await.unwrap();
+        let mut decoded = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&stored[..]), &mut decoded).unwrap();
+        assert_eq!(decoded, css, "a browser (or a gzip reader) gets the original back");
+        let png = storage.metadata("static/logo.png").await.unwrap();
+        assert_eq!(png.attributes.content_encoding, None, "other types are stored as they are");
+        assert_eq!(storage.read("static/logo.png").await.unwrap(), "not text");
+    });
+}
