@@ -69,6 +69,8 @@ pub struct S3Config {
     pub gzip: bool,
     /// `gzip_content_types` / `GZIP_CONTENT_TYPES`.
     pub gzip_content_types: Vec<String>,
+    /// `cloudfront_key` + `cloudfront_key_id`: temporary GET URLs are CloudFront URLs on `custom_domain`.
+    pub cloudfront: Option<crate::CloudFrontSigner>,
 }
 
 /// django-storages' `GZIP_CONTENT_TYPES` default.
@@ -97,6 +99,7 @@ impl fmt::Debug for S3Config {
             .field("server_side_encryption", &self.server_side_encryption)
             .field("gzip", &self.gzip)
             .field("gzip_content_types", &self.gzip_content_types)
+            .field("cloudfront", &self.cloudfront)
             .finish()
     }
 }
@@ -124,6 +127,7 @@ impl S3Config {
             server_side_encryption: None,
             gzip: false,
             gzip_content_types: DEFAULT_GZIP_CONTENT_TYPES.iter().map(|t| t.to_string()).collect(),
+            cloudfront: None,
         }
     }
 
@@ -176,6 +180,11 @@ impl S3Config {
     }
     pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.push((key.into(), value.into()));
+        self
+    }
+    /// Sign temporary GET URLs for CloudFront (needs `custom_domain`, the distribution's host).
+    pub fn with_cloudfront(mut self, signer: crate::CloudFrontSigner) -> Self {
+        self.cloudfront = Some(signer);
         self
     }
     pub fn with_gzip(mut self, gzip: bool) -> Self {
@@ -246,6 +255,9 @@ impl S3Config {
         }
         if self.custom_domain.as_deref().is_some_and(|d| d.contains("://")) {
             return problem("`custom_domain` is a host name; put the scheme in `url_protocol`".into());
+        }
+        if self.cloudfront.is_some() && self.custom_domain.is_none() {
+            return problem("CloudFront signing needs `custom_domain`, the distribution's host name".into());
         }
         if self.part_size < 5 * MIB || self.multipart_threshold < self.part_size {
             return problem(

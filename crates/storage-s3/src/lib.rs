@@ -31,11 +31,13 @@ use storage_core::{
 
 mod acl;
 mod adapter;
+mod cloudfront;
 mod config;
 mod gzip;
 mod signed;
 
 pub use adapter::ObjectStoreBackend;
+pub use cloudfront::{CloudFrontPolicy, CloudFrontSigner};
 pub use config::{AddressingStyle, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption};
 
 use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
@@ -413,6 +415,24 @@ impl Backend for S3Backend {
 
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         let key = &request.key;
+        if let (Method::Get, Some(cloudfront)) = (request.method, &self.inner.config.cloudfront) {
+            // The distribution must forward these query parameters to S3 for the overrides to apply.
+            let overrides: Vec<String> = [
+                ("response-content-disposition", &request.response_content_disposition),
+                ("response-content-type", &request.response_content_type),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| {
+                Some(format!("{name}={}", storage_core::signing::encode_query_value(value.as_deref()?)))
+            })
+            .collect();
+            let mut url = self.public_url(key)?;
+            if !overrides.is_empty() {
+                url = format!("{url}?{}", overrides.join("&"));
+            }
+            let signed = cloudfront.sign_url(&url, std::time::SystemTime::now() + request.expires_in)?;
+            return Ok(PresignedRequest::new(Method::Get, signed, Vec::new()));
+        }
         let mut options = SignedUrlOptions::new();
         let mut headers: Vec<(String, String)> = Vec::new();
         let mut sign_header = |name: HeaderName, value: &str| -> Result<()> {
