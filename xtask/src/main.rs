@@ -76,6 +76,10 @@ fn ci() -> Result<(), String> {
         s3::stop()?;
     }
     tested?;
+    // Features off by default still have to build and pass.
+    let sha1 = ["--package", "storage-s3", "--features", "cloudfront-sha1", "--locked"];
+    run("cargo clippy (cloudfront-sha1)", cargo().arg("clippy").args(sha1).args(["--lib", "--", "-D", "warnings"]))?;
+    run("cargo test (cloudfront-sha1)", cargo().arg("test").args(sha1).args(["--lib", "cloudfront"]))?;
     check_core_dependencies()?;
     cargo_deny()
 }

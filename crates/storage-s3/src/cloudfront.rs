@@ -1,5 +1,6 @@
 //! CloudFront signed URLs (django-storages' `cloudfront_key` / `cloudfront_key_id`): canned and custom policies,
-//! signed with RSA-SHA256 through aws-lc-rs (`Hash-Algorithm=SHA256`).
+//! signed with RSA-SHA256 through aws-lc-rs (`Hash-Algorithm=SHA256`), or with legacy RSA-SHA1 through the `rsa`
+//! crate behind the `cloudfront-sha1` feature.
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,7 +19,14 @@ use crate::NAME;
 #[derive(Clone)]
 pub struct CloudFrontSigner {
     key_pair_id: String,
-    key: Arc<KeyPair>,
+    key: Key,
+}
+
+#[derive(Clone)]
+enum Key {
+    Sha256(Arc<KeyPair>),
+    #[cfg(feature = "cloudfront-sha1")]
+    Sha1(Arc<rsa::pkcs1v15::SigningKey<sha1::Sha1>>),
 }
 
 impl fmt::Debug for CloudFrontSigner {
@@ -82,12 +90,29 @@ impl CloudFrontSigner {
             _ => return Err(invalid("is not an RSA key")),
         }
         .map_err(|_| invalid("was rejected"))?;
-        Ok(Self { key_pair_id: key_pair_id.into(), key: Arc::new(key) })
+        Ok(Self { key_pair_id: key_pair_id.into(), key: Key::Sha256(Arc::new(key)) })
+    }
+
+    /// Like [`CloudFrontSigner::from_pem`], signing with legacy RSA-SHA1 (CloudFront's default before SHA-256).
+    #[cfg(feature = "cloudfront-sha1")]
+    pub fn from_pem_sha1(key_pair_id: impl Into<String>, pem: &str) -> Result<Self> {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        use rsa::pkcs8::DecodePrivateKey;
+        let key =
+            rsa::PrivateKey::from_pkcs8_pem(pem).or_else(|_| rsa::PrivateKey::from_pkcs1_pem(pem)).map_err(|_| {
+                Error::Configuration {
+                backend: NAME.into(),
+                message:
+                    "the CloudFront private key is not an RSA key in PEM (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)"
+                        .into(),
+            }
+            })?;
+        Ok(Self { key_pair_id: key_pair_id.into(), key: Key::Sha1(Arc::new(rsa::pkcs1v15::SigningKey::new(key))) })
     }
 
     #[cfg(test)]
     pub(crate) fn from_key_pair(key_pair_id: &str, key: KeyPair) -> Self {
-        Self { key_pair_id: key_pair_id.into(), key: Arc::new(key) }
+        Self { key_pair_id: key_pair_id.into(), key: Key::Sha256(Arc::new(key)) }
     }
 
     pub fn key_pair_id(&self) -> &str {
@@ -100,9 +125,10 @@ impl CloudFrontSigner {
         let signature = self.sign(&policy)?;
         let separator = if url.contains('?') { '&' } else { '?' };
         Ok(format!(
-            "{url}{separator}Expires={}&Signature={signature}&Key-Pair-Id={}&Hash-Algorithm=SHA256",
+            "{url}{separator}Expires={}&Signature={signature}&Key-Pair-Id={}{}",
             epoch(expires_at),
-            self.key_pair_id
+            self.key_pair_id,
+            self.hash_parameter()
         ))
     }
 
@@ -112,18 +138,38 @@ impl CloudFrontSigner {
         let signature = self.sign(&document)?;
         let separator = if url.contains('?') { '&' } else { '?' };
         Ok(format!(
-            "{url}{separator}Policy={}&Signature={signature}&Key-Pair-Id={}&Hash-Algorithm=SHA256",
+            "{url}{separator}Policy={}&Signature={signature}&Key-Pair-Id={}{}",
             url_safe_base64(document.as_bytes()),
-            self.key_pair_id
+            self.key_pair_id,
+            self.hash_parameter()
         ))
     }
 
+    /// SHA-256 must be named; SHA-1 is CloudFront's default.
+    fn hash_parameter(&self) -> &'static str {
+        match self.key {
+            Key::Sha256(_) => "&Hash-Algorithm=SHA256",
+            #[cfg(feature = "cloudfront-sha1")]
+            Key::Sha1(_) => "",
+        }
+    }
+
     fn sign(&self, policy: &str) -> Result<String> {
-        let mut signature = vec![0; self.key.public_modulus_len()];
-        self.key
-            .sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), policy.as_bytes(), &mut signature)
-            .map_err(|_| Error::backend(NAME, "", "signing a CloudFront URL failed", false, "rsa signing failed"))?;
-        Ok(url_safe_base64(&signature))
+        let failed = || Error::backend(NAME, "", "signing a CloudFront URL failed", false, "rsa signing failed");
+        match &self.key {
+            Key::Sha256(key) => {
+                let mut signature = vec![0; key.public_modulus_len()];
+                key.sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), policy.as_bytes(), &mut signature)
+                    .map_err(|_| failed())?;
+                Ok(url_safe_base64(&signature))
+            }
+            #[cfg(feature = "cloudfront-sha1")]
+            Key::Sha1(key) => {
+                use rsa::signature::{SignatureEncoding, Signer};
+                let signature = key.try_sign(policy.as_bytes()).map_err(|_| failed())?;
+                Ok(url_safe_base64(&signature.to_bytes()))
+            }
+        }
     }
 }
 
@@ -219,6 +265,27 @@ mod tests {
         assert_eq!(document, policy.to_json());
         assert!(document.contains("\"AWS:SourceIp\":\"203.0.113.0/24\"") && document.contains("\"DateGreaterThan\""));
         assert!(verifies(&public, &document, param(&signed, "Signature")));
+    }
+
+    #[cfg(feature = "cloudfront-sha1")]
+    #[test]
+    fn legacy_sha1_signatures_verify_and_name_no_hash() {
+        use rsa::pkcs8::EncodePrivateKey;
+        use rsa::signature::Verifier;
+        let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(&key).unwrap();
+        let private = <rsa::PrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_der(der.as_ref()).unwrap();
+        let pem = private.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        let signer = CloudFrontSigner::from_pem_sha1("KID", &pem).unwrap();
+        let signed =
+            signer.sign_url("https://cdn.example.com/a.pdf", UNIX_EPOCH + Duration::from_secs(1_900_000_000)).unwrap();
+        assert!(!signed.contains("Hash-Algorithm"), "SHA-1 is CloudFront's default: {signed}");
+        let policy =
+            CloudFrontPolicy::new("https://cdn.example.com/a.pdf", UNIX_EPOCH + Duration::from_secs(1_900_000_000))
+                .to_json();
+        let verifying = rsa::pkcs1v15::VerifyingKey::<sha1::Sha1>::new(private.to_public_key());
+        let signature = rsa::pkcs1v15::Signature::try_from(decode(param(&signed, "Signature")).as_slice()).unwrap();
+        assert!(verifying.verify(policy.as_bytes(), &signature).is_ok());
     }
 
     #[tokio::test]
