@@ -1,0 +1,359 @@
+//! Named storages (`[storages.NAME]`), storage URLs, the embedded default, and turning them into `Storage`s.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use storage_core::signing::{SigningKey, UrlSigner};
+use storage_core::{Acl, Error, OverwritePolicy, Result, Storage, UrlPolicy};
+use storage_fs::FsBackend;
+use storage_memory::MemoryBackend;
+use storage_s3::{AddressingStyle, S3Backend, S3Config};
+
+/// Where the embedded default keeps its files, relative to the working directory.
+pub const DEFAULT_LOCATION: &str = "storage-data";
+/// Where `serve` and `share` listen, and so where fs and memory URLs point, unless configured.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8000/";
+
+/// A whole `storage.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub storages: BTreeMap<String, StorageConfig>,
+}
+
+/// One named storage: a backend and its options, or a storage URL, plus the storage's policy.
+/// Secrets are never read from here: S3 credentials come from `AWS_*` environment variables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `fs`, `memory` or `s3`; may be left out when `url` is given.
+    pub backend: Option<String>,
+    /// A storage URL instead of the fields below: `file:///abs/path`, `memory://`, `s3://bucket/prefix?...`.
+    pub url: Option<String>,
+    /// fs: the root directory; s3: the key prefix.
+    pub location: Option<String>,
+    /// fs and memory: where their URLs point (the `serve` address).
+    pub base_url: Option<String>,
+    /// fs and memory: the file holding the URL signing key (created, mode 0600, when missing).
+    pub signing_key_file: Option<PathBuf>,
+    pub bucket: Option<String>,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub public_endpoint: Option<String>,
+    /// `path` or `virtual`.
+    pub addressing_style: Option<String>,
+    pub custom_domain: Option<String>,
+    pub url_protocol: Option<String>,
+    pub gzip: Option<bool>,
+    pub storage_class: Option<String>,
+    /// `unique` (default), `overwrite` or `fail`.
+    pub overwrite: Option<String>,
+    /// The canned ACL of every save (`private`, `public-read`, ...).
+    pub acl: Option<String>,
+    /// Every URL of this storage is signed and expires (and saves are `private` where the backend has ACLs).
+    pub private: Option<bool>,
+    /// How long signed URLs live: `60s`, `10m`, `1h`, `7d` (default 1h).
+    pub expires: Option<String>,
+}
+
+/// A storage ready to use, and what serving its URLs needs.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub storage: Storage,
+    /// For fs and memory storages: the signer of their URLs, for `SignedUrlService`.
+    pub signer: Option<UrlSigner>,
+}
+
+/// The fields a storage URL sets, so a URL and a table read the same way.
+fn from_url(text: &str, base: &Path) -> Result<StorageConfig> {
+    let bad = |what: &str| config_error(format!("storage URL {text:?}: {what}"));
+    if !text.contains("://") {
+        // A plain path, relative to the working directory.
+        return Ok(StorageConfig {
+            backend: Some("fs".into()),
+            location: Some(base.join(text).display().to_string()),
+            ..Default::default()
+        });
+    }
+    let url = url::Url::parse(text).map_err(|err| bad(&format!("not a URL ({err})")))?;
+    let mut config = StorageConfig::default();
+    match url.scheme() {
+        "file" => {
+            let path =
+                url.to_file_path().map_err(|()| bad("a file URL needs an absolute path, as file:///srv/media"))?;
+            config.backend = Some("fs".into());
+            config.location = Some(path.display().to_string());
+        }
+        "memory" => config.backend = Some("memory".into()),
+        "s3" => {
+            config.backend = Some("s3".into());
+            let bucket = url
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| bad("name the bucket, as s3://bucket/prefix"))?;
+            config.bucket = Some(bucket.to_owned());
+            let prefix = url.path().trim_matches('/');
+            config.location = (!prefix.is_empty()).then(|| prefix.to_owned());
+        }
+        other => return Err(bad(&format!("unknown scheme `{other}`; use file://, memory:// or s3://"))),
+    }
+    for (name, value) in url.query_pairs() {
+        let value = Some(value.into_owned());
+        match name.as_ref() {
+            "endpoint" => config.endpoint = value,
+            "public_endpoint" => config.public_endpoint = value,
+            "region" => config.region = value,
+            "acl" => config.acl = value,
+            "addressing_style" => config.addressing_style = value,
+            "base_url" => config.base_url = value,
+            "overwrite" => config.overwrite = value,
+            "expires" => config.expires = value,
+            "custom_domain" => config.custom_domain = value,
+            other => return Err(bad(&format!("unknown option `{other}`"))),
+        }
+    }
+    Ok(config)
+}
+
+fn config_error(message: String) -> Error {
+    Error::Configuration { backend: "config".into(), message }
+}
+
+/// `30s`, `10m`, `2h`, `7d`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let number: u64 =
+        number.parse().map_err(|_| config_error(format!("{text:?} is not a duration; write 30s, 10m, 2h or 7d")))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        "d" => number * 86_400,
+        _ => return Err(config_error(format!("{text:?} has an unknown unit; use s, m, h or d"))),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+impl Config {
+    /// Read `path`; a missing file is an error that names it.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| config_error(format!("cannot read the config file {}: {err}", path.display())))?;
+        let config: Config = toml::from_str(&text).map_err(|err| {
+            // One line, as file:line:column, naming the key that is wrong.
+            let at = err.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(":{line}:{column}")
+            });
+            config_error(format!("{}{}: {}", path.display(), at.unwrap_or_default(), err.message().trim()))
+        })?;
+        Ok(config)
+    }
+
+    /// The named storage, with `STORAGE_<NAME>_<FIELD>` environment overrides applied.
+    pub fn storage(&self, name: &str) -> Option<StorageConfig> {
+        let mut config = self.storages.get(name).cloned()?;
+        config.apply_env(name);
+        Some(config)
+    }
+}
+
+impl StorageConfig {
+    fn apply_env(&mut self, name: &str) {
+        let prefix = format!("STORAGE_{}_", name.to_ascii_uppercase().replace('-', "_"));
+        let var = |field: &str| std::env::var(format!("{prefix}{field}")).ok();
+        let fields: [(&str, &mut Option<String>); 8] = [
+            ("URL", &mut self.url),
+            ("LOCATION", &mut self.location),
+            ("BASE_URL", &mut self.base_url),
+            ("BUCKET", &mut self.bucket),
+            ("REGION", &mut self.region),
+            ("ENDPOINT", &mut self.endpoint),
+            ("ACL", &mut self.acl),
+            ("EXPIRES", &mut self.expires),
+        ];
+        for (field, slot) in fields {
+            if let Some(value) = var(field) {
+                *slot = Some(value);
+            }
+        }
+    }
+
+    /// The embedded default: files in `./storage-data`, URLs served on 127.0.0.1:8000, a key made on first use.
+    pub fn embedded_default(base: &Path) -> StorageConfig {
+        StorageConfig {
+            backend: Some("fs".into()),
+            location: Some(base.join(DEFAULT_LOCATION).display().to_string()),
+            ..Default::default()
+        }
+    }
+
+    /// A storage named by URL on the command line.
+    pub fn from_url(text: &str, base: &Path) -> Result<StorageConfig> {
+        from_url(text, base)
+    }
+
+    /// Build the storage `name` describes. `base` resolves relative paths.
+    pub fn build(&self, name: &str, base: &Path) -> Result<Built> {
+        let config = match &self.url {
+            Some(url) => from_url(url, base)?.overlaid_by(self),
+            None => self.clone(),
+        };
+        let at = |field: &str| format!("storage `{name}`: {field}");
+        let backend =
+            config.backend.clone().ok_or_else(|| config_error(at("set `backend` (fs, memory or s3) or `url`")))?;
+        let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let (storage, signer) = match backend.as_str() {
+            "fs" => {
+                let location = base.join(
+                    config.location.as_deref().ok_or_else(|| config_error(at("an fs storage needs `location`")))?,
+                );
+                let backend = FsBackend::new(&location)?;
+                let key_file = config
+                    .signing_key_file
+                    .clone()
+                    .unwrap_or_else(|| backend.root().join(storage_fs::RESERVED_DIR).join("signing-key"));
+                let signer = UrlSigner::new(base_url, load_or_create_key(&key_file)?);
+                (backend.with_url_signer(signer.clone()).storage(), Some(signer))
+            }
+            "memory" => {
+                let key = match &config.signing_key_file {
+                    Some(file) => load_or_create_key(&base.join(file))?,
+                    None => SigningKey::generate(),
+                };
+                let signer = UrlSigner::new(base_url, key);
+                (MemoryBackend::with_signer(signer.clone()).storage(), Some(signer))
+            }
+            "s3" => (S3Backend::new(config.s3_config(name)?)?.storage(), None),
+            other => return Err(config_error(at(&format!("unknown backend `{other}`; use fs, memory or s3")))),
+        };
+        Ok(Built { storage: config.apply_policy(name, storage)?, signer })
+    }
+
+    /// `self` with every field `over` sets replaced.
+    fn overlaid_by(mut self, over: &StorageConfig) -> StorageConfig {
+        macro_rules! take {
+            ($($field:ident),*) => { $( if over.$field.is_some() { self.$field = over.$field.clone(); } )* };
+        }
+        take!(
+            backend,
+            location,
+            base_url,
+            signing_key_file,
+            bucket,
+            region,
+            endpoint,
+            public_endpoint,
+            addressing_style,
+            custom_domain,
+            url_protocol,
+            gzip,
+            storage_class,
+            overwrite,
+            acl,
+            private,
+            expires
+        );
+        self
+    }
+
+    fn s3_config(&self, name: &str) -> Result<S3Config> {
+        let bucket = self
+            .bucket
+            .clone()
+            .ok_or_else(|| config_error(format!("storage `{name}`: an s3 storage needs `bucket`")))?;
+        let mut config = S3Config::new(bucket);
+        if let Some(location) = &self.location {
+            config = config.with_location(location);
+        }
+        if let Some(region) = &self.region {
+            config = config.with_region(region);
+        }
+        let endpoint = self.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        if let Some(endpoint) = endpoint {
+            config = config.with_endpoint(endpoint);
+        }
+        if let Some(public) = &self.public_endpoint {
+            config = config.with_public_endpoint(public);
+        }
+        match self.addressing_style.as_deref() {
+            None | Some("path") => {}
+            Some("virtual") => config = config.with_addressing_style(AddressingStyle::Virtual),
+            Some(other) => {
+                return Err(config_error(format!(
+                    "storage `{name}`: addressing_style `{other}` is not `path` or `virtual`"
+                )));
+            }
+        }
+        if let Some(domain) = &self.custom_domain {
+            config = config.with_custom_domain(domain);
+        }
+        if let Some(protocol) = &self.url_protocol {
+            config = config.with_url_protocol(protocol);
+        }
+        if let Some(class) = &self.storage_class {
+            config = config.with_storage_class(class);
+        }
+        Ok(config.with_gzip(self.gzip.unwrap_or(false)))
+    }
+
+    fn apply_policy(&self, name: &str, storage: Storage) -> Result<Storage> {
+        let at = |what: String| config_error(format!("storage `{name}`: {what}"));
+        let overwrite = match self.overwrite.as_deref() {
+            None | Some("unique") => OverwritePolicy::Unique,
+            Some("overwrite") => OverwritePolicy::Overwrite,
+            Some("fail") => OverwritePolicy::Fail,
+            Some(other) => return Err(at(format!("overwrite `{other}` is not unique, overwrite or fail"))),
+        };
+        let expires = self.expires.as_deref().map(parse_duration).transpose()?.unwrap_or(storage_core::DEFAULT_EXPIRY);
+        let mut storage = storage.with_overwrite(overwrite);
+        if self.private.unwrap_or(false) {
+            storage = storage.private(expires);
+        } else {
+            storage = storage.with_url_policy(UrlPolicy::Public);
+        }
+        if let Some(acl) = &self.acl {
+            let acl: Acl = acl.parse().map_err(|err: Error| at(err.to_string()))?;
+            storage = storage.with_default_acl(Some(acl));
+        }
+        Ok(storage)
+    }
+}
+
+/// The signing key in `path` (`id:base64-secret`), created with mode 0600 when missing.
+pub fn load_or_create_key(path: &Path) -> Result<SigningKey> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let bad = |what: String| config_error(format!("signing key file {}: {what}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let (id, secret) = text.trim().split_once(':').ok_or_else(|| bad("expected `id:base64-secret`".into()))?;
+            let secret = engine.decode(secret).map_err(|_| bad("the secret is not base64".into()))?;
+            SigningKey::new(id, secret)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = SigningKey::generate();
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|err| bad(err.to_string()))?;
+            }
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|err| bad(err.to_string()))?;
+            file.write_all(format!("{}:{}\n", key.id(), engine.encode(key.secret())).as_bytes())
+                .map_err(|err| bad(err.to_string()))?;
+            Ok(key)
+        }
+        Err(err) => Err(bad(err.to_string())),
+    }
+}

@@ -1,0 +1,225 @@
+//! End-to-end tests of the real `storage` binary: the embedded default, a real Ceph RGW, `share`, bad input.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn storage(dir: &Path, args: &[&str]) -> Output {
+    storage_with_env(dir, args, &[])
+}
+
+fn storage_with_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_storage"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("STORAGE_CONFIG")
+        .envs(env.iter().cloned())
+        .output()
+        .expect("run the storage binary")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}
+
+#[track_caller]
+fn ok(output: Output) -> String {
+    assert!(output.status.success(), "exit {:?}: {}", output.status.code(), stderr(&output));
+    stdout(&output)
+}
+
+fn twenty_mib() -> Vec<u8> {
+    (0..20u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+}
+
+/// A plain HTTP client with no credentials, used synchronously.
+struct Http(tokio::runtime::Runtime, reqwest::Client);
+
+impl Http {
+    fn status(&self, url: &str) -> Option<u16> {
+        self.0.block_on(async { self.1.get(url).send().await.ok().map(|r| r.status().as_u16()) })
+    }
+    fn body(&self, url: &str) -> Vec<u8> {
+        self.0.block_on(async { self.1.get(url).send().await.unwrap().bytes().await.unwrap().to_vec() })
+    }
+}
+
+fn http() -> Http {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    Http(runtime, reqwest::Client::builder().no_proxy().build().unwrap())
+}
+
+#[test]
+fn put_and_get_a_large_file_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = twenty_mib();
+    std::fs::write(dir.path().join("big.bin"), &data).unwrap();
+    assert_eq!(ok(storage(dir.path(), &["put", "big.bin", "archive/big.bin"])), "archive/big.bin");
+    assert!(dir.path().join("storage-data/archive/big.bin").exists(), "the default lives in ./storage-data");
+    ok(storage(dir.path(), &["get", "archive/big.bin", "copy.bin"]));
+    assert!(std::fs::read(dir.path().join("copy.bin")).unwrap() == data, "20 MiB round trip");
+    let listed = ok(storage(dir.path(), &["--json", "ls", "archive"]));
+    let entry: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!((entry["name"].as_str(), entry["size"].as_u64()), (Some("archive/big.bin"), Some(20 << 20)));
+    let key = dir.path().join("storage-data/.storage/signing-key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the signing key is private to its owner");
+    let first_key = std::fs::read_to_string(&key).unwrap();
+    ok(storage(dir.path(), &["url", "archive/big.bin", "--expires", "1m"]));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), first_key, "the key is reused, not replaced");
+}
+
+#[test]
+fn bad_input_gives_one_clear_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |args: &[&str], code: i32, says: &str| {
+        let output = storage(dir.path(), args);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stderr(&output));
+        let message = stderr(&output);
+        assert!(message.contains(says), "{args:?} should say {says:?}: {message}");
+        assert_eq!(message.lines().count(), 1, "one line: {message}");
+    };
+    check(&["put", "no-such-file.txt"], 1, "no-such-file.txt");
+    check(&["get", "missing.txt"], 3, "missing.txt");
+    check(&["--storage", "nowhere", "ls"], 1, "unknown storage `nowhere`");
+    check(&["--storage", "s3://", "ls"], 1, "name the bucket");
+    check(&["--storage", "ftp://host/x", "ls"], 1, "unknown scheme `ftp`");
+    check(&["--config", "absent.toml", "ls"], 1, "absent.toml");
+    std::fs::write(dir.path().join("broken.toml"), "[storages.default]\nbackend = 'fs'\nlocaton = 'x'\n").unwrap();
+    check(&["--config", "broken.toml", "ls"], 1, "locaton");
+    std::fs::write(dir.path().join("other.toml"), "[storages.default]\nbackend = 'ftp'\n").unwrap();
+    check(&["--config", "other.toml", "ls"], 1, "unknown backend `ftp`");
+    let usage = storage(dir.path(), &["put"]);
+    assert_eq!(usage.status.code(), Some(2), "wrong usage");
+    let stored = std::fs::read_dir(dir.path().join("storage-data"))
+        .map(|d| d.flatten().filter(|e| e.file_name() != ".storage").count())
+        .unwrap_or(0);
+    assert_eq!(stored, 0, "nothing was stored");
+    assert!(!dir.path().join("missing.txt").exists(), "a failed get leaves no local file");
+}
+
+#[test]
+fn named_storages_from_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("storage.toml"),
+        "[storages.default]\nbackend = 'fs'\nlocation = 'public'\nacl = 'public-read'\n\n[storages.private]\nurl = 'file:///PRIVATE'\nprivate = true\nexpires = '60s'\n"
+            .replace("/PRIVATE", &dir.path().join("private").display().to_string()),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+    ok(storage(dir.path(), &["put", "a.txt"]));
+    assert!(dir.path().join("public/a.txt").exists());
+    assert_eq!(ok(storage(dir.path(), &["cp", "default:a.txt", "private:secret.txt"])), "secret.txt");
+    assert!(dir.path().join("private/secret.txt").exists(), "copied between storages");
+    let url = ok(storage(dir.path(), &["url", "private:secret.txt"]));
+    assert!(url.contains("X-Storage-Signature="), "a private storage's url is signed: {url}");
+    ok(storage(dir.path(), &["mv", "private:secret.txt", "private:moved.txt"]));
+    assert!(dir.path().join("private/moved.txt").exists() && !dir.path().join("private/secret.txt").exists());
+    let env = [("STORAGE_DEFAULT_LOCATION".to_owned(), "elsewhere".to_owned())];
+    ok(storage_with_env(dir.path(), &["put", "a.txt"], &env));
+    assert!(dir.path().join("elsewhere/a.txt").exists(), "environment overrides the file");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn share_serves_a_link_that_works_then_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("storage.toml"),
+        format!("[storages.default]\nbackend = 'fs'\nlocation = 'data'\nbase_url = 'http://127.0.0.1:{port}/'\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("report.pdf"), b"%PDF shared").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
+        .args(["share", "report.pdf", "--expires", "3s", "--serve-for", "20s"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let link = line.trim().to_owned();
+    assert!(link.starts_with(&format!("http://127.0.0.1:{port}/shared/report.pdf?")), "{link}");
+    let client = http();
+    // The server starts right after the link is printed.
+    let mut status = None;
+    for _ in 0..50 {
+        status = client.status(&link);
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, Some(200), "the link works while it is fresh");
+    assert_eq!(client.body(&link), b"%PDF shared");
+    let plain = link.split('?').next().unwrap().to_owned();
+    assert_eq!(client.status(&plain), Some(403), "the file is private without the signature");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(client.status(&link), Some(403), "and the link expires");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The local RGW's settings (started through the project's script when not given).
+fn rgw() -> BTreeMap<String, String> {
+    let from_env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("STORAGE_S3_")).collect();
+    if from_env.contains_key("STORAGE_S3_ENDPOINT") {
+        return from_env;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../xtask/scripts/rgw.sh");
+    let output = Command::new("bash").args([script, "start"]).output().unwrap();
+    assert!(output.status.success(), "the CLI's S3 tests need a Ceph RGW: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn private_files_on_s3_refuse_strangers_and_links_expire() {
+    let server = rgw();
+    let (bucket, endpoint, region) =
+        (&server["STORAGE_S3_BUCKET"], &server["STORAGE_S3_ENDPOINT"], &server["STORAGE_S3_REGION"]);
+    let env = [
+        ("AWS_ACCESS_KEY_ID".to_owned(), server["STORAGE_S3_ACCESS_KEY_ID"].clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), server["STORAGE_S3_SECRET_ACCESS_KEY"].clone()),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let config = storage_s3::S3Config::new(bucket.clone())
+        .with_endpoint(endpoint.clone())
+        .with_region(region.clone())
+        .with_credentials(&env[0].1, &env[1].1);
+    runtime.block_on(storage_s3::S3Backend::new(config).unwrap().create_bucket()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = twenty_mib();
+    std::fs::write(dir.path().join("big.bin"), &data).unwrap();
+    let location = format!("cli-{}", std::process::id());
+    let url = format!("s3://{bucket}/{location}?endpoint={endpoint}&region={region}");
+    let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env));
+    assert_eq!(run(&["put", "big.bin", "--private"]), "big.bin");
+    run(&["get", "big.bin", "back.bin"]);
+    assert!(std::fs::read(dir.path().join("back.bin")).unwrap() == data, "20 MiB through RGW and back");
+    assert!(run(&["stat", "big.bin"]).contains("acl: private"));
+
+    let client = http();
+    let plain = run(&["url", "big.bin"]);
+    assert_eq!(client.status(&plain), Some(403), "the object's plain URL refuses an anonymous GET");
+    let link = run(&["url", "big.bin", "--expires", "3s"]);
+    assert_eq!(client.status(&link), Some(200));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(client.status(&link), Some(403), "the link expired");
+    run(&["rm", "big.bin"]);
+}
