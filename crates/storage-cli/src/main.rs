@@ -320,12 +320,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
             context.print(text, value);
         }
         Command::Rm { names } => {
+            let bar = files_progress(names.len());
             for spec in names {
                 let (built, name) = context.locate(&spec)?;
                 built.storage.delete(&name).await?;
                 if context.json {
                     println!("{}", json!({ "deleted": name }));
                 }
+                bar.as_ref().inspect(|bar| bar.inc(1));
             }
         }
         Command::Cp { source, target } => transfer(&context, &source, &target, false).await?,
@@ -482,10 +484,25 @@ async fn write_atomically(path: &Path, stream: storage_core::ByteStream, size: u
     Ok(())
 }
 
+/// Whether a person is watching: progress bars only then, never in pipes or logs.
+fn watching() -> bool {
+    std::io::stderr().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// A progress bar over several files, when a person is watching.
+fn files_progress(count: usize) -> Option<indicatif::ProgressBar> {
+    (watching() && count > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(count as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} files") {
+            bar.set_style(style);
+        }
+        bar
+    })
+}
+
 /// A progress bar on standard error for large transfers, when a person is watching.
 fn with_progress(content: Content, size: Option<u64>, label: &str) -> Result<Content, Error> {
-    let watching = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
-    let Some(size) = size.filter(|size| watching && *size > PROGRESS_THRESHOLD) else {
+    let Some(size) = size.filter(|size| watching() && *size > PROGRESS_THRESHOLD) else {
         return Ok(content);
     };
     let bar = indicatif::ProgressBar::new(size).with_message(label.to_owned());

@@ -222,4 +222,12 @@ fn private_files_on_s3_refuse_strangers_and_links_expire() {
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(client.status(&link), Some(403), "the link expired");
     run(&["rm", "big.bin"]);
+
+    let secret = "wrong-secret-never-printed-0123456789";
+    let wrong = [env[0].clone(), ("AWS_SECRET_ACCESS_KEY".to_owned(), secret.to_owned())];
+    let refused = storage_with_env(dir.path(), &["--storage", url.as_str(), "put", "back.bin"], &wrong);
+    assert_eq!(refused.status.code(), Some(1));
+    let message = stderr(&refused);
+    assert!(message.contains("permission denied") && !message.contains(secret), "{message}");
+    assert!(!stdout(&refused).contains(secret));
 }
