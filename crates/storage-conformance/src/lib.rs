@@ -54,6 +54,39 @@ pub trait HttpClient: Send + Sync + 'static {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse>;
 }
 
+/// A real HTTP client without credentials (a stranger, or a browser following a link), for backends whose URLs a
+/// server answers.
+#[derive(Debug, Clone)]
+pub struct ReqwestClient(reqwest::Client);
+
+impl Default for ReqwestClient {
+    fn default() -> Self {
+        Self(reqwest::Client::builder().no_proxy().build().expect("an HTTP client"))
+    }
+}
+
+impl HttpClient for ReqwestClient {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse> {
+        Box::pin(async move {
+            let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("an HTTP method");
+            let mut builder = self.0.request(method, &request.url).body(request.body);
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value);
+            }
+            let response =
+                builder.send().await.unwrap_or_else(|err| panic!("{} {}: {err}", request.method, request.url));
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_owned()))
+                .collect();
+            let body = response.bytes().await.unwrap_or_default();
+            HttpResponse { status, headers, body }
+        })
+    }
+}
+
 /// A fresh, isolated backend for one case (a random prefix on a shared bucket is fine), and how to fetch its URLs.
 #[derive(Clone)]
 pub struct Fixture {

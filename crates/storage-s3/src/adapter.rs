@@ -7,15 +7,14 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyMode, CopyOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutPayload,
-    WriteMultipart,
+    CopyMode, CopyOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutPayload, WriteMultipart,
 };
 use storage_core::{
     Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata, PutOptions,
     PutResult, Result, Storage, WriteMode, async_trait,
 };
 
-use crate::{from_store_attributes, map_error, to_meta, to_store_attributes};
+use crate::{map_error, to_meta, to_store_attributes};
 
 /// Saves larger than this are sent as multipart uploads, holding one part in memory at a time.
 const PART_SIZE: usize = 8 << 20;
@@ -168,30 +167,11 @@ impl Backend for ObjectStoreBackend {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        let options = GetOptions {
-            range: range.map(|range| match range {
-                ByteRange::Bounded { start, end } => GetRange::Bounded(start..end),
-                ByteRange::From(start) => GetRange::Offset(start),
-                ByteRange::Suffix(n) => GetRange::Suffix(n),
-            }),
-            ..Default::default()
-        };
-        let result = self.store.get_opts(&self.path(key)?, options).await.map_err(|err| match (range, err) {
-            (Some(range), object_store::Error::Generic { .. } | object_store::Error::NotModified { .. }) => {
-                Error::invalid_argument(key, format!("the range {range:?} is outside the object"))
-            }
-            (_, err) => self.error(err, key),
-        })?;
-        let metadata = Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes));
-        let range = result.range.clone();
-        let stream = result.into_stream().map_err(std::io::Error::other).boxed();
-        Ok(GetResult { metadata, range, stream })
+        crate::get_object(self.store.as_ref(), &self.path(key)?, key, range, |err, key| self.error(err, key)).await
     }
 
     async fn head(&self, key: &str) -> Result<Metadata> {
-        let options = GetOptions { head: true, ..Default::default() };
-        let result = self.store.get_opts(&self.path(key)?, options).await.map_err(|err| self.error(err, key))?;
-        Ok(Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes)))
+        crate::head_object(self.store.as_ref(), &self.path(key)?, key, |err, key| self.error(err, key)).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {

@@ -306,30 +306,11 @@ impl Backend for S3Backend {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        let options = GetOptions {
-            range: range.map(|range| match range {
-                ByteRange::Bounded { start, end } => GetRange::Bounded(start..end),
-                ByteRange::From(start) => GetRange::Offset(start),
-                ByteRange::Suffix(n) => GetRange::Suffix(n),
-            }),
-            ..Default::default()
-        };
-        let result = self.inner.store.get_opts(&self.path(key)?, options).await.map_err(|err| match (range, err) {
-            (Some(range), object_store::Error::Generic { .. } | object_store::Error::NotModified { .. }) => {
-                Error::invalid_argument(key, format!("the range {range:?} is outside the object"))
-            }
-            (_, err) => map_error(err, key),
-        })?;
-        let metadata = Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes));
-        let byte_range = result.range.clone();
-        let stream = result.into_stream().map_err(std::io::Error::other).boxed();
-        Ok(GetResult { metadata, range: byte_range, stream })
+        get_object(&self.inner.store, &self.path(key)?, key, range, map_error).await
     }
 
     async fn head(&self, key: &str) -> Result<Metadata> {
-        let options = GetOptions { head: true, ..Default::default() };
-        let result = self.inner.store.get_opts(&self.path(key)?, options).await.map_err(|err| map_error(err, key))?;
-        Ok(Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes)))
+        head_object(&self.inner.store, &self.path(key)?, key, map_error).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -480,6 +461,46 @@ impl Backend for S3Backend {
         let reply = self.inner.signed.send(HttpMethod::GET, &url, vec![], Bytes::new(), key).await?;
         Ok(acl::canned(&reply.check(key)?.body))
     }
+}
+
+/// A ranged read through any object_store, with an out-of-range request reported as such.
+pub(crate) async fn get_object(
+    store: &dyn ObjectStore,
+    path: &Path,
+    key: &str,
+    range: Option<ByteRange>,
+    map_error: impl Fn(object_store::Error, &str) -> Error,
+) -> Result<GetResult> {
+    let options = GetOptions {
+        range: range.map(|range| match range {
+            ByteRange::Bounded { start, end } => GetRange::Bounded(start..end),
+            ByteRange::From(start) => GetRange::Offset(start),
+            ByteRange::Suffix(n) => GetRange::Suffix(n),
+        }),
+        ..Default::default()
+    };
+    let result = store.get_opts(path, options).await.map_err(|err| match (range, err) {
+        (Some(range), object_store::Error::Generic { .. } | object_store::Error::NotModified { .. }) => {
+            Error::invalid_argument(key, format!("the range {range:?} is outside the object"))
+        }
+        (_, err) => map_error(err, key),
+    })?;
+    let metadata = Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes));
+    let range = result.range.clone();
+    let stream = result.into_stream().map_err(std::io::Error::other).boxed();
+    Ok(GetResult { metadata, range, stream })
+}
+
+/// Metadata and attributes through any object_store (a HEAD request on S3).
+pub(crate) async fn head_object(
+    store: &dyn ObjectStore,
+    path: &Path,
+    key: &str,
+    map_error: impl Fn(object_store::Error, &str) -> Error,
+) -> Result<Metadata> {
+    let options = GetOptions { head: true, ..Default::default() };
+    let result = store.get_opts(path, options).await.map_err(|err| map_error(err, key))?;
+    Ok(Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes)))
 }
 
 struct PageState {

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::future::BoxFuture;
-use storage_conformance::{Fixture, HttpClient, HttpRequest, HttpResponse};
+use storage_conformance::{Fixture, ReqwestClient};
 use storage_core::signing::{SigningKey, UrlSigner};
 use storage_fs::FsBackend;
 use storage_fs::server::SignedUrlService;
@@ -39,37 +37,10 @@ pub async fn served() -> Served {
     Served { backend, dir: Arc::new(dir), server: Arc::new(ServerTask(task)) }
 }
 
-/// A plain HTTP client with no credentials.
-pub struct Reqwest(pub reqwest::Client);
-
-impl Reqwest {
-    pub fn new() -> Self {
-        Reqwest(reqwest::Client::builder().no_proxy().build().expect("client"))
-    }
-}
-
-impl HttpClient for Reqwest {
-    fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse> {
-        Box::pin(async move {
-            let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("method");
-            let mut builder = self.0.request(method, &request.url).body(request.body);
-            for (name, value) in &request.headers {
-                builder = builder.header(name, value);
-            }
-            let response = builder.send().await.expect("the request reaches the local server");
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_owned()))
-                .collect();
-            let body: Bytes = response.bytes().await.expect("body");
-            HttpResponse { status, headers, body }
-        })
-    }
-}
-
 pub async fn fixture() -> Fixture {
     let served = served().await;
-    Fixture::new(served.backend.clone()).with_http(Reqwest::new()).keep_alive(served.dir).keep_alive(served.server)
+    Fixture::new(served.backend.clone())
+        .with_http(ReqwestClient::default())
+        .keep_alive(served.dir)
+        .keep_alive(served.server)
 }

@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use bytes::Bytes;
-use futures::future::BoxFuture;
-use storage_conformance::{Fixture, HttpClient, HttpRequest, HttpResponse};
+use storage_conformance::{Fixture, ReqwestClient};
 use storage_s3::{S3Backend, S3Config};
 
 /// Connection settings, read from the environment or from the start script's `export` lines.
@@ -63,36 +61,6 @@ pub async fn backend() -> S3Backend {
     backend_with(config()).await
 }
 
-/// A plain HTTP client with no credentials: a stranger, or a browser following a link.
-pub struct Anonymous(pub reqwest::Client);
-
-impl Anonymous {
-    pub fn new() -> Self {
-        Anonymous(reqwest::Client::builder().no_proxy().build().expect("client"))
-    }
-}
-
-impl HttpClient for Anonymous {
-    fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse> {
-        Box::pin(async move {
-            let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("method");
-            let mut builder = self.0.request(method, &request.url).body(request.body);
-            for (name, value) in &request.headers {
-                builder = builder.header(name, value);
-            }
-            let response = builder.send().await.expect("the request reaches the local RGW");
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_owned()))
-                .collect();
-            let body: Bytes = response.bytes().await.expect("body");
-            HttpResponse { status, headers, body }
-        })
-    }
-}
-
 pub async fn fixture() -> Fixture {
-    Fixture::new(backend().await).with_http(Anonymous::new())
+    Fixture::new(backend().await).with_http(ReqwestClient::default())
 }
