@@ -68,9 +68,6 @@ fn fs() -> Result<Vec<Goal>, String> {
     eprintln!("xtask: bench fs (10,000 x 4 KiB saves, 5 interleaved rounds; then a 1 GiB save and read)");
     let small = example("storage-fs", "bench", "small")?;
     let large = example("storage-fs", "bench", "large")?;
-    let value = |map: &BTreeMap<String, f64>, key: &str| {
-        map.get(key).copied().ok_or(format!("the benchmark did not report {key}"))
-    };
     let raw = value(&small, "raw_ms")?;
     let mut goals = Vec::new();
     for (policy, key) in [("unique (default)", "unique_ms"), ("overwrite", "overwrite_ms")] {
@@ -83,17 +80,7 @@ fn fs() -> Result<Vec<Goal>, String> {
             met: ratio >= 0.8,
         });
     }
-    let peak_mib = value(&large, "peak_rss_kib")? / 1024.0;
-    goals.push(Goal {
-        what: "fs 1 GiB streamed save + read: peak RSS".into(),
-        measured: format!(
-            "{peak_mib:.1} MiB (save {:.1} s, read {:.1} s)",
-            value(&large, "save_ms")? / 1000.0,
-            value(&large, "read_ms")? / 1000.0
-        ),
-        goal: "<= 64 MiB".into(),
-        met: peak_mib <= 64.0,
-    });
+    goals.push(peak_rss_goal("fs", &large)?);
     Ok(goals)
 }
 
@@ -102,12 +89,8 @@ fn s3() -> Result<Vec<Goal>, String> {
     let settings = crate::s3::start()?;
     let run = |phase| example_with("storage-s3", "bench", phase, &settings);
     let (small, presign, large) = (run("small")?, run("presign")?, run("large")?);
-    let value = |map: &BTreeMap<String, f64>, key: &str| {
-        map.get(key).copied().ok_or(format!("the benchmark did not report {key}"))
-    };
     let (api, raw) = (value(&small, "api_ms")?, value(&small, "raw_ms")?);
     let (api_urls, raw_urls) = (value(&presign, "api_per_s")?, value(&presign, "raw_per_s")?);
-    let peak_mib = value(&large, "peak_rss_kib")? / 1024.0;
     Ok(vec![
         Goal {
             what: "s3 2,000 x 4 KiB saves, 32 in flight: time vs raw object_store".into(),
@@ -121,17 +104,28 @@ fn s3() -> Result<Vec<Goal>, String> {
             goal: ">= 3x".into(),
             met: api_urls / raw_urls >= 3.0,
         },
-        Goal {
-            what: "s3 1 GiB streamed save + read: peak RSS".into(),
-            measured: format!(
-                "{peak_mib:.1} MiB (save {:.1} s, read {:.1} s)",
-                value(&large, "save_ms")? / 1000.0,
-                value(&large, "read_ms")? / 1000.0
-            ),
-            goal: "<= 64 MiB".into(),
-            met: peak_mib <= 64.0,
-        },
+        peak_rss_goal("s3", &large)?,
     ])
+}
+
+/// A value the benchmark reported.
+fn value(map: &BTreeMap<String, f64>, key: &str) -> Result<f64, String> {
+    map.get(key).copied().ok_or(format!("the benchmark did not report {key}"))
+}
+
+/// The bounded-memory goal of a 1 GiB save and read.
+fn peak_rss_goal(backend: &str, large: &BTreeMap<String, f64>) -> Result<Goal, String> {
+    let peak_mib = value(large, "peak_rss_kib")? / 1024.0;
+    Ok(Goal {
+        what: format!("{backend} 1 GiB streamed save + read: peak RSS"),
+        measured: format!(
+            "{peak_mib:.1} MiB (save {:.1} s, read {:.1} s)",
+            value(large, "save_ms")? / 1000.0,
+            value(large, "read_ms")? / 1000.0
+        ),
+        goal: "<= 64 MiB".into(),
+        met: peak_mib <= 64.0,
+    })
 }
 
 #[allow(clippy::print_stdout, reason = "the report is the command's output")]

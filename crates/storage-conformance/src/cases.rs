@@ -448,6 +448,11 @@ pub async fn metadata_round_trip(fx: Fixture) {
 pub async fn content_type_guessed(fx: Fixture) {
     let storage = fx.storage();
     if !fx.backend.capabilities().write_with_attributes {
+        // A guessed type is dropped quietly; an explicit one is refused.
+        storage.save("page.html", "x").await.expect("a save without explicit attributes works");
+        let explicit =
+            storage.save_with("data.txt", "{}", SaveOptions::default().with_content_type("application/json")).await;
+        assert_kind(explicit, ErrorKind::Unsupported, "an explicit content type without attribute support");
         return;
     }
     for (name, expected) in
@@ -721,6 +726,8 @@ pub async fn temporary_url_expiry_limits(fx: Fixture) {
     storage.save("limits.txt", "x").await.expect("save");
     let caps = fx.backend.capabilities();
     if !caps.presign_read {
+        let refused = storage.temporary_url("limits.txt", Duration::from_secs(60), UrlOptions::get()).await;
+        assert_kind(refused, ErrorKind::Unsupported, "temporary url without presigning");
         return;
     }
     assert_kind(
