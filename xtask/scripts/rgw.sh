@@ -31,10 +31,14 @@ install() {
         && command -v monmaptool >/dev/null && command -v radosgw-admin >/dev/null && command -v curl >/dev/null; then
         return
     fi
+    # One apt at a time: the Chromium script may be installing too.
+    exec 9>/tmp/storage-apt.lock
+    flock 9
     say "installing radosgw, ceph-mon, ceph-osd from Debian (once per machine)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
     apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd ceph-base ceph-common curl >&2
+    exec 9>&- # the daemons started next must not inherit the lock
 }
 
 start() {

@@ -9,10 +9,11 @@
 //! A case whose capability the backend lacks does not pass silently: it checks that the storage answers
 //! [`storage_core::ErrorKind::Unsupported`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -85,6 +86,31 @@ impl HttpClient for ReqwestClient {
             HttpResponse { status, headers, body }
         })
     }
+}
+
+/// The local Ceph RGW's settings (`STORAGE_S3_*`): from the environment when `cargo xtask s3 start` or CI set
+/// them, else from starting one through `xtask/scripts/rgw.sh`. Panics (never skips) when no server can be had.
+pub fn local_rgw() -> &'static BTreeMap<String, String> {
+    static SERVER: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let from_env: BTreeMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with("STORAGE_S3_")).collect();
+        if from_env.contains_key("STORAGE_S3_ENDPOINT") {
+            return from_env;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../xtask/scripts/rgw.sh");
+        let output = std::process::Command::new("bash").args([script, "start"]).output().expect("run rgw.sh");
+        assert!(
+            output.status.success(),
+            "the S3 tests need a Ceph RGW and could not start one (run `cargo xtask s3 start` to see why):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    })
 }
 
 /// A fresh, isolated backend for one case (a random prefix on a shared bucket is fine), and how to fetch its URLs.

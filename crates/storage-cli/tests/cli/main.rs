@@ -1,6 +1,5 @@
 //! End-to-end tests of the real `storage` binary: the embedded default, a real Ceph RGW, `share`, bad input.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -171,25 +170,9 @@ fn share_serves_a_link_that_works_then_expires() {
     child.wait().unwrap();
 }
 
-/// The local RGW's settings (started through the project's script when not given).
-fn rgw() -> BTreeMap<String, String> {
-    let from_env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("STORAGE_S3_")).collect();
-    if from_env.contains_key("STORAGE_S3_ENDPOINT") {
-        return from_env;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../xtask/scripts/rgw.sh");
-    let output = Command::new("bash").args([script, "start"]).output().unwrap();
-    assert!(output.status.success(), "the CLI's S3 tests need a Ceph RGW: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
 #[test]
 fn private_files_on_s3_refuse_strangers_and_links_expire() {
-    let server = rgw();
+    let server = storage_conformance::local_rgw();
     let (bucket, endpoint, region) =
         (&server["STORAGE_S3_BUCKET"], &server["STORAGE_S3_ENDPOINT"], &server["STORAGE_S3_REGION"]);
     let env = [

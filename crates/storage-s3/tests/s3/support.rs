@@ -1,33 +1,13 @@
 //! The RGW the tests run against: the one `STORAGE_S3_*` names, or one started through `xtask/scripts/rgw.sh`.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use storage_conformance::{Fixture, ReqwestClient};
 use storage_s3::{S3Backend, S3Config};
 
 /// Connection settings, read from the environment or from the start script's `export` lines.
 pub fn server() -> &'static BTreeMap<String, String> {
-    static SERVER: OnceLock<BTreeMap<String, String>> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let from_env: BTreeMap<String, String> =
-            std::env::vars().filter(|(k, _)| k.starts_with("STORAGE_S3_")).collect();
-        if from_env.contains_key("STORAGE_S3_ENDPOINT") {
-            return from_env;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../xtask/scripts/rgw.sh");
-        let output = std::process::Command::new("bash").args([script, "start"]).output().expect("run rgw.sh");
-        assert!(
-            output.status.success(),
-            "the S3 tests need a Ceph RGW and could not start one (run `cargo xtask s3 start` to see why):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    })
+    storage_conformance::local_rgw()
 }
 
 fn setting(name: &str) -> String {

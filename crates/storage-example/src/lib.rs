@@ -1,0 +1,537 @@
+//! The example app: documents with a public and a private file, a login, and a download route that checks the user
+//! and redirects to a link that expires — the seed's Django app, on any backend, chosen by configuration alone.
+//!
+//! The walk-through is `docs/guides/private-files.md`; its code blocks are compiled and run as tests of this crate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Multipart, OptionalFromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use storage_cli::config::{Config, StorageConfig, parse_duration};
+use storage_core::{Content, Error, Storage, UploadTo, UrlOptions};
+use storage_fs::server::SignedUrlService;
+
+/// The private file's link lives this long unless `link_expiry` says otherwise: the seed's 60 seconds.
+pub const DEFAULT_LINK_EXPIRY: Duration = Duration::from_secs(60);
+/// The largest upload accepted. Uploads stream to the storage, so this bounds disk use, not memory.
+pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guides/private-files.md")]
+pub struct PrivateFilesGuide;
+
+/// The app's configuration file: `[app]` settings and the same `[storages.NAME]` tables as `storage.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    #[serde(default)]
+    pub app: AppSettings,
+    /// Needs `public` and `private`.
+    #[serde(default)]
+    pub storages: BTreeMap<String, StorageConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    /// Where to listen, e.g. `127.0.0.1:8080` (also the host of disk storages' `base_url`).
+    pub listen: Option<String>,
+    /// How long the redirect target of a private download lives: `60s` (default), `5m`.
+    pub link_expiry: Option<String>,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+/// A user who may log in. Staff may download every private file; others only their own.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub password: String,
+    #[serde(default)]
+    pub staff: bool,
+}
+
+impl fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserConfig").field("name", &self.name).field("staff", &self.staff).finish_non_exhaustive()
+    }
+}
+
+impl AppConfig {
+    pub fn parse(text: &str) -> Result<AppConfig, Error> {
+        toml::from_str(text).map_err(|err| config_error(format!("invalid app configuration: {}", err.message())))
+    }
+
+    pub fn load(path: &Path) -> Result<AppConfig, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| config_error(format!("cannot read {}: {err}; pass --config FILE", path.display())))?;
+        AppConfig::parse(&text).map_err(|err| config_error(format!("{}: {err}", path.display())))
+    }
+
+    /// How long private download links live.
+    pub fn link_expiry(&self) -> Result<Duration, Error> {
+        self.app.link_expiry.as_deref().map(parse_duration).transpose().map(|d| d.unwrap_or(DEFAULT_LINK_EXPIRY))
+    }
+}
+
+fn config_error(message: String) -> Error {
+    Error::Configuration { backend: "example".into(), message }
+}
+
+/// A document: who uploaded it, and its two files (names in the `public` and `private` storages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub id: u64,
+    pub owner: String,
+    pub title: String,
+    pub public_file: Option<String>,
+    pub private_file: Option<String>,
+    /// The private file's name as uploaded, offered as the download name.
+    pub private_filename: Option<String>,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub staff: bool,
+}
+
+impl User {
+    /// The seed's rule: staff, or the document's owner.
+    pub fn may_download(&self, document: &Document) -> bool {
+        self.staff || self.name == document.owner
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// Public files: plain URLs anyone can fetch.
+    pub public: Storage,
+    /// Private files: saved `private`, reachable only through temporary URLs.
+    pub private: Storage,
+    pub link_expiry: Duration,
+    users: Vec<UserConfig>,
+    sessions: Mutex<HashMap<String, User>>,
+    documents: Mutex<Vec<Document>>,
+    /// Disk and memory storages' URL services, mounted under their `base_url` path.
+    url_services: Vec<(String, SignedUrlService)>,
+}
+
+/// Where uploads go inside each storage (the seed's `upload_to='open/'` and `upload_to='seekrit/'`).
+pub fn upload_to_public() -> UploadTo {
+    UploadTo::from("open/%Y/%m/")
+}
+pub fn upload_to_private() -> UploadTo {
+    UploadTo::from("seekrit/%Y/%m/")
+}
+
+impl AppState {
+    /// Build the two storages from the configuration. `base` resolves relative paths (the config file's directory).
+    pub fn from_config(config: &AppConfig, base: &Path) -> Result<Arc<AppState>, Error> {
+        let storages = Config { storages: config.storages.clone() };
+        let mut url_services = Vec::new();
+        let mut build = |name: &str| -> Result<Storage, Error> {
+            let storage_config = storages
+                .storage(name)
+                .ok_or_else(|| config_error(format!("the app needs a `[storages.{name}]` table")))?;
+            let built = storage_config.build(name, base)?;
+            if let Some(signer) = built.signer {
+                // The disk's links point back at this app; serve them under their base URL's path.
+                let path = url_path(signer.base_url());
+                if path == "/" || url_services.iter().any(|(taken, _)| *taken == path) {
+                    return Err(config_error(format!(
+                        "storage `{name}`: give `base_url` a path of its own, as http://127.0.0.1:8080/media/{name}/"
+                    )));
+                }
+                url_services.push((path, SignedUrlService::new(built.storage.clone(), signer)));
+            }
+            Ok(built.storage)
+        };
+        let public = build("public")?;
+        let private = build("private")?;
+        if !matches!(private.options().url_policy, storage_core::UrlPolicy::Signed { .. }) {
+            return Err(config_error("storage `private`: set `private = true` so its files are never public".into()));
+        }
+        Ok(Arc::new(AppState {
+            public,
+            private,
+            link_expiry: config.link_expiry()?,
+            users: config.app.users.clone(),
+            sessions: Mutex::default(),
+            documents: Mutex::default(),
+            url_services,
+        }))
+    }
+
+    /// The app's routes, with the disk storages' URL services mounted.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let mut router = Router::new()
+            .route("/", get(index))
+            .route("/login", get(login_page).post(login))
+            .route("/logout", post(logout))
+            .route("/documents", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
+            .route("/documents/{id}", get(document_page))
+            .route("/documents/{id}/private", get(private_download));
+        for (path, service) in &self.url_services {
+            router = router.route_service(&format!("{path}{{*key}}"), service.clone());
+        }
+        router.with_state(self.clone())
+    }
+
+    fn user(&self, name: &str, password: &str) -> Option<User> {
+        use sha2::{Digest, Sha256};
+        // Comparing digests keeps the time taken independent of how much of the password matched.
+        let digest = |text: &str| Sha256::digest(text.as_bytes());
+        self.users
+            .iter()
+            .find(|user| user.name == name && digest(&user.password) == digest(password))
+            .map(|user| User { name: user.name.clone(), staff: user.staff })
+    }
+
+    pub fn document(&self, id: u64) -> Option<Document> {
+        self.documents.lock().expect("documents").iter().find(|doc| doc.id == id).cloned()
+    }
+
+    pub fn documents(&self) -> Vec<Document> {
+        self.documents.lock().expect("documents").clone()
+    }
+
+    /// Record a document whose files are already saved.
+    pub fn add_document(&self, mut document: Document) -> Document {
+        let mut documents = self.documents.lock().expect("documents");
+        document.id = documents.len() as u64 + 1;
+        documents.push(document.clone());
+        document
+    }
+
+    /// The seed's `SecretFileView`: a redirect to a temporary URL of the private file, if `user` may have it.
+    pub async fn private_file_url(&self, user: Option<&User>, id: u64) -> Result<String, Refusal> {
+        let user = user.ok_or(Refusal::LoginRequired)?;
+        let document = self.document(id).ok_or(Refusal::NotFound)?;
+        // A stranger learns nothing, not even that the document exists.
+        if !user.may_download(&document) {
+            return Err(Refusal::NotFound);
+        }
+        let name = document.private_file.as_deref().ok_or(Refusal::NotFound)?;
+        let mut options = UrlOptions::get();
+        if let Some(filename) = &document.private_filename {
+            options = options.with_download_name(filename.as_str());
+        }
+        self.private.temporary_url(name, self.link_expiry, options).await.map_err(Refusal::Storage)
+    }
+}
+
+/// Why a private download is refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// 403: nobody is logged in.
+    LoginRequired,
+    /// 404: no such document, no private file, or not this user's to see.
+    NotFound,
+    /// 500: the storage could not sign.
+    Storage(Error),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::LoginRequired => (StatusCode::FORBIDDEN, "log in to download private files\n").into_response(),
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "no such file\n").into_response(),
+            Refusal::Storage(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+        }
+    }
+}
+
+/// The path of a base URL: `http://host:8080/media/` → `/media/`.
+fn url_path(base_url: &str) -> String {
+    let after_scheme = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+    after_scheme.find('/').map_or_else(|| "/".to_owned(), |at| after_scheme[at..].to_owned())
+}
+
+const SESSION_COOKIE: &str = "session";
+
+impl FromRequestParts<Arc<AppState>> for User {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let token = session_token(&parts.headers).ok_or(Refusal::LoginRequired)?;
+        state.sessions.lock().expect("sessions").get(token).cloned().ok_or(Refusal::LoginRequired)
+    }
+}
+
+impl OptionalFromRequestParts<Arc<AppState>> for User {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Option<Self>, Self::Rejection> {
+        Ok(<User as FromRequestParts<_>>::from_request_parts(parts, state).await.ok())
+    }
+}
+
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+}
+
+fn redirect(status: StatusCode, location: &str) -> Response {
+    (status, [(header::LOCATION, location.to_owned())]).into_response()
+}
+
+// ----- handlers ------------------------------------------------------------------------------------------------
+
+async fn private_download(
+    State(app): State<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+    user: Option<User>,
+) -> Response {
+    match app.private_file_url(user.as_ref(), id).await {
+        // 302: the target changes on every request and expires, so nothing may remember it.
+        Ok(url) => redirect(StatusCode::FOUND, &url),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    name: String,
+    password: String,
+}
+
+async fn login(State(app): State<Arc<AppState>>, Form(form): Form<LoginForm>) -> Response {
+    let Some(user) = app.user(&form.name, &form.password) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html(page("Log in", &format!("<p>Wrong name or password.</p>{LOGIN_FORM}"))),
+        )
+            .into_response();
+    };
+    let token = new_session_token();
+    app.sessions.lock().expect("sessions").insert(token.clone(), user);
+    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/");
+    (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_owned())]).into_response()
+}
+
+fn new_session_token() -> String {
+    use rand::RngExt;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(token) = session_token(&headers) {
+        app.sessions.lock().expect("sessions").remove(token);
+    }
+    let cookie = format!("{SESSION_COOKIE}=; Max-Age=0; Path=/");
+    (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_owned())]).into_response()
+}
+
+/// `POST /documents`: a multipart form with `title`, `public_file` and `private_file`, each file streamed into
+/// its storage as it arrives.
+async fn upload(State(app): State<Arc<AppState>>, user: User, mut form: Multipart) -> Response {
+    let mut document = Document {
+        id: 0,
+        owner: user.name,
+        title: String::new(),
+        public_file: None,
+        private_file: None,
+        private_filename: None,
+    };
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(err) => return (StatusCode::BAD_REQUEST, format!("unreadable upload: {err}\n")).into_response(),
+        };
+        let field_name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(base_name).unwrap_or_default();
+        let (storage, upload_to) = match field_name.as_str() {
+            "title" => {
+                document.title = field.text().await.unwrap_or_default();
+                continue;
+            }
+            "public_file" if !filename.is_empty() => (&app.public, upload_to_public()),
+            "private_file" if !filename.is_empty() => (&app.private, upload_to_private()),
+            _ => continue, // an empty file input, or a field this form does not have
+        };
+        let saved = async {
+            let name = storage.generate_filename(&upload_to, &filename)?;
+            save_streaming(storage, &name, field).await
+        };
+        match saved.await {
+            Ok(name) if field_name == "public_file" => document.public_file = Some(name),
+            Ok(name) => {
+                document.private_file = Some(name);
+                document.private_filename = Some(filename);
+            }
+            Err(err) => return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response(),
+        }
+    }
+    let document = app.add_document(document);
+    redirect(StatusCode::SEE_OTHER, &format!("/documents/{}", document.id))
+}
+
+/// Save a multipart field without holding it in memory: its chunks go through a small channel while the save reads
+/// them. (A field borrows the form, so it cannot be moved into the `'static` stream a save takes.)
+async fn save_streaming(
+    storage: &Storage,
+    name: &str,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> Result<String, Error> {
+    let (mut sender, receiver) = futures::channel::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let pump = async move {
+        loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(chunk)) => Ok(chunk),
+                Ok(None) => break,
+                Err(err) => Err(std::io::Error::other(err.to_string())),
+            };
+            let failed = chunk.is_err();
+            if sender.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    let (_, saved) = tokio::join!(pump, storage.save(name, Content::from_stream(receiver.boxed(), None)));
+    saved
+}
+
+/// The last path component of a browser-supplied file name (some send `C:\Users\...\report.pdf`).
+fn base_name(filename: &str) -> String {
+    filename.rsplit(['/', '\\']).next().unwrap_or_default().to_owned()
+}
+
+async fn index(State(app): State<Arc<AppState>>, user: Option<User>) -> Html<String> {
+    let mut body = match &user {
+        Some(user) => format!(
+            "<p>Logged in as <b id=\"user\">{}</b>{}.</p><form method=\"post\" action=\"/logout\">\
+             <button>Log out</button></form>{UPLOAD_FORM}",
+            escape(&user.name),
+            if user.staff { " (staff)" } else { "" }
+        ),
+        None => LOGIN_FORM.to_owned(),
+    };
+    body.push_str("<h2>Documents</h2><ul>");
+    for document in app.documents() {
+        body.push_str(&format!(
+            "<li><a href=\"/documents/{id}\">{title}</a> by {owner}</li>",
+            id = document.id,
+            title = escape(&document.title),
+            owner = escape(&document.owner)
+        ));
+    }
+    body.push_str("</ul>");
+    Html(page("Documents", &body))
+}
+
+async fn login_page() -> Html<String> {
+    Html(page("Log in", LOGIN_FORM))
+}
+
+async fn document_page(
+    State(app): State<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+) -> Response {
+    let Some(document) = app.document(id) else {
+        return Refusal::NotFound.into_response();
+    };
+    let mut body = format!("<p>Uploaded by {}.</p><ul>", escape(&document.owner));
+    if let Some(name) = &document.public_file {
+        match app.public.url(name).await {
+            Ok(url) => {
+                body.push_str(&format!("<li><a id=\"public-link\" href=\"{}\">Public file</a></li>", escape(&url)))
+            }
+            Err(err) => return Refusal::Storage(err).into_response(),
+        }
+    }
+    if document.private_file.is_some() {
+        // The link goes to the app, which checks the user before handing out a temporary URL.
+        body.push_str(&format!("<li><a id=\"private-link\" href=\"/documents/{id}/private\">Private file</a></li>"));
+    }
+    body.push_str("</ul><p><a href=\"/\">All documents</a></p>");
+    Html(page(&document.title, &body)).into_response()
+}
+
+const LOGIN_FORM: &str = "<form method=\"post\" action=\"/login\"><label>Name <input name=\"name\" id=\"name\"></label> \
+    <label>Password <input name=\"password\" id=\"password\" type=\"password\"></label> \
+    <button id=\"login\">Log in</button></form>";
+
+const UPLOAD_FORM: &str = "<h2>Upload</h2><form method=\"post\" action=\"/documents\" enctype=\"multipart/form-data\">\
+    <label>Title <input name=\"title\"></label> <label>Public file <input type=\"file\" name=\"public_file\"></label> \
+    <label>Private file <input type=\"file\" name=\"private_file\"></label> <button>Upload</button></form>";
+
+fn page(title: &str, body: &str) -> String {
+    let title = escape(title);
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>"
+    )
+}
+
+/// Text into HTML: user-supplied titles and names must not become markup.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_paths() {
+        assert_eq!(url_path("http://127.0.0.1:8080/media/private/"), "/media/private/");
+        assert_eq!(url_path("http://127.0.0.1:8080"), "/");
+    }
+
+    #[test]
+    fn session_cookie_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "theme=dark; session=abc123; x=1".parse().unwrap());
+        assert_eq!(session_token(&headers), Some("abc123"));
+        headers.insert(header::COOKIE, "sessionx=abc".parse().unwrap());
+        assert_eq!(session_token(&headers), None);
+    }
+
+    #[test]
+    fn markup_in_titles_is_escaped() {
+        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+    }
+
+    #[test]
+    fn browser_paths_lose_their_directories() {
+        assert_eq!(base_name("C:\\Users\\ann\\report.pdf"), "report.pdf");
+        assert_eq!(base_name("../../etc/passwd"), "passwd");
+    }
+
+    #[test]
+    fn passwords_stay_out_of_debug() {
+        let user = UserConfig { name: "ann".into(), password: "hunter2-secret".into(), staff: false };
+        assert!(!format!("{user:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,154 @@
+//! Headless Chromium, driven through ChromeDriver's WebDriver API, logs in and downloads a private file.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{Backend, RunningApp, Visitor, project_script, random_bytes};
+
+/// Debian's Chromium and ChromeDriver, installed by the project's script when missing.
+fn chromium() -> (String, String) {
+    let output = Command::new("bash").arg(project_script("chromium.sh")).output().unwrap();
+    assert!(output.status.success(), "cannot install Chromium: {}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let path =
+        |name: &str| stdout.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix('=')).unwrap().to_owned();
+    (path("CHROMIUM"), path("CHROMEDRIVER"))
+}
+
+/// One browser session; the driver and the browser stop when it is dropped.
+struct Browser {
+    driver: Child,
+    http: reqwest::Client,
+    session: String,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    async fn start(downloads: &Path) -> Browser {
+        let (chromium, chromedriver) = chromium();
+        let port = crate::free_port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut browser = Browser { driver, http, session: format!("http://127.0.0.1:{port}/session") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while browser.http.get(format!("http://127.0.0.1:{port}/status")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                // No background traffic: this machine's network is closed and Chromium would retry forever.
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         format!("--user-data-dir={}", profile.keep().display())],
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false,
+                },
+            },
+        }}});
+        let created = browser.call("POST", "", capabilities).await;
+        let id = created["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {created}"));
+        browser.session = format!("{}/{id}", browser.session);
+        browser
+    }
+
+    /// One WebDriver command; its `value`.
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.session);
+        let request = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url).json(&body),
+        };
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        let value = answer["value"].clone();
+        assert!(value.get("error").is_none(), "WebDriver {method} {path}: {value}");
+        value
+    }
+
+    async fn open(&self, url: &str) {
+        self.call("POST", "/url", json!({ "url": url })).await;
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found = self.call("POST", "/element", json!({"using": "css selector", "value": css})).await;
+        found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).unwrap().to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css).await;
+        self.call("POST", &format!("/element/{element}/value"), json!({ "text": text })).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.element(css).await;
+        self.call("POST", &format!("/element/{element}/click"), json!({})).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self.element(css).await;
+        self.call("GET", &format!("/element/{element}/text"), json!({})).await.as_str().unwrap().to_owned()
+    }
+}
+
+/// Wait for a finished download (Chromium writes `*.crdownload` first, then renames it).
+async fn downloaded(dir: &Path, name: &str) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            return bytes;
+        }
+        let present: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(Instant::now() < deadline, "no {name} in the download directory, only {present:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn check_browser_download(backend: Backend) {
+    let app = RunningApp::start(backend).await;
+    let bytes = random_bytes(200_000);
+    let id = Visitor::logged_in(&app, "alice")
+        .await
+        .upload("Minutes", ("open.txt", b"public"), ("minutes.pdf", &bytes))
+        .await;
+
+    let downloads = tempfile::tempdir().unwrap();
+    let browser = Browser::start(downloads.path()).await;
+    browser.open(&format!("{}/", app.url)).await;
+    browser.type_into("#name", "alice").await;
+    browser.type_into("#password", "alice-demo-password").await;
+    browser.click("#login").await;
+    assert_eq!(browser.text("#user").await, "alice", "logged in");
+    browser.open(&format!("{}/documents/{id}", app.url)).await;
+    browser.click("#private-link").await;
+    assert!(downloaded(downloads.path(), "minutes.pdf").await == bytes, "the downloaded file has the exact bytes");
+    browser.call("DELETE", "", json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_logs_in_and_downloads_a_private_file_on_disk() {
+    check_browser_download(Backend::Fs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_logs_in_and_downloads_a_private_file_on_s3() {
+    check_browser_download(Backend::S3).await;
+}

@@ -1,0 +1,262 @@
+//! The example app end to end: the real binary on the local disk and on the local Ceph RGW, driven over HTTP by a
+//! plain client and by headless Chromium.
+
+mod browser;
+mod guide;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+
+const FS_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/fs.toml");
+const S3_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/s3.toml");
+/// Short, so the tests can watch a link expire.
+const LINK_EXPIRY: Duration = Duration::from_secs(3);
+
+/// The app's binary, running with one of the shipped configurations and environment overrides only.
+#[derive(Debug)]
+pub struct RunningApp {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Fs,
+    S3,
+}
+
+impl RunningApp {
+    pub async fn start(backend: Backend) -> RunningApp {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut env: Vec<(String, String)> = Vec::new();
+        let config = match backend {
+            Backend::Fs => {
+                for name in ["PUBLIC", "PRIVATE"] {
+                    let location = dir.path().join(name.to_lowercase());
+                    env.push((format!("STORAGE_{name}_LOCATION"), location.display().to_string()));
+                    let base_url = format!("http://127.0.0.1:{port}/media/{}/", name.to_lowercase());
+                    env.push((format!("STORAGE_{name}_BASE_URL"), base_url));
+                }
+                FS_CONFIG
+            }
+            Backend::S3 => {
+                let rgw = storage_conformance::local_rgw();
+                let prefix = format!("example/{}-{}", std::process::id(), port);
+                for name in ["PUBLIC", "PRIVATE"] {
+                    env.push((format!("STORAGE_{name}_LOCATION"), format!("{prefix}/{}", name.to_lowercase())));
+                    env.push((format!("STORAGE_{name}_BUCKET"), rgw["STORAGE_S3_BUCKET"].clone()));
+                    env.push((format!("STORAGE_{name}_ENDPOINT"), rgw["STORAGE_S3_ENDPOINT"].clone()));
+                    env.push((format!("STORAGE_{name}_REGION"), rgw["STORAGE_S3_REGION"].clone()));
+                }
+                env.push(("AWS_ACCESS_KEY_ID".into(), rgw["STORAGE_S3_ACCESS_KEY_ID"].clone()));
+                env.push(("AWS_SECRET_ACCESS_KEY".into(), rgw["STORAGE_S3_SECRET_ACCESS_KEY"].clone()));
+                let bucket = storage_s3::S3Config::new(rgw["STORAGE_S3_BUCKET"].clone())
+                    .with_endpoint(rgw["STORAGE_S3_ENDPOINT"].clone())
+                    .with_region(rgw["STORAGE_S3_REGION"].clone())
+                    .with_credentials(&rgw["STORAGE_S3_ACCESS_KEY_ID"], &rgw["STORAGE_S3_SECRET_ACCESS_KEY"]);
+                storage_s3::S3Backend::new(bucket).unwrap().create_bucket().await.unwrap();
+                S3_CONFIG
+            }
+        };
+        let expiry = format!("{}s", LINK_EXPIRY.as_secs());
+        let child = Command::new(env!("CARGO_BIN_EXE_storage-example"))
+            .args(["--config", config, "--listen", &format!("127.0.0.1:{port}"), "--link-expiry", &expiry])
+            .envs(env)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let app = RunningApp { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the example app did not start listening on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        app
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A plain HTTP client that does not follow redirects, logged in as one user (or nobody).
+#[derive(Debug)]
+pub struct Visitor {
+    client: reqwest::Client,
+    app: String,
+    cookie: Option<String>,
+}
+
+impl Visitor {
+    pub fn anonymous(app: &RunningApp) -> Visitor {
+        let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Visitor { client, app: app.url.clone(), cookie: None }
+    }
+
+    pub async fn logged_in(app: &RunningApp, name: &str) -> Visitor {
+        let mut visitor = Visitor::anonymous(app);
+        let password = format!("{name}-demo-password");
+        let response = visitor
+            .client
+            .post(format!("{}/login", app.url))
+            .form(&[("name", name), ("password", password.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{name} logs in");
+        let cookie = response.headers()[reqwest::header::SET_COOKIE].to_str().unwrap();
+        visitor.cookie = Some(cookie.split(';').next().unwrap().to_owned());
+        visitor
+    }
+
+    pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
+        let url = if path_or_url.starts_with('/') { format!("{}{path_or_url}", self.app) } else { path_or_url.into() };
+        let mut request = self.client.get(url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Upload a document; its id.
+    pub async fn upload(&self, title: &str, public: (&str, &[u8]), private: (&str, &[u8])) -> u64 {
+        let part = |(name, bytes): (&str, &[u8])| Part::bytes(bytes.to_vec()).file_name(name.to_owned());
+        let form = Form::new()
+            .text("title", title.to_owned())
+            .part("public_file", part(public))
+            .part("private_file", part(private));
+        let response = self
+            .client
+            .post(format!("{}/documents", self.app))
+            .header(reqwest::header::COOKIE, self.cookie.as_deref().expect("log in to upload"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{:?}", response.text().await);
+        let location = response.headers()[reqwest::header::LOCATION].to_str().unwrap();
+        location.strip_prefix("/documents/").unwrap().parse().unwrap()
+    }
+}
+
+/// The value of the `href` of the element with this `id` in an HTML page.
+pub fn href(html: &str, id: &str) -> Option<String> {
+    let pattern = format!("id=\"{id}\" href=\"");
+    let start = html.find(&pattern)? + pattern.len();
+    let end = start + html[start..].find('"')?;
+    Some(html[start..end].replace("&amp;", "&"))
+}
+
+/// Different bytes for every call, so a test cannot pass by reading another test's file.
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// The whole private-files flow of the seed, on a running app.
+async fn check_private_files(app: &RunningApp, backend: Backend) {
+    let (alice, bob, carol) = (
+        Visitor::logged_in(app, "alice").await,
+        Visitor::logged_in(app, "bob").await,
+        Visitor::logged_in(app, "carol").await,
+    );
+    let stranger = Visitor::anonymous(app);
+    let public_bytes = random_bytes(10_000);
+    let private_bytes = random_bytes(300_000);
+    let id = alice.upload("Q3 report", ("notes.txt", &public_bytes), ("secret report.pdf", &private_bytes)).await;
+    let download = format!("/documents/{id}/private");
+
+    assert_eq!(stranger.get(&download).await.status(), StatusCode::FORBIDDEN, "anonymous users must log in");
+    assert_eq!(bob.get(&download).await.status(), StatusCode::NOT_FOUND, "another user learns nothing");
+    assert_eq!(alice.get("/documents/999/private").await.status(), StatusCode::NOT_FOUND);
+
+    // The public file's URL works for anyone, unsigned.
+    let page = alice.get(&format!("/documents/{id}")).await.text().await.unwrap();
+    let public_url = href(&page, "public-link").expect("the document page links its public file");
+    assert!(!public_url.contains('?'), "a public URL is not signed: {public_url}");
+    let response = stranger.get(&public_url).await;
+    assert_eq!(response.status(), StatusCode::OK, "{public_url}");
+    assert!(response.bytes().await.unwrap() == public_bytes);
+
+    // The owner and staff are redirected, temporarily, to a link that serves the exact bytes.
+    for user in [&alice, &carol] {
+        let response = user.get(&download).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "302, never a permanent redirect");
+        let link = response.headers()[reqwest::header::LOCATION].to_str().unwrap().to_owned();
+        let fetched = stranger.get(&link).await;
+        assert_eq!(fetched.status(), StatusCode::OK, "{link}");
+        let disposition = fetched.headers()[reqwest::header::CONTENT_DISPOSITION].to_str().unwrap().to_owned();
+        assert!(disposition.starts_with("attachment") && disposition.contains("secret"), "{disposition}");
+        assert!(fetched.bytes().await.unwrap() == private_bytes, "the exact bytes");
+    }
+
+    let link = alice.get(&download).await.headers()[reqwest::header::LOCATION].to_str().unwrap().to_owned();
+    if backend == Backend::S3 {
+        assert!(link.contains(&format!("X-Amz-Expires={}", LINK_EXPIRY.as_secs())), "the configured expiry: {link}");
+    }
+    let plain = link.split('?').next().unwrap();
+    assert_eq!(stranger.get(plain).await.status(), StatusCode::FORBIDDEN, "the private object's plain URL: {plain}");
+    let tampered = link.replacen("secret", "secreT", 1);
+    assert_eq!(stranger.get(&tampered).await.status(), StatusCode::FORBIDDEN, "a changed link: {tampered}");
+
+    assert_eq!(stranger.get(&link).await.status(), StatusCode::OK);
+    tokio::time::sleep(LINK_EXPIRY + Duration::from_secs(2)).await;
+    assert_eq!(stranger.get(&link).await.status(), StatusCode::FORBIDDEN, "the link expired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_files_on_disk() {
+    let app = RunningApp::start(Backend::Fs).await;
+    check_private_files(&app, Backend::Fs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_files_on_s3() {
+    let app = RunningApp::start(Backend::S3).await;
+    check_private_files(&app, Backend::S3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_need_a_login_and_bad_logins_are_refused() {
+    let app = RunningApp::start(Backend::Fs).await;
+    let stranger = Visitor::anonymous(&app);
+    let form = Form::new().text("title", "x");
+    let response = stranger.client.post(format!("{}/documents", app.url)).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = stranger
+        .client
+        .post(format!("{}/login", app.url))
+        .form(&[("name", "alice"), ("password", "bob-demo-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get(reqwest::header::SET_COOKIE).is_none());
+}
+
+/// A script of the project's own tooling (`xtask/scripts`).
+pub fn project_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../xtask/scripts").join(name)
+}
