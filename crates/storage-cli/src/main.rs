@@ -14,7 +14,8 @@ use futures::TryStreamExt;
 use serde_json::json;
 use storage_cli::config::{Built, Config, DEFAULT_BASE_URL, StorageConfig, parse_duration};
 use storage_core::{
-    Acl, Content, Error, ErrorKind, ListEntry, ListOptions, Method, OverwritePolicy, SaveOptions, UrlOptions,
+    Acl, Content, Error, ErrorKind, ListEntry, ListOptions, Method, MigrateOptions, MigrationReport, OverwritePolicy,
+    SaveOptions, UrlOptions,
 };
 
 /// Transfers larger than this show a progress bar (on a terminal).
@@ -95,6 +96,26 @@ enum Command {
         /// The name a browser saves the download under.
         #[arg(long)]
         download_name: Option<String>,
+    },
+    /// Copy every file under a prefix from one storage to another (names or URLs), keeping names, attributes and
+    /// ACLs. Files the target holds with the same size and MD5 are skipped, so a second run resumes the first.
+    Migrate {
+        from: String,
+        to: String,
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Transfers in flight at once.
+        #[arg(long, default_value_t = storage_core::migrate::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+        /// Read every copy back and compare MD5s.
+        #[arg(long)]
+        verify: bool,
+        /// Report what would be copied, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete each source file once its copy is verified (implies --verify).
+        #[arg(long)]
+        delete_source: bool,
     },
     /// Serve the signed URLs of a disk or memory storage over HTTP on 127.0.0.1.
     Serve {
@@ -330,6 +351,43 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 bar.as_ref().inspect(|bar| bar.inc(1));
             }
         }
+        Command::Migrate { from, to, prefix, concurrency, verify, dry_run, delete_source } => {
+            let (from, to) = (context.storage(Some(&from))?.storage, context.storage(Some(&to))?.storage);
+            let options = MigrateOptions::default()
+                .with_prefix(prefix.clone())
+                .with_concurrency(concurrency)
+                .with_verify(verify)
+                .with_dry_run(dry_run)
+                .with_delete_source(delete_source);
+            stop_on_ctrl_c(options.stop.clone());
+            let bar = migrate_progress();
+            let report = storage_core::migrate(&from, &to, &options, &|progress| {
+                if let Some(bar) = &bar {
+                    bar.set_length(progress.bytes_total);
+                    bar.set_position(progress.bytes_done);
+                    bar.set_message(format!("{}/{} files", progress.objects_done, progress.objects_total));
+                }
+            })
+            .await?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            context.print(&report, report_json(&report));
+            if !report.is_complete() {
+                let message = if report.failed.is_empty() {
+                    "interrupted; run the same command again to resume".to_owned()
+                } else {
+                    format!("{} files failed; run the same command again to retry them", report.failed.len())
+                };
+                return Err(Error::Backend {
+                    key: prefix,
+                    backend: "migrate".into(),
+                    message,
+                    retryable: true,
+                    source: None,
+                });
+            }
+        }
         Command::Cp { source, target } => transfer(&context, &source, &target, false).await?,
         Command::Mv { source, target } => transfer(&context, &source, &target, true).await?,
         Command::Url { name, expires, method, download_name } => {
@@ -482,6 +540,47 @@ async fn write_atomically(path: &Path, stream: storage_core::ByteStream, size: u
     tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(io)?;
     temp.persist(path).map_err(|err| io(err.error))?;
     Ok(())
+}
+
+/// The first Ctrl-C lets the transfers in flight finish (every write is atomic, so stopping anywhere is safe; this
+/// only saves redoing them); the second quits at once.
+fn stop_on_ctrl_c(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            eprintln!("storage: stopping after the transfers in flight; Ctrl-C again to quit now");
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        }
+    });
+}
+
+fn migrate_progress() -> Option<indicatif::ProgressBar> {
+    watching().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("[{bar:30}] {msg} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    })
+}
+
+fn report_json(report: &MigrationReport) -> serde_json::Value {
+    let failed: Vec<_> =
+        report.failed.iter().map(|failure| json!({ "key": failure.key, "reason": failure.reason })).collect();
+    json!({
+        "copied": report.copied,
+        "skipped": report.skipped,
+        "verified": report.verified,
+        "deleted": report.deleted,
+        "failed": failed,
+        "bytes_copied": report.bytes_copied,
+        "elapsed_seconds": report.elapsed.as_secs_f64(),
+        "dry_run": report.dry_run,
+        "interrupted": report.interrupted,
+    })
 }
 
 /// Whether a person is watching: progress bars only then, never in pipes or logs.

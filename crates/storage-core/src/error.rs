@@ -73,6 +73,18 @@ pub enum Error {
     #[error("invalid configuration of the {backend} backend: {message}")]
     Configuration { backend: String, message: String },
 
+    /// A mirror storage wrote to its primary, but a mirror failed; the primary keeps the object.
+    #[error(
+        "`{key}` was written to the {primary} primary but the {mirror} mirror failed; `storage migrate` from the primary to the mirror repairs it"
+    )]
+    Mirror {
+        key: String,
+        primary: String,
+        mirror: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     /// Any other backend failure; `retryable` says whether trying again may help.
     #[error("{backend} backend failed on `{key}`: {message}")]
     Backend {
@@ -98,6 +110,7 @@ pub enum ErrorKind {
     InvalidArgument,
     Configuration,
     Backend,
+    Mirror,
 }
 
 impl fmt::Display for ErrorKind {
@@ -119,6 +132,7 @@ impl Error {
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
             Error::Configuration { .. } => ErrorKind::Configuration,
             Error::Backend { .. } => ErrorKind::Backend,
+            Error::Mirror { .. } => ErrorKind::Mirror,
         }
     }
 

@@ -20,6 +20,8 @@
 mod backend;
 pub mod content;
 mod error;
+pub mod migrate;
+mod mirror;
 pub mod name;
 pub mod signing;
 mod storage;
@@ -32,6 +34,8 @@ pub use backend::{
 };
 pub use content::{ByteStream, Content, Replayable, Rewind};
 pub use error::{BoxError, Error, ErrorKind, Result};
+pub use migrate::{MigrateOptions, MigrationReport, migrate};
+pub use mirror::MirrorBackend;
 pub use name::{UploadTo, validate_key};
 pub use storage::{
     DEFAULT_CONTENT_TYPE, OverwritePolicy, Page, SaveOptions, Storage, StorageOptions, guess_content_type,

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
-use sha2::{Digest, Sha256};
+use md5::{Digest, Md5};
 use storage_core::signing::{SignatureError, SigningKey, UrlSigner, encode_key_path};
 use storage_core::{
     Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
@@ -282,8 +282,8 @@ fn ok_response(object: Object, content_type: Option<String>, disposition: Option
 }
 
 fn new_object(data: Bytes, attributes: Attributes, acl: Option<Acl>) -> Object {
-    let digest = Sha256::digest(&data);
-    let etag = digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>();
+    // An MD5 ETag, as S3 gives for single-part uploads, so migrations compare content without reading it.
+    let etag = Md5::digest(&data).iter().map(|b| format!("{b:02x}")).collect::<String>();
     Object { data, attributes, acl, last_modified: Utc::now(), etag: format!("\"{etag}\"") }
 }
 

@@ -1,5 +1,9 @@
 //! End-to-end tests of the real `storage` binary: the embedded default, a real Ceph RGW, `share`, bad input.
 
+mod backends;
+mod migrate;
+mod mirror;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;

@@ -1,0 +1,108 @@
+//! The mirror storage on every pair of backends: writes everywhere, fallback reads, read-through, failures reported.
+
+use futures::TryStreamExt;
+use storage_core::{Acl, ErrorKind, MigrateOptions, MirrorBackend, SaveOptions, Storage};
+
+use crate::backends::{self, KINDS, Kind, tree_file, write_tree};
+
+/// Fallback, read-through, writes and deletes on one (primary, mirror) pair.
+async fn check_mirror(primary_kind: Kind, mirror_kind: Kind) {
+    let (primary, _d1) = backends::fresh(primary_kind).await;
+    let (mirror, _d2) = backends::fresh(mirror_kind).await;
+    let pair = format!("{primary_kind:?} primary, {mirror_kind:?} mirror");
+    write_tree(&mirror, 20..22).await; // only on the mirror: what a backfill has not reached yet
+    let (old, older) = (tree_file(20), tree_file(21));
+
+    let mirrored = MirrorBackend::of(&primary, &[&mirror]).storage();
+    assert!(mirrored.read(&old.name).await.unwrap() == old.data, "{pair}: fallback read");
+    assert_eq!(mirrored.metadata(&old.name).await.unwrap().attributes, old.attributes, "{pair}: fallback head");
+    assert!(!primary.exists(&old.name).await.unwrap(), "{pair}: without read-through the primary is left alone");
+
+    let reading_through = MirrorBackend::of(&primary, &[&mirror]).with_read_through(true).storage();
+    assert!(reading_through.read(&older.name).await.unwrap() == older.data, "{pair}: read-through read");
+    assert!(primary.read(&older.name).await.unwrap() == older.data, "{pair}: copied to the primary");
+    assert_eq!(primary.metadata(&older.name).await.unwrap().attributes, older.attributes, "{pair}");
+    if primary.capabilities().acl {
+        assert_eq!(primary.acl(&older.name).await.unwrap(), older.acl, "{pair}: the ACL came along");
+    }
+
+    let name = mirrored.save("new/upload.txt", b"written through the mirror storage").await.unwrap();
+    for storage in [&primary, &mirror] {
+        assert!(&storage.read(&name).await.unwrap()[..] == b"written through the mirror storage", "{pair}: on both");
+    }
+    let second = mirrored.save("new/upload.txt", b"second").await.unwrap();
+    assert_ne!(second, name, "{pair}: the primary decides unique names");
+    mirrored.delete(&name).await.unwrap();
+    assert!(!primary.exists(&name).await.unwrap() && !mirror.exists(&name).await.unwrap(), "{pair}: deleted on both");
+    let missing = mirrored.read("nowhere.txt").await.unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{pair}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_on_every_backend_pair() {
+    backends::create_bucket().await;
+    for primary in KINDS {
+        for mirror in KINDS {
+            check_mirror(primary, mirror).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_mirror_is_reported_and_the_primary_keeps_the_file() {
+    let (primary, _d) = backends::fresh(Kind::Memory).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = storage_fs::FsBackend::new(dir.path()).unwrap().storage();
+    let mirrored = MirrorBackend::of(&primary, &[&mirror]).storage();
+    // The mirror's disk goes away: a file where its directory should be.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    std::fs::write(dir.path(), b"not a directory").unwrap();
+
+    let err =
+        mirrored.save_with("report.pdf", b"%PDF", SaveOptions::default().with_acl(Acl::Private)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Mirror, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("`report.pdf`") && message.contains("fs mirror") && message.contains("migrate"),
+        "{message}"
+    );
+    assert!(primary.exists("report.pdf").await.unwrap(), "the primary kept it");
+}
+
+/// The zero-downtime move: reads keep working through the mirror storage while a backfill runs, and after the flip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_keep_working_during_a_backfill_and_after_the_flip() {
+    backends::create_bucket().await;
+    let (old, _d) = backends::fresh(Kind::Fs).await;
+    let (new, _) = backends::fresh(Kind::S3).await;
+    let files = 10..310;
+    write_tree(&old, files.clone()).await;
+    // The app now reads through the new backend first, falling back to the old one.
+    let app: Storage = MirrorBackend::of(&new, &[&old]).storage();
+
+    let backfill = async {
+        let report = storage_core::migrate(&old, &new, &MigrateOptions::default().with_verify(true), &|_| {}).await;
+        assert!(report.unwrap().is_complete());
+    };
+    let reads = async {
+        let mut rounds = 0;
+        loop {
+            for i in files.clone().step_by(7) {
+                let file = tree_file(i);
+                assert!(app.read(&file.name).await.unwrap() == file.data, "`{}` during the backfill", file.name);
+            }
+            rounds += 1;
+            if new.list("").try_collect::<Vec<_>>().await.unwrap().len() == files.len() {
+                return rounds;
+            }
+        }
+    };
+    let ((), rounds) = tokio::join!(backfill, reads);
+    assert!(rounds >= 1);
+    // The old backend can go: everything is on the new one.
+    let flipped = new.clone();
+    for i in files {
+        let file = tree_file(i);
+        assert!(flipped.read(&file.name).await.unwrap() == file.data);
+    }
+}
