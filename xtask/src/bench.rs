@@ -18,12 +18,14 @@ pub fn run(target: Option<&str>) -> Result<(), String> {
     match target {
         Some("fs") => report(&fs()?),
         Some("s3") => report(&s3()?),
+        Some("migrate") => report(&migrate()?),
         None => {
             let mut goals = fs()?;
             goals.extend(s3()?);
+            goals.extend(migrate()?);
             report(&goals)
         }
-        Some(other) => Err(format!("unknown benchmark `{other}`; available: fs, s3")),
+        Some(other) => Err(format!("unknown benchmark `{other}`; available: fs, s3, migrate")),
     }
 }
 
@@ -106,6 +108,154 @@ fn s3() -> Result<Vec<Goal>, String> {
         },
         peak_rss_goal("s3", &large)?,
     ])
+}
+
+/// Files in the migration benchmark's tree.
+const MIGRATE_FILES: usize = 10_000;
+
+/// `storage migrate --verify` against `rclone copy` (which checks each upload's MD5), fs → the local RGW, each into
+/// a fresh prefix: at each tool's default concurrency, then both at 16.
+fn migrate() -> Result<Vec<Goal>, String> {
+    eprintln!("xtask: bench migrate ({MIGRATE_FILES} mixed files, fs -> local RGW, storage migrate vs rclone copy)");
+    let settings = crate::s3::start()?;
+    let setting = |name: &str| {
+        settings.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()).ok_or(format!("{name} unset"))
+    };
+    let (endpoint, region, bucket) =
+        (setting("STORAGE_S3_ENDPOINT")?, setting("STORAGE_S3_REGION")?, setting("STORAGE_S3_BUCKET")?);
+    let (access_key, secret_key) = (setting("STORAGE_S3_ACCESS_KEY_ID")?, setting("STORAGE_S3_SECRET_ACCESS_KEY")?);
+    let rclone = Command::new("bash")
+        .arg(workspace_root().join("xtask/scripts/rclone.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|err| format!("rclone.sh: {err}"))?;
+    if !rclone.status.success() {
+        return Err("rclone could not be installed".into());
+    }
+    let rclone = String::from_utf8_lossy(&rclone.stdout).trim().to_owned();
+    let status = cargo()
+        .args(["build", "--release", "--quiet", "--package", "storage-cli", "--bin", "storage"])
+        .status()
+        .map_err(|err| format!("cargo build: {err}"))?;
+    if !status.success() {
+        return Err("building the storage command failed".into());
+    }
+    let storage = workspace_root().join("target/release/storage");
+    let tree = workspace_root().join("target/bench/migrate-tree");
+    let bytes = write_migrate_tree(&tree)?;
+    // Ours keeps its signing key in the tree's reserved `.storage/`; rclone must not copy it.
+    Command::new(&storage).arg("--storage").arg(&tree).args(["ls"]).output().map_err(|err| err.to_string())?;
+
+    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let timed = |label: &str, command: &mut Command| -> Result<f64, String> {
+        let started = std::time::Instant::now();
+        let output = command.output().map_err(|err| format!("{label}: {err}"))?;
+        if !output.status.success() {
+            return Err(format!("{label} failed: {}", String::from_utf8_lossy(&output.stderr)));
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!("xtask:   {label}: {seconds:.1} s");
+        Ok(seconds)
+    };
+    let ours = |concurrency: Option<usize>| {
+        let prefix =
+            format!("bench-migrate/{run_id}/storage-{}", concurrency.map_or("default".into(), |c| c.to_string()));
+        let target = format!("s3://{bucket}/{prefix}?endpoint={endpoint}&region={region}");
+        let mut command = Command::new(&storage);
+        command.arg("migrate").arg(&tree).arg(&target).arg("--verify");
+        if let Some(concurrency) = concurrency {
+            command.arg("--concurrency").arg(concurrency.to_string());
+        }
+        command.env("AWS_ACCESS_KEY_ID", &access_key).env("AWS_SECRET_ACCESS_KEY", &secret_key);
+        timed(&format!("storage migrate --verify, concurrency {concurrency:?}"), &mut command)
+    };
+    // rclone's read-back verification is `rclone check --download` after the copy (the copy itself only compares
+    // the upload's ETag with its MD5), so "verification on" times both.
+    let theirs = |concurrency: Option<usize>| {
+        let prefix =
+            format!("bench-migrate/{run_id}/rclone-{}", concurrency.map_or("default".into(), |c| c.to_string()));
+        let rclone_command = |action: &str| {
+            let mut command = Command::new(&rclone);
+            command.arg(action).arg(&tree).arg(format!("bench:{bucket}/{prefix}")).args(["--exclude", "/.storage/**"]);
+            if action == "check" {
+                command.arg("--download");
+            }
+            if let Some(concurrency) = concurrency {
+                command.args(["--transfers", &concurrency.to_string(), "--checkers", &concurrency.to_string()]);
+            }
+            // rclone 1.60 cannot load AWS_CA_BUNDLE into its transport, and the endpoint is plain HTTP anyway.
+            command.env_remove("AWS_CA_BUNDLE").envs([
+                ("RCLONE_CONFIG_BENCH_TYPE", "s3"),
+                ("RCLONE_CONFIG_BENCH_PROVIDER", "Ceph"),
+                ("RCLONE_CONFIG_BENCH_ENDPOINT", endpoint.as_str()),
+                ("RCLONE_CONFIG_BENCH_REGION", region.as_str()),
+                ("RCLONE_CONFIG_BENCH_ACCESS_KEY_ID", access_key.as_str()),
+                ("RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY", secret_key.as_str()),
+                ("RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE", "true"),
+            ]);
+            command
+        };
+        let copy = timed(&format!("rclone copy, concurrency {concurrency:?}"), &mut rclone_command("copy"))?;
+        let check =
+            timed(&format!("rclone check --download, concurrency {concurrency:?}"), &mut rclone_command("check"))?;
+        Ok::<_, String>(copy + check)
+    };
+    let equal = 16;
+    // In ABBA order, so a gateway that slows as it fills up favours neither tool.
+    let theirs_default = theirs(None)?;
+    let ours_default = ours(None)?;
+    let ours_equal = ours(Some(equal))?;
+    let theirs_equal = theirs(Some(equal))?;
+    let megabytes = bytes as f64 / 1e6;
+    Ok(vec![
+        Goal {
+            what: format!(
+                "migrate {MIGRATE_FILES} files ({megabytes:.0} MB) fs -> RGW, verified, defaults (16 vs rclone's 4 \
+                 transfers): speed vs rclone copy + check --download"
+            ),
+            measured: format!("{:.2}x ({ours_default:.1} s vs {theirs_default:.1} s)", theirs_default / ours_default),
+            goal: ">= 1.5x".into(),
+            met: theirs_default / ours_default >= 1.5,
+        },
+        Goal {
+            what: format!("migrate, verified, both at {equal} in flight: speed vs rclone copy + check --download"),
+            measured: format!("{:.2}x ({ours_equal:.1} s vs {theirs_equal:.1} s)", theirs_equal / ours_equal),
+            goal: ">= 1.0x".into(),
+            met: theirs_equal / ours_equal >= 1.0,
+        },
+    ])
+}
+
+/// The benchmark's tree, written once: mostly small files, some of 512 KiB and a few of 8 MiB. Its total size.
+fn write_migrate_tree(root: &std::path::Path) -> Result<u64, String> {
+    let size_of = |i: usize| match i % 1000 {
+        0 => 8 << 20,
+        1..=9 => 512 << 10,
+        _ => (i * 7919) % 32_768,
+    };
+    let total = (0..MIGRATE_FILES).map(size_of).sum::<usize>() as u64;
+    let done = root.with_extension("complete");
+    if done.exists() {
+        return Ok(total);
+    }
+    let _ = std::fs::remove_dir_all(root);
+    for i in 0..MIGRATE_FILES {
+        let dir = root.join(format!("dir{:02}", i % 50));
+        std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
+        let extension = ["txt", "json", "png", "pdf", "bin"][i % 5];
+        let mut state = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let data: Vec<u8> = (0..size_of(i))
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(dir.join(format!("file {i}.{extension}")), data).map_err(|err| err.to_string())?;
+    }
+    std::fs::write(&done, b"").map_err(|err| err.to_string())?;
+    Ok(total)
 }
 
 /// A value the benchmark reported.
