@@ -68,8 +68,8 @@ fn example_with(
 
 fn fs() -> Result<Vec<Goal>, String> {
     eprintln!("xtask: bench fs (10,000 x 4 KiB saves, 5 interleaved rounds; then a 1 GiB save and read)");
-    let small = example("storage-fs", "bench", "small")?;
-    let large = example("storage-fs", "bench", "large")?;
+    let small = example("storage-fs", "fs_bench", "small")?;
+    let large = example("storage-fs", "fs_bench", "large")?;
     let raw = value(&small, "raw_ms")?;
     let mut goals = Vec::new();
     for (policy, key) in [("unique (default)", "unique_ms"), ("overwrite", "overwrite_ms")] {
@@ -89,7 +89,7 @@ fn fs() -> Result<Vec<Goal>, String> {
 fn s3() -> Result<Vec<Goal>, String> {
     eprintln!("xtask: bench s3 (against the local Ceph RGW: small saves, presigning, a 1 GiB save and read)");
     let settings = crate::s3::start()?;
-    let run = |phase| example_with("storage-s3", "bench", phase, &settings);
+    let run = |phase| example_with("storage-s3", "s3_bench", phase, &settings);
     let (small, presign, large) = (run("small")?, run("presign")?, run("large")?);
     let (api, raw) = (value(&small, "api_ms")?, value(&small, "raw_ms")?);
     let (api_urls, raw_urls) = (value(&presign, "api_per_s")?, value(&presign, "raw_per_s")?);

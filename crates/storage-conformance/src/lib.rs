@@ -113,6 +113,19 @@ pub fn local_rgw() -> &'static BTreeMap<String, String> {
     })
 }
 
+/// Test content: the same `(seed, len)` always gives the same bytes, and different seeds differ (xorshift).
+pub fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// A fresh, isolated backend for one case (a random prefix on a shared bucket is fine), and how to fetch its URLs.
 #[derive(Clone)]
 pub struct Fixture {

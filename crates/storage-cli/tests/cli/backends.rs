@@ -45,19 +45,6 @@ pub fn unique_prefix() -> String {
     format!("cross/{}-{nanos:x}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Deterministic bytes: the same `(seed, len)` always gives the same content.
-pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// One file of the test tree: a name with spaces, unicode, `%` or `#`, a size from 0 B to 20 MiB, and a mix of
 /// content types, attributes and ACLs.
 #[derive(Debug, Clone)]
@@ -105,7 +92,7 @@ pub fn tree_file(i: usize) -> TreeFile {
         attributes = attributes.with_metadata("index", i.to_string()).with_metadata("origin", "tree");
     }
     let acl = if i % 4 == 0 { Acl::PublicRead } else { Acl::Private };
-    TreeFile { name, data: bytes(i as u64, len), attributes, acl }
+    TreeFile { name, data: storage_conformance::test_bytes(i as u64, len), attributes, acl }
 }
 
 /// Write files `range` of the tree under their exact names.

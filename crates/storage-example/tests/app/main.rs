@@ -164,15 +164,7 @@ pub fn href(html: &str, id: &str) -> Option<String> {
 /// Different bytes for every call, so a test cannot pass by reading another test's file.
 pub fn random_bytes(len: usize) -> Vec<u8> {
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+    storage_conformance::test_bytes(seed, len)
 }
 
 /// The whole private-files flow of the seed, on a running app.
