@@ -3,16 +3,17 @@
 # Prints the two paths (`CHROMIUM=...`, `CHROMEDRIVER=...`) for the test to read.
 set -euo pipefail
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    # One apt at a time: the RGW script may be installing Ceph right now.
-    exec 9>/tmp/storage-apt.lock
+missing() { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }
+
+if missing; then
+    exec 9>/tmp/storage-apt.lock # one apt at a time: the RGW script may be installing Ceph right now
     flock 9
-fi
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    echo "chromium: installing chromium and chromium-driver from Debian (once per machine)" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends chromium chromium-driver >&2
+    if missing; then
+        echo "chromium: installing chromium and chromium-driver from Debian (once per machine)" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2
+        apt-get install -y -qq --no-install-recommends chromium chromium-driver >&2
+    fi
     exec 9>&-
 fi
 echo "CHROMIUM=$(command -v chromium)"

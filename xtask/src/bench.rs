@@ -167,7 +167,7 @@ fn migrate() -> Result<Vec<Goal>, String> {
             command.arg("--concurrency").arg(concurrency.to_string());
         }
         command.env("AWS_ACCESS_KEY_ID", &access_key).env("AWS_SECRET_ACCESS_KEY", &secret_key);
-        timed(&format!("storage migrate --verify, concurrency {concurrency:?}"), &mut command)
+        timed(&format!("storage migrate --verify, {}", in_flight(concurrency)), &mut command)
     };
     // rclone's read-back verification is `rclone check --download` after the copy (the copy itself only compares
     // the upload's ETag with its MD5), so "verification on" times both.
@@ -195,9 +195,9 @@ fn migrate() -> Result<Vec<Goal>, String> {
             ]);
             command
         };
-        let copy = timed(&format!("rclone copy, concurrency {concurrency:?}"), &mut rclone_command("copy"))?;
+        let copy = timed(&format!("rclone copy, {}", in_flight(concurrency)), &mut rclone_command("copy"))?;
         let check =
-            timed(&format!("rclone check --download, concurrency {concurrency:?}"), &mut rclone_command("check"))?;
+            timed(&format!("rclone check --download, {}", in_flight(concurrency)), &mut rclone_command("check"))?;
         Ok::<_, String>(copy + check)
     };
     let equal = 16;
@@ -224,6 +224,10 @@ fn migrate() -> Result<Vec<Goal>, String> {
             met: theirs_equal / ours_equal >= 1.0,
         },
     ])
+}
+
+fn in_flight(concurrency: Option<usize>) -> String {
+    concurrency.map_or("default concurrency".into(), |n| format!("{n} in flight"))
 }
 
 /// The benchmark's tree, written once: mostly small files, some of 512 KiB and a few of 8 MiB. Its total size.

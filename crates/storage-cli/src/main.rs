@@ -352,9 +352,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Migrate { from, to, prefix, concurrency, verify, dry_run, delete_source } => {
-            let (from, to) = (context.storage(Some(&from))?.storage, context.storage(Some(&to))?.storage);
+            let (from_spec, from, to) =
+                (from.clone(), context.storage(Some(&from))?.storage, context.storage(Some(&to))?.storage);
             let options = MigrateOptions::default()
-                .with_prefix(prefix.clone())
+                .with_prefix(prefix)
                 .with_concurrency(concurrency)
                 .with_verify(verify)
                 .with_dry_run(dry_run)
@@ -380,7 +381,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     format!("{} files failed; run the same command again to retry them", report.failed.len())
                 };
                 return Err(Error::Backend {
-                    key: prefix,
+                    key: from_spec,
                     backend: "migrate".into(),
                     message,
                     retryable: true,

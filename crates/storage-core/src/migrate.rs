@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 
-use crate::backend::{Backend, PutOptions, WriteMode};
+use crate::backend::{Backend, GetResult, PutOptions, WriteMode};
 use crate::content::Content;
 use crate::error::{Error, ErrorKind, Result};
 use crate::storage::Storage;
@@ -244,7 +244,11 @@ async fn migrate_one(
     let failed = |err: Error| Outcome::Failed(MigrationFailure { key: key.to_owned(), reason: err.to_string() });
     if let Some(existing) = existing.filter(|existing| existing.size == meta.size) {
         // Same size: compare content, not names. Either side's MD5 is read from its ETag when that is one.
-        let same = || async { Ok(md5_of(source, meta).await? == md5_of(target, existing).await?) };
+        // With verification the target is read back; otherwise its ETag serves when it is an MD5.
+        let same = || async {
+            let theirs = if verify { read_md5(target, key).await? } else { md5_of(target, existing).await? };
+            Ok(md5_of(source, meta).await? == theirs)
+        };
         match retrying(options, same).await {
             Ok(true) => {
                 let deleted = options.delete_source && !options.dry_run;
@@ -261,7 +265,7 @@ async fn migrate_one(
         return Outcome::Copied { bytes: meta.size, verified: false, deleted: false };
     }
     let copied = retrying(options, || async {
-        let sent = copy_one(source, target, key).await?;
+        let sent = copy_object(source, target, key, WriteMode::Overwrite, None).await?;
         if verify {
             let stored = read_md5(target, key).await?;
             if stored != sent {
@@ -315,16 +319,26 @@ where
     }
 }
 
-/// Stream `key` from `source` to `target` with its attributes and ACL; the MD5 of the bytes sent.
-async fn copy_one(source: &dyn Backend, target: &dyn Backend, key: &str) -> Result<[u8; 16]> {
-    let object = source.get(key, None).await?;
+/// Stream `key` from `source` to `target` with its attributes and, where both keep ACLs, its ACL; the MD5 of the
+/// bytes sent. `opened` is a read of the whole object already made, so it need not be made again. Shared by
+/// migrations and the mirror backend's copies.
+pub(crate) async fn copy_object(
+    source: &dyn Backend,
+    target: &dyn Backend,
+    key: &str,
+    mode: WriteMode,
+    opened: Option<GetResult>,
+) -> Result<[u8; 16]> {
+    let object = match opened {
+        Some(object) => object,
+        None => source.get(key, None).await?,
+    };
     let acl = if source.capabilities().acl && target.capabilities().acl { Some(source.acl(key).await?) } else { None };
     let hasher = Arc::new(Mutex::new(Md5::new()));
     let hashing = hasher.clone();
     let stream = object.stream.inspect_ok(move |chunk| hashing.lock().expect("md5").update(chunk));
     let content = Content::from_stream(stream, Some(object.metadata.size()));
-    let options = PutOptions::new(WriteMode::Overwrite, object.metadata.attributes, acl);
-    target.put(key, content, options).await?;
+    target.put(key, content, PutOptions::new(mode, object.metadata.attributes, acl)).await?;
     let digest = hasher.lock().expect("md5").clone().finalize();
     Ok(digest.into())
 }

@@ -13,6 +13,7 @@ use crate::backend::{Backend, Capabilities, GetResult, ListOptions, PresignReque
 use crate::backend::{PutResult, WriteMode};
 use crate::content::Content;
 use crate::error::{Error, ErrorKind, Result};
+use crate::migrate::copy_object;
 use crate::storage::Storage;
 use crate::types::{Acl, ByteRange, ListEntry, Metadata};
 
@@ -97,17 +98,9 @@ impl MirrorBackend {
     }
 
     /// Copy `key` from mirror `index` to the primary, create-only, so a write racing with it wins.
-    async fn copy_back(&self, key: &str, index: usize) -> Result<()> {
-        let mirror = &self.mirrors[index - 1];
-        let source = mirror.get(key, None).await?;
-        let acl = if mirror.capabilities().acl && self.primary.capabilities().acl {
-            Some(mirror.acl(key).await?)
-        } else {
-            None
-        };
-        let content = Content::from_stream(source.stream, Some(source.metadata.size()));
-        let options = PutOptions::new(WriteMode::CreateOnly, source.metadata.attributes, acl);
-        match self.primary.put(key, content, options).await {
+    async fn copy_back(&self, key: &str, index: usize, opened: Option<GetResult>) -> Result<()> {
+        let mirror = self.mirrors[index - 1].as_ref();
+        match copy_object(mirror, self.primary.as_ref(), key, WriteMode::CreateOnly, opened).await {
             Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
             other => other.map(drop),
         }
@@ -151,8 +144,8 @@ impl Backend for MirrorBackend {
         if index == 0 || !self.read_through {
             return Ok(result);
         }
-        drop(result);
-        self.copy_back(key, index).await?;
+        // The whole object goes to the primary (through this read, unless it was a range), then is served from there.
+        self.copy_back(key, index, range.is_none().then_some(result)).await?;
         self.primary.get(key, range).await
     }
 
@@ -212,16 +205,10 @@ impl MirrorBackend {
     /// Repeat a copy on a mirror: natively when the mirror has the source, else from the primary's new object.
     async fn mirror_copy(&self, mirror: &dyn Backend, from: &str, to: &str) -> Result<()> {
         match mirror.copy(from, to, WriteMode::Overwrite).await {
-            Err(err) if err.kind() == ErrorKind::NotFound => {}
-            other => return other,
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                copy_object(self.primary.as_ref(), mirror, to, WriteMode::Overwrite, None).await.map(drop)
+            }
+            other => other,
         }
-        let source = self.primary.get(to, None).await?;
-        let acl = if self.primary.capabilities().acl && mirror.capabilities().acl {
-            Some(self.primary.acl(to).await?)
-        } else {
-            None
-        };
-        let content = Content::from_stream(source.stream, Some(source.metadata.size()));
-        mirror.put(to, content, PutOptions::new(WriteMode::Overwrite, source.metadata.attributes, acl)).await.map(drop)
     }
 }

@@ -128,7 +128,7 @@ pub struct AppState {
     sessions: Mutex<HashMap<String, User>>,
     documents: Mutex<Vec<Document>>,
     /// Disk and memory storages' URL services, mounted under their `base_url` path.
-    url_services: Vec<(String, SignedUrlService)>,
+    url_services: Vec<SignedUrlService>,
 }
 
 /// Where uploads go inside each storage (the seed's `upload_to='open/'` and `upload_to='seekrit/'`).
@@ -151,13 +151,14 @@ impl AppState {
             let built = storage_config.build(name, base)?;
             if let Some(signer) = built.signer {
                 // The disk's links point back at this app; serve them under their base URL's path.
-                let path = url_path(signer.base_url());
-                if path == "/" || url_services.iter().any(|(taken, _)| *taken == path) {
+                let service = SignedUrlService::new(built.storage.clone(), signer);
+                let path = service.base_path();
+                if path == "/" || url_services.iter().any(|taken: &SignedUrlService| taken.base_path() == path) {
                     return Err(config_error(format!(
                         "storage `{name}`: give `base_url` a path of its own, as http://127.0.0.1:8080/media/{name}/"
                     )));
                 }
-                url_services.push((path, SignedUrlService::new(built.storage.clone(), signer)));
+                url_services.push(service);
             }
             Ok(built.storage)
         };
@@ -186,8 +187,8 @@ impl AppState {
             .route("/documents", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
             .route("/documents/{id}", get(document_page))
             .route("/documents/{id}/private", get(private_download));
-        for (path, service) in &self.url_services {
-            router = router.route_service(&format!("{path}{{*key}}"), service.clone());
+        for service in &self.url_services {
+            router = router.route_service(&format!("{}{{*key}}", service.base_path()), service.clone());
         }
         router.with_state(self.clone())
     }
@@ -254,12 +255,6 @@ impl IntoResponse for Refusal {
             Refusal::Storage(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
         }
     }
-}
-
-/// The path of a base URL: `http://host:8080/media/` → `/media/`.
-fn url_path(base_url: &str) -> String {
-    let after_scheme = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
-    after_scheme.find('/').map_or_else(|| "/".to_owned(), |at| after_scheme[at..].to_owned())
 }
 
 const SESSION_COOKIE: &str = "session";
@@ -502,12 +497,6 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_paths() {
-        assert_eq!(url_path("http://127.0.0.1:8080/media/private/"), "/media/private/");
-        assert_eq!(url_path("http://127.0.0.1:8080"), "/");
-    }
 
     #[test]
     fn session_cookie_found_among_others() {

@@ -44,6 +44,11 @@ impl SignedUrlService {
         Self { storage, signer, base_path }
     }
 
+    /// The path this service answers under: the path of the signer's base URL, e.g. `/media/private/`.
+    pub fn base_path(&self) -> &str {
+        &self.base_path
+    }
+
     /// Answer one request.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
     where

@@ -10,8 +10,8 @@ async fn check_mirror(primary_kind: Kind, mirror_kind: Kind) {
     let (primary, _d1) = backends::fresh(primary_kind).await;
     let (mirror, _d2) = backends::fresh(mirror_kind).await;
     let pair = format!("{primary_kind:?} primary, {mirror_kind:?} mirror");
-    write_tree(&mirror, 20..22).await; // only on the mirror: what a backfill has not reached yet
-    let (old, older) = (tree_file(20), tree_file(21));
+    write_tree(&mirror, 20..23).await; // only on the mirror: what a backfill has not reached yet
+    let (old, older, ranged) = (tree_file(20), tree_file(21), tree_file(22));
 
     let mirrored = MirrorBackend::of(&primary, &[&mirror]).storage();
     assert!(mirrored.read(&old.name).await.unwrap() == old.data, "{pair}: fallback read");
@@ -25,6 +25,12 @@ async fn check_mirror(primary_kind: Kind, mirror_kind: Kind) {
     if primary.capabilities().acl {
         assert_eq!(primary.acl(&older.name).await.unwrap(), older.acl, "{pair}: the ACL came along");
     }
+
+    // A ranged read through returns the range, and still brings the whole object to the primary.
+    let reader = reading_through.open_range(&ranged.name, 2..10).await.unwrap();
+    let part: Vec<u8> = reader.stream.map_ok(|chunk| chunk.to_vec()).try_concat().await.unwrap();
+    assert_eq!(part, ranged.data[2..10], "{pair}: the range");
+    assert!(primary.read(&ranged.name).await.unwrap() == ranged.data, "{pair}: the whole object copied back");
 
     let name = mirrored.save("new/upload.txt", b"written through the mirror storage").await.unwrap();
     for storage in [&primary, &mirror] {
