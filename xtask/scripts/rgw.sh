@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A throw-away single-node Ceph (one monitor, one memstore OSD) with the RADOS Gateway on 127.0.0.1, for the S3
-# tests. Run through `cargo xtask s3 start|stop|env`. Installs Debian's packages when they are missing.
+# A throw-away single-node Ceph (one monitor, one OSD) with the RADOS Gateway on 127.0.0.1, for the S3 tests and
+# benchmarks. Run through `cargo xtask s3 start|stop|env`. Installs Debian's packages when they are missing.
+# STORAGE_RGW_STORE picks the OSD's object store: memstore (in RAM, 4 GiB; the tests' default) or bluestore (on a
+# sparse 16 GiB file, so the benchmarks' gigabytes fit). Unset, a running gateway of either kind is reused.
 set -euo pipefail
 
 DIR=${STORAGE_RGW_DIR:-/tmp/storage-rgw}
@@ -10,6 +12,7 @@ ACCESS_KEY=storage-test-access-key
 SECRET_KEY=storage-test-secret-key-0123456789abcdef
 BUCKET=storage-test
 CONF="$DIR/ceph.conf"
+STORE=${STORAGE_RGW_STORE:-}
 
 say() { echo "rgw: $*" >&2; }
 
@@ -41,12 +44,28 @@ install() {
     exec 9>&- # the daemons started next must not inherit the lock
 }
 
+store_settings() {
+    case "$1" in
+        memstore) printf 'osd objectstore = memstore\nmemstore device bytes = 4294967296\n' ;;
+        bluestore) printf 'osd objectstore = bluestore\nbluestore block create = true\nbluestore block size = %s\n%s\n' \
+            17179869184 'osd memory target = 1073741824' ;;
+        *) say "unknown STORAGE_RGW_STORE '$1'; use memstore or bluestore"; exit 2 ;;
+    esac
+}
+
 start() {
     if answering && [ -f "$DIR/ready" ]; then
-        say "already running on port $PORT"
-        print_env
-        return
+        local running
+        running=$(cat "$DIR/ready")
+        if [ -z "$STORE" ] || [ "$STORE" = "${running:-memstore}" ]; then
+            say "already running on port $PORT (${running:-memstore})"
+            print_env
+            return
+        fi
+        say "restarting: a ${running:-memstore} gateway is running and $STORE was asked for"
     fi
+    local store=${STORE:-memstore}
+    store_settings "$store" >/dev/null
     install
     stop_daemons
     rm -rf "$DIR"
@@ -71,8 +90,7 @@ mon allow pool delete = true
 mon warn on pool no redundancy = false
 mon max pg per osd = 1000
 paxos propose interval = 0.1
-osd objectstore = memstore
-memstore device bytes = 4294967296
+$(store_settings "$store")
 run dir = $DIR/run
 pid file = $DIR/run/\$name.pid
 admin socket = $DIR/run/\$name.asok
@@ -80,7 +98,9 @@ log file = $DIR/log/\$name.log
 mon data = $DIR/mon/\$cluster-\$id
 osd data = $DIR/osd/\$cluster-\$id
 keyring = $DIR/keyring
-rgw gc obj min wait = 30
+# Deleted objects' space comes back within seconds, not the default hour: the benchmarks write gigabytes.
+rgw gc obj min wait = 5
+rgw gc processor period = 10
 
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$PORT
@@ -112,8 +132,8 @@ CONF
     done
     radosgw-admin -c "$CONF" user create --uid=storage-test --display-name="storage tests" \
         --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >/dev/null
-    touch "$DIR/ready"
-    say "ready on http://127.0.0.1:$PORT (data in RAM; logs in $DIR/log)"
+    echo "$store" > "$DIR/ready"
+    say "ready on http://127.0.0.1:$PORT ($store; logs in $DIR/log)"
     print_env
 }
 

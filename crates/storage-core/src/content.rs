@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -25,7 +26,25 @@ pub struct Content {
 
 enum Repr {
     Replay(Replay),
-    Stream { stream: ByteStream, size_hint: Option<u64> },
+    Stream { stream: ByteStream, size_hint: Option<u64>, claim: NameClaim },
+}
+
+/// Lets a backend tell a [`Content::tee`] that its name is secured before the content is read (S3's create-only
+/// placeholder, say): no collision can follow, so the spool kept for a second attempt is dropped and no longer
+/// written. A no-op for any other content.
+#[derive(Debug, Clone, Default)]
+pub struct NameClaim(Option<Arc<AtomicBool>>);
+
+impl NameClaim {
+    pub fn claimed(&self) {
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    fn is_claimed(&self) -> bool {
+        self.0.as_ref().is_some_and(|flag| flag.load(Ordering::Acquire))
+    }
 }
 
 /// Content that can be read any number of times.
@@ -72,7 +91,15 @@ impl Content {
         stream: impl futures::Stream<Item = io::Result<Bytes>> + Send + 'static,
         size_hint: Option<u64>,
     ) -> Self {
-        Content { repr: Repr::Stream { stream: stream.boxed(), size_hint } }
+        Content { repr: Repr::Stream { stream: stream.boxed(), size_hint, claim: NameClaim::default() } }
+    }
+
+    /// The handle a backend uses to say it holds the name (see [`NameClaim`]).
+    pub fn name_claim(&self) -> NameClaim {
+        match &self.repr {
+            Repr::Stream { claim, .. } => claim.clone(),
+            Repr::Replay(_) => NameClaim::default(),
+        }
     }
 
     /// The size in bytes, when it is known without reading.
@@ -136,14 +163,28 @@ impl Content {
     /// passed through as it is read and copied into a spool on the side (memory up to [`SPOOL_MEMORY_LIMIT`], a
     /// temporary file beyond), so the first attempt streams at full speed and only a retry reads the spool.
     pub fn tee(self) -> (Content, Rewind) {
+        self.tee_with(NameClaim::default())
+    }
+
+    /// [`Content::tee`] for a save that only needs a second attempt if its name is taken: once the backend reports
+    /// the name claimed (see [`NameClaim`]), the spool is dropped and the [`Rewind`] fails.
+    pub fn tee_until_claimed(self) -> (Content, Rewind) {
+        self.tee_with(NameClaim(Some(Arc::default())))
+    }
+
+    fn tee_with(self, claim: NameClaim) -> (Content, Rewind) {
         let (stream, size_hint) = match self.repr {
             Repr::Replay(replay) => {
                 let replayable = Replayable(replay);
                 return (replayable.content(), Rewind(RewindRepr::Ready(replayable)));
             }
-            Repr::Stream { stream, size_hint } => (stream, size_hint),
+            Repr::Stream { stream, size_hint, .. } => (stream, size_hint),
         };
-        let shared = Arc::new(tokio::sync::Mutex::new(Tee { source: Some(stream), spool: Spool::default() }));
+        let shared = Arc::new(tokio::sync::Mutex::new(Tee {
+            source: Some(stream),
+            spool: Spool::default(),
+            claim: claim.clone(),
+        }));
         let passed = stream::unfold(shared.clone(), |shared| async move {
             let mut tee = shared.lock().await;
             let item = match tee.source.as_mut()?.next().await {
@@ -151,13 +192,18 @@ impl Content {
                     tee.source = None;
                     return None;
                 }
+                Some(Ok(chunk)) if tee.claim.is_claimed() => {
+                    tee.spool = Spool::Empty;
+                    Ok(chunk)
+                }
                 Some(Ok(chunk)) => tee.spool.write(&chunk).await.map(|()| chunk),
                 Some(Err(err)) => Err(err),
             };
             drop(tee);
             Some((item, shared))
         });
-        (Content::from_stream(passed, size_hint), Rewind(RewindRepr::Tee(shared)))
+        let passed = Content { repr: Repr::Stream { stream: passed.boxed(), size_hint, claim } };
+        (passed, Rewind(RewindRepr::Tee(shared)))
     }
 }
 
@@ -174,6 +220,7 @@ enum RewindRepr {
 struct Tee {
     source: Option<ByteStream>,
     spool: Spool,
+    claim: NameClaim,
 }
 
 impl fmt::Debug for Tee {
@@ -190,6 +237,9 @@ impl Rewind {
             RewindRepr::Tee(shared) => shared,
         };
         let mut tee = shared.lock().await;
+        if tee.claim.is_claimed() {
+            return Err(io::Error::other("the backend claimed the name before reading, so the content was not kept"));
+        }
         if let Some(mut rest) = tee.source.take() {
             while let Some(chunk) = rest.try_next().await? {
                 tee.spool.write(&chunk).await?;

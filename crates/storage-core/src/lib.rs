@@ -32,7 +32,7 @@ pub use backend::{
     Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, PutResult,
     WriteMode,
 };
-pub use content::{ByteStream, Content, Replayable, Rewind};
+pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use migrate::{MigrateOptions, MigrationReport, migrate};
 pub use mirror::MirrorBackend;

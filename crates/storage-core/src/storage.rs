@@ -235,7 +235,7 @@ impl Storage {
                 let mut names = names;
                 let options = PutOptions::new(WriteMode::CreateOnly, attributes, acl);
                 // The first attempt streams directly; only a collision replays the content, from a spool.
-                let (first, rewind) = content.tee();
+                let (first, rewind) = content.tee_until_claimed();
                 let first_name = names.next_candidate()?;
                 match self.put_checked(&first_name, first, options.clone()).await {
                     Err(err) if err.kind() == ErrorKind::AlreadyExists => {}

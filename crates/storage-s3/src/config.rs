@@ -56,8 +56,10 @@ pub struct S3Config {
     pub url_protocol: String,
     /// Larger saves use a multipart upload (django-storages leaves this to boto3, whose default is 8 MiB).
     pub multipart_threshold: usize,
-    /// The size of each uploaded part, held in memory one at a time (at least 5 MiB, S3's minimum).
+    /// The size of each uploaded part (at least 5 MiB, S3's minimum).
     pub part_size: usize,
+    /// Parts uploaded at once (boto3's `max_concurrency`); memory holds this many parts plus the one being filled.
+    pub part_concurrency: usize,
     /// `StorageClass` for new objects (`STANDARD_IA`, `GLACIER_IR`, …); the bucket's default when `None`.
     pub storage_class: Option<String>,
     /// Tags of new objects (`Tagging`).
@@ -94,6 +96,7 @@ impl fmt::Debug for S3Config {
             .field("url_protocol", &self.url_protocol)
             .field("multipart_threshold", &self.multipart_threshold)
             .field("part_size", &self.part_size)
+            .field("part_concurrency", &self.part_concurrency)
             .field("storage_class", &self.storage_class)
             .field("tags", &self.tags)
             .field("server_side_encryption", &self.server_side_encryption)
@@ -122,6 +125,7 @@ impl S3Config {
             url_protocol: "https:".into(),
             multipart_threshold: 8 * MIB,
             part_size: 8 * MIB,
+            part_concurrency: 4,
             storage_class: None,
             tags: Vec::new(),
             server_side_encryption: None,
@@ -171,6 +175,12 @@ impl S3Config {
     pub fn with_multipart(mut self, threshold: usize, part_size: usize) -> Self {
         self.multipart_threshold = threshold;
         self.part_size = part_size;
+        self
+    }
+
+    /// Upload up to `parts` parts of a multipart upload at once (default 4: 32 MiB of parts in flight).
+    pub fn with_part_concurrency(mut self, parts: usize) -> Self {
+        self.part_concurrency = parts;
         self
     }
 
@@ -263,6 +273,9 @@ impl S3Config {
             return problem(
                 "`part_size` must be at least 5 MiB (S3's minimum) and at most `multipart_threshold`".into(),
             );
+        }
+        if self.part_concurrency == 0 {
+            return problem("`part_concurrency` must be at least 1".into());
         }
         if self.access_key_id.is_some() != self.secret_access_key.is_some() {
             return problem("give both the access key id and the secret access key, or neither".into());

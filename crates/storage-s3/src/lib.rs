@@ -20,7 +20,6 @@ use object_store::aws::AmazonS3;
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{Attribute, AttributeValue, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use storage_core::signing::encode_key_path;
 use storage_core::{
@@ -34,12 +33,14 @@ mod adapter;
 mod cloudfront;
 mod config;
 mod gzip;
+mod presign;
 mod signed;
 
 pub use adapter::ObjectStoreBackend;
 pub use cloudfront::{CloudFrontPolicy, CloudFrontSigner};
 pub use config::{AddressingStyle, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption};
 
+use presign::{Presigner, UrlToSign};
 use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
 
 pub(crate) const NAME: &str = "s3";
@@ -56,8 +57,8 @@ pub struct S3Backend {
 #[derive(Debug)]
 struct Inner {
     store: AmazonS3,
-    /// Signs URLs for the public host: the store itself, or one configured with `public_endpoint`.
-    url_signer: AmazonS3,
+    /// Signs URLs for the public host: `public_endpoint`, or the endpoint itself.
+    presigner: Presigner,
     signed: Signed,
     config: S3Config,
     /// `location` with a trailing `/`, or empty.
@@ -71,10 +72,9 @@ impl S3Backend {
         let builder = config.builder().with_http_connector(HeaderConnector(credentials.clone()));
         let store = builder.clone().build().map_err(|err| map_error(err, ""))?;
         credentials.set(store.credentials().clone(), config.region());
-        let url_signer = match &config.public_endpoint {
-            Some(public) => builder.with_endpoint(public.clone()).build().map_err(|err| map_error(err, ""))?,
-            None => store.clone(),
-        };
+        let public_endpoint = config.public_endpoint.clone().unwrap_or_else(|| config.endpoint_or_default());
+        let presigner =
+            Presigner::new(&config.bucket_url(&public_endpoint), config.region(), store.credentials().clone())?;
         let client = object_store::client::HttpConnector::connect(
             &object_store::client::ReqwestConnector::default(),
             &object_store::ClientOptions::new().with_allow_http(true),
@@ -84,9 +84,7 @@ impl S3Backend {
             "" => String::new(),
             location => format!("{location}/"),
         };
-        Ok(Self {
-            inner: Arc::new(Inner { store, url_signer, signed: Signed { client, credentials }, config, prefix }),
-        })
+        Ok(Self { inner: Arc::new(Inner { store, presigner, signed: Signed { client, credentials }, config, prefix }) })
     }
 
     /// A [`Storage`] over this backend with the default policy.
@@ -184,7 +182,7 @@ impl S3Backend {
             .map_err(|err| map_error(err, key))
     }
 
-    /// A multipart upload that holds one part in memory at a time, aborted on any failure (no orphaned parts).
+    /// A multipart upload with `part_concurrency` parts in flight, aborted on any failure (no orphaned parts).
     /// Create-only: the name is claimed first by a create-only placeholder, so the check and the write cannot be
     /// separated by another writer; a failed upload releases the claim.
     async fn put_multipart(
@@ -193,10 +191,13 @@ impl S3Backend {
         first: Bytes,
         rest: storage_core::ByteStream,
         options: &PutOptions,
+        claim: storage_core::NameClaim,
     ) -> Result<()> {
         if options.mode == WriteMode::CreateOnly {
-            let claim = PutOptions::new(WriteMode::CreateOnly, options.attributes.clone(), options.acl);
-            self.put_single(key, Bytes::new(), &claim).await?;
+            let placeholder = PutOptions::new(WriteMode::CreateOnly, options.attributes.clone(), options.acl);
+            self.put_single(key, Bytes::new(), &placeholder).await?;
+            // The name is ours now: the storage need not keep the content for another attempt.
+            claim.claimed();
         }
         let uploaded = self.upload_parts(key, first, rest, options).await;
         if uploaded.is_err() && options.mode == WriteMode::CreateOnly {
@@ -224,32 +225,45 @@ impl S3Backend {
         })?;
 
         let uploaded = async {
-            let part_size = self.inner.config.part_size;
-            let mut parts: Vec<PartId> = Vec::new();
-            let mut buffer = BytesMut::from(&first[..]);
+            let (part_size, concurrency) = (self.inner.config.part_size, self.inner.config.part_concurrency);
+            // Dropping the set (on an error) aborts the parts still in flight.
+            let mut in_flight = tokio::task::JoinSet::new();
+            let mut parts: Vec<(usize, PartId)> = Vec::new();
+            let mut next_index = 0;
+            // Chunks are gathered into parts without copying; a chunk that straddles two parts is split.
+            let mut buffer = PartBuffer::default();
+            buffer.push(first);
             let mut ended = false;
             loop {
-                while !ended && buffer.len() < part_size {
+                while !ended && buffer.len < part_size {
                     match rest.try_next().await.map_err(|err| Error::from_io(NAME, key, err))? {
-                        Some(chunk) => buffer.extend_from_slice(&chunk),
+                        Some(chunk) => buffer.push(chunk),
                         None => ended = true,
                     }
                 }
-                if buffer.is_empty() && !parts.is_empty() {
+                if buffer.len == 0 && next_index > 0 {
                     break;
                 }
-                let part = buffer.split_to(buffer.len().min(part_size)).freeze();
-                let id = self
-                    .inner
-                    .store
-                    .put_part(&path, &upload_id, parts.len(), PutPayload::from(part))
-                    .await
-                    .map_err(|err| map_error(err, key))?;
-                parts.push(id);
-                if ended && buffer.is_empty() {
+                let part = buffer.take(part_size);
+                let (store, path, upload_id, index) =
+                    (self.inner.store.clone(), path.clone(), upload_id.clone(), next_index);
+                in_flight.spawn(async move {
+                    let id = store.put_part(&path, &upload_id, index, part).await;
+                    (index, id)
+                });
+                next_index += 1;
+                while in_flight.len() >= concurrency {
+                    parts.push(joined_part(in_flight.join_next().await, key)?);
+                }
+                if ended && buffer.len == 0 {
                     break;
                 }
             }
+            while !in_flight.is_empty() {
+                parts.push(joined_part(in_flight.join_next().await, key)?);
+            }
+            parts.sort_unstable_by_key(|(index, _)| *index);
+            let parts = parts.into_iter().map(|(_, id)| id).collect();
             self.inner.store.complete_multipart(&path, &upload_id, parts).await.map_err(|err| map_error(err, key))?;
             // Ceph ignores x-amz-tagging on CreateMultipartUpload; set the tags on the finished object instead.
             self.put_tags(key).await
@@ -290,6 +304,7 @@ impl Backend for S3Backend {
             return Ok(PutResult::default());
         }
         // Read up to the threshold: a small stream or file becomes one PutObject, a large one a multipart upload.
+        let claim = content.name_claim();
         let mut stream = content.into_stream().await.map_err(|err| Error::from_io(NAME, key, err))?;
         let mut head = BytesMut::new();
         while head.len() <= threshold {
@@ -301,7 +316,7 @@ impl Backend for S3Backend {
                 }
             }
         }
-        self.put_multipart(key, head.freeze(), stream, &options).await?;
+        self.put_multipart(key, head.freeze(), stream, &options, claim).await?;
         Ok(PutResult::default())
     }
 
@@ -414,40 +429,40 @@ impl Backend for S3Backend {
             let signed = cloudfront.sign_url(&url, std::time::SystemTime::now() + request.expires_in)?;
             return Ok(PresignedRequest::new(Method::Get, signed, Vec::new()));
         }
-        let mut options = SignedUrlOptions::new();
         let mut headers: Vec<(String, String)> = Vec::new();
-        let mut sign_header = |name: HeaderName, value: &str| -> Result<()> {
-            let header = HeaderValue::from_str(value)
-                .map_err(|_| Error::invalid_argument(key, format!("{name} is not a valid header value")))?;
-            headers.push((name.to_string(), value.to_owned()));
-            options.signed_headers.append(name, header);
-            Ok(())
-        };
-        if let Some(content_type) = &request.content_type {
-            sign_header(http::header::CONTENT_TYPE, content_type)?;
+        for (name, value) in [
+            ("content-type", request.content_type.as_deref()),
+            ("x-amz-acl", request.acl.map(Acl::as_str)),
+            ("if-none-match", request.create_only.then_some("*")),
+        ] {
+            if let Some(value) = value {
+                HeaderValue::from_str(value)
+                    .map_err(|_| Error::invalid_argument(key, format!("{name} is not a valid header value")))?;
+                headers.push((name.to_owned(), value.to_owned()));
+            }
         }
-        if let Some(acl) = request.acl {
-            sign_header(HeaderName::from_static("x-amz-acl"), acl.as_str())?;
-        }
-        if request.create_only {
-            sign_header(http::header::IF_NONE_MATCH, "*")?;
-        }
-        let query = [
+        let query: Vec<(&str, &str)> = [
             ("response-content-disposition", &request.response_content_disposition),
             ("response-content-type", &request.response_content_type),
-        ];
-        options = options.with_query(query.into_iter().filter_map(|(name, value)| Some((name, value.clone()?))));
-        let method = match request.method {
-            Method::Get => HttpMethod::GET,
-            Method::Put => HttpMethod::PUT,
-        };
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+        .collect();
+        let signed_headers: Vec<(&str, &str)> =
+            headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+        let encoded_key = encode_key_path(&format!("{}{key}", self.inner.prefix));
         let url = self
             .inner
-            .url_signer
-            .signed_url_opts(method, &self.path(key)?, request.expires_in, &options)
-            .await
-            .map_err(|err| map_error(err, key))?;
-        Ok(PresignedRequest::new(request.method, url.to_string(), headers))
+            .presigner
+            .sign(&UrlToSign {
+                method: request.method.as_str(),
+                encoded_key: &encoded_key,
+                expires_in: request.expires_in,
+                query: &query,
+                headers: &signed_headers,
+            })
+            .await?;
+        Ok(PresignedRequest::new(request.method, url, headers))
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
@@ -461,6 +476,47 @@ impl Backend for S3Backend {
         let reply = self.inner.signed.send(HttpMethod::GET, &url, vec![], Bytes::new(), key).await?;
         Ok(acl::canned(&reply.check(key)?.body))
     }
+}
+
+/// Chunks waiting to become a part.
+#[derive(Default)]
+struct PartBuffer {
+    chunks: std::collections::VecDeque<Bytes>,
+    len: usize,
+}
+
+impl PartBuffer {
+    fn push(&mut self, chunk: Bytes) {
+        self.len += chunk.len();
+        self.chunks.push_back(chunk);
+    }
+
+    /// The first `size` bytes (or all there are), as one payload of the same chunks.
+    fn take(&mut self, size: usize) -> PutPayload {
+        let mut part = Vec::new();
+        let mut taken = 0;
+        while taken < size {
+            let Some(mut chunk) = self.chunks.pop_front() else { break };
+            if taken + chunk.len() > size {
+                self.chunks.push_front(chunk.split_off(size - taken));
+            }
+            taken += chunk.len();
+            part.push(chunk);
+        }
+        self.len -= taken;
+        part.into_iter().collect()
+    }
+}
+
+/// The result of a part upload that finished, in its place.
+fn joined_part(
+    joined: Option<std::result::Result<(usize, object_store::Result<PartId>), tokio::task::JoinError>>,
+    key: &str,
+) -> Result<(usize, PartId)> {
+    let (index, id) = joined
+        .expect("only called while parts are in flight")
+        .map_err(|err| Error::backend(NAME, key, "a part upload stopped", true, err))?;
+    Ok((index, id.map_err(|err| map_error(err, key))?))
 }
 
 /// A ranged read through any object_store, with an out-of-range request reported as such.

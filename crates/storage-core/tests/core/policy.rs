@@ -71,6 +71,22 @@ async fn a_large_stream_spills_and_an_abandoned_first_attempt_still_replays_whol
 }
 
 #[tokio::test]
+async fn a_claimed_name_stops_the_spool_but_only_for_a_tee_until_claimed() {
+    let total = storage_core::content::SPOOL_MEMORY_LIMIT + 12_345;
+    let (first, rewind) = chunks(total, 1 << 20).tee_until_claimed();
+    first.name_claim().claimed();
+    assert_eq!(collect(first).await.len(), total, "claiming never changes what the backend reads");
+    let err = rewind.rewind().await.unwrap_err();
+    assert!(err.to_string().contains("claimed the name"), "{err}");
+
+    // A plain tee (the mirror's, which must replay to every mirror) ignores a backend's claim.
+    let (first, rewind) = chunks(total, 1 << 20).tee();
+    first.name_claim().claimed();
+    assert_eq!(collect(first).await.len(), total);
+    assert_eq!(collect(rewind.rewind().await.unwrap().content()).await.len(), total);
+}
+
+#[tokio::test]
 async fn replayable_content_is_shared_not_copied() {
     let (first, rewind) = Content::from_bytes(Bytes::from_static(b"abc")).tee();
     assert_eq!(first.as_bytes().unwrap(), "abc");
