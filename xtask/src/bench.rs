@@ -6,12 +6,22 @@ use std::process::Command;
 
 use crate::{cargo, workspace_root};
 
-/// One measured goal.
+/// One measured goal, or a measurement given for context (no goal of its own).
 struct Goal {
     what: String,
     measured: String,
     goal: String,
-    met: bool,
+    met: Option<bool>,
+}
+
+impl Goal {
+    fn new(what: impl Into<String>, measured: String, goal: &str, met: bool) -> Self {
+        Goal { what: what.into(), measured, goal: goal.into(), met: Some(met) }
+    }
+
+    fn context(what: impl Into<String>, measured: String) -> Self {
+        Goal { what: what.into(), measured, goal: "-".into(), met: None }
+    }
 }
 
 pub fn run(target: Option<&str>) -> Result<(), String> {
@@ -23,7 +33,8 @@ pub fn run(target: Option<&str>) -> Result<(), String> {
             let mut goals = fs()?;
             goals.extend(s3()?);
             goals.extend(migrate()?);
-            report(&goals)
+            report(&goals)?;
+            write_docs(&goals)
         }
         Some(other) => Err(format!("unknown benchmark `{other}`; available: fs, s3, migrate")),
     }
@@ -48,14 +59,18 @@ fn example_with(
         return Err(format!("building the {name} example of {package} failed"));
     }
     let binary = workspace_root().join("target/release/examples").join(name);
-    let output = Command::new(&binary)
-        .arg(phase)
+    measure(&format!("{name} {phase}"), Command::new(&binary).arg(phase).envs(env.iter().cloned()))
+}
+
+/// Run one benchmark phase and parse the `key=value` pairs it prints.
+fn measure(label: &str, command: &mut Command) -> Result<BTreeMap<String, f64>, String> {
+    eprintln!("xtask:   {label}");
+    let output = command
         .env("BENCH_DIR", workspace_root().join("target/bench"))
-        .envs(env.iter().cloned())
         .output()
-        .map_err(|err| format!("{}: {err}", binary.display()))?;
+        .map_err(|err| format!("{label}: {err}"))?;
     if !output.status.success() {
-        return Err(format!("{name} {phase} failed: {}", String::from_utf8_lossy(&output.stderr)));
+        return Err(format!("{label} failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
     let line = String::from_utf8_lossy(&output.stdout);
     let values = line
@@ -64,6 +79,19 @@ fn example_with(
         .filter_map(|(key, value)| Some((key.to_owned(), value.parse().ok()?)))
         .collect();
     Ok(values)
+}
+
+/// Run a helper script that installs a peer when it is missing and prints the path of what to run.
+fn peer(script: &str) -> Result<String, String> {
+    let output = Command::new("bash")
+        .arg(workspace_root().join("xtask/scripts").join(script))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|err| format!("{script}: {err}"))?;
+    if !output.status.success() {
+        return Err(format!("{script} could not install its peer (see the messages above)"));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 fn fs() -> Result<Vec<Goal>, String> {
@@ -79,35 +107,176 @@ fn fs() -> Result<Vec<Goal>, String> {
             what: format!("fs small saves, {policy}: speed vs std::fs::write + rename"),
             measured: format!("{ratio:.2}x ({api:.0} ms vs {raw:.0} ms)"),
             goal: ">= 0.80x".into(),
-            met: ratio >= 0.8,
+            met: Some(ratio >= 0.8),
         });
     }
     goals.push(peak_rss_goal("fs", &large)?);
     Ok(goals)
 }
 
+/// This project, raw object_store and django-storages + boto3 on the same gateway (bluestore, so the gigabytes
+/// fit): small saves, presigning, a 1 GiB save and read, listing, and unique names under contention.
 fn s3() -> Result<Vec<Goal>, String> {
-    eprintln!("xtask: bench s3 (against the local Ceph RGW: small saves, presigning, a 1 GiB save and read)");
-    let settings = crate::s3::start()?;
-    let run = |phase| example_with("storage-s3", "s3_bench", phase, &settings);
-    let (small, presign, large) = (run("small")?, run("presign")?, run("large")?);
-    let (api, raw) = (value(&small, "api_ms")?, value(&small, "raw_ms")?);
-    let (api_urls, raw_urls) = (value(&presign, "api_per_s")?, value(&presign, "raw_per_s")?);
-    Ok(vec![
-        Goal {
-            what: "s3 2,000 x 4 KiB saves, 32 in flight: time vs raw object_store".into(),
-            measured: format!("{:.2}x ({api:.0} ms vs {raw:.0} ms)", api / raw),
-            goal: "<= 1.10x".into(),
-            met: api / raw <= 1.10,
-        },
-        Goal {
-            what: "s3 presigned GET URLs per second vs object_store signed_url".into(),
-            measured: format!("{:.2}x ({api_urls:.0}/s vs {raw_urls:.0}/s)", api_urls / raw_urls),
-            goal: ">= 3x".into(),
-            met: api_urls / raw_urls >= 3.0,
-        },
-        peak_rss_goal("s3", &large)?,
-    ])
+    eprintln!("xtask: bench s3 (the local Ceph RGW on bluestore: this project, object_store, django-storages)");
+    let mut settings = crate::s3::start_with(Some("bluestore"))?;
+    let token = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    settings.push(("BENCH_TOKEN".into(), token.to_string()));
+    let python = peer("python-peer.sh")?;
+    let ours = |phase| example_with("storage-s3", "s3_bench", phase, &settings);
+    let django = |phase| {
+        let script = workspace_root().join("xtask/scripts/django_bench.py");
+        measure(
+            &format!("django_bench.py {phase}"),
+            Command::new(&python).arg(script).arg(phase).envs(settings.clone()),
+        )
+    };
+    let log = RequestLog::new()?;
+
+    let (small, django_small) = (ours("small")?, django("small")?);
+    let (presign, boto3) = (ours("presign")?, django("presign")?);
+    let large = ours("large")?;
+    let (list, django_list) = (ours("list")?, django("list")?);
+    let contention = ours("contention")?;
+    let our_requests = log.requests(&format!("bench-contention/{token}-ours/"))?;
+    let django_contention = django("contention")?;
+    let django_requests = log.requests(&format!("bench-contention/{token}-django/"))?;
+
+    let mut goals = Vec::new();
+    let (unique, overwrite) = (value(&small, "api_ms")?, value(&small, "api_overwrite_ms")?);
+    let (raw_create, raw_put, django_ms) =
+        (value(&small, "raw_create_ms")?, value(&small, "raw_ms")?, value(&django_small, "django_ms")?);
+    let small_goal = |what: &str, ours: f64, theirs: f64| {
+        Goal::new(
+            format!("s3 2,000 x 4 KiB saves, 32 in flight, {what}: time"),
+            ratio_ms(ours, theirs),
+            "<= 1.10x",
+            ours / theirs <= 1.10,
+        )
+    };
+    goals.push(small_goal("unique names (create-only) vs object_store create-only put", unique, raw_create));
+    goals.push(small_goal("overwriting vs object_store put", overwrite, raw_put));
+    goals.push(small_goal("defaults (unique names) vs object_store's default put", unique, raw_put));
+    goals.push(Goal::new(
+        "s3 2,000 x 4 KiB saves: speed vs django-storages 1.14.6 + boto3, 32 threads, Storage.save",
+        format!("{:.1}x ({unique:.0} ms vs {django_ms:.0} ms)", django_ms / unique),
+        ">= 5x",
+        django_ms / unique >= 5.0,
+    ));
+
+    let (api_urls, raw_urls, boto3_urls) =
+        (value(&presign, "api_per_s")?, value(&presign, "raw_per_s")?, value(&boto3, "boto3_per_s")?);
+    goals.push(Goal::new(
+        "s3 presigned GET URLs per second on one core vs object_store signed_url",
+        format!("{:.1}x ({api_urls:.0}/s vs {raw_urls:.0}/s)", api_urls / raw_urls),
+        ">= 3x",
+        api_urls / raw_urls >= 3.0,
+    ));
+    goals.push(Goal::new(
+        "s3 presigned GET URLs per second on one core vs boto3 generate_presigned_url",
+        format!("{:.0}x ({api_urls:.0}/s vs {boto3_urls:.0}/s)", api_urls / boto3_urls),
+        ">= 50x",
+        api_urls / boto3_urls >= 50.0,
+    ));
+    goals.push(Goal::context(
+        "s3 one presigned URL vs its hashing floor (SHA-256 of the canonical request + one HMAC-SHA256)",
+        format!(
+            "{:.0} ns vs {:.0} ns; deriving the key, cached per day, would add {:.0} ns",
+            value(&presign, "api_ns")?,
+            value(&presign, "floor_ns")?,
+            value(&presign, "derive_ns")?
+        ),
+    ));
+
+    let mib_per_s = |ms: f64| 1024.0 / (ms / 1000.0);
+    for (what, ours, theirs) in [
+        ("save", value(&large, "save_ms")?, value(&large, "raw_save_ms")?),
+        ("read", value(&large, "read_ms")?, value(&large, "raw_read_ms")?),
+    ] {
+        goals.push(Goal::new(
+            format!("s3 1 GiB streamed {what}: throughput vs object_store"),
+            format!("{:.2}x ({:.0} MiB/s vs {:.0} MiB/s)", theirs / ours, mib_per_s(ours), mib_per_s(theirs)),
+            ">= 0.9x",
+            theirs / ours >= 0.9,
+        ));
+    }
+    goals.push(peak_rss_goal("s3", &large)?);
+
+    for (what, key) in
+        [("list 20,000 objects", "list_ms"), ("listdir of their directory (19,000 files, 10 dirs)", "listdir_ms")]
+    {
+        let (ours, raw, django) =
+            (value(&list, key)?, value(&list, &format!("raw_{key}"))?, value(&django_list, &format!("django_{key}"))?);
+        goals.push(Goal::context(
+            format!("s3 {what}: time vs object_store and django-storages"),
+            format!(
+                "{ours:.0} ms; {:.2}x object_store ({raw:.0} ms); django {:.1}x slower ({django:.0} ms)",
+                ours / raw,
+                django / ours
+            ),
+        ));
+    }
+
+    let saves = value(&contention, "saves")? * value(&contention, "rounds")?;
+    let (our_per_save, django_per_save) = (our_requests as f64 / saves, django_requests as f64 / saves);
+    goals.push(Goal::new(
+        "s3 64 concurrent saves to one name, unique names: requests per save (counted by the gateway)",
+        format!("{our_per_save:.2} (django-storages' exists-then-save: {django_per_save:.2})"),
+        "<= 2",
+        our_per_save <= 2.0,
+    ));
+    let (our_ms, their_ms) = (value(&contention, "ms")?, value(&django_contention, "django_ms")?);
+    goals.push(Goal::context(
+        "s3 64 concurrent saves to one name: time, and distinct files kept, vs django-storages",
+        format!(
+            "{:.1}x faster ({our_ms:.0} ms vs {their_ms:.0} ms); kept {:.0} of 64 vs {:.0} of 64",
+            their_ms / our_ms,
+            value(&contention, "kept")?,
+            value(&django_contention, "django_kept")?
+        ),
+    ));
+    Ok(goals)
+}
+
+fn ratio_ms(ours: f64, theirs: f64) -> String {
+    format!("{:.2}x ({ours:.0} ms vs {theirs:.0} ms)", ours / theirs)
+}
+
+/// The gateway's log, which records every request it serves (a `beast:` line with the request line): requests are
+/// counted where they arrive, the same way for every client.
+struct RequestLog {
+    path: std::path::PathBuf,
+    start: u64,
+}
+
+impl RequestLog {
+    fn new() -> Result<Self, String> {
+        let path = crate::s3::dir().join("log/client.rgw.log");
+        let start = std::fs::metadata(&path).map_err(|err| format!("{}: {err}", path.display()))?.len();
+        Ok(RequestLog { path, start })
+    }
+
+    /// Requests since the log was opened whose object key starts with `prefix`, once the log has stopped growing.
+    fn requests(&self, prefix: &str) -> Result<usize, String> {
+        let mut last = None;
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let log = std::fs::read(&self.path).map_err(|err| format!("{}: {err}", self.path.display()))?;
+            let text = String::from_utf8_lossy(&log[usize::try_from(self.start).unwrap_or(0).min(log.len())..]);
+            let count = text
+                .lines()
+                .filter(|line| line.contains(" beast: "))
+                .filter_map(|line| line.split('"').nth(1))
+                .filter(|request| {
+                    request.split(' ').nth(1).is_some_and(|target| target.contains(&format!("/{prefix}")))
+                })
+                .count();
+            if last == Some(count) {
+                return Ok(count);
+            }
+            last = Some(count);
+        }
+        Err("the gateway's log kept growing for 20 s".into())
+    }
 }
 
 /// Files in the migration benchmark's tree.
@@ -117,22 +286,14 @@ const MIGRATE_FILES: usize = 10_000;
 /// a fresh prefix: at each tool's default concurrency, then both at 16.
 fn migrate() -> Result<Vec<Goal>, String> {
     eprintln!("xtask: bench migrate ({MIGRATE_FILES} mixed files, fs -> local RGW, storage migrate vs rclone copy)");
-    let settings = crate::s3::start()?;
+    let settings = crate::s3::start_with(Some("bluestore"))?;
     let setting = |name: &str| {
         settings.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()).ok_or(format!("{name} unset"))
     };
     let (endpoint, region, bucket) =
         (setting("STORAGE_S3_ENDPOINT")?, setting("STORAGE_S3_REGION")?, setting("STORAGE_S3_BUCKET")?);
     let (access_key, secret_key) = (setting("STORAGE_S3_ACCESS_KEY_ID")?, setting("STORAGE_S3_SECRET_ACCESS_KEY")?);
-    let rclone = Command::new("bash")
-        .arg(workspace_root().join("xtask/scripts/rclone.sh"))
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|err| format!("rclone.sh: {err}"))?;
-    if !rclone.status.success() {
-        return Err("rclone could not be installed".into());
-    }
-    let rclone = String::from_utf8_lossy(&rclone.stdout).trim().to_owned();
+    let rclone = peer("rclone.sh")?;
     let status = cargo()
         .args(["build", "--release", "--quiet", "--package", "storage-cli", "--bin", "storage"])
         .status()
@@ -215,13 +376,13 @@ fn migrate() -> Result<Vec<Goal>, String> {
             ),
             measured: format!("{:.2}x ({ours_default:.1} s vs {theirs_default:.1} s)", theirs_default / ours_default),
             goal: ">= 1.5x".into(),
-            met: theirs_default / ours_default >= 1.5,
+            met: Some(theirs_default / ours_default >= 1.5),
         },
         Goal {
             what: format!("migrate, verified, both at {equal} in flight: speed vs rclone copy + check --download"),
             measured: format!("{:.2}x ({ours_equal:.1} s vs {theirs_equal:.1} s)", theirs_equal / ours_equal),
             goal: ">= 1.0x".into(),
-            met: theirs_equal / ours_equal >= 1.0,
+            met: Some(theirs_equal / ours_equal >= 1.0),
         },
     ])
 }
@@ -278,16 +439,94 @@ fn peak_rss_goal(backend: &str, large: &BTreeMap<String, f64>) -> Result<Goal, S
             value(large, "read_ms")? / 1000.0
         ),
         goal: "<= 64 MiB".into(),
-        met: peak_mib <= 64.0,
+        met: Some(peak_mib <= 64.0),
     })
+}
+
+/// The results as a Markdown table.
+fn table(goals: &[Goal]) -> String {
+    let mut table = String::from("| measurement | result | goal | met |\n|---|---|---|---|\n");
+    for goal in goals {
+        let met = match goal.met {
+            Some(true) => "yes",
+            Some(false) => "MISSED",
+            None => "context",
+        };
+        table.push_str(&format!("| {} | {} | {} | {met} |\n", goal.what, goal.measured, goal.goal));
+    }
+    table
 }
 
 #[allow(clippy::print_stdout, reason = "the report is the command's output")]
 fn report(goals: &[Goal]) -> Result<(), String> {
-    println!("| measurement | result | goal | met |");
-    println!("|---|---|---|---|");
-    for goal in goals {
-        println!("| {} | {} | {} | {} |", goal.what, goal.measured, goal.goal, if goal.met { "yes" } else { "MISSED" });
-    }
+    print!("{}", table(goals));
     Ok(())
+}
+
+const DOCS_BEGIN: &str = "<!-- bench:begin (written by `cargo xtask bench`) -->";
+const DOCS_END: &str = "<!-- bench:end -->";
+
+/// Replace the generated section of docs/benchmarks.md with this run's table, machine and versions.
+fn write_docs(goals: &[Goal]) -> Result<(), String> {
+    let path = workspace_root().join("docs/benchmarks.md");
+    let page = std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let (Some(begin), Some(end)) = (page.find(DOCS_BEGIN), page.find(DOCS_END)) else {
+        return Err(format!("{} has lost its `{DOCS_BEGIN}` ... `{DOCS_END}` markers", path.display()));
+    };
+    let section = format!(
+        "{DOCS_BEGIN}\n## Latest run: {}\n\n{}\n\nCommand: `cargo xtask bench`; the rows are in the order it runs them.\n\n{}{DOCS_END}",
+        first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        machine(),
+        table(goals)
+    );
+    let page = format!("{}{section}{}", &page[..begin], &page[end + DOCS_END.len()..]);
+    std::fs::write(&path, page).map_err(|err| format!("{}: {err}", path.display()))?;
+    eprintln!("xtask: wrote the table to {}", path.display());
+    Ok(())
+}
+
+/// The machine and the versions of everything measured, as a paragraph.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map_or("unknown CPU", |rest| rest.trim_start_matches(|c: char| c == ':' || c.is_whitespace()));
+    let cores = cpuinfo.lines().filter(|line| line.starts_with("processor")).count();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / (1 << 20) as f64);
+    let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock")).unwrap_or_default();
+    let object_store = lock
+        .split("[[package]]")
+        .find(|package| package.contains("name = \"object_store\""))
+        .and_then(|package| package.lines().find_map(|line| line.strip_prefix("version = ")))
+        .unwrap_or("?")
+        .trim_matches('"');
+    let peers = std::fs::read_to_string(workspace_root().join("xtask/scripts/django-peer.txt")).unwrap_or_default();
+    let peers: Vec<&str> = peers.lines().filter(|line| !line.starts_with('#') && !line.is_empty()).collect();
+    format!(
+        "Machine: {cores} cores ({cpu}), {memory_gib:.0} GiB, Linux {}. Versions: {}, object_store {object_store}, {} \
+         (bluestore OSD on a file, on 127.0.0.1), {}, {} with {}. Client and gateway share the cores, so the ratios \
+         are the result and the absolute times are context.",
+        first_line("uname", &["-r"]),
+        first_line("rustc", &["--version"]),
+        first_line("radosgw", &["--version"]).split(" (").next().unwrap_or_default(),
+        first_line("rclone", &["version"]),
+        first_line("python3", &["--version"]),
+        peers.join(", ")
+    )
+}
+
+/// The first line a command prints, or `?`.
+fn first_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8_lossy(&output.stdout).lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }

@@ -21,8 +21,10 @@ commands:
   s3 start|stop|env
           a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests (installed from Debian when missing);
           `start` and `env` print its settings as export lines
-  bench [fs|s3]
-          run benchmarks in release mode and print each goal as met or missed
+  bench [fs|s3|migrate]
+          run benchmarks in release mode against their peers (object_store, django-storages + boto3, rclone;
+          installed when missing) and print each goal as met or missed; with no argument, all of them, and
+          the table is written to docs/benchmarks.md
   help    this text";
 
 fn main() -> ExitCode {

@@ -19,11 +19,20 @@ fn settings(stdout: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Start the gateway (installing Ceph first on a fresh machine) and return its settings.
+/// Start the gateway (installing Ceph first on a fresh machine) and return its settings. Reuses one already
+/// running, whatever its object store.
 pub fn start() -> Result<Vec<(String, String)>, String> {
+    start_with(None)
+}
+
+/// [`start`], with the OSD on `store` (`memstore` or `bluestore`), restarting a gateway that runs on the other.
+pub fn start_with(store: Option<&str>) -> Result<Vec<(String, String)>, String> {
     eprintln!("xtask: starting the local Ceph RGW");
-    let output =
-        script("start").stderr(std::process::Stdio::inherit()).output().map_err(|err| format!("rgw.sh: {err}"))?;
+    let mut command = script("start");
+    if let Some(store) = store {
+        command.env("STORAGE_RGW_STORE", store);
+    }
+    let output = command.stderr(std::process::Stdio::inherit()).output().map_err(|err| format!("rgw.sh: {err}"))?;
     if !output.status.success() {
         return Err("the local Ceph RGW did not start; the S3 tests cannot run (see the messages above)".into());
     }
@@ -35,10 +44,14 @@ pub fn stop() -> Result<(), String> {
     if status.success() { Ok(()) } else { Err("stopping the local Ceph RGW failed".into()) }
 }
 
+/// The gateway's working directory (its data, runtime files and logs).
+pub fn dir() -> std::path::PathBuf {
+    std::env::var("STORAGE_RGW_DIR").unwrap_or_else(|_| "/tmp/storage-rgw".into()).into()
+}
+
 /// Whether a gateway started earlier is still answering.
 pub fn running() -> bool {
-    let dir = std::env::var("STORAGE_RGW_DIR").unwrap_or_else(|_| "/tmp/storage-rgw".into());
-    std::path::Path::new(&dir).join("ready").exists()
+    dir().join("ready").exists()
         && Command::new("curl")
             .args(["-s", "-o", "/dev/null", "--max-time", "2", "http://127.0.0.1:7480/"])
             .status()

@@ -112,12 +112,15 @@ fn presigned_uploads_enforce_type_acl_and_create_only() {
 #[test]
 fn large_saves_use_multipart_and_stay_create_only() {
     runtime().block_on(async {
-        let config = config().with_multipart(5 << 20, 5 << 20);
+        // Two parts in flight of three, from chunks that straddle the part boundaries.
+        let config = config().with_multipart(5 << 20, 5 << 20).with_part_concurrency(2);
         let storage = backend_with(config).await.storage();
         let data: Bytes = (0..(12u32 << 20)).map(|i| (i % 253) as u8).collect::<Vec<u8>>().into();
         let stream = |data: Bytes| {
             Content::from_stream(
-                futures::stream::iter(data.chunks(1 << 20).map(|c| Ok(Bytes::copy_from_slice(c))).collect::<Vec<_>>()),
+                futures::stream::iter(
+                    data.chunks(768 << 10).map(|c| Ok(Bytes::copy_from_slice(c))).collect::<Vec<_>>(),
+                ),
                 None,
             )
         };

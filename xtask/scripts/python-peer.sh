@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The Python side of the benchmarks: a virtualenv with django-storages and boto3 at the versions in
+# django-peer.txt, made from PyPI when missing or different. Prints the virtualenv's python.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+VENV=${STORAGE_BENCH_VENV:-$(cd "$HERE/../.." && pwd)/target/bench/django-venv}
+REQUIREMENTS="$HERE/django-peer.txt"
+
+if ! cmp -s "$REQUIREMENTS" "$VENV/installed.txt" 2>/dev/null; then
+    echo "python-peer: installing django-storages and boto3 into $VENV (once per machine)" >&2
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS" >&2
+    cp "$REQUIREMENTS" "$VENV/installed.txt"
+fi
+echo "$VENV/bin/python"
