@@ -1,14 +1,15 @@
 //! The S3 backend: private files on S3 and temporary access to them, on object_store.
 //!
-//! Reads, listings, deletes, copies, single-part puts and presigning go through object_store's `AmazonS3`. What
-//! object_store cannot express is added around it, never by patching it:
+//! Reads, listings, deletes, copies, single-part puts and multipart parts go through object_store's `AmazonS3`.
+//! What object_store cannot express is added around it, never by patching it:
 //! - a canned ACL on a put rides in `PutOptions::extensions` to an `HttpService` that adds `x-amz-acl` and
 //!   re-signs with object_store's public `AwsAuthorizer` (one request, so a private file is never briefly public);
 //! - object ACLs (`?acl`) and the creation of multipart uploads are requests signed the same way;
 //! - a create-only multipart upload first claims its name with a create-only, zero-byte placeholder
 //!   (`If-None-Match: *` on PutObject, which every S3 enforces; Ceph 16 ignores it on CompleteMultipartUpload),
 //!   then completes over it, or deletes it if the upload fails;
-//! - presigned URLs can be signed for a public host different from the internal endpoint.
+//! - presigned URLs are signed here (`presign.rs`) with the SigV4 signing key cached per day, for the public host
+//!   when it differs from the internal endpoint.
 
 use std::sync::Arc;
 use std::time::Duration;
