@@ -5,6 +5,7 @@
 //! SigV4 percent-encoding sets. The canonical request is pinned to aws-sigv4's complete signer by the tests below and
 //! to a real server by the S3 tests.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -107,25 +108,28 @@ impl Presigner {
         let signed_headers = headers.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(";");
 
         let expires = request.expires_in.as_secs().max(1).to_string();
-        let mut query: Vec<(&str, String)> = vec![
-            ("X-Amz-Algorithm", ALGORITHM.to_owned()),
-            ("X-Amz-Credential", key.credential_param.clone()),
-            ("X-Amz-Date", amz_date.clone()),
-            ("X-Amz-Expires", expires),
-            ("X-Amz-SignedHeaders", encode_query_value(&signed_headers)),
+        let signed_headers_param = encode_query_value(&signed_headers);
+        let mut query: Vec<(&str, Cow<'_, str>)> = vec![
+            ("X-Amz-Algorithm", Cow::Borrowed(ALGORITHM)),
+            ("X-Amz-Credential", Cow::Borrowed(&key.credential_param)),
+            ("X-Amz-Date", Cow::Borrowed(&amz_date)),
+            ("X-Amz-Expires", Cow::Borrowed(&expires)),
+            ("X-Amz-SignedHeaders", Cow::Borrowed(&signed_headers_param)),
         ];
         if let Some(token) = &key.token_param {
-            query.push(("X-Amz-Security-Token", token.clone()));
+            query.push(("X-Amz-Security-Token", Cow::Borrowed(token)));
         }
         // The extra parameters' names are unreserved characters already, so sorting by name sorts encoded names.
-        query.extend(request.query.iter().map(|(name, value)| (*name, encode_query_value(value))));
+        query.extend(request.query.iter().map(|(name, value)| (*name, Cow::Owned(encode_query_value(value)))));
         query.sort_unstable();
         let mut query_string = String::with_capacity(512);
         for (name, value) in &query {
             if !query_string.is_empty() {
                 query_string.push('&');
             }
-            let _ = write!(query_string, "{name}={value}");
+            query_string.push_str(name);
+            query_string.push('=');
+            query_string.push_str(value);
         }
 
         let path = format!("{}/{}", self.bucket_path, request.encoded_key);
@@ -136,8 +140,10 @@ impl Presigner {
         }
         let _ = write!(canonical, "\n{signed_headers}\nUNSIGNED-PAYLOAD");
 
-        let string_to_sign =
-            format!("{ALGORITHM}\n{amz_date}\n{}\n{}", key.scope, hex::encode(Sha256::digest(canonical.as_bytes())));
+        let mut canonical_hash = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(canonical.as_bytes()), &mut canonical_hash).expect("64 hex digits");
+        let canonical_hash = std::str::from_utf8(&canonical_hash).expect("hex is ASCII");
+        let string_to_sign = format!("{ALGORITHM}\n{amz_date}\n{}\n{canonical_hash}", key.scope);
         let signature = aws_sigv4::sign::v4::calculate_signature(&key.signing_key, string_to_sign.as_bytes());
         format!("{}{path}?{query_string}&X-Amz-Signature={signature}", self.origin)
     }
