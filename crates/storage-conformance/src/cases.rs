@@ -545,6 +545,24 @@ pub async fn copy_applies_policy(fx: Fixture) {
     assert_eq!(storage.read("b.txt").await.expect("read"), "a");
 }
 
+/// Copying onto an earlier copy and then renaming over it. Found by the model test on object_store's
+/// LocalFileSystem, which left a staging file (`<target>#0`) behind, listed as an object when the name has a `#`.
+pub async fn repeated_copies_and_a_rename_over_a_copy_leave_no_stray_objects(fx: Fixture) {
+    let storage = fx.storage().with_overwrite(OverwritePolicy::Overwrite);
+    storage.save("a.txt", "first").await.expect("save");
+    for _ in 0..2 {
+        assert_eq!(storage.copy("a.txt", "b #1.txt").await.expect("overwrite copy"), "b #1.txt");
+    }
+    let listed = |storage: storage_core::Storage| async move {
+        let objects: Vec<_> = storage.list("").try_collect().await.expect("list");
+        objects.into_iter().map(|meta| meta.key).collect::<Vec<_>>()
+    };
+    assert_eq!(listed(storage.clone()).await, ["a.txt", "b #1.txt"]);
+    assert_eq!(storage.rename("a.txt", "b #1.txt").await.expect("rename"), "b #1.txt");
+    assert_eq!(listed(storage.clone()).await, ["b #1.txt"]);
+    assert_eq!(storage.read("b #1.txt").await.expect("read"), "first");
+}
+
 pub async fn rename_moves(fx: Fixture) {
     let storage = fx.storage();
     let caps = fx.backend.capabilities();

@@ -218,6 +218,7 @@ macro_rules! with_case_list {
             attributes_layered_per_name,
             copy_keeps_content_and_metadata,
             copy_applies_policy,
+            repeated_copies_and_a_rename_over_a_copy_leave_no_stray_objects,
             rename_moves,
             available_name_truncation,
             acl_round_trip,

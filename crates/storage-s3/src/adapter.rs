@@ -32,7 +32,8 @@ pub struct ObjectStoreBackend {
     store: Arc<dyn ObjectStore>,
     name: String,
     capabilities: Capabilities,
-    sorted_listing: bool,
+    /// Over a file system (object_store's `LocalFileSystem`): see [`ObjectStoreBackend::with_filesystem_listing`].
+    filesystem: bool,
 }
 
 impl ObjectStoreBackend {
@@ -41,14 +42,15 @@ impl ObjectStoreBackend {
         let mut capabilities = Capabilities::none();
         capabilities.write_with_create_only = true;
         capabilities.copy_with_create_only = true;
-        Self { store, name: name.into(), capabilities, sorted_listing: true }
+        Self { store, name: name.into(), capabilities, filesystem: false }
     }
 
     /// For a store over a file system (object_store's `LocalFileSystem`), which lists in no particular order and
     /// keeps empty directories: listings are collected and sorted (memory in proportion to their size), and a
-    /// directory is listed only if it holds an object, as on S3. Cloud stores need none of this.
+    /// directory is listed only if it holds an object, as on S3. Overwriting copies stream the bytes instead of
+    /// hard-linking (see `copy`). Cloud stores need none of this.
     pub fn with_filesystem_listing(mut self) -> Self {
-        self.sorted_listing = false;
+        self.filesystem = true;
         self
     }
 
@@ -208,7 +210,7 @@ impl Backend for ObjectStoreBackend {
                     keep(meta.location.as_ref()).then(|| ListEntry::Object(to_meta(meta.location.as_ref(), &meta)));
                 async move { Ok(entry) }
             });
-            if self.sorted_listing {
+            if !self.filesystem {
                 return entries.boxed();
             }
             return stream::once(async move {
@@ -219,7 +221,7 @@ impl Backend for ObjectStoreBackend {
             .try_flatten()
             .boxed();
         }
-        let (store, check_prefixes) = (self.store.clone(), !self.sorted_listing);
+        let (store, check_prefixes) = (self.store.clone(), self.filesystem);
         stream::once(async move {
             let listed = store.list_with_delimiter(dir.as_ref()).await.map_err(|err| map_error(err, &name))?;
             let mut prefixes = Vec::new();
@@ -249,7 +251,15 @@ impl Backend for ObjectStoreBackend {
         };
         let (from_path, to_path) = (self.path(from)?, self.path(to)?);
         // Report a missing source as such before a taken target, as every backend does.
-        self.store.head(&from_path).await.map_err(|err| self.error(err, from))?;
+        let source = self.store.head(&from_path).await.map_err(|err| self.error(err, from))?;
+        if self.filesystem && mode == CopyMode::Overwrite {
+            // LocalFileSystem hard-links the source to a staging name and renames that over the target. When the
+            // target is already a hard link to the source (an earlier copy), the rename does nothing and leaves the
+            // staging file behind as a stray object. A streamed copy writes a new file, which always replaces.
+            let content = Content::from_stream(self.get(from, None).await?.stream, Some(source.size));
+            let options = PutOptions::new(WriteMode::Overwrite, Default::default(), None);
+            return self.put(to, content, options).await.map(drop);
+        }
         self.store
             .copy_opts(&from_path, &to_path, CopyOptions { mode, ..Default::default() })
             .await
