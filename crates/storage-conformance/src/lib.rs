@@ -113,6 +113,16 @@ pub fn local_rgw() -> &'static BTreeMap<String, String> {
     })
 }
 
+/// Peak resident memory of this process so far (Linux `VmHWM`), in KiB, for the benchmarks' memory goals.
+pub fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Test content: the same `(seed, len)` always gives the same bytes, and different seeds differ (xorshift).
 pub fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

@@ -89,20 +89,10 @@ fn flush_disk() {
     let _ = std::process::Command::new("sync").status();
 }
 
-/// Peak resident memory of this process so far (Linux `VmHWM`), in KiB.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 async fn large() {
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "target".into())).unwrap();
     let storage = FsBackend::new(dir.path()).unwrap().storage();
-    let baseline = peak_rss_kib();
+    let baseline = storage_conformance::peak_rss_kib();
     let chunks = stream::iter(0..LARGE_SIZE / CHUNK as u64).map(|i| Ok(Bytes::from(vec![(i % 251) as u8; CHUNK])));
     let started = Instant::now();
     storage.save("large.bin", Content::from_stream(chunks, Some(LARGE_SIZE))).await.unwrap();
@@ -118,6 +108,6 @@ async fn large() {
         "large save_ms={:.0} read_ms={:.0} peak_rss_kib={} baseline_rss_kib={baseline}",
         saved.as_secs_f64() * 1000.0,
         started.elapsed().as_secs_f64() * 1000.0,
-        peak_rss_kib()
+        storage_conformance::peak_rss_kib()
     );
 }

@@ -201,15 +201,6 @@ fn nanoseconds_each(mut work: impl FnMut()) -> f64 {
     started.elapsed().as_nanos() as f64 / f64::from(TIMES)
 }
 
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn large_chunks() -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     stream::iter(0..LARGE_SIZE >> 20).map(|i| Ok(Bytes::from(vec![(i % 251) as u8; 1 << 20])))
 }
@@ -250,7 +241,7 @@ async fn large() {
         }
         storage.delete("large.bin").await.unwrap();
         if round == 0 {
-            peak_rss = peak_rss_kib();
+            peak_rss = storage_conformance::peak_rss_kib();
         }
 
         let started = Instant::now();
