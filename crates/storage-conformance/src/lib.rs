@@ -12,9 +12,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -121,6 +122,51 @@ pub fn peak_rss_kib() -> u64 {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// How far apart this process's clock and the one checking a link's expiry may be read: SigV4 dates are whole seconds,
+/// and the disk and memory signers round the expiry up to the next second.
+const EXPIRY_CLOCK_SLACK: Duration = Duration::from_secs(2);
+
+/// Watches a signed link expire, by condition rather than by sleeping a guessed time: asks `status` for the link's
+/// HTTP status until it answers 403, and checks each answer against the validity window this side can prove.
+///
+/// `issued` runs from a time read just before the link was requested to one read just after it came back (the link's
+/// clock started somewhere in between); `expires_in` is its lifetime. The link must answer 200
+/// at first (so the caller gives it a lifetime with a margin that holds on a loaded machine, ten seconds or more),
+/// must never answer 200 once it has surely expired, must never answer 403 before it could have expired, and must
+/// answer 403 within a minute of expiring.
+pub async fn watch_link_expire<F, Fut>(issued: Range<SystemTime>, expires_in: Duration, mut status: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = u16>,
+{
+    let (earliest_expiry, latest_expiry) = (issued.start + expires_in, issued.end + expires_in);
+    let deadline = std::time::Instant::now() + expires_in + Duration::from_secs(60);
+    let mut answers = 0;
+    loop {
+        let sent = SystemTime::now();
+        let code = status().await;
+        let answered = SystemTime::now();
+        let since_issued = answered.duration_since(issued.start).unwrap_or_default();
+        match code {
+            200 if sent < latest_expiry + EXPIRY_CLOCK_SLACK => {}
+            200 => panic!("the link still works {since_issued:?} after it was issued, for {expires_in:?}"),
+            403 if answers == 0 => panic!(
+                "the link was refused at its first use, {since_issued:?} after it was issued for {expires_in:?} \
+                 (a fresh link must work; if the machine stalled that long, give it a longer lifetime)"
+            ),
+            403 if answered + EXPIRY_CLOCK_SLACK < earliest_expiry => {
+                panic!("the link was refused {since_issued:?} after it was issued, before its {expires_in:?} ran out")
+            }
+            403 => return,
+            other => panic!("a signed link answered {other}, not 200 or 403"),
+        }
+        answers += 1;
+        assert!(std::time::Instant::now() < deadline, "the link still works {since_issued:?} after it was issued");
+        // Not a guess at how long anything takes: the pace of the polling, until the condition holds.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Test content: the same `(seed, len)` always gives the same bytes, and different seeds differ (xorshift).

@@ -6,7 +6,7 @@ mod mirror;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 fn storage(dir: &Path, args: &[&str]) -> Output {
     storage_with_env(dir, args, &[])
@@ -45,7 +45,10 @@ struct Http(tokio::runtime::Runtime, reqwest::Client);
 
 impl Http {
     fn status(&self, url: &str) -> Option<u16> {
-        self.0.block_on(async { self.1.get(url).send().await.ok().map(|r| r.status().as_u16()) })
+        self.0.block_on(self.status_async(url))
+    }
+    async fn status_async(&self, url: &str) -> Option<u16> {
+        self.1.get(url).send().await.ok().map(|r| r.status().as_u16())
     }
     fn body(&self, url: &str) -> Vec<u8> {
         self.0.block_on(async { self.1.get(url).send().await.unwrap().bytes().await.unwrap().to_vec() })
@@ -143,8 +146,9 @@ fn share_serves_a_link_that_works_then_expires() {
     )
     .unwrap();
     std::fs::write(dir.path().join("report.pdf"), b"%PDF shared").unwrap();
+    let (before, lifetime) = (SystemTime::now(), Duration::from_secs(10));
     let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
-        .args(["share", "report.pdf", "--expires", "3s", "--serve-for", "20s"])
+        .args(["share", "report.pdf", "--expires", "10s", "--serve-for", "2m"])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -152,24 +156,21 @@ fn share_serves_a_link_that_works_then_expires() {
         .unwrap();
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let issued = before..SystemTime::now();
     let link = line.trim().to_owned();
     assert!(link.starts_with(&format!("http://127.0.0.1:{port}/shared/report.pdf?")), "{link}");
     let client = http();
-    // The server starts right after the link is printed.
-    let mut status = None;
-    for _ in 0..50 {
-        status = client.status(&link);
-        if status.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    // The server starts listening right after the link is printed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.status(&link).is_none() {
+        assert!(Instant::now() < deadline, "`storage share` did not start serving");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(status, Some(200), "the link works while it is fresh");
-    assert_eq!(client.body(&link), b"%PDF shared");
+    assert_eq!(client.body(&link), b"%PDF shared", "the link works while it is fresh");
     let plain = link.split('?').next().unwrap().to_owned();
     assert_eq!(client.status(&plain), Some(403), "the file is private without the signature");
-    std::thread::sleep(Duration::from_secs(4));
-    assert_eq!(client.status(&link), Some(403), "and the link expires");
+    let status = || async { client.status_async(&link).await.expect("the server is still up") };
+    client.0.block_on(storage_conformance::watch_link_expire(issued, lifetime, status));
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -193,7 +194,7 @@ fn private_files_on_s3_refuse_strangers_and_links_expire() {
     let dir = tempfile::tempdir().unwrap();
     let data = twenty_mib();
     std::fs::write(dir.path().join("big.bin"), &data).unwrap();
-    let location = format!("cli-{}", std::process::id());
+    let location = backends::unique_prefix();
     let url = format!("s3://{bucket}/{location}?endpoint={endpoint}&region={region}");
     let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env));
     assert_eq!(run(&["put", "big.bin", "--private"]), "big.bin");
@@ -204,10 +205,11 @@ fn private_files_on_s3_refuse_strangers_and_links_expire() {
     let client = http();
     let plain = run(&["url", "big.bin"]);
     assert_eq!(client.status(&plain), Some(403), "the object's plain URL refuses an anonymous GET");
-    let link = run(&["url", "big.bin", "--expires", "3s"]);
-    assert_eq!(client.status(&link), Some(200));
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(client.status(&link), Some(403), "the link expired");
+    let (before, lifetime) = (SystemTime::now(), Duration::from_secs(10));
+    let link = run(&["url", "big.bin", "--expires", "10s"]);
+    let issued = before..SystemTime::now();
+    let status = || async { client.status_async(&link).await.expect("RGW answers") };
+    client.0.block_on(storage_conformance::watch_link_expire(issued, lifetime, status));
     run(&["rm", "big.bin"]);
 
     let secret = "wrong-secret-never-printed-0123456789";

@@ -72,6 +72,11 @@ impl Browser {
 
     /// One WebDriver command; its `value`.
     async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        self.try_call(method, path, body).await.unwrap_or_else(|error| panic!("WebDriver {method} {path}: {error}"))
+    }
+
+    /// One WebDriver command; its `value`, or the error WebDriver answered.
+    async fn try_call(&self, method: &str, path: &str, body: Value) -> Result<Value, Value> {
         let url = format!("{}{path}", self.session);
         let request = match method {
             "GET" => self.http.get(url),
@@ -80,8 +85,7 @@ impl Browser {
         };
         let answer: Value = request.send().await.unwrap().json().await.unwrap();
         let value = answer["value"].clone();
-        assert!(value.get("error").is_none(), "WebDriver {method} {path}: {value}");
-        value
+        if value.get("error").is_some() { Err(value) } else { Ok(value) }
     }
 
     async fn open(&self, url: &str) {
@@ -103,20 +107,38 @@ impl Browser {
         self.call("POST", &format!("/element/{element}/click"), json!({})).await;
     }
 
-    async fn text(&self, css: &str) -> String {
-        let element = self.element(css).await;
-        self.call("GET", &format!("/element/{element}/text"), json!({})).await.as_str().unwrap().to_owned()
+    /// The text of the element `css` selects, once a page that has one is shown. A click that submits a form starts
+    /// a navigation that WebDriver does not wait for, so the old page may still be there, or go away mid-lookup.
+    async fn wait_for_text(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = self.try_call("POST", "/element", json!({"using": "css selector", "value": css})).await;
+            let element = found.ok().and_then(|found| Some(found.as_object()?.values().next()?.as_str()?.to_owned()));
+            if let Some(element) = element {
+                let text = self.try_call("GET", &format!("/element/{element}/text"), json!({})).await;
+                if let Ok(Value::String(text)) = text {
+                    return text;
+                }
+            }
+            let url = self.call("GET", "/url", json!({})).await;
+            assert!(Instant::now() < deadline, "no `{css}` appeared; the browser shows {url}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
-/// Wait for a finished download (Chromium writes `*.crdownload` first, then renames it).
+/// Wait for a finished download. Chromium creates an empty file under the final name when a download starts, writes
+/// the bytes to `*.crdownload`, and renames that over the final name at the end: done is a non-empty file under the
+/// name with no `.crdownload` beside it (the files downloaded here are never empty).
 async fn downloaded(dir: &Path, name: &str) -> Vec<u8> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(bytes) = std::fs::read(dir.join(name)) {
-            return bytes;
-        }
         let present: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let in_progress = present.iter().any(|file| file.to_string_lossy().ends_with(".crdownload"));
+        let size = std::fs::metadata(dir.join(name)).map_or(0, |meta| meta.len());
+        if !in_progress && size > 0 {
+            return std::fs::read(dir.join(name)).unwrap();
+        }
         assert!(Instant::now() < deadline, "no {name} in the download directory, only {present:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -136,7 +158,7 @@ async fn check_browser_download(backend: Backend) {
     browser.type_into("#name", "alice").await;
     browser.type_into("#password", "alice-demo-password").await;
     browser.click("#login").await;
-    assert_eq!(browser.text("#user").await, "alice", "logged in");
+    assert_eq!(browser.wait_for_text("#user").await, "alice", "logged in");
     browser.open(&format!("{}/documents/{id}", app.url)).await;
     browser.click("#private-link").await;
     assert!(downloaded(downloads.path(), "minutes.pdf").await == bytes, "the downloaded file has the exact bytes");
