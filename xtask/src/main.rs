@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod flaky;
 mod s3;
 mod tidy;
 
@@ -21,6 +22,9 @@ commands:
   s3 start|stop|env
           a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests (installed from Debian when missing);
           `start` and `env` print its settings as export lines
+  flaky [N] [-- cargo test args]
+          run the test phase N times (default 10) against one local RGW and list every test that failed at
+          least once, with its count and first message; each run's output is in target/flaky/
   bench [fs|s3|migrate]
           run benchmarks in release mode against their peers (object_store, django-storages + boto3, rclone;
           installed when missing) and print each goal as met or missed; with no argument, all of them, and
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("deps") => check_core_dependencies(),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
+        Some("flaky") => flaky::command(&args[1..]),
         Some("s3") => s3::command(args.get(1).map(String::as_str)),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
