@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use futures::TryStreamExt;
 use serde_json::json;
-use storage_cli::config::{Built, Config, DEFAULT_BASE_URL, StorageConfig, parse_duration};
+use storage_config::{Built, Config, DEFAULT_BASE_URL, StorageConfig, parse_duration};
 use storage_core::{
     Acl, Content, Error, ErrorKind, ListEntry, ListOptions, Method, MigrateOptions, MigrationReport, OverwritePolicy,
     SaveOptions, UrlOptions,
@@ -495,7 +495,7 @@ async fn serve(built: Built, duration: Option<Duration>) -> Result<(), Error> {
         "storage: serving {} on http://{address}/ (Ctrl-C to stop)",
         if signer.base_url() == DEFAULT_BASE_URL { "the default storage" } else { signer.base_url() }
     );
-    let app = axum::Router::new().fallback_service(storage_fs::server::SignedUrlService::new(built.storage, signer));
+    let app = axum::Router::new().fallback_service(storage_http::SignedUrlService::new(built.storage, signer));
     let stop = async move {
         match duration {
             Some(duration) => tokio::time::sleep(duration).await,

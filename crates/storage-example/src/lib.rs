@@ -18,9 +18,9 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use storage_cli::config::{Config, StorageConfig, parse_duration};
+use storage_config::{Config, StorageConfig, parse_duration};
 use storage_core::{Content, Error, Storage, UploadTo, UrlOptions};
-use storage_fs::server::SignedUrlService;
+use storage_http::SignedUrlService;
 
 /// The private file's link lives this long unless `link_expiry` says otherwise: the seed's 60 seconds.
 pub const DEFAULT_LINK_EXPIRY: Duration = Duration::from_secs(60);

@@ -2,30 +2,63 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
 use storage_example::{AppConfig, AppState};
 
-/// Public and private documents, with private downloads through links that expire.
-#[derive(Debug, Parser)]
-#[command(version)]
+const USAGE: &str = "\
+usage: storage-example [--config FILE] [--listen ADDRESS] [--link-expiry DURATION] [--check]
+
+Public and private documents, with private downloads through links that expire.
+
+  --config FILE            the app's configuration: [app] and [storages.public] / [storages.private] (app.toml)
+  --listen ADDRESS         listen here instead of the configured app.listen
+  --link-expiry DURATION   how long private download links live (60s, 5m), instead of app.link_expiry
+  --check                  load the configuration and build the storages, then exit without serving";
+
+/// The command line. Four flags need no argument-parsing crate: the example depends on the library crates only.
+#[derive(Debug)]
 struct Args {
-    /// The app's configuration: `[app]` and `[storages.public]` / `[storages.private]`.
-    #[arg(long, default_value = "app.toml")]
     config: PathBuf,
-    /// Listen here instead of the configured `app.listen`.
-    #[arg(long)]
     listen: Option<String>,
-    /// How long private download links live (`60s`, `5m`), instead of the configured `app.link_expiry`.
-    #[arg(long)]
     link_expiry: Option<String>,
-    /// Load the configuration and build the storages, then exit without serving.
-    #[arg(long)]
     check: bool,
+}
+
+impl Args {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut parsed = Args { config: PathBuf::from("app.toml"), listen: None, link_expiry: None, check: false };
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+                _ => (arg, None),
+            };
+            let mut value = || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--config" => parsed.config = value()?.into(),
+                "--listen" => parsed.listen = Some(value()?),
+                "--link-expiry" => parsed.link_expiry = Some(value()?),
+                "--check" => parsed.check = true,
+                "-h" | "--help" => return Err(String::new()),
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        Ok(parsed)
+    }
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run(Args::parse()).await {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) if message.is_empty() => {
+            eprintln!("{USAGE}");
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("storage-example: {message}\n\n{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("storage-example: {err}");
@@ -55,4 +88,26 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Args;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::parse(args.iter().map(|arg| (*arg).to_owned()))
+    }
+
+    #[test]
+    fn flags_take_their_values_either_way() {
+        let args = parse(&["--config", "c.toml", "--listen=127.0.0.1:0", "--link-expiry", "5m", "--check"]).unwrap();
+        assert_eq!(args.config, std::path::Path::new("c.toml"));
+        assert_eq!(
+            (args.listen.as_deref(), args.link_expiry.as_deref(), args.check),
+            (Some("127.0.0.1:0"), Some("5m"), true)
+        );
+        assert_eq!(parse(&[]).unwrap().config, std::path::Path::new("app.toml"));
+        assert_eq!(parse(&["--listen"]).unwrap_err(), "--listen needs a value");
+        assert!(parse(&["--verbose"]).unwrap_err().contains("unknown argument `--verbose`"));
+    }
 }

@@ -3,7 +3,7 @@
 //! Like Django's `FileSystemStorage` (a `location`, a `base_url`, permission modes), but it behaves like S3
 //! through the same API: a reader never sees a partial file, create-only writes are atomic (so the `Unique`
 //! policy holds under concurrency), attributes and ACLs survive round trips, and temporary URLs are real —
-//! [`server::SignedUrlService`] verifies and serves them.
+//! `storage_http::SignedUrlService` verifies and serves them.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> storage_core::Result<()> {
@@ -38,7 +38,6 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 mod list;
 mod paths;
-pub mod server;
 mod sidecar;
 
 pub use paths::RESERVED_DIR;
@@ -147,7 +146,7 @@ impl FsBackend {
         &self.inner.root
     }
 
-    /// The signer, for serving this backend's URLs with [`server::SignedUrlService`].
+    /// The signer, for serving this backend's URLs with `storage_http::SignedUrlService`.
     pub fn signer(&self) -> Option<&UrlSigner> {
         self.inner.signer.as_ref()
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use storage_conformance::{Fixture, ReqwestClient};
 use storage_core::signing::{SigningKey, UrlSigner};
 use storage_fs::FsBackend;
-use storage_fs::server::SignedUrlService;
+use storage_http::SignedUrlService;
 
 /// A backend in a fresh temp dir whose URLs are served by a `SignedUrlService` on 127.0.0.1.
 pub struct Served {

@@ -1,4 +1,20 @@
-//! Named storages (`[storages.NAME]`), storage URLs, the embedded default, and turning them into `Storage`s.
+//! Named storages (`[storages.NAME]`), storage URLs, the embedded default, and turning them into `Storage`s: the
+//! configuration the `storage` command reads, as a library an app builds its storages from (Django's `STORAGES`, in
+//! TOML). It needs no command-line crate.
+//!
+//! ```
+//! let config: storage_config::Config = toml::from_str(r#"
+//!     [storages.default]
+//!     backend = "fs"
+//!     location = "./media"
+//!
+//!     [storages.private]
+//!     url = "s3://my-bucket/private?region=eu-west-1"
+//!     private = true
+//!     expires = "60s"
+//! "#).unwrap();
+//! assert_eq!(config.storages.len(), 2);
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
