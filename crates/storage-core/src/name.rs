@@ -47,15 +47,42 @@ pub fn validate_key(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Django's `get_valid_filename`: strip, spaces to underscores, drop everything but `-`, `_`, `.` and
-/// alphanumerics; refuse what is left if it is empty, `.` or `..`.
+/// Django's `get_valid_filename`: Python's `str.strip()`, spaces to underscores, then `re.sub(r"(?u)[^-\w.]", "", s)`;
+/// refuse what is left if it is empty, `.` or `..`.
+///
+/// Python's `\w` is a letter or number by general category (`L*`, `N*`) or `_`: combining marks (`Mn`, `Mc`, such as
+/// Devanagari vowel signs or a decomposed accent) and symbols are removed even where Unicode calls them alphabetic.
+/// For characters assigned since Unicode 14 (Python 3.11's tables), the newer tables here decide.
+///
+/// ```
+/// use storage_core::name::get_valid_name;
+/// assert_eq!(get_valid_name("  john's portrait in 2004.jpg").unwrap(), "johns_portrait_in_2004.jpg");
+/// assert_eq!(get_valid_name("cafe\u{301}.txt").unwrap(), "cafe.txt"); // the combining accent goes, as in Django
+/// assert!(get_valid_name("../").is_err());
+/// ```
 pub fn get_valid_name(name: &str) -> Result<String> {
-    let valid: String =
-        name.trim().replace(' ', "_").chars().filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
+    let valid: String = name
+        .trim_matches(python_isspace)
+        .chars()
+        .map(|c| if c == ' ' { '_' } else { c })
+        .filter(|c| python_is_word(*c) || matches!(c, '-' | '.'))
+        .collect();
     if matches!(valid.as_str(), "" | "." | "..") {
         return Err(cannot_derive(name));
     }
     Ok(valid)
+}
+
+/// Python's `str.isspace`: general category `Zs` or bidirectional class `WS`, `B` or `S`. That is Unicode's
+/// `White_Space` plus the four information separators U+001C to U+001F.
+fn python_isspace(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{1c}'..='\u{1f}')
+}
+
+/// Python's `\w` on `str` patterns: `_` or `str.isalnum()`, which is general category `L*` or `N*`.
+fn python_is_word(c: char) -> bool {
+    use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+    c == '_' || matches!(c.general_category_group(), GeneralCategoryGroup::Letter | GeneralCategoryGroup::Number)
 }
 
 /// Django's `get_alternative_name`: `root_XXXXXXX.ext` with seven random ASCII alphanumerics.
@@ -150,8 +177,10 @@ impl AvailableNames {
         Ok(join(&self.dir, &format!("{root}{}", self.ext)))
     }
 
+    /// Django tests `max_length and len(name) > max_length`: a `max_length` of 0 is falsy there, so it never makes
+    /// the original name too long (though any alternative then is).
     fn fits(&self, name: &str) -> bool {
-        self.max_length.is_none_or(|max| char_len(name) <= max)
+        self.max_length.is_none_or(|max| max == 0 || char_len(name) <= max)
     }
 }
 
@@ -232,13 +261,13 @@ fn strftime(template: &str, now: DateTime<Utc>) -> Result<String> {
     Ok(now.format_with_items(items.into_iter()).to_string())
 }
 
-/// `os.path.split` on `/`: everything before the last slash (without it) and the rest.
+/// `posixpath.split`: everything up to the last slash, without its trailing slashes unless it is only slashes
+/// (`//a` splits into `//` and `a`), and the rest.
 fn split_dir(name: &str) -> (&str, &str) {
-    match name.rfind('/') {
-        Some(0) => ("/", &name[1..]),
-        Some(i) => (name[..i].trim_end_matches('/'), &name[i + 1..]),
-        None => ("", name),
-    }
+    let at = name.rfind('/').map_or(0, |i| i + 1);
+    let (head, tail) = name.split_at(at);
+    let only_slashes = head.bytes().all(|b| b == b'/');
+    (if only_slashes { head } else { head.trim_end_matches('/') }, tail)
 }
 
 /// `os.path.join(dir, file)` for a relative file.
@@ -255,12 +284,17 @@ fn posix_join(dir: &str, file: &str) -> String {
     if file.starts_with('/') { file.to_owned() } else { join(dir, file) }
 }
 
-/// `os.path.normpath` for the paths reaching it (no `..` left): drop empty and `.` segments.
+/// `posixpath.normpath` for the paths reaching it (no `..` left): drop empty and `.` segments; keep one leading slash,
+/// or two exactly when there are two (POSIX leaves `//` to the implementation; three or more mean one).
 fn normalize(path: &str) -> String {
-    let absolute = path.starts_with('/');
+    let leading = match path.bytes().take_while(|b| *b == b'/').count() {
+        0 => "",
+        2 => "//",
+        _ => "/",
+    };
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    let joined = parts.join("/");
-    if absolute { format!("/{joined}") } else { joined }
+    let joined = format!("{leading}{}", parts.join("/"));
+    if joined.is_empty() { ".".to_owned() } else { joined }
 }
 
 /// `"".join(pathlib.PurePath(name).suffixes)` (Python 3.11–3.13 rules).
