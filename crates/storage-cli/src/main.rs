@@ -1,25 +1,28 @@
 //! `storage`: put, get, list, copy, share and serve files on any configured storage, without writing Rust.
 //!
-//! Exit codes: 0 success, 1 error, 2 wrong usage, 3 not found.
+//! `main` parses the flags into types and hands each subcommand to its own function (`run` is the table). Every
+//! command goes through the same `Storage` API as an app would. Exit codes: 0 success, 1 error, 2 wrong usage,
+//! 3 not found.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool talks on stdout and stderr")]
 
-use std::io::IsTerminal as _;
+mod error;
+mod progress;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::TryStreamExt;
 use serde_json::json;
 use storage_config::{Built, Config, DEFAULT_BASE_URL, StorageConfig, parse_duration};
-use storage_core::{
-    Acl, Content, Error, ErrorKind, ListEntry, ListOptions, Method, MigrateOptions, MigrationReport, OverwritePolicy,
-    SaveOptions, UrlOptions,
-};
+use storage_core::{Acl, Content, ListEntry, ListOptions, MigrateOptions, OverwritePolicy, SaveOptions, UrlOptions};
 
-/// Transfers larger than this show a progress bar (on a terminal).
-const PROGRESS_THRESHOLD: u64 = 4 << 20;
+use crate::error::{CliError, one_line};
+use crate::progress::{files_progress, migrate_progress, report_json, stdin_stream, stop_on_ctrl_c, with_progress};
+
+type Result<T, E = CliError> = std::result::Result<T, E>;
 
 #[derive(Parser)]
 #[command(name = "storage", version, about = "Store files on S3, on disk or in memory; hand out links that expire")]
@@ -40,98 +43,192 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Store a local file (or `-` for standard input); prints the stored name.
-    Put {
-        local: String,
-        /// The name to store under (default: the file's name). `STORAGE:NAME` picks another storage.
-        name: Option<String>,
-        #[arg(long, conflicts_with_all = ["public", "acl"])]
-        private: bool,
-        #[arg(long, conflicts_with = "acl")]
-        public: bool,
-        /// A canned ACL: private, public-read, authenticated-read, ...
-        #[arg(long)]
-        acl: Option<String>,
-        #[arg(long)]
-        content_type: Option<String>,
-        /// Replace an existing file of that name.
-        #[arg(long, conflicts_with_all = ["unique", "fail"])]
-        overwrite: bool,
-        /// Store under a new name if the name is taken (the default).
-        #[arg(long, conflicts_with = "fail")]
-        unique: bool,
-        /// Fail if the name is taken.
-        #[arg(long)]
-        fail: bool,
-    },
+    Put(PutArgs),
     /// Fetch a stored file into a local file (default: its name here) or `-` for standard output.
-    Get { name: String, local: Option<String> },
-    /// List files (and, without --recursive, directories).
-    Ls {
-        prefix: Option<String>,
-        #[arg(long, short)]
-        recursive: bool,
-        /// Sizes and modification times too.
-        #[arg(long, short)]
-        long: bool,
+    Get {
+        /// The stored name (`STORAGE:NAME` for another storage).
+        name: String,
+        /// Where to write it: a path, or `-` for standard output.
+        local: Option<String>,
     },
+    /// List files (and, without --recursive, directories).
+    Ls(LsArgs),
     /// Show a file's metadata.
-    Stat { name: String },
+    Stat {
+        /// The stored name.
+        name: String,
+    },
     /// Delete files (a missing one is not an error).
     Rm {
+        /// The stored names.
         #[arg(required = true)]
         names: Vec<String>,
     },
     /// Copy a file, within a storage or between storages (`default:a.txt private:b.txt`).
-    Cp { source: String, target: String },
+    Cp(Transfer),
     /// Move a file, within a storage or between storages.
-    Mv { source: String, target: String },
+    Mv(Transfer),
     /// Print a file's URL: public, or with --expires a temporary signed one.
-    Url {
-        name: String,
-        #[arg(long)]
-        expires: Option<String>,
-        /// `get` (default) or `put` (an upload link).
-        #[arg(long, default_value = "get")]
-        method: String,
-        /// The name a browser saves the download under.
-        #[arg(long)]
-        download_name: Option<String>,
-    },
+    Url(UrlArgs),
     /// Copy every file under a prefix from one storage to another (names or URLs), keeping names, attributes and
     /// ACLs. Files the target holds with the same size and MD5 are skipped, so a second run resumes the first.
-    Migrate {
-        from: String,
-        to: String,
-        #[arg(long, default_value = "")]
-        prefix: String,
-        /// Transfers in flight at once.
-        #[arg(long, default_value_t = storage_core::migrate::DEFAULT_CONCURRENCY)]
-        concurrency: usize,
-        /// Read every copy back and compare MD5s.
-        #[arg(long)]
-        verify: bool,
-        /// Report what would be copied, and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Delete each source file once its copy is verified (implies --verify).
-        #[arg(long)]
-        delete_source: bool,
-    },
+    Migrate(MigrateArgs),
     /// Serve the signed URLs of a disk or memory storage over HTTP on 127.0.0.1.
     Serve {
         /// Stop after this long (default: until interrupted).
-        #[arg(long)]
-        serve_for: Option<String>,
+        #[arg(long, value_parser = duration)]
+        serve_for: Option<Duration>,
     },
     /// Store a file privately, print a link that expires, and serve it until interrupted.
     Share {
+        /// The local file to share.
         local: PathBuf,
-        #[arg(long, default_value = "10m")]
-        expires: String,
+        /// How long the link works.
+        #[arg(long, default_value = "10m", value_parser = duration)]
+        expires: Duration,
         /// Stop serving after this long (default: until interrupted).
-        #[arg(long)]
-        serve_for: Option<String>,
+        #[arg(long, value_parser = duration)]
+        serve_for: Option<Duration>,
     },
+}
+
+#[derive(Args)]
+struct PutArgs {
+    /// The local file, or `-` for standard input.
+    local: String,
+    /// The name to store under (default: the file's name). `STORAGE:NAME` picks another storage.
+    name: Option<String>,
+    /// Store it private (the same as `--acl private`).
+    #[arg(long, conflicts_with_all = ["public", "acl"])]
+    private: bool,
+    /// Store it publicly readable (the same as `--acl public-read`).
+    #[arg(long, conflicts_with = "acl")]
+    public: bool,
+    /// A canned ACL: private, public-read, authenticated-read, ...
+    #[arg(long, value_parser = acl)]
+    acl: Option<Acl>,
+    /// The content type (default: guessed from the name).
+    #[arg(long)]
+    content_type: Option<String>,
+    /// What to do when the name is taken (default: the storage's policy, `unique` unless configured).
+    #[arg(long, value_enum)]
+    if_exists: Option<IfExists>,
+    /// Replace an existing file of that name (the same as `--if-exists overwrite`).
+    #[arg(long, conflicts_with = "if_exists")]
+    overwrite: bool,
+}
+
+impl PutArgs {
+    fn acl(&self) -> Option<Acl> {
+        match (self.private, self.public) {
+            (true, _) => Some(Acl::Private),
+            (_, true) => Some(Acl::PublicRead),
+            _ => self.acl,
+        }
+    }
+
+    fn policy(&self) -> Option<OverwritePolicy> {
+        if self.overwrite { Some(OverwritePolicy::Overwrite) } else { self.if_exists.map(OverwritePolicy::from) }
+    }
+}
+
+/// `--if-exists`: the overwrite policy of one save.
+#[derive(Clone, Copy, ValueEnum)]
+enum IfExists {
+    /// Store under a new name, `name_XXXXXXX.ext`.
+    Unique,
+    /// Replace the file.
+    Overwrite,
+    /// Fail, and change nothing.
+    Fail,
+}
+
+impl From<IfExists> for OverwritePolicy {
+    fn from(value: IfExists) -> Self {
+        match value {
+            IfExists::Unique => OverwritePolicy::Unique,
+            IfExists::Overwrite => OverwritePolicy::Overwrite,
+            IfExists::Fail => OverwritePolicy::Fail,
+        }
+    }
+}
+
+#[derive(Args)]
+struct LsArgs {
+    /// List under this prefix (a directory without --recursive).
+    prefix: Option<String>,
+    /// Every file below, without directories.
+    #[arg(long, short)]
+    recursive: bool,
+    /// Sizes and modification times too.
+    #[arg(long, short)]
+    long: bool,
+}
+
+/// The two names of `cp` and `mv`.
+#[derive(Args)]
+struct Transfer {
+    /// The stored name to copy or move (`STORAGE:NAME` for another storage).
+    source: String,
+    /// The name to store it under (`STORAGE:NAME` for another storage).
+    target: String,
+}
+
+#[derive(Args)]
+struct UrlArgs {
+    /// The stored name.
+    name: String,
+    /// Make a temporary signed URL that works this long (default: public, or the storage's own expiry).
+    #[arg(long, value_parser = duration)]
+    expires: Option<Duration>,
+    /// What the URL lets its holder do.
+    #[arg(long, value_enum, default_value = "get")]
+    method: UrlMethod,
+    /// The name a browser saves the download under.
+    #[arg(long)]
+    download_name: Option<String>,
+}
+
+/// `--method`: what a URL is for.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum UrlMethod {
+    /// Download the file.
+    Get,
+    /// Upload a file under the name.
+    Put,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// The storage to copy from (a name or a URL).
+    from: String,
+    /// The storage to copy to (a name or a URL).
+    to: String,
+    /// Only the files whose names start with this.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Transfers in flight at once.
+    #[arg(long, default_value_t = storage_core::migrate::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
+    /// Read every copy back and compare MD5s.
+    #[arg(long)]
+    verify: bool,
+    /// Report what would be copied, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Delete each source file once its copy is verified (implies --verify).
+    #[arg(long)]
+    delete_source: bool,
+}
+
+/// `30s`, `10m`, `2h`, `7d`, for clap.
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|err| err.to_string())
+}
+
+/// A canned ACL by its S3 name, for clap.
+fn acl(text: &str) -> Result<Acl, String> {
+    text.parse().map_err(|err: storage_core::Error| err.to_string())
 }
 
 fn main() -> ExitCode {
@@ -146,15 +243,27 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let mut line = format!("storage: {err}");
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                line.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("{line}");
-            ExitCode::from(if err.kind() == ErrorKind::NotFound { 3 } else { 1 })
+            eprintln!("{}", one_line(&err));
+            ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// The table of commands: one function each.
+async fn run(cli: Cli) -> Result<()> {
+    let context = Context::new(&cli)?;
+    match cli.command {
+        Command::Put(args) => put(&context, args).await,
+        Command::Get { name, local } => get(&context, &name, local.as_deref()).await,
+        Command::Ls(args) => ls(&context, args).await,
+        Command::Stat { name } => stat(&context, &name).await,
+        Command::Rm { names } => rm(&context, &names).await,
+        Command::Cp(transfer) => copy(&context, &transfer).await,
+        Command::Mv(transfer) => move_file(&context, &transfer).await,
+        Command::Url(args) => url(&context, args).await,
+        Command::Migrate(args) => migrate(&context, args).await,
+        Command::Serve { serve_for } => serve(context.storage(None)?, serve_for).await,
+        Command::Share { local, expires, serve_for } => share(&context, &local, expires, serve_for).await,
     }
 }
 
@@ -167,8 +276,9 @@ struct Context {
 }
 
 impl Context {
-    fn new(cli: &Cli) -> Result<Context, Error> {
-        let base = std::env::current_dir().map_err(|err| Error::from_io("config", ".", err))?;
+    fn new(cli: &Cli) -> Result<Context> {
+        let base = std::env::current_dir()
+            .map_err(|err| CliError::local(".", "cannot read the current directory", Some(err)))?;
         let config = match &cli.config {
             Some(path) => Some(Config::load(path)?),
             None if base.join("storage.toml").exists() => Some(Config::load(&base.join("storage.toml"))?),
@@ -182,31 +292,26 @@ impl Context {
     }
 
     /// `STORAGE:NAME` when STORAGE is a configured storage, else a name in the default storage.
-    fn locate(&self, spec: &str) -> Result<(Built, String), Error> {
+    fn locate(&self, spec: &str) -> Result<(Built, String)> {
         if let Some((storage, name)) = spec.split_once(':').filter(|(storage, _)| self.is_storage_name(storage)) {
             return Ok((self.storage(Some(storage))?, name.to_owned()));
         }
         Ok((self.storage(None)?, spec.to_owned()))
     }
 
-    fn storage(&self, name: Option<&str>) -> Result<Built, Error> {
+    fn storage(&self, name: Option<&str>) -> Result<Built> {
         let name = name.map(str::to_owned).or_else(|| self.default.clone()).unwrap_or_else(|| "default".into());
         if name.contains("://") || name.starts_with('.') || name.starts_with('/') {
-            return StorageConfig::from_url(&name, &self.base)?.build(&name, &self.base);
+            return Ok(StorageConfig::from_url(&name, &self.base)?.build(&name, &self.base)?);
         }
         if let Some(config) = self.config.as_ref().and_then(|c| c.storage(&name)) {
-            return config.build(&name, &self.base);
+            return Ok(config.build(&name, &self.base)?);
         }
         if name == "default" {
-            return StorageConfig::embedded_default(&self.base).build("default", &self.base);
+            return Ok(StorageConfig::embedded_default(&self.base).build("default", &self.base)?);
         }
-        let known: Vec<&String> = self.config.iter().flat_map(|c| c.storages.keys()).collect();
-        Err(Error::Configuration {
-            backend: "config".into(),
-            message: format!(
-                "unknown storage `{name}`; configured: {known:?} (or give a URL such as file:///srv/media)"
-            ),
-        })
+        let known = self.config.iter().flat_map(|c| c.storages.keys().cloned()).collect();
+        Err(CliError::UnknownStorage { name, known })
     }
 
     fn print(&self, text: impl std::fmt::Display, value: serde_json::Value) {
@@ -214,283 +319,237 @@ impl Context {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
-    let context = Context::new(&cli)?;
-    match cli.command {
-        Command::Put { local, name, private, public, acl, content_type, overwrite, unique, fail } => {
-            let acl = match (private, public, acl) {
-                (true, _, _) => Some(Acl::Private),
-                (_, true, _) => Some(Acl::PublicRead),
-                (_, _, Some(acl)) => Some(acl.parse()?),
-                _ => None,
-            };
-            let policy = match (overwrite, unique, fail) {
-                (true, _, _) => Some(OverwritePolicy::Overwrite),
-                (_, _, true) => Some(OverwritePolicy::Fail),
-                (_, true, _) => Some(OverwritePolicy::Unique),
-                _ => None,
-            };
-            let target = match name {
-                Some(name) => name,
-                None if local == "-" => {
-                    return Err(Error::invalid_argument("-", "name the file to store standard input under"));
-                }
-                None => file_name(Path::new(&local))?,
-            };
-            let (built, name) = context.locate(&target)?;
-            let (content, size) = if local == "-" {
-                let stdin = stdin_stream(tokio::io::stdin());
-                (Content::from_stream(stdin, None), None)
-            } else {
-                let size = local_size(Path::new(&local))?;
-                (Content::from_path(&local), Some(size))
-            };
-            let mut options = SaveOptions::default();
-            if let Some(acl) = acl {
-                options = options.with_acl(acl);
-            }
-            if let Some(content_type) = content_type {
-                options = options.with_content_type(content_type);
-            }
-            if let Some(policy) = policy {
-                options = options.with_overwrite(policy);
-            }
-            let content = with_progress(content, size, &name)?;
-            let stored = built.storage.save_with(&name, content, options).await?;
-            context.print(&stored, json!({ "name": stored }));
+async fn put(context: &Context, args: PutArgs) -> Result<()> {
+    let target = match &args.name {
+        Some(name) => name.clone(),
+        None if args.local == "-" => return Err(CliError::Usage("name the file to store standard input under".into())),
+        None => file_name(Path::new(&args.local))?,
+    };
+    let (built, name) = context.locate(&target)?;
+    let (content, size) = if args.local == "-" {
+        (Content::from_stream(stdin_stream(tokio::io::stdin()), None), None)
+    } else {
+        let size = local_size(Path::new(&args.local))?;
+        (Content::from_path(&args.local), Some(size))
+    };
+    let mut options = SaveOptions::default();
+    if let Some(acl) = args.acl() {
+        options = options.with_acl(acl);
+    }
+    if let Some(content_type) = args.content_type.clone() {
+        options = options.with_content_type(content_type);
+    }
+    if let Some(policy) = args.policy() {
+        options = options.with_overwrite(policy);
+    }
+    let stored = built.storage.save_with(&name, with_progress(content, size, &name), options).await?;
+    context.print(&stored, json!({ "name": stored }));
+    Ok(())
+}
+
+async fn get(context: &Context, spec: &str, local: Option<&str>) -> Result<()> {
+    let (built, name) = context.locate(spec)?;
+    let reader = built.storage.open(&name).await?;
+    let size = reader.metadata.size();
+    if local == Some("-") {
+        let mut stdout = tokio::io::stdout();
+        let failed = |err| CliError::local("-", "cannot write to standard output", Some(err));
+        let mut stream = reader.stream;
+        while let Some(chunk) = stream.try_next().await.map_err(|err| storage_io(&built, &name, err))? {
+            tokio::io::AsyncWriteExt::write_all(&mut stdout, &chunk).await.map_err(failed)?;
         }
-        Command::Get { name, local } => {
-            let (built, name) = context.locate(&name)?;
-            let reader = built.storage.open(&name).await?;
-            let size = reader.metadata.size();
-            match local.as_deref() {
-                Some("-") => {
-                    let mut stdout = tokio::io::stdout();
-                    let mut stream = reader.stream;
-                    while let Some(chunk) =
-                        stream.try_next().await.map_err(|err| Error::from_io("stdout", &name, err))?
-                    {
-                        tokio::io::AsyncWriteExt::write_all(&mut stdout, &chunk)
-                            .await
-                            .map_err(|err| Error::from_io("stdout", &name, err))?;
-                    }
-                    tokio::io::AsyncWriteExt::flush(&mut stdout)
-                        .await
-                        .map_err(|err| Error::from_io("stdout", &name, err))?;
-                }
-                other => {
-                    let path = match other {
-                        Some(path) => PathBuf::from(path),
-                        None => PathBuf::from(file_name(Path::new(&name))?),
-                    };
-                    write_atomically(&path, reader.stream, size, &name).await?;
-                    if context.json {
-                        println!("{}", json!({ "name": name, "path": path, "size": size }));
-                    }
-                }
-            }
-        }
-        Command::Ls { prefix, recursive, long } => {
-            let built = context.storage(None)?;
-            let mut prefix = prefix.unwrap_or_default();
-            if !recursive && !prefix.is_empty() && !prefix.ends_with('/') {
-                prefix.push('/');
-            }
-            let mut entries = built.storage.list_entries(ListOptions::new(prefix).with_delimiter(!recursive));
-            while let Some(entry) = entries.try_next().await? {
-                match entry {
-                    ListEntry::Prefix(dir) => context.print(&dir, json!({ "dir": dir })),
-                    ListEntry::Object(meta) if long => context.print(
-                        format!("{:>12}  {}  {}", meta.size, meta.last_modified.format("%Y-%m-%d %H:%M:%S"), meta.key),
-                        json!({ "name": meta.key, "size": meta.size, "modified": meta.last_modified.to_rfc3339() }),
-                    ),
-                    ListEntry::Object(meta) => context.print(&meta.key, json!({ "name": meta.key, "size": meta.size })),
-                }
-            }
-        }
-        Command::Stat { name } => {
-            let (built, name) = context.locate(&name)?;
-            let metadata = built.storage.metadata(&name).await?;
-            let acl = built.storage.acl(&name).await.ok().map(|acl| acl.to_string());
-            let a = &metadata.attributes;
-            let value = json!({
-                "name": name, "size": metadata.size(), "modified": metadata.meta.last_modified.to_rfc3339(),
-                "etag": metadata.meta.etag, "content_type": a.content_type, "cache_control": a.cache_control,
-                "content_disposition": a.content_disposition, "content_encoding": a.content_encoding,
-                "content_language": a.content_language, "metadata": a.metadata, "acl": acl,
-            });
-            let mut text = format!(
-                "name: {name}\nsize: {}\nmodified: {}",
-                metadata.size(),
-                metadata.meta.last_modified.to_rfc3339()
-            );
-            for (label, value) in [
-                ("content-type", &a.content_type),
-                ("cache-control", &a.cache_control),
-                ("content-disposition", &a.content_disposition),
-                ("content-encoding", &a.content_encoding),
-                ("acl", &acl),
-            ] {
-                if let Some(value) = value {
-                    text.push_str(&format!("\n{label}: {value}"));
-                }
-            }
-            for (key, value) in &a.metadata {
-                text.push_str(&format!("\nmeta-{key}: {value}"));
-            }
-            context.print(text, value);
-        }
-        Command::Rm { names } => {
-            let bar = files_progress(names.len());
-            for spec in names {
-                let (built, name) = context.locate(&spec)?;
-                built.storage.delete(&name).await?;
-                if context.json {
-                    println!("{}", json!({ "deleted": name }));
-                }
-                bar.as_ref().inspect(|bar| bar.inc(1));
-            }
-        }
-        Command::Migrate { from, to, prefix, concurrency, verify, dry_run, delete_source } => {
-            let (from_spec, from, to) =
-                (from.clone(), context.storage(Some(&from))?.storage, context.storage(Some(&to))?.storage);
-            let options = MigrateOptions::default()
-                .with_prefix(prefix)
-                .with_concurrency(concurrency)
-                .with_verify(verify)
-                .with_dry_run(dry_run)
-                .with_delete_source(delete_source);
-            stop_on_ctrl_c(options.stop.clone());
-            let bar = migrate_progress();
-            let report = storage_core::migrate(&from, &to, &options, &|progress| {
-                if let Some(bar) = &bar {
-                    bar.set_length(progress.bytes_total);
-                    bar.set_position(progress.bytes_done);
-                    bar.set_message(format!("{}/{} files", progress.objects_done, progress.objects_total));
-                }
-            })
-            .await?;
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
-            context.print(&report, report_json(&report));
-            if !report.is_complete() {
-                let message = if report.failed.is_empty() {
-                    "interrupted; run the same command again to resume".to_owned()
-                } else {
-                    format!("{} files failed; run the same command again to retry them", report.failed.len())
-                };
-                return Err(Error::Backend {
-                    key: from_spec,
-                    backend: "migrate".into(),
-                    message,
-                    retryable: true,
-                    source: None,
-                });
-            }
-        }
-        Command::Cp { source, target } => transfer(&context, &source, &target, false).await?,
-        Command::Mv { source, target } => transfer(&context, &source, &target, true).await?,
-        Command::Url { name, expires, method, download_name } => {
-            let (built, name) = context.locate(&name)?;
-            let method = match method.as_str() {
-                "get" | "GET" => Method::Get,
-                "put" | "PUT" => Method::Put,
-                other => return Err(Error::invalid_argument(&name, format!("method `{other}` is not get or put"))),
-            };
-            let url = match (expires, method, download_name) {
-                (None, Method::Get, None) => built.storage.url(&name).await?,
-                (expires, method, download_name) => {
-                    let expires =
-                        expires.as_deref().map(parse_duration).transpose()?.unwrap_or(storage_core::DEFAULT_EXPIRY);
-                    let mut options = if method == Method::Put { UrlOptions::put() } else { UrlOptions::get() };
-                    if let Some(download_name) = download_name {
-                        options = options.with_download_name(download_name);
-                    }
-                    built.storage.temporary_url(&name, expires, options).await?
-                }
-            };
-            context.print(&url, json!({ "url": url }));
-        }
-        Command::Serve { serve_for } => {
-            let built = context.storage(None)?;
-            serve(built, serve_for.as_deref().map(parse_duration).transpose()?).await?;
-        }
-        Command::Share { local, expires, serve_for } => {
-            let built = context.storage(None)?;
-            if built.signer.is_none() {
-                return Err(Error::invalid_argument(
-                    "share",
-                    "share serves links itself: use a disk or memory storage",
-                ));
-            }
-            let expires = parse_duration(&expires)?;
-            let name = file_name(&local)?;
-            let size = local_size(&local)?;
-            let private = built.storage.clone().private(expires);
-            let stored = private
-                .save(&format!("shared/{name}"), with_progress(Content::from_path(&local), Some(size), &name)?)
-                .await?;
-            let link = private.temporary_url(&stored, expires, UrlOptions::get().with_download_name(&name)).await?;
-            context.print(&link, json!({ "name": stored, "url": link, "expires_in": expires.as_secs() }));
-            serve(built, serve_for.as_deref().map(parse_duration).transpose()?).await?;
+        return tokio::io::AsyncWriteExt::flush(&mut stdout).await.map_err(failed);
+    }
+    let path = match local {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(file_name(Path::new(&name))?),
+    };
+    write_atomically(&path, &built, reader.stream, size, &name).await?;
+    if context.json {
+        println!("{}", json!({ "name": name, "path": path, "size": size }));
+    }
+    Ok(())
+}
+
+async fn ls(context: &Context, args: LsArgs) -> Result<()> {
+    let built = context.storage(None)?;
+    let mut prefix = args.prefix.unwrap_or_default();
+    if !args.recursive && !prefix.is_empty() && !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    let mut entries = built.storage.list_entries(ListOptions::new(prefix).with_delimiter(!args.recursive));
+    while let Some(entry) = entries.try_next().await? {
+        match entry {
+            ListEntry::Prefix(dir) => context.print(&dir, json!({ "dir": dir })),
+            ListEntry::Object(meta) if args.long => context.print(
+                format!("{:>12}  {}  {}", meta.size, meta.last_modified.format("%Y-%m-%d %H:%M:%S"), meta.key),
+                json!({ "name": meta.key, "size": meta.size, "modified": meta.last_modified.to_rfc3339() }),
+            ),
+            ListEntry::Object(meta) => context.print(&meta.key, json!({ "name": meta.key, "size": meta.size })),
         }
     }
     Ok(())
 }
 
-/// Copy or move between any two locations; between storages the bytes stream through, keeping attributes and ACL.
-async fn transfer(context: &Context, source: &str, target: &str, remove: bool) -> Result<(), Error> {
-    let (from, from_name) = context.locate(source)?;
-    let (to, to_name) = context.locate(target)?;
-    let same = std::sync::Arc::ptr_eq(from.storage.backend(), to.storage.backend())
-        || source_and_target_share(source, target, context);
-    let stored = if same {
-        if remove {
-            to.storage.rename(&from_name, &to_name).await?
-        } else {
-            to.storage.copy(&from_name, &to_name).await?
+async fn stat(context: &Context, spec: &str) -> Result<()> {
+    let (built, name) = context.locate(spec)?;
+    let metadata = built.storage.metadata(&name).await?;
+    let acl = built.storage.acl(&name).await.ok().map(|acl| acl.to_string());
+    let a = &metadata.attributes;
+    let value = json!({
+        "name": name, "size": metadata.size(), "modified": metadata.meta.last_modified.to_rfc3339(),
+        "etag": metadata.meta.etag, "content_type": a.content_type, "cache_control": a.cache_control,
+        "content_disposition": a.content_disposition, "content_encoding": a.content_encoding,
+        "content_language": a.content_language, "metadata": a.metadata, "acl": acl,
+    });
+    let mut text =
+        format!("name: {name}\nsize: {}\nmodified: {}", metadata.size(), metadata.meta.last_modified.to_rfc3339());
+    for (label, value) in [
+        ("content-type", &a.content_type),
+        ("cache-control", &a.cache_control),
+        ("content-disposition", &a.content_disposition),
+        ("content-encoding", &a.content_encoding),
+        ("acl", &acl),
+    ] {
+        if let Some(value) = value {
+            text.push_str(&format!("\n{label}: {value}"));
         }
+    }
+    for (key, value) in &a.metadata {
+        text.push_str(&format!("\nmeta-{key}: {value}"));
+    }
+    context.print(text, value);
+    Ok(())
+}
+
+async fn rm(context: &Context, specs: &[String]) -> Result<()> {
+    let bar = files_progress(specs.len());
+    for spec in specs {
+        let (built, name) = context.locate(spec)?;
+        built.storage.delete(&name).await?;
+        if context.json {
+            println!("{}", json!({ "deleted": name }));
+        }
+        bar.as_ref().inspect(|bar| bar.inc(1));
+    }
+    Ok(())
+}
+
+/// `cp`: within a storage its own copy (server-side where the backend can); between storages
+/// [`storage_core::Storage::copy_to`], which streams the bytes with their attributes and ACL.
+async fn copy(context: &Context, transfer: &Transfer) -> Result<()> {
+    let ((from, from_name), (to, to_name)) = (context.locate(&transfer.source)?, context.locate(&transfer.target)?);
+    let stored = if same_storage(context, transfer, &from, &to) {
+        to.storage.copy(&from_name, &to_name).await?
     } else {
-        let reader = from.storage.open(&from_name).await?;
-        let mut options = SaveOptions::default().with_attributes(reader.metadata.attributes.clone());
-        if from.storage.capabilities().acl && to.storage.capabilities().acl {
-            options = options.with_acl(from.storage.acl(&from_name).await?);
-        }
-        let size = reader.metadata.size();
-        let content = with_progress(Content::from_stream(reader.stream, Some(size)), Some(size), &to_name)?;
-        let stored = to.storage.save_with(&to_name, content, options).await?;
-        if remove {
-            from.storage.delete(&from_name).await?;
-        }
+        from.storage.copy_to(&from_name, &to.storage, &to_name).await?
+    };
+    context.print(&stored, json!({ "name": stored }));
+    Ok(())
+}
+
+/// `mv`: within a storage its own rename; between storages a copy, then the source is deleted.
+async fn move_file(context: &Context, transfer: &Transfer) -> Result<()> {
+    let ((from, from_name), (to, to_name)) = (context.locate(&transfer.source)?, context.locate(&transfer.target)?);
+    let stored = if same_storage(context, transfer, &from, &to) {
+        to.storage.rename(&from_name, &to_name).await?
+    } else {
+        let stored = from.storage.copy_to(&from_name, &to.storage, &to_name).await?;
+        from.storage.delete(&from_name).await?;
         stored
     };
     context.print(&stored, json!({ "name": stored }));
     Ok(())
 }
 
-/// Two specs in the same storage: neither names another storage, or both name the same one.
-fn source_and_target_share(source: &str, target: &str, context: &Context) -> bool {
-    let storage_of =
-        |spec: &str| spec.split_once(':').filter(|(s, _)| context.is_storage_name(s)).map(|(s, _)| s.to_owned());
-    let (a, b) = (
-        storage_of(source).unwrap_or_else(|| "default".into()),
-        storage_of(target).unwrap_or_else(|| "default".into()),
-    );
-    a == b
+/// Whether both names of a transfer are in one storage: one backend, or the same storage named on both sides.
+fn same_storage(context: &Context, transfer: &Transfer, from: &Built, to: &Built) -> bool {
+    let storage_of = |spec: &str| {
+        spec.split_once(':').filter(|(s, _)| context.is_storage_name(s)).map_or("default", |(s, _)| s).to_owned()
+    };
+    std::sync::Arc::ptr_eq(from.storage.backend(), to.storage.backend())
+        || storage_of(&transfer.source) == storage_of(&transfer.target)
+}
+
+async fn url(context: &Context, args: UrlArgs) -> Result<()> {
+    let (built, name) = context.locate(&args.name)?;
+    let url = match (args.expires, args.method, args.download_name) {
+        (None, UrlMethod::Get, None) => built.storage.url(&name).await?,
+        (expires, method, download_name) => {
+            let mut options = match method {
+                UrlMethod::Get => UrlOptions::get(),
+                UrlMethod::Put => UrlOptions::put(),
+            };
+            if let Some(download_name) = download_name {
+                options = options.with_download_name(download_name);
+            }
+            let expires = expires.unwrap_or(storage_core::DEFAULT_EXPIRY);
+            built.storage.temporary_url(&name, expires, options).await?
+        }
+    };
+    context.print(&url, json!({ "url": url }));
+    Ok(())
+}
+
+async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> {
+    let (from, to) = (context.storage(Some(&args.from))?.storage, context.storage(Some(&args.to))?.storage);
+    let options = MigrateOptions::default()
+        .with_prefix(args.prefix)
+        .with_concurrency(args.concurrency)
+        .with_verify(args.verify)
+        .with_dry_run(args.dry_run)
+        .with_delete_source(args.delete_source);
+    stop_on_ctrl_c(options.stop.clone());
+    let bar = migrate_progress();
+    let report = storage_core::migrate(&from, &to, &options, &|progress| {
+        if let Some(bar) = &bar {
+            bar.set_length(progress.bytes_total);
+            bar.set_position(progress.bytes_done);
+            bar.set_message(format!("{}/{} files", progress.objects_done, progress.objects_total));
+        }
+    })
+    .await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    context.print(&report, report_json(&report));
+    match (report.is_complete(), report.failed.len()) {
+        (true, _) => Ok(()),
+        (false, 0) => Err(CliError::Incomplete("interrupted; run the same command again to resume".into())),
+        (false, failed) => {
+            Err(CliError::Incomplete(format!("{failed} files failed; run the same command again to retry them")))
+        }
+    }
+}
+
+async fn share(context: &Context, local: &Path, expires: Duration, serve_for: Option<Duration>) -> Result<()> {
+    let built = context.storage(None)?;
+    if built.signer.is_none() {
+        return Err(CliError::Usage("share serves links itself: use a disk or memory storage".into()));
+    }
+    let name = file_name(local)?;
+    let size = local_size(local)?;
+    let private = built.storage.clone().private(expires);
+    let content = with_progress(Content::from_path(local), Some(size), &name);
+    let stored = private.save(&format!("shared/{name}"), content).await?;
+    let link = private.temporary_url(&stored, expires, UrlOptions::get().with_download_name(&name)).await?;
+    context.print(&link, json!({ "name": stored, "url": link, "expires_in": expires.as_secs() }));
+    serve(built, serve_for).await
 }
 
 /// Serve the storage's signed URLs on the host and port of its base URL.
-async fn serve(built: Built, duration: Option<Duration>) -> Result<(), Error> {
-    let signer = built.signer.clone().ok_or_else(|| {
-        Error::invalid_argument("serve", "only disk and memory storages are served; S3 serves its own URLs")
-    })?;
+async fn serve(built: Built, duration: Option<Duration>) -> Result<()> {
+    let signer = built
+        .signer
+        .clone()
+        .ok_or_else(|| CliError::Usage("only disk and memory storages are served; S3 serves its own URLs".into()))?;
     let base = url::Url::parse(signer.base_url())
-        .map_err(|err| Error::invalid_argument(signer.base_url(), err.to_string()))?;
+        .map_err(|err| CliError::Usage(format!("the base URL `{}` is not a URL: {err}", signer.base_url())))?;
     let address =
         format!("{}:{}", base.host_str().unwrap_or("127.0.0.1"), base.port_or_known_default().unwrap_or(8000));
-    let listener =
-        tokio::net::TcpListener::bind(&address).await.map_err(|err| Error::from_io("serve", &address, err))?;
+    let listener = tokio::net::TcpListener::bind(&address).await.map_err(|err| {
+        CliError::local(&address, "cannot listen there; is another server using the port?", Some(err))
+    })?;
     eprintln!(
         "storage: serving {} on http://{address}/ (Ctrl-C to stop)",
         if signer.base_url() == DEFAULT_BASE_URL { "the default storage" } else { signer.base_url() }
@@ -504,131 +563,56 @@ async fn serve(built: Built, duration: Option<Duration>) -> Result<(), Error> {
             }
         }
     };
-    axum::serve(listener, app).with_graceful_shutdown(stop).await.map_err(|err| Error::from_io("serve", &address, err))
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(|err| CliError::local(&address, "the server stopped", Some(err)))
 }
 
 /// The size of a local file to upload, or an error that says plainly what is wrong with the path.
-fn local_size(path: &Path) -> Result<u64, Error> {
-    let shown = path.display().to_string();
+fn local_size(path: &Path) -> Result<u64> {
+    let shown = path.display();
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(meta.len()),
-        Ok(_) => Err(Error::invalid_argument(&shown, "is not a regular file; give a file to upload")),
+        Ok(_) => Err(CliError::local(shown, "is not a regular file; give a file to upload", None)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            Err(Error::invalid_argument(&shown, "no such local file; check the path"))
+            Err(CliError::local(shown, "no such local file; check the path", None))
         }
-        Err(err) => Err(Error::invalid_argument(&shown, format!("cannot read it: {err}"))),
+        Err(err) => Err(CliError::local(shown, "cannot read it", Some(err))),
     }
 }
 
-fn file_name(path: &Path) -> Result<String, Error> {
+fn file_name(path: &Path) -> Result<String> {
     path.file_name()
         .and_then(|name| name.to_str())
         .map(str::to_owned)
-        .ok_or_else(|| Error::invalid_argument(&path.display().to_string(), "has no file name; give the name to use"))
+        .ok_or_else(|| CliError::Usage(format!("`{}` has no file name; give the name to use", path.display())))
+}
+
+/// A failed read of `name` from the storage, mid-stream.
+fn storage_io(built: &Built, name: &str, err: std::io::Error) -> CliError {
+    let backend = built.storage.backend().name();
+    storage_core::Error::from_io(backend, Some(name), err).during(storage_core::Operation::Read).into()
 }
 
 /// Write a stream to `path` through a temporary file beside it, so a failure leaves nothing under `path`.
-async fn write_atomically(path: &Path, stream: storage_core::ByteStream, size: u64, name: &str) -> Result<(), Error> {
-    let io = |err: std::io::Error| Error::from_io("local", &path.display().to_string(), err);
+async fn write_atomically(
+    path: &Path,
+    built: &Built,
+    stream: storage_core::ByteStream,
+    size: u64,
+    name: &str,
+) -> Result<()> {
+    let local = |err: std::io::Error| CliError::local(path.display(), "cannot write it", Some(err));
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    let mut file = tokio::fs::File::create(temp.path()).await.map_err(io)?;
-    let content = with_progress(Content::from_stream(stream, Some(size)), Some(size), name)?;
-    let mut stream = content.into_stream().await.map_err(io)?;
-    while let Some(chunk) = stream.try_next().await.map_err(|err| Error::from_io("download", name, err))? {
-        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.map_err(io)?;
+    let temp = tempfile::NamedTempFile::new_in(dir).map_err(local)?;
+    let mut file = tokio::fs::File::create(temp.path()).await.map_err(local)?;
+    let content = with_progress(Content::from_stream(stream, Some(size)), Some(size), name);
+    let mut stream = content.into_stream().await.map_err(|err| storage_io(built, name, err))?;
+    while let Some(chunk) = stream.try_next().await.map_err(|err| storage_io(built, name, err))? {
+        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.map_err(local)?;
     }
-    tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(io)?;
-    temp.persist(path).map_err(|err| io(err.error))?;
+    tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(local)?;
+    temp.persist(path).map_err(|err| local(err.error))?;
     Ok(())
-}
-
-/// The first Ctrl-C lets the transfers in flight finish (every write is atomic, so stopping anywhere is safe; this
-/// only saves redoing them); the second quits at once.
-fn stop_on_ctrl_c(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            eprintln!("storage: stopping after the transfers in flight; Ctrl-C again to quit now");
-            let _ = tokio::signal::ctrl_c().await;
-            std::process::exit(130);
-        }
-    });
-}
-
-fn migrate_progress() -> Option<indicatif::ProgressBar> {
-    watching().then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("[{bar:30}] {msg} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-        {
-            bar.set_style(style);
-        }
-        bar
-    })
-}
-
-fn report_json(report: &MigrationReport) -> serde_json::Value {
-    let failed: Vec<_> =
-        report.failed.iter().map(|failure| json!({ "key": failure.key, "reason": failure.reason })).collect();
-    json!({
-        "copied": report.copied,
-        "skipped": report.skipped,
-        "verified": report.verified,
-        "deleted": report.deleted,
-        "failed": failed,
-        "bytes_copied": report.bytes_copied,
-        "elapsed_seconds": report.elapsed.as_secs_f64(),
-        "dry_run": report.dry_run,
-        "interrupted": report.interrupted,
-    })
-}
-
-/// Whether a person is watching: progress bars only then, never in pipes or logs.
-fn watching() -> bool {
-    std::io::stderr().is_terminal() && std::io::stdout().is_terminal()
-}
-
-/// A progress bar over several files, when a person is watching.
-fn files_progress(count: usize) -> Option<indicatif::ProgressBar> {
-    (watching() && count > 1).then(|| {
-        let bar = indicatif::ProgressBar::new(count as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} files") {
-            bar.set_style(style);
-        }
-        bar
-    })
-}
-
-/// A progress bar on standard error for large transfers, when a person is watching.
-fn with_progress(content: Content, size: Option<u64>, label: &str) -> Result<Content, Error> {
-    let Some(size) = size.filter(|size| watching() && *size > PROGRESS_THRESHOLD) else {
-        return Ok(content);
-    };
-    let bar = indicatif::ProgressBar::new(size).with_message(label.to_owned());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .map_err(|err| Error::invalid_argument(label, err.to_string()))?,
-    );
-    let stream = futures::stream::once(async move { content.into_stream().await })
-        .try_flatten()
-        .inspect_ok(move |chunk| bar.inc(chunk.len() as u64));
-    Ok(Content::from_stream(stream, Some(size)))
-}
-
-/// Standard input as a stream of chunks.
-fn stdin_stream(
-    reader: impl tokio::io::AsyncRead + Send + 'static,
-) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send {
-    futures::stream::unfold(Box::pin(reader), |mut reader| async move {
-        let mut buf = vec![0u8; 256 * 1024];
-        match tokio::io::AsyncReadExt::read(&mut reader, &mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(bytes::Bytes::from(buf)), reader))
-            }
-            Err(err) => Some((Err(err), reader)),
-        }
-    })
 }

@@ -135,7 +135,7 @@ fn from_url(text: &str, base: &Path) -> Result<StorageConfig> {
 }
 
 fn config_error(message: String) -> Error {
-    Error::Configuration { backend: "config".into(), message }
+    Error::configuration("the storage settings", message)
 }
 
 /// `30s`, `10m`, `2h`, `7d`, or plain seconds.

@@ -33,7 +33,7 @@ pub use backend::{
     WriteMode,
 };
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
-pub use error::{BoxError, Error, ErrorKind, Result};
+pub use error::{BoxError, Error, ErrorKind, Operation, Result};
 pub use migrate::{MigrateOptions, MigrationReport, migrate};
 pub use mirror::MirrorBackend;
 pub use name::{UploadTo, validate_key};

@@ -271,7 +271,7 @@ async fn migrate_one(
             if stored != sent {
                 return Err(Error::backend(
                     target.name(),
-                    key,
+                    Some(key),
                     "the copy read back differs from the source (MD5 mismatch); it will be copied again on the next run",
                     true,
                     "checksum mismatch",
@@ -354,7 +354,7 @@ async fn md5_of(backend: &dyn Backend, meta: &ObjectMeta) -> Result<[u8; 16]> {
 async fn read_md5(backend: &dyn Backend, key: &str) -> Result<[u8; 16]> {
     let mut stream = backend.get(key, None).await?.stream;
     let mut hasher = Md5::new();
-    while let Some(chunk) = stream.try_next().await.map_err(|err| Error::from_io(backend.name(), key, err))? {
+    while let Some(chunk) = stream.try_next().await.map_err(|err| Error::from_io(backend.name(), Some(key), err))? {
         hasher.update(&chunk);
     }
     Ok(hasher.finalize().into())

@@ -57,6 +57,7 @@ impl MirrorBackend {
 
     fn mirror_error(&self, key: &str, mirror: &dyn Backend, source: Error) -> Error {
         Error::Mirror {
+            operation: crate::Operation::Unspecified,
             key: key.to_owned(),
             primary: self.primary.name().to_owned(),
             mirror: mirror.name().to_owned(),
@@ -128,7 +129,7 @@ impl Backend for MirrorBackend {
     async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
         let (first, rewind) = content.tee();
         let result = self.primary.put(key, first, options.clone()).await?;
-        let replay = rewind.rewind().await.map_err(|err| Error::from_io(self.primary.name(), key, err))?;
+        let replay = rewind.rewind().await.map_err(|err| Error::from_io(self.primary.name(), Some(key), err))?;
         // The primary decided whether the name was free; the mirrors follow it.
         let mirrored = PutOptions { mode: WriteMode::Overwrite, ..options };
         self.on_mirrors(key, |mirror| {

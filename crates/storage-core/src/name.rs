@@ -254,7 +254,7 @@ fn strftime(template: &str, now: DateTime<Utc>) -> Result<String> {
     let items: Vec<Item<'_>> = StrftimeItems::new(template).collect();
     if items.iter().any(|item| matches!(item, Item::Error)) {
         return Err(Error::invalid_argument(
-            template,
+            Some(template),
             "the upload_to template has an unknown strftime field; use fields such as %Y, %m, %d, %H",
         ));
     }

@@ -71,20 +71,20 @@ impl SigningKey {
         let id = id.into();
         let secret = secret.into();
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(Error::Configuration {
-                backend: "url signing".into(),
-                message: format!("signing key id {id:?} must be non-empty ASCII letters, digits, `-` or `_`"),
-            });
+            return Err(Error::configuration(
+                "the url signer",
+                format!("signing key id {id:?} must be non-empty ASCII letters, digits, `-` or `_`"),
+            ));
         }
         if secret.len() < Self::MIN_SECRET_LEN {
-            return Err(Error::Configuration {
-                backend: "url signing".into(),
-                message: format!(
+            return Err(Error::configuration(
+                "the url signer",
+                format!(
                     "signing key `{id}` is {} bytes; use at least {} random bytes",
                     secret.len(),
                     Self::MIN_SECRET_LEN
                 ),
-            });
+            ));
         }
         Ok(Self { id, secret })
     }

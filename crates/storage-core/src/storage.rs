@@ -11,7 +11,7 @@ use crate::backend::{
     Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, WriteMode,
 };
 use crate::content::Content;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::name::{AvailableNames, UploadTo, validate_key};
 use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata, ObjectMeta};
 use crate::url::{UrlOptions, UrlPolicy, check_header_value, content_disposition};
@@ -206,50 +206,55 @@ impl Storage {
 
     /// [`Storage::save`] with per-save attributes, ACL, policy and length limit.
     pub async fn save_with(&self, name: &str, content: impl Into<Content>, options: SaveOptions) -> Result<String> {
-        validate_key(name)?;
-        let caps = self.capabilities();
-        let attributes = self.write_attributes(name, options.attributes, caps)?;
-        let acl = options.acl.or(self.options.default_acl);
-        if acl.is_some() && !caps.acl {
-            return Err(Error::unsupported(self.backend_name(), "ACLs"));
-        }
-        let policy = options.overwrite.unwrap_or(self.options.overwrite);
-        let max_length = options.max_length.or(self.options.max_name_length);
-        let names = AvailableNames::new(name, max_length)?;
-        let content = content.into();
+        async {
+            validate_key(name)?;
+            let caps = self.capabilities();
+            let attributes = self.write_attributes(name, options.attributes, caps)?;
+            let acl = options.acl.or(self.options.default_acl);
+            if acl.is_some() && !caps.acl {
+                return Err(Error::unsupported(self.backend_name(), "ACLs"));
+            }
+            let policy = options.overwrite.unwrap_or(self.options.overwrite);
+            let max_length = options.max_length.or(self.options.max_name_length);
+            let names = AvailableNames::new(name, max_length)?;
+            let content = content.into();
 
-        match policy {
-            OverwritePolicy::Overwrite => {
-                let name = names.truncated_original()?;
-                self.put_checked(&name, content, PutOptions::new(WriteMode::Overwrite, attributes, acl)).await?;
-                Ok(name)
-            }
-            OverwritePolicy::Fail => {
-                self.require_create_only(caps)?;
-                let name = names.truncated_original()?;
-                self.put_checked(&name, content, PutOptions::new(WriteMode::CreateOnly, attributes, acl)).await?;
-                Ok(name)
-            }
-            OverwritePolicy::Unique => {
-                self.require_create_only(caps)?;
-                let mut names = names;
-                let options = PutOptions::new(WriteMode::CreateOnly, attributes, acl);
-                // The first attempt streams directly; only a collision replays the content, from a spool.
-                let (first, rewind) = content.tee_until_claimed();
-                let first_name = names.next_candidate()?;
-                match self.put_checked(&first_name, first, options.clone()).await {
-                    Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
-                    other => return other.map(|()| first_name),
+            match policy {
+                OverwritePolicy::Overwrite => {
+                    let name = names.truncated_original()?;
+                    self.put_checked(&name, content, PutOptions::new(WriteMode::Overwrite, attributes, acl)).await?;
+                    Ok(name)
                 }
-                let content = rewind.rewind().await.map_err(|err| Error::from_io(self.backend_name(), name, err))?;
-                self.with_unique_name(names, |candidate| {
-                    let content = content.content();
-                    let options = options.clone();
-                    async move { self.put_checked(&candidate, content, options).await }
-                })
-                .await
+                OverwritePolicy::Fail => {
+                    self.require_create_only(caps)?;
+                    let name = names.truncated_original()?;
+                    self.put_checked(&name, content, PutOptions::new(WriteMode::CreateOnly, attributes, acl)).await?;
+                    Ok(name)
+                }
+                OverwritePolicy::Unique => {
+                    self.require_create_only(caps)?;
+                    let mut names = names;
+                    let options = PutOptions::new(WriteMode::CreateOnly, attributes, acl);
+                    // The first attempt streams directly; only a collision replays the content, from a spool.
+                    let (first, rewind) = content.tee_until_claimed();
+                    let first_name = names.next_candidate()?;
+                    match self.put_checked(&first_name, first, options.clone()).await {
+                        Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
+                        other => return other.map(|()| first_name),
+                    }
+                    let content =
+                        rewind.rewind().await.map_err(|err| Error::from_io(self.backend_name(), Some(name), err))?;
+                    self.with_unique_name(names, |candidate| {
+                        let content = content.content();
+                        let options = options.clone();
+                        async move { self.put_checked(&candidate, content, options).await }
+                    })
+                    .await
+                }
             }
         }
+        .await
+        .map_err(during(Operation::Save))
     }
 
     async fn put_checked(&self, name: &str, content: Content, options: PutOptions) -> Result<()> {
@@ -319,48 +324,74 @@ impl Storage {
 
     /// A streaming reader over the whole object.
     pub async fn open(&self, name: &str) -> Result<GetResult> {
-        validate_key(name)?;
-        self.backend.get(name, None).await
+        async {
+            validate_key(name)?;
+            self.backend.get(name, None).await
+        }
+        .await
+        .map_err(during(Operation::Open))
     }
 
     /// A streaming reader over part of the object.
     pub async fn open_range(&self, name: &str, range: impl Into<ByteRange>) -> Result<GetResult> {
-        validate_key(name)?;
-        self.backend.get(name, Some(range.into())).await
+        async {
+            validate_key(name)?;
+            self.backend.get(name, Some(range.into())).await
+        }
+        .await
+        .map_err(during(Operation::Open))
     }
 
     /// The whole object in memory. For large objects use [`Storage::open`].
     pub async fn read(&self, name: &str) -> Result<Bytes> {
-        let reader = self.open(name).await?;
-        let mut buf = BytesMut::with_capacity(usize::try_from(reader.metadata.size()).unwrap_or(0));
-        let mut stream = reader.stream;
-        while let Some(chunk) = stream.try_next().await.map_err(|err| Error::from_io(self.backend_name(), name, err))? {
-            buf.extend_from_slice(&chunk);
+        async {
+            let reader = self.open(name).await?;
+            let mut buf = BytesMut::with_capacity(usize::try_from(reader.metadata.size()).unwrap_or(0));
+            let mut stream = reader.stream;
+            while let Some(chunk) =
+                stream.try_next().await.map_err(|err| Error::from_io(self.backend_name(), Some(name), err))?
+            {
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(buf.freeze())
         }
-        Ok(buf.freeze())
+        .await
+        .map_err(during(Operation::Read))
     }
 
     /// Delete `name`; a missing name is not an error.
     pub async fn delete(&self, name: &str) -> Result<()> {
-        validate_key(name)?;
-        self.backend.delete(name).await
+        async {
+            validate_key(name)?;
+            self.backend.delete(name).await
+        }
+        .await
+        .map_err(during(Operation::Delete))
     }
 
     pub async fn exists(&self, name: &str) -> Result<bool> {
-        match self.metadata(name).await {
-            Ok(_) => Ok(true),
-            Err(err) if err.kind() == ErrorKind::NotFound => Ok(false),
-            Err(err) => Err(err),
+        async {
+            match self.metadata(name).await {
+                Ok(_) => Ok(true),
+                Err(err) if err.kind() == ErrorKind::NotFound => Ok(false),
+                Err(err) => Err(err),
+            }
         }
+        .await
+        .map_err(during(Operation::Exists))
     }
 
     pub async fn size(&self, name: &str) -> Result<u64> {
-        Ok(self.metadata(name).await?.size())
+        async { Ok(self.metadata(name).await?.size()) }.await.map_err(during(Operation::Metadata))
     }
 
     pub async fn metadata(&self, name: &str) -> Result<Metadata> {
-        validate_key(name)?;
-        self.backend.head(name).await
+        async {
+            validate_key(name)?;
+            self.backend.head(name).await
+        }
+        .await
+        .map_err(during(Operation::Metadata))
     }
 
     // ----- listing -----------------------------------------------------------------------------------------------
@@ -380,7 +411,7 @@ impl Storage {
     /// Objects and (with a delimiter) common prefixes, in key order.
     pub fn list_entries(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
         if let Err(err) = validate_prefix(&options.prefix) {
-            return futures::stream::once(async move { Err(err) }).boxed();
+            return futures::stream::once(async move { Err(err.during(Operation::List)) }).boxed();
         }
         let offset = options.offset.clone();
         // Backends may roll a common prefix up again when the offset is that prefix: drop what is not after it.
@@ -390,50 +421,82 @@ impl Storage {
                 let keep = offset.as_deref().is_none_or(|offset| entry.key() > offset);
                 async move { keep }
             })
+            .map_err(during(Operation::List))
             .boxed()
     }
 
     /// At most `page_size` entries after `options.offset`, and the offset of the next page.
     pub async fn list_page(&self, options: ListOptions, page_size: usize) -> Result<Page> {
-        if page_size == 0 {
-            return Err(Error::invalid_argument(&options.prefix, "the page size must be at least 1"));
+        async {
+            if page_size == 0 {
+                return Err(Error::invalid_argument(Some(&options.prefix), "the page size must be at least 1"));
+            }
+            let mut entries: Vec<ListEntry> = self.list_entries(options).take(page_size + 1).try_collect().await?;
+            let next_offset = if entries.len() > page_size {
+                entries.truncate(page_size);
+                entries.last().map(|entry| entry.key().to_owned())
+            } else {
+                None
+            };
+            Ok(Page { entries, next_offset })
         }
-        let mut entries: Vec<ListEntry> = self.list_entries(options).take(page_size + 1).try_collect().await?;
-        let next_offset = if entries.len() > page_size {
-            entries.truncate(page_size);
-            entries.last().map(|entry| entry.key().to_owned())
-        } else {
-            None
-        };
-        Ok(Page { entries, next_offset })
+        .await
+        .map_err(during(Operation::List))
     }
 
     /// Django's `listdir`: the directories and files directly in `path`, as names relative to it.
     pub async fn listdir(&self, path: &str) -> Result<(Vec<String>, Vec<String>)> {
-        let path = path.trim_end_matches('/');
-        let prefix = if path.is_empty() { String::new() } else { format!("{path}/") };
-        let entries: Vec<ListEntry> =
-            self.list_entries(ListOptions::new(prefix.clone()).with_delimiter(true)).try_collect().await?;
-        let (mut dirs, mut files) = (Vec::new(), Vec::new());
-        for entry in entries {
-            match entry {
-                ListEntry::Prefix(p) => dirs.push(p[prefix.len()..].trim_end_matches('/').to_owned()),
-                ListEntry::Object(meta) => files.push(meta.key[prefix.len()..].to_owned()),
+        async {
+            let path = path.trim_end_matches('/');
+            let prefix = if path.is_empty() { String::new() } else { format!("{path}/") };
+            let entries: Vec<ListEntry> =
+                self.list_entries(ListOptions::new(prefix.clone()).with_delimiter(true)).try_collect().await?;
+            let (mut dirs, mut files) = (Vec::new(), Vec::new());
+            for entry in entries {
+                match entry {
+                    ListEntry::Prefix(p) => dirs.push(p[prefix.len()..].trim_end_matches('/').to_owned()),
+                    ListEntry::Object(meta) => files.push(meta.key[prefix.len()..].to_owned()),
+                }
             }
+            Ok((dirs, files))
         }
-        Ok((dirs, files))
+        .await
+        .map_err(during(Operation::List))
     }
 
     // ----- copy and rename ---------------------------------------------------------------------------------------
 
     /// Copy `from` to `to`, applying the overwrite policy to `to`; returns the name written.
     pub async fn copy(&self, from: &str, to: &str) -> Result<String> {
-        self.transfer(from, to, Transfer::Copy).await
+        async { self.transfer(from, to, Transfer::Copy).await }.await.map_err(during(Operation::Copy))
     }
 
     /// Move `from` to `to`, applying the overwrite policy to `to`; returns the name written.
     pub async fn rename(&self, from: &str, to: &str) -> Result<String> {
-        self.transfer(from, to, Transfer::Rename).await
+        async { self.transfer(from, to, Transfer::Rename).await }.await.map_err(during(Operation::Rename))
+    }
+
+    /// Copy `name` to another storage as `target_name`, streaming, with its attributes and (where both storages have
+    /// ACLs) its ACL; the target's overwrite policy decides the stored name, which is returned.
+    ///
+    /// ```
+    /// # async fn demo(disk: storage_core::Storage, s3: storage_core::Storage) -> storage_core::Result<()> {
+    /// let stored = disk.copy_to("report.pdf", &s3, "archive/report.pdf").await?;
+    /// assert!(stored.starts_with("archive/report")); // `archive/report_XXXXXXX.pdf` if s3 had one
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_to(&self, name: &str, target: &Storage, target_name: &str) -> Result<String> {
+        async {
+            let reader = self.open(name).await?;
+            let mut options = SaveOptions::default().with_attributes(reader.metadata.attributes.clone());
+            if self.capabilities().acl && target.capabilities().acl {
+                options = options.with_acl(self.acl(name).await?);
+            }
+            let content = Content::from_stream(reader.stream, Some(reader.metadata.size()));
+            target.save_with(target_name, content, options).await
+        }
+        .await
+        .map_err(during(Operation::Copy))
     }
 
     async fn transfer(&self, from: &str, to: &str, kind: Transfer) -> Result<String> {
@@ -503,16 +566,20 @@ impl Storage {
 
     /// The URL to hand out for `name`: public, or temporary when the storage is private.
     pub async fn url(&self, name: &str) -> Result<String> {
-        validate_key(name)?;
-        match self.options.url_policy {
-            UrlPolicy::Public => {
-                if !self.capabilities().public_url {
-                    return Err(Error::unsupported(self.backend_name(), "public URLs"));
+        async {
+            validate_key(name)?;
+            match self.options.url_policy {
+                UrlPolicy::Public => {
+                    if !self.capabilities().public_url {
+                        return Err(Error::unsupported(self.backend_name(), "public URLs"));
+                    }
+                    self.backend.public_url(name)
                 }
-                self.backend.public_url(name)
+                UrlPolicy::Signed { expires } => self.temporary_url(name, expires, UrlOptions::get()).await,
             }
-            UrlPolicy::Signed { expires } => self.temporary_url(name, expires, UrlOptions::get()).await,
         }
+        .await
+        .map_err(during(Operation::Url))
     }
 
     /// An expiring signed URL for `name` (the URL of [`Storage::presigned_request`]).
@@ -529,64 +596,76 @@ impl Storage {
         expires: Duration,
         options: UrlOptions,
     ) -> Result<PresignedRequest> {
-        validate_key(name)?;
-        let caps = self.capabilities();
-        let supported = match options.method {
-            Method::Get => caps.presign_read,
-            Method::Put => caps.presign_write,
-        };
-        if !supported {
-            let what = match options.method {
-                Method::Get => "temporary URLs for reading",
-                Method::Put => "temporary URLs for uploading",
+        async {
+            validate_key(name)?;
+            let caps = self.capabilities();
+            let supported = match options.method {
+                Method::Get => caps.presign_read,
+                Method::Put => caps.presign_write,
             };
-            return Err(Error::unsupported(self.backend_name(), what));
-        }
-        check_expiry(name, self.backend_name(), expires, caps.presign_max_expiry)?;
-
-        let mut request = PresignRequest::new(options.method, name, expires);
-        match options.method {
-            Method::Get => {
-                request.response_content_disposition = match &options.download_name {
-                    Some(download_name) => Some(content_disposition(download_name, options.inline)?),
-                    None => None,
+            if !supported {
+                let what = match options.method {
+                    Method::Get => "temporary URLs for reading",
+                    Method::Put => "temporary URLs for uploading",
                 };
-                if let Some(content_type) = &options.response_content_type {
-                    check_header_value(name, "response content type", content_type)?;
-                }
-                request.response_content_type = options.response_content_type;
+                return Err(Error::unsupported(self.backend_name(), what));
             }
-            Method::Put => {
-                if let Some(content_type) = &options.content_type {
-                    check_header_value(name, "content type", content_type)?;
+            check_expiry(name, self.backend_name(), expires, caps.presign_max_expiry)?;
+
+            let mut request = PresignRequest::new(options.method, name, expires);
+            match options.method {
+                Method::Get => {
+                    request.response_content_disposition = match &options.download_name {
+                        Some(download_name) => Some(content_disposition(download_name, options.inline)?),
+                        None => None,
+                    };
+                    if let Some(content_type) = &options.response_content_type {
+                        check_header_value(name, "response content type", content_type)?;
+                    }
+                    request.response_content_type = options.response_content_type;
                 }
-                request.content_type = options.content_type;
-                request.acl = options.acl.or(self.options.default_acl);
-                if request.acl.is_some() && !caps.acl {
-                    return Err(Error::unsupported(self.backend_name(), "ACLs"));
+                Method::Put => {
+                    if let Some(content_type) = &options.content_type {
+                        check_header_value(name, "content type", content_type)?;
+                    }
+                    request.content_type = options.content_type;
+                    request.acl = options.acl.or(self.options.default_acl);
+                    if request.acl.is_some() && !caps.acl {
+                        return Err(Error::unsupported(self.backend_name(), "ACLs"));
+                    }
+                    request.create_only = self.options.overwrite != OverwritePolicy::Overwrite;
                 }
-                request.create_only = self.options.overwrite != OverwritePolicy::Overwrite;
             }
+            self.backend.presign(&request).await
         }
-        self.backend.presign(&request).await
+        .await
+        .map_err(during(Operation::Presign))
     }
 
     /// Set the canned ACL of an existing object.
     pub async fn set_acl(&self, name: &str, acl: Acl) -> Result<()> {
-        validate_key(name)?;
-        if !self.capabilities().acl {
-            return Err(Error::unsupported(self.backend_name(), "ACLs"));
+        async {
+            validate_key(name)?;
+            if !self.capabilities().acl {
+                return Err(Error::unsupported(self.backend_name(), "ACLs"));
+            }
+            self.backend.set_acl(name, acl).await
         }
-        self.backend.set_acl(name, acl).await
+        .await
+        .map_err(during(Operation::SetAcl))
     }
 
     /// The canned ACL of an existing object.
     pub async fn acl(&self, name: &str) -> Result<Acl> {
-        validate_key(name)?;
-        if !self.capabilities().acl {
-            return Err(Error::unsupported(self.backend_name(), "ACLs"));
+        async {
+            validate_key(name)?;
+            if !self.capabilities().acl {
+                return Err(Error::unsupported(self.backend_name(), "ACLs"));
+            }
+            self.backend.acl(name).await
         }
-        self.backend.acl(name).await
+        .await
+        .map_err(during(Operation::Acl))
     }
 
     // ----- naming ------------------------------------------------------------------------------------------------
@@ -596,20 +675,29 @@ impl Storage {
     /// Only for display: another writer may take the name before it is used. `save` never relies on it; it claims
     /// names with create-only writes instead.
     pub async fn get_available_name(&self, name: &str, max_length: Option<usize>) -> Result<String> {
-        let mut names = AvailableNames::new(name, max_length)?;
-        loop {
-            let candidate = names.next_candidate()?;
-            validate_key(&candidate)?;
-            if !self.exists(&candidate).await? {
-                return Ok(candidate);
+        async {
+            let mut names = AvailableNames::new(name, max_length)?;
+            loop {
+                let candidate = names.next_candidate()?;
+                validate_key(&candidate)?;
+                if !self.exists(&candidate).await? {
+                    return Ok(candidate);
+                }
             }
         }
+        .await
+        .map_err(during(Operation::Name))
     }
 
     /// Django's `generate_filename`: a valid name for an uploaded `filename` under `upload_to`, dated now.
     pub fn generate_filename(&self, upload_to: &UploadTo, filename: &str) -> Result<String> {
-        crate::name::generate_filename(upload_to, filename, Utc::now())
+        crate::name::generate_filename(upload_to, filename, Utc::now()).map_err(during(Operation::Name))
     }
+}
+
+/// Names the operation on every error a `Storage` method returns (`.map_err(during(Operation::Save))`).
+fn during(operation: Operation) -> impl Fn(Error) -> Error {
+    move |err| err.during(operation)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -655,13 +743,13 @@ fn check_attributes(key: &str, attributes: &Attributes) -> Result<()> {
             && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !valid_name {
             return Err(Error::invalid_argument(
-                key,
+                Some(key),
                 format!("metadata name {name:?} must be lowercase ASCII letters, digits, `-` or `_`"),
             ));
         }
         if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             return Err(Error::invalid_argument(
-                key,
+                Some(key),
                 format!(
                     "metadata {name:?} must be printable ASCII (S3 sends it as a header); percent-encode other text"
                 ),
@@ -673,11 +761,11 @@ fn check_attributes(key: &str, attributes: &Attributes) -> Result<()> {
 
 fn check_expiry(key: &str, backend: &str, expires: Duration, max: Option<Duration>) -> Result<()> {
     if expires.is_zero() {
-        return Err(Error::invalid_argument(key, "a temporary URL must be valid for at least one second"));
+        return Err(Error::invalid_argument(Some(key), "a temporary URL must be valid for at least one second"));
     }
     if let Some(max) = max.filter(|max| expires > *max) {
         return Err(Error::invalid_argument(
-            key,
+            Some(key),
             format!(
                 "an expiry of {} s is longer than the {backend} backend allows ({} s); choose a shorter one",
                 expires.as_secs(),

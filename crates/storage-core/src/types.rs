@@ -141,7 +141,7 @@ impl std::str::FromStr for Acl {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Acl::ALL.into_iter().find(|acl| acl.as_str() == s).ok_or_else(|| {
             crate::Error::invalid_argument(
-                s,
+                Some(s),
                 "unknown canned ACL; use one of private, public-read, public-read-write, authenticated-read, \
                  aws-exec-read, bucket-owner-read, bucket-owner-full-control",
             )

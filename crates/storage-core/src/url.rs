@@ -69,7 +69,7 @@ impl UrlOptions {
 pub fn content_disposition(filename: &str, inline: bool) -> Result<String> {
     if filename.is_empty() || filename.chars().any(char::is_control) {
         return Err(Error::invalid_argument(
-            filename,
+            Some(filename),
             "the download name must be non-empty and free of control characters",
         ));
     }
@@ -85,7 +85,10 @@ pub fn content_disposition(filename: &str, inline: bool) -> Result<String> {
 /// Refuse a header value a backend could not store or send (control characters would split headers).
 pub(crate) fn check_header_value(key: &str, field: &str, value: &str) -> Result<()> {
     if value.chars().any(char::is_control) {
-        return Err(Error::invalid_argument(key, format!("the {field} value contains a control character; remove it")));
+        return Err(Error::invalid_argument(
+            Some(key),
+            format!("the {field} value contains a control character; remove it"),
+        ));
     }
     Ok(())
 }

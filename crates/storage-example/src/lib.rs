@@ -87,7 +87,7 @@ impl AppConfig {
 }
 
 fn config_error(message: String) -> Error {
-    Error::Configuration { backend: "example".into(), message }
+    Error::configuration("the example app", message)
 }
 
 /// A document: who uploaded it, and its two files (names in the `public` and `private` storages).

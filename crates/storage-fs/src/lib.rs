@@ -78,7 +78,7 @@ impl FsBackend {
     /// A backend rooted at `location`, created if missing.
     pub fn new(location: impl AsRef<Path>) -> Result<Self> {
         let location = location.as_ref();
-        let config_error = |message: String| Error::Configuration { backend: NAME.into(), message };
+        let config_error = |message: String| Error::configuration("the fs backend", message);
         std::fs::create_dir_all(location)
             .map_err(|err| config_error(format!("cannot create the root `{}`: {err}", location.display())))?;
         let root = location
@@ -163,7 +163,7 @@ impl FsBackend {
         }
         tokio::task::spawn_blocking(move || work(&inner))
             .await
-            .map_err(|err| Error::backend(NAME, "", "a blocking file task failed", false, err))?
+            .map_err(|err| Error::backend(NAME, None, "a blocking file task failed", false, err))?
     }
 }
 
@@ -179,17 +179,15 @@ impl Inner {
         if let Some(mode) = self.dir_mode {
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
         }
-        builder.create(parent).map_err(|err| Error::from_io(NAME, key, err))
+        builder.create(parent).map_err(|err| Error::from_io(NAME, Some(key), err))
     }
 
     /// The path a write of `key` goes to (its directory created if needed), refusing a directory in the way.
     fn write_target(&self, key: &str) -> Result<PathBuf> {
         match resolve(&self.root, key)? {
-            (_, Found::Dir) => Err(Error::AlreadyExists {
-                key: key.to_owned(),
-                backend: NAME.into(),
-                source: Some("a directory of that name exists on disk".into()),
-            }),
+            (_, Found::Dir) => {
+                Err(Error::already_exists(NAME, key).with_source("a directory of that name exists on disk"))
+            }
             (path, Found::Missing { parent_exists: false }) => {
                 self.create_parent(key, &path)?;
                 Ok(path)
@@ -206,7 +204,7 @@ impl Inner {
         inode: impl FnOnce() -> io::Result<u64>,
     ) -> Result<Option<PathBuf>> {
         let Some(sidecar) = sidecar else { return Ok(None) };
-        let io_error = |err| Error::from_io(NAME, key, err);
+        let io_error = |err| Error::from_io(NAME, Some(key), err);
         let sidecar = sidecar.describing(key, inode().map_err(io_error)?);
         sidecar::write_temp(&self.temp_dir, &sidecar).map(Some).map_err(io_error)
     }
@@ -221,23 +219,25 @@ impl Inner {
         };
         if let Err(err) = moved {
             let _ = sidecar.map(std::fs::remove_file);
-            return Err(Error::from_io(NAME, key, err));
+            return Err(Error::from_io(NAME, Some(key), err));
         }
         match sidecar {
-            Some(prepared) => sidecar::publish(&self.root, key, prepared).map_err(|err| Error::from_io(NAME, key, err)),
+            Some(prepared) => {
+                sidecar::publish(&self.root, key, prepared).map_err(|err| Error::from_io(NAME, Some(key), err))
+            }
             None => Ok(()),
         }
     }
 
     fn metadata(&self, key: &str, path: &Path) -> Result<Metadata> {
-        let meta = std::fs::symlink_metadata(path).map_err(|err| Error::from_io(NAME, key, err))?;
+        let meta = std::fs::symlink_metadata(path).map_err(|err| Error::from_io(NAME, Some(key), err))?;
         let sidecar = sidecar::read(&self.root, key, inode(&meta));
         Ok(Metadata::new(object_meta(key, &meta), Sidecar::attributes(sidecar.as_ref(), key)))
     }
 
     /// The sidecar of the existing file at `path` for `key`.
     fn sidecar_of(&self, key: &str, path: &Path) -> Result<Option<Sidecar>> {
-        let meta = std::fs::symlink_metadata(path).map_err(|err| Error::from_io(NAME, key, err))?;
+        let meta = std::fs::symlink_metadata(path).map_err(|err| Error::from_io(NAME, Some(key), err))?;
         Ok(sidecar::read(&self.root, key, inode(&meta)))
     }
 
@@ -376,7 +376,7 @@ impl Backend for FsBackend {
                             if inner.fsync { file.sync_all() } else { Ok(()) }?;
                             Ok(file)
                         })
-                        .map_err(|err| Error::from_io(NAME, &key, err))?;
+                        .map_err(|err| Error::from_io(NAME, Some(&key), err))?;
                     let sidecar = inner.prepare_sidecar(&key, sidecar, || file.metadata().map(|m| inode(&m)))?;
                     drop(file);
                     inner.publish(&key, &path, temp.path(), sidecar, options.mode)?;
@@ -389,15 +389,15 @@ impl Backend for FsBackend {
         let target_key = key.clone();
         let path = self.blocking(move |inner| inner.write_target(&target_key)).await?;
         let temp = TempGuard(Some(temp_path(&self.inner.temp_dir)));
-        let io_error = |err| Error::from_io(NAME, &key, err);
+        let io_error = |err| Error::from_io(NAME, Some(&key), err);
         if let Some(source) = content.as_path() {
             // A local file: let the kernel copy it.
             let (source, target) = (source.to_owned(), temp.path().to_owned());
             let mode = self.inner.file_mode;
             self.blocking(move |_| {
-                std::fs::copy(&source, &target).map_err(|err| Error::from_io(NAME, "", err))?;
+                std::fs::copy(&source, &target).map_err(|err| Error::from_io(NAME, None, err))?;
                 std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))
-                    .map_err(|err| Error::from_io(NAME, "", err))
+                    .map_err(|err| Error::from_io(NAME, None, err))
             })
             .await
             .map_err(|err| match err {
@@ -436,14 +436,14 @@ impl Backend for FsBackend {
                 Ok((path, metadata))
             })
             .await?;
-        let io_error = |err| Error::from_io(NAME, key, err);
+        let io_error = |err| Error::from_io(NAME, Some(key), err);
         let mut file = tokio::fs::File::open(&path).await.map_err(io_error)?;
         // The size of the file actually opened: a concurrent replace publishes a new file, never changes this one.
         let size = file.metadata().await.map_err(io_error)?.len();
         let range = match range {
             None => 0..size,
             Some(range) => range.resolve(size).ok_or_else(|| {
-                Error::invalid_argument(key, format!("the range {range:?} is outside the object's {size} bytes"))
+                Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object's {size} bytes"))
             })?,
         };
         file.seek(io::SeekFrom::Start(range.start)).await.map_err(io_error)?;
@@ -473,10 +473,10 @@ impl Backend for FsBackend {
             }
             let _guard = inner.lock(&key);
             match std::fs::remove_file(&path) {
-                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(Error::from_io(NAME, &key, err)),
+                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(Error::from_io(NAME, Some(&key), err)),
                 _ => {}
             }
-            sidecar::remove(&inner.root, &key).map_err(|err| Error::from_io(NAME, &key, err))?;
+            sidecar::remove(&inner.root, &key).map_err(|err| Error::from_io(NAME, Some(&key), err))?;
             inner.prune(&path);
             Ok(())
         })
@@ -510,7 +510,7 @@ impl Backend for FsBackend {
             let sidecar = inner.sidecar_of(&from, &source)?;
             let target = inner.write_target(&to)?;
             let temp = TempGuard(Some(temp_path(&inner.temp_dir)));
-            std::fs::copy(&source, temp.path()).map_err(|err| Error::from_io(NAME, &from, err))?;
+            std::fs::copy(&source, temp.path()).map_err(|err| Error::from_io(NAME, Some(&from), err))?;
             let sidecar = inner.prepare_sidecar(&to, sidecar, || std::fs::metadata(temp.path()).map(|m| inode(&m)))?;
             inner.publish(&to, &target, temp.path(), sidecar, mode)?;
             temp.disarm();
@@ -529,7 +529,7 @@ impl Backend for FsBackend {
             let prepared = inner.prepare_sidecar(&to, sidecar, || std::fs::metadata(&source).map(|m| inode(&m)))?;
             inner.publish(&to, &target, &source, prepared, mode)?;
             let _guard = inner.lock(&from);
-            sidecar::remove(&inner.root, &from).map_err(|err| Error::from_io(NAME, &from, err))?;
+            sidecar::remove(&inner.root, &from).map_err(|err| Error::from_io(NAME, Some(&from), err))?;
             inner.prune(&source);
             Ok(())
         })
@@ -559,7 +559,7 @@ impl Backend for FsBackend {
             sidecar.acl = Some(acl.as_str().to_owned());
             let inode = || std::fs::symlink_metadata(&path).map(|m| inode(&m));
             let prepared = inner.prepare_sidecar(&key, Some(sidecar), inode)?.expect("a sidecar was given");
-            sidecar::publish(&inner.root, &key, prepared).map_err(|err| Error::from_io(NAME, &key, err))
+            sidecar::publish(&inner.root, &key, prepared).map_err(|err| Error::from_io(NAME, Some(&key), err))
         })
         .await
     }

@@ -100,7 +100,7 @@ fn read_level(dir_key: String, path: PathBuf) -> Result<Level> {
     let entries = match read {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Level { dir_key, path, entries: vec![] }),
-        Err(err) => return Err(Error::from_io(NAME, &dir_key, err)),
+        Err(err) => return Err(Error::from_io(NAME, Some(&dir_key), err)),
     };
     let mut listed: Vec<(String, bool)> = Vec::new();
     for entry in entries.flatten() {

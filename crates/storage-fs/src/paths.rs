@@ -38,12 +38,8 @@ pub(crate) fn resolve(root: &Path, key: &str) -> Result<(PathBuf, Found)> {
         let last = index + 1 == segments.len();
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(Error::PermissionDenied {
-                    key: key.to_owned(),
-                    backend: NAME.to_owned(),
-                    message: format!("`{}` is a symbolic link; the fs backend never follows links", path.display()),
-                    source: None,
-                });
+                let message = format!("`{}` is a symbolic link; the fs backend never follows links", path.display());
+                return Err(Error::permission_denied(NAME, Some(key), message, None));
             }
             Ok(meta) if last => return Ok((path, if meta.is_dir() { Found::Dir } else { Found::File })),
             Ok(meta) if meta.is_dir() => {}
@@ -52,7 +48,7 @@ pub(crate) fn resolve(root: &Path, key: &str) -> Result<(PathBuf, Found)> {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 return Ok((with_rest(path, &segments[index + 1..]), Found::Missing { parent_exists: last }));
             }
-            Err(err) => return Err(Error::from_io(NAME, key, err)),
+            Err(err) => return Err(Error::from_io(NAME, Some(key), err)),
         }
     }
     unreachable!("a validated key has at least one segment")

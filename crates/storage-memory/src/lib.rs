@@ -298,7 +298,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
-        let data = content.into_bytes().await.map_err(|err| Error::from_io(NAME, key, err))?;
+        let data = content.into_bytes().await.map_err(|err| Error::from_io(NAME, Some(key), err))?;
         let object = new_object(data, options.attributes, options.acl);
         let etag = object.etag.clone();
         self.insert(key, object, options.mode)?;
@@ -311,7 +311,7 @@ impl Backend for MemoryBackend {
         let range = match range {
             None => 0..size,
             Some(range) => range.resolve(size).ok_or_else(|| {
-                Error::invalid_argument(key, format!("the range {range:?} is outside the object's {size} bytes"))
+                Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object's {size} bytes"))
             })?,
         };
         let chunk = object.data.slice(range.start as usize..range.end as usize);

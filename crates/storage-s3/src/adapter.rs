@@ -71,17 +71,7 @@ impl ObjectStoreBackend {
 
     fn error(&self, err: object_store::Error, key: &str) -> Error {
         // Errors name this store, not S3.
-        match map_error(err, key) {
-            Error::NotFound { key, source, .. } => Error::NotFound { key, backend: self.name.clone(), source },
-            Error::AlreadyExists { key, source, .. } => {
-                Error::AlreadyExists { key, backend: self.name.clone(), source }
-            }
-            Error::Unsupported { capability, .. } => Error::Unsupported { capability, backend: self.name.clone() },
-            Error::Backend { key, message, retryable, source, .. } => {
-                Error::Backend { key, backend: self.name.clone(), message, retryable, source }
-            }
-            other => other,
-        }
+        map_error(err, Some(key)).on_backend(&self.name)
     }
 
     /// A large save: streamed as a multipart upload, to a hidden temporary key first when it must be create-only,
@@ -106,7 +96,7 @@ impl ObjectStoreBackend {
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         writer.put(first);
         let streamed: Result<()> = async {
-            while let Some(chunk) = rest.try_next().await.map_err(|err| Error::from_io(&self.name, key, err))? {
+            while let Some(chunk) = rest.try_next().await.map_err(|err| Error::from_io(&self.name, Some(key), err))? {
                 writer.wait_for_capacity(2).await.map_err(|err| self.error(err, key))?;
                 writer.put(chunk);
             }
@@ -145,10 +135,10 @@ impl Backend for ObjectStoreBackend {
     }
 
     async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
-        let mut stream = content.into_stream().await.map_err(|err| Error::from_io(&self.name, key, err))?;
+        let mut stream = content.into_stream().await.map_err(|err| Error::from_io(&self.name, Some(key), err))?;
         let mut head = BytesMut::new();
         while head.len() <= PART_SIZE {
-            match stream.try_next().await.map_err(|err| Error::from_io(&self.name, key, err))? {
+            match stream.try_next().await.map_err(|err| Error::from_io(&self.name, Some(key), err))? {
                 Some(chunk) => head.extend_from_slice(&chunk),
                 None => {
                     let put = object_store::PutOptions {
@@ -205,7 +195,7 @@ impl Backend for ObjectStoreBackend {
                 }
                 _ => self.store.list(dir.as_ref()),
             };
-            let entries = stream.map_err(move |err| map_error(err, &name)).try_filter_map(move |meta| {
+            let entries = stream.map_err(move |err| map_error(err, Some(&name))).try_filter_map(move |meta| {
                 let entry =
                     keep(meta.location.as_ref()).then(|| ListEntry::Object(to_meta(meta.location.as_ref(), &meta)));
                 async move { Ok(entry) }
@@ -223,7 +213,7 @@ impl Backend for ObjectStoreBackend {
         }
         let (store, check_prefixes) = (self.store.clone(), self.filesystem);
         stream::once(async move {
-            let listed = store.list_with_delimiter(dir.as_ref()).await.map_err(|err| map_error(err, &name))?;
+            let listed = store.list_with_delimiter(dir.as_ref()).await.map_err(|err| map_error(err, Some(&name)))?;
             let mut prefixes = Vec::new();
             for path in &listed.common_prefixes {
                 if !check_prefixes || store.list(Some(path)).next().await.is_some() {

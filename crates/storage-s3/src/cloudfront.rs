@@ -77,11 +77,11 @@ impl CloudFrontPolicy {
 impl CloudFrontSigner {
     /// A signer from a key pair id and its RSA private key in PEM (PKCS#8 or PKCS#1).
     pub fn from_pem(key_pair_id: impl Into<String>, pem: &str) -> Result<Self> {
-        let invalid = |what: &str| Error::Configuration {
-            backend: NAME.into(),
-            message: format!(
-                "the CloudFront private key {what}; give an RSA key in PEM (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)"
-            ),
+        let invalid = |what: &str| {
+            Error::configuration(
+                "the CloudFront signer",
+                format!("the private key {what}; give an RSA key in PEM (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)"),
+            )
         };
         let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| invalid("is not PEM"))?;
         let key = match &der {
@@ -100,12 +100,10 @@ impl CloudFrontSigner {
         use rsa::pkcs8::DecodePrivateKey;
         let key =
             rsa::PrivateKey::from_pkcs8_pem(pem).or_else(|_| rsa::PrivateKey::from_pkcs1_pem(pem)).map_err(|_| {
-                Error::Configuration {
-                backend: NAME.into(),
-                message:
-                    "the CloudFront private key is not an RSA key in PEM (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)"
-                        .into(),
-            }
+                Error::configuration(
+                    "the CloudFront signer",
+                    "the private key is not an RSA key in PEM (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)",
+                )
             })?;
         Ok(Self { key_pair_id: key_pair_id.into(), key: Key::Sha1(Arc::new(rsa::pkcs1v15::SigningKey::new(key))) })
     }
@@ -155,7 +153,7 @@ impl CloudFrontSigner {
     }
 
     fn sign(&self, policy: &str) -> Result<String> {
-        let failed = || Error::backend(NAME, "", "signing a CloudFront URL failed", false, "rsa signing failed");
+        let failed = || Error::backend(NAME, None, "signing a CloudFront URL failed", false, "rsa signing failed");
         match &self.key {
             Key::Sha256(key) => {
                 let mut signature = vec![0; key.public_modulus_len()];

@@ -6,8 +6,6 @@ use std::fmt;
 use object_store::aws::AmazonS3Builder;
 use storage_core::{Error, Result};
 
-use crate::NAME;
-
 /// How object URLs name the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AddressingStyle {
@@ -254,7 +252,7 @@ impl S3Config {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        let problem = |message: String| Err(Error::Configuration { backend: NAME.into(), message });
+        let problem = |message: String| Err(Error::configuration("the s3 backend", message));
         if self.bucket.is_empty() {
             return problem("the bucket name is empty; set `bucket`".into());
         }

@@ -24,15 +24,15 @@ use object_store::path::Path;
 use object_store::{Attribute, AttributeValue, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use storage_core::signing::encode_key_path;
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode,
-    async_trait,
+    Acl, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata, Method,
+    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
 };
 
 mod acl;
 mod adapter;
 mod cloudfront;
 mod config;
+mod convert;
 mod gzip;
 mod presign;
 mod signed;
@@ -41,6 +41,7 @@ pub use adapter::ObjectStoreBackend;
 pub use cloudfront::{CloudFrontPolicy, CloudFrontSigner};
 pub use config::{AddressingStyle, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption};
 
+use convert::{attribute_headers, from_store_attributes, map_error, to_meta, to_store_attributes};
 use presign::{Presigner, UrlToSign};
 use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
 
@@ -71,7 +72,7 @@ impl S3Backend {
         config.validate()?;
         let credentials = Credentials::default();
         let builder = config.builder().with_http_connector(HeaderConnector(credentials.clone()));
-        let store = builder.clone().build().map_err(|err| map_error(err, ""))?;
+        let store = builder.clone().build().map_err(|err| map_error(err, None))?;
         credentials.set(store.credentials().clone(), config.region());
         let public_endpoint = config.public_endpoint.clone().unwrap_or_else(|| config.endpoint_or_default());
         let presigner =
@@ -80,7 +81,7 @@ impl S3Backend {
             &object_store::client::ReqwestConnector::default(),
             &object_store::ClientOptions::new().with_allow_http(true),
         )
-        .map_err(|err| map_error(err, ""))?;
+        .map_err(|err| map_error(err, None))?;
         let prefix = match config.location.trim_matches('/') {
             "" => String::new(),
             location => format!("{location}/"),
@@ -180,7 +181,7 @@ impl S3Backend {
             .put_opts(&self.path(key)?, PutPayload::from(bytes), put)
             .await
             .map(drop)
-            .map_err(|err| map_error(err, key))
+            .map_err(|err| map_error(err, Some(key)))
     }
 
     /// A multipart upload with `part_concurrency` parts in flight, aborted on any failure (no orphaned parts).
@@ -222,7 +223,7 @@ impl S3Backend {
         let created =
             self.inner.signed.send(HttpMethod::POST, &format!("{url}?uploads"), headers, Bytes::new(), key).await?;
         let upload_id = xml_text(&created.check(key)?.body, "UploadId").ok_or_else(|| {
-            Error::backend(NAME, key, "CreateMultipartUpload answered no UploadId", true, "missing UploadId")
+            Error::backend(NAME, Some(key), "CreateMultipartUpload answered no UploadId", true, "missing UploadId")
         })?;
 
         let uploaded = async {
@@ -237,7 +238,7 @@ impl S3Backend {
             let mut ended = false;
             loop {
                 while !ended && buffer.len < part_size {
-                    match rest.try_next().await.map_err(|err| Error::from_io(NAME, key, err))? {
+                    match rest.try_next().await.map_err(|err| Error::from_io(NAME, Some(key), err))? {
                         Some(chunk) => buffer.push(chunk),
                         None => ended = true,
                     }
@@ -265,7 +266,11 @@ impl S3Backend {
             }
             parts.sort_unstable_by_key(|(index, _)| *index);
             let parts = parts.into_iter().map(|(_, id)| id).collect();
-            self.inner.store.complete_multipart(&path, &upload_id, parts).await.map_err(|err| map_error(err, key))?;
+            self.inner
+                .store
+                .complete_multipart(&path, &upload_id, parts)
+                .await
+                .map_err(|err| map_error(err, Some(key)))?;
             // Ceph ignores x-amz-tagging on CreateMultipartUpload; set the tags on the finished object instead.
             self.put_tags(key).await
         }
@@ -295,7 +300,7 @@ impl Backend for S3Backend {
         let threshold = self.inner.config.multipart_threshold;
         let content = if self.inner.config.gzips(&options.attributes) {
             options.attributes.content_encoding = Some("gzip".into());
-            let stream = content.into_stream().await.map_err(|err| Error::from_io(NAME, key, err))?;
+            let stream = content.into_stream().await.map_err(|err| Error::from_io(NAME, Some(key), err))?;
             Content::from_stream(gzip::compress(stream), None)
         } else {
             content
@@ -306,10 +311,10 @@ impl Backend for S3Backend {
         }
         // Read up to the threshold: a small stream or file becomes one PutObject, a large one a multipart upload.
         let claim = content.name_claim();
-        let mut stream = content.into_stream().await.map_err(|err| Error::from_io(NAME, key, err))?;
+        let mut stream = content.into_stream().await.map_err(|err| Error::from_io(NAME, Some(key), err))?;
         let mut head = BytesMut::new();
         while head.len() <= threshold {
-            match stream.try_next().await.map_err(|err| Error::from_io(NAME, key, err))? {
+            match stream.try_next().await.map_err(|err| Error::from_io(NAME, Some(key), err))? {
                 Some(chunk) => head.extend_from_slice(&chunk),
                 None => {
                     self.put_single(key, head.freeze(), &options).await?;
@@ -322,17 +327,17 @@ impl Backend for S3Backend {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        get_object(&self.inner.store, &self.path(key)?, key, range, map_error).await
+        get_object(&self.inner.store, &self.path(key)?, key, range, |err, key| map_error(err, Some(key))).await
     }
 
     async fn head(&self, key: &str) -> Result<Metadata> {
-        head_object(&self.inner.store, &self.path(key)?, key, map_error).await
+        head_object(&self.inner.store, &self.path(key)?, key, |err, key| map_error(err, Some(key))).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         match self.inner.store.delete(&self.path(key)?).await {
             Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
-            Err(err) => Err(map_error(err, key)),
+            Err(err) => Err(map_error(err, Some(key))),
         }
     }
 
@@ -358,7 +363,7 @@ impl Backend for S3Backend {
                 let listed =
                     backend.inner.store.list_paginated(Some(prefix.as_str()).filter(|p| !p.is_empty()), options).await;
                 match listed {
-                    Err(err) => Some((stream::iter(vec![Err(map_error(err, &prefix))]), None)),
+                    Err(err) => Some((stream::iter(vec![Err(map_error(err, Some(&prefix)))]), None)),
                     Ok(page) => {
                         let mut entries: Vec<Result<ListEntry>> = Vec::new();
                         for meta in &page.result.objects {
@@ -390,7 +395,7 @@ impl Backend for S3Backend {
             return Err(Error::unsupported(NAME, "create-only copies"));
         }
         let acl = self.acl(from).await?;
-        self.inner.store.copy(&self.path(from)?, &self.path(to)?).await.map_err(|err| map_error(err, from))?;
+        self.inner.store.copy(&self.path(from)?, &self.path(to)?).await.map_err(|err| map_error(err, Some(from)))?;
         // CopyObject gives the copy the bucket's default ACL; keep the source's.
         if acl != Acl::Private {
             self.set_acl(to, acl).await?;
@@ -438,7 +443,7 @@ impl Backend for S3Backend {
         ] {
             if let Some(value) = value {
                 HeaderValue::from_str(value)
-                    .map_err(|_| Error::invalid_argument(key, format!("{name} is not a valid header value")))?;
+                    .map_err(|_| Error::invalid_argument(Some(key), format!("{name} is not a valid header value")))?;
                 headers.push((name.to_owned(), value.to_owned()));
             }
         }
@@ -516,8 +521,8 @@ fn joined_part(
 ) -> Result<(usize, PartId)> {
     let (index, id) = joined
         .expect("only called while parts are in flight")
-        .map_err(|err| Error::backend(NAME, key, "a part upload stopped", true, err))?;
-    Ok((index, id.map_err(|err| map_error(err, key))?))
+        .map_err(|err| Error::backend(NAME, Some(key), "a part upload stopped", true, err))?;
+    Ok((index, id.map_err(|err| map_error(err, Some(key)))?))
 }
 
 /// A ranged read through any object_store, with an out-of-range request reported as such.
@@ -538,7 +543,7 @@ pub(crate) async fn get_object(
     };
     let result = store.get_opts(path, options).await.map_err(|err| match (range, err) {
         (Some(range), object_store::Error::Generic { .. } | object_store::Error::NotModified { .. }) => {
-            Error::invalid_argument(key, format!("the range {range:?} is outside the object"))
+            Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object"))
         }
         (_, err) => map_error(err, key),
     })?;
@@ -567,104 +572,4 @@ struct PageState {
 
 fn acl_header(acl: Acl) -> (HeaderName, HeaderValue) {
     (HeaderName::from_static("x-amz-acl"), HeaderValue::from_static(acl.as_str()))
-}
-
-fn to_meta(key: &str, meta: &object_store::ObjectMeta) -> ObjectMeta {
-    ObjectMeta::new(key, meta.size, meta.last_modified, meta.e_tag.clone())
-}
-
-fn to_store_attributes(attributes: &Attributes) -> object_store::Attributes {
-    let mut out = object_store::Attributes::new();
-    let fields = [
-        (Attribute::ContentType, &attributes.content_type),
-        (Attribute::CacheControl, &attributes.cache_control),
-        (Attribute::ContentDisposition, &attributes.content_disposition),
-        (Attribute::ContentEncoding, &attributes.content_encoding),
-        (Attribute::ContentLanguage, &attributes.content_language),
-    ];
-    for (attribute, value) in fields {
-        if let Some(value) = value {
-            out.insert(attribute, AttributeValue::from(value.clone()));
-        }
-    }
-    for (name, value) in &attributes.metadata {
-        out.insert(Attribute::Metadata(name.clone().into()), AttributeValue::from(value.clone()));
-    }
-    out
-}
-
-fn from_store_attributes(attributes: &object_store::Attributes) -> Attributes {
-    let mut out = Attributes::default();
-    for (attribute, value) in attributes {
-        let value = value.as_ref().to_owned();
-        match attribute {
-            Attribute::ContentType => out.content_type = Some(value),
-            Attribute::CacheControl => out.cache_control = Some(value),
-            Attribute::ContentDisposition => out.content_disposition = Some(value),
-            Attribute::ContentEncoding => out.content_encoding = Some(value),
-            Attribute::ContentLanguage => out.content_language = Some(value),
-            Attribute::Metadata(name) => {
-                out.metadata.insert(name.to_string(), value);
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The headers of a CreateMultipartUpload that give the object its attributes.
-fn attribute_headers(attributes: &Attributes) -> Result<Vec<(HeaderName, HeaderValue)>> {
-    let mut headers = Vec::new();
-    let fields = [
-        (http::header::CONTENT_TYPE, &attributes.content_type),
-        (http::header::CACHE_CONTROL, &attributes.cache_control),
-        (http::header::CONTENT_DISPOSITION, &attributes.content_disposition),
-        (http::header::CONTENT_ENCODING, &attributes.content_encoding),
-        (http::header::CONTENT_LANGUAGE, &attributes.content_language),
-    ];
-    let value = |v: &str| {
-        HeaderValue::from_str(v).map_err(|_| Error::invalid_argument("", format!("{v:?} is not a valid header value")))
-    };
-    for (name, field) in fields {
-        if let Some(field) = field {
-            headers.push((name, value(field)?));
-        }
-    }
-    for (name, field) in &attributes.metadata {
-        let name = HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes())
-            .map_err(|_| Error::invalid_argument("", format!("{name:?} is not a valid metadata name")))?;
-        headers.push((name, value(field)?));
-    }
-    Ok(headers)
-}
-
-/// Map an object_store error on `key` into the public error, without losing the cause.
-pub(crate) fn map_error(err: object_store::Error, key: &str) -> Error {
-    let text = err.to_string();
-    if text.contains("AccessControlListNotSupported") {
-        return signed::acl_not_supported(key);
-    }
-    match err {
-        object_store::Error::NotFound { .. } => {
-            Error::NotFound { key: key.into(), backend: NAME.into(), source: Some(err.into()) }
-        }
-        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
-            Error::AlreadyExists { key: key.into(), backend: NAME.into(), source: Some(err.into()) }
-        }
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
-            Error::PermissionDenied {
-                key: key.into(),
-                backend: NAME.into(),
-                message: "the server refused the credentials or the bucket policy denies this; check both".into(),
-                source: Some(err.into()),
-            }
-        }
-        object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. } => {
-            Error::unsupported(NAME, "this operation on this object store")
-        }
-        object_store::Error::UnknownConfigurationKey { .. } => {
-            Error::Configuration { backend: NAME.into(), message: text }
-        }
-        err => Error::backend(NAME, key, "the request failed", true, err),
-    }
 }

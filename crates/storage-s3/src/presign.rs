@@ -15,8 +15,6 @@ use sha2::{Digest as _, Sha256};
 use storage_core::signing::encode_query_value;
 use storage_core::{Error, Result};
 
-use crate::NAME;
-
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "s3";
 const SECONDS_PER_DAY: u64 = 86_400;
@@ -69,9 +67,11 @@ pub(crate) struct UrlToSign<'a> {
 
 impl Presigner {
     pub fn new(bucket_url: &str, region: String, credentials: AwsCredentialProvider) -> Result<Self> {
-        let invalid = |problem: &str| Error::Configuration {
-            backend: NAME.into(),
-            message: format!("the endpoint `{bucket_url}` {problem}; give a URL such as https://s3.example.com"),
+        let invalid = |problem: &str| {
+            Error::configuration(
+                "the s3 backend",
+                format!("the endpoint `{bucket_url}` {problem}; give a URL such as https://s3.example.com"),
+            )
         };
         let url = url::Url::parse(bucket_url).map_err(|_| invalid("is not a URL"))?;
         let host = match (url.host_str(), url.port()) {
@@ -90,7 +90,7 @@ impl Presigner {
     }
 
     pub async fn sign(&self, request: &UrlToSign<'_>) -> Result<String> {
-        let credential = self.credentials.get_credential().await.map_err(|err| crate::map_error(err, ""))?;
+        let credential = self.credentials.get_credential().await.map_err(|err| crate::convert::map_error(err, None))?;
         Ok(self.sign_at(request, &credential, SystemTime::now()))
     }
 

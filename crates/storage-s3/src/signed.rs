@@ -16,6 +16,7 @@ use storage_core::{Error, Result};
 // object_store's traits are declared with async-trait; storage-core re-exports the same macro.
 
 use crate::NAME;
+use crate::convert::{map_error, status_error};
 
 /// Headers to add to the object-creating request of a put or copy; travels in `PutOptions::extensions`.
 #[derive(Debug, Clone, Default)]
@@ -32,17 +33,15 @@ impl Credentials {
 
     /// Sign `request` in place (replacing any earlier signature).
     pub async fn sign(&self, request: &mut HttpRequest) -> Result<()> {
-        let (provider, region) = self.0.get().ok_or_else(|| Error::Configuration {
-            backend: NAME.into(),
-            message: "credentials are not set up yet".into(),
-        })?;
-        let credential = provider.get_credential().await.map_err(|err| crate::map_error(err, ""))?;
+        let (provider, region) =
+            self.0.get().ok_or_else(|| Error::configuration("the s3 backend", "credentials are not set up yet"))?;
+        let credential = provider.get_credential().await.map_err(|err| map_error(err, None))?;
         // Keep the payload hash object_store computed (it may be streaming), or hash what we built.
         let digest =
             request.headers().get("x-amz-content-sha256").and_then(|value| value.to_str().ok()).and_then(hex_decode);
         AwsAuthorizer::new(&credential, "s3", region)
             .try_authorize(request, digest.as_deref())
-            .map_err(|err| crate::map_error(err, ""))
+            .map_err(|err| map_error(err, None))
     }
 }
 
@@ -126,7 +125,7 @@ impl Signed {
             .method(method)
             .uri(url)
             .body(HttpRequestBody::from(body))
-            .map_err(|err| Error::backend(NAME, key, "could not build a request", false, err))?;
+            .map_err(|err| Error::backend(NAME, Some(key), "could not build a request", false, err))?;
         for (name, value) in headers {
             request.headers_mut().insert(name, value);
         }
@@ -139,10 +138,12 @@ impl Signed {
             .client
             .execute(request)
             .await
-            .map_err(|err| Error::backend(NAME, key, "the request did not complete", true, err))?;
+            .map_err(|err| Error::backend(NAME, Some(key), "the request did not complete", true, err))?;
         let (parts, body) = response.into_parts();
-        let body =
-            body.bytes().await.map_err(|err| Error::backend(NAME, key, "the response was cut short", true, err))?;
+        let body = body
+            .bytes()
+            .await
+            .map_err(|err| Error::backend(NAME, Some(key), "the response was cut short", true, err))?;
         Ok(Reply { status: parts.status, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }
@@ -155,40 +156,6 @@ impl Reply {
         }
         let code = xml_text(&self.body, "Code").unwrap_or_default();
         Err(status_error(self.status, &code, key))
-    }
-}
-
-/// Map an S3 error status and code to the public error.
-pub(crate) fn status_error(status: StatusCode, code: &str, key: &str) -> Error {
-    let detail = if code.is_empty() { status.to_string() } else { format!("{code} ({status})") };
-    match (status.as_u16(), code) {
-        (_, "AccessControlListNotSupported") => acl_not_supported(key),
-        (404, _) => Error::not_found(NAME, key),
-        (412, _) => Error::already_exists(NAME, key),
-        (401 | 403, _) => Error::PermissionDenied {
-            key: key.into(),
-            backend: NAME.into(),
-            message: format!("{detail}; check the credentials and the bucket policy"),
-            source: None,
-        },
-        (status, _) => Error::Backend {
-            key: key.into(),
-            backend: NAME.into(),
-            message: format!("the server answered {detail}"),
-            retryable: status >= 500 || status == 429,
-            source: None,
-        },
-    }
-}
-
-pub(crate) fn acl_not_supported(key: &str) -> Error {
-    Error::Configuration {
-        backend: NAME.into(),
-        message: format!(
-            "the bucket rejects ACLs (AccessControlListNotSupported) on `{key}`: its Object Ownership is \"bucket \
-             owner enforced\". Drop the ACL (default_acl = none, and use a bucket policy for public files) or set \
-             Object Ownership to \"bucket owner preferred\""
-        ),
     }
 }
 
@@ -215,21 +182,6 @@ mod tests {
             message.contains("media/a.pdf") && message.contains("default_acl") && message.contains("Object Ownership"),
             "{message}"
         );
-    }
-
-    #[test]
-    fn statuses_map_to_kinds() {
-        use storage_core::ErrorKind::*;
-        for (status, code, kind) in [
-            (404, "NoSuchKey", NotFound),
-            (412, "PreconditionFailed", AlreadyExists),
-            (403, "AccessDenied", PermissionDenied),
-            (503, "SlowDown", Backend),
-        ] {
-            let err = status_error(StatusCode::from_u16(status).unwrap(), code, "k");
-            assert_eq!(err.kind(), kind, "{status}");
-        }
-        assert!(status_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "k").is_retryable());
     }
 
     #[test]

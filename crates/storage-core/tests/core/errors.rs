@@ -1,7 +1,8 @@
-//! Error messages: lowercase, naming the key and backend, no trailing period, and never a secret.
+//! Error messages: lowercase, naming the operation, the key (or none) and the backend, no trailing period, and never
+//! a secret.
 
 use storage_core::signing::{SigningKey, UrlSigner};
-use storage_core::{Error, ErrorKind};
+use storage_core::{Error, ErrorKind, Operation};
 
 fn every_variant() -> Vec<Error> {
     vec![
@@ -9,22 +10,42 @@ fn every_variant() -> Vec<Error> {
         Error::already_exists("s3", "a.txt"),
         Error::invalid_name("../a", "the name has a `..` segment"),
         Error::unsupported("fs", "ACLs"),
-        Error::PermissionDenied {
+        Error::permission_denied("s3", Some("a.txt"), "access denied", None),
+        Error::invalid_argument(Some("a.txt"), "expiry too long"),
+        Error::configuration("the s3 backend", "no bucket"),
+        Error::backend("s3", Some("a.txt"), "connection reset", true, std::io::Error::other("reset")),
+        Error::Mirror {
+            operation: Operation::Unspecified,
             key: "a.txt".into(),
-            backend: "s3".into(),
-            message: "access denied".into(),
-            source: None,
+            primary: "s3".into(),
+            mirror: "fs".into(),
+            source: Box::new(Error::not_found("fs", "a.txt")),
         },
-        Error::PreconditionFailed {
-            key: "a.txt".into(),
-            backend: "s3".into(),
-            message: "etag changed".into(),
-            source: None,
-        },
-        Error::invalid_argument("a.txt", "expiry too long"),
-        Error::Configuration { backend: "s3".into(), message: "no bucket".into() },
-        Error::backend("s3", "a.txt", "connection reset", true, std::io::Error::other("reset")),
     ]
+}
+
+#[test]
+fn messages_name_the_operation_the_storage_reports() {
+    for err in every_variant() {
+        let err = err.during(Operation::SetAcl);
+        assert_eq!(err.operation(), Operation::SetAcl);
+        assert!(err.to_string().starts_with("set_acl"), "{err}");
+    }
+}
+
+#[test]
+fn a_missing_key_is_said_explicitly() {
+    let err = Error::backend("s3", None, "listing buckets failed", true, "reset").during(Operation::List);
+    assert_eq!(err.to_string(), "list (no key) on the s3 backend: listing buckets failed");
+    let err = Error::invalid_argument(None, "the page size must be at least 1").during(Operation::List);
+    assert!(err.to_string().contains("(no key)"), "{err}");
+}
+
+#[test]
+fn a_wrapper_renames_the_backend_and_keeps_the_cause() {
+    let err = Error::not_found("s3", "a.txt").with_source(std::io::Error::other("404")).on_backend("minio");
+    assert!(err.to_string().contains("the minio backend"), "{err}");
+    assert_eq!(std::error::Error::source(&err).map(ToString::to_string).as_deref(), Some("404"));
 }
 
 #[test]
@@ -43,6 +64,7 @@ fn messages_name_the_key_and_backend() {
         match err.kind() {
             ErrorKind::InvalidName => assert!(message.contains("\"../a\""), "{message}"),
             ErrorKind::Configuration | ErrorKind::Unsupported => assert!(message.contains("backend"), "{message}"),
+            ErrorKind::Mirror => assert!(message.contains("a.txt") && message.contains("fs mirror"), "{message}"),
             ErrorKind::InvalidArgument => assert!(message.contains("a.txt"), "{message}"),
             _ => assert!(message.contains("a.txt") && message.contains("s3"), "{message}"),
         }
@@ -51,7 +73,7 @@ fn messages_name_the_key_and_backend() {
 
 #[test]
 fn the_source_is_kept_but_not_repeated() {
-    let err = Error::backend("s3", "a.txt", "connection reset", true, std::io::Error::other("tcp rst from peer"));
+    let err = Error::backend("s3", Some("a.txt"), "connection reset", true, std::io::Error::other("tcp rst from peer"));
     assert!(err.is_retryable());
     assert!(!err.to_string().contains("tcp rst"), "Display leaves the cause to the chain");
     let source = std::error::Error::source(&err).expect("a source");
@@ -61,12 +83,12 @@ fn the_source_is_kept_but_not_repeated() {
 #[test]
 fn io_errors_map_to_kinds() {
     use std::io::{Error as Io, ErrorKind as K};
-    let kind = |k| Error::from_io("fs", "a", Io::from(k)).kind();
+    let kind = |k| Error::from_io("fs", Some("a"), Io::from(k)).kind();
     assert_eq!(kind(K::NotFound), ErrorKind::NotFound);
     assert_eq!(kind(K::AlreadyExists), ErrorKind::AlreadyExists);
     assert_eq!(kind(K::PermissionDenied), ErrorKind::PermissionDenied);
     assert_eq!(kind(K::Other), ErrorKind::Backend);
-    assert!(Error::from_io("fs", "a", Io::from(K::TimedOut)).is_retryable());
+    assert!(Error::from_io("fs", Some("a"), Io::from(K::TimedOut)).is_retryable());
     let back: Io = Error::not_found("fs", "a").into();
     assert_eq!(back.kind(), K::NotFound);
 }

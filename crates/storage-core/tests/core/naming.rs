@@ -21,11 +21,11 @@ enum Expect {
 fn check(result: storage_core::Result<String>, expect: Expect) {
     match (result, expect) {
         (Ok(name), Expect::Name(expected)) => assert_eq!(name, expected),
-        (Err(storage_core::Error::InvalidName { name, reason }), Expect::CannotDerive(quoted)) => {
+        (Err(storage_core::Error::InvalidName { name, reason, .. }), Expect::CannotDerive(quoted)) => {
             assert_eq!(name, quoted);
             assert!(reason.contains("could not derive"), "{reason}");
         }
-        (Err(storage_core::Error::InvalidName { name, reason }), Expect::Traversal(quoted)) => {
+        (Err(storage_core::Error::InvalidName { name, reason, .. }), Expect::Traversal(quoted)) => {
             assert_eq!(name, quoted);
             assert!(reason.contains("traversal"), "{reason}");
         }

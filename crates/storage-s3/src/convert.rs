@@ -1,0 +1,262 @@
+//! Conversions between object_store and storage-core: object metadata, attributes, and errors mapped by the S3
+//! error code and the HTTP status, never by searching a message.
+
+use http::{HeaderName, HeaderValue, StatusCode};
+use object_store::client::{HttpError, HttpErrorKind};
+use object_store::{Attribute, AttributeValue};
+use storage_core::{Attributes, Error, ObjectMeta, Operation, Result};
+
+use crate::NAME;
+use crate::signed::xml_text;
+
+pub(crate) fn to_meta(key: &str, meta: &object_store::ObjectMeta) -> ObjectMeta {
+    ObjectMeta::new(key, meta.size, meta.last_modified, meta.e_tag.clone())
+}
+
+pub(crate) fn to_store_attributes(attributes: &Attributes) -> object_store::Attributes {
+    let mut out = object_store::Attributes::new();
+    let fields = [
+        (Attribute::ContentType, &attributes.content_type),
+        (Attribute::CacheControl, &attributes.cache_control),
+        (Attribute::ContentDisposition, &attributes.content_disposition),
+        (Attribute::ContentEncoding, &attributes.content_encoding),
+        (Attribute::ContentLanguage, &attributes.content_language),
+    ];
+    for (attribute, value) in fields {
+        if let Some(value) = value {
+            out.insert(attribute, AttributeValue::from(value.clone()));
+        }
+    }
+    for (name, value) in &attributes.metadata {
+        out.insert(Attribute::Metadata(name.clone().into()), AttributeValue::from(value.clone()));
+    }
+    out
+}
+
+pub(crate) fn from_store_attributes(attributes: &object_store::Attributes) -> Attributes {
+    let mut out = Attributes::default();
+    for (attribute, value) in attributes {
+        let value = value.as_ref().to_owned();
+        match attribute {
+            Attribute::ContentType => out.content_type = Some(value),
+            Attribute::CacheControl => out.cache_control = Some(value),
+            Attribute::ContentDisposition => out.content_disposition = Some(value),
+            Attribute::ContentEncoding => out.content_encoding = Some(value),
+            Attribute::ContentLanguage => out.content_language = Some(value),
+            Attribute::Metadata(name) => {
+                out.metadata.insert(name.to_string(), value);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The headers of a CreateMultipartUpload that give the object its attributes.
+pub(crate) fn attribute_headers(attributes: &Attributes) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    let mut headers = Vec::new();
+    let fields = [
+        (http::header::CONTENT_TYPE, &attributes.content_type),
+        (http::header::CACHE_CONTROL, &attributes.cache_control),
+        (http::header::CONTENT_DISPOSITION, &attributes.content_disposition),
+        (http::header::CONTENT_ENCODING, &attributes.content_encoding),
+        (http::header::CONTENT_LANGUAGE, &attributes.content_language),
+    ];
+    let value = |v: &str| {
+        HeaderValue::from_str(v)
+            .map_err(|_| Error::invalid_argument(None, format!("{v:?} is not a valid header value")))
+    };
+    for (name, field) in fields {
+        if let Some(field) = field {
+            headers.push((name, value(field)?));
+        }
+    }
+    for (name, field) in &attributes.metadata {
+        let name = HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes())
+            .map_err(|_| Error::invalid_argument(None, format!("{name:?} is not a valid metadata name")))?;
+        headers.push((name, value(field)?));
+    }
+    Ok(headers)
+}
+
+/// Map an object_store error on `key` (or on no single object) into the public error, without losing the cause.
+///
+/// object_store maps the statuses it knows (404, 409, 412, 401, 403) to its own variants; anything else arrives as
+/// `Generic`, whose response status and S3 error code are read from the request failure in its source chain.
+pub(crate) fn map_error(err: object_store::Error, key: Option<&str>) -> Error {
+    let failure = Failure::of(&err);
+    if failure.code.as_deref() == Some(ACL_NOT_SUPPORTED) {
+        return acl_not_supported(key);
+    }
+    let key_text = key.unwrap_or_default();
+    match err {
+        object_store::Error::NotFound { .. } => Error::not_found(NAME, key_text).with_source(err),
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+            Error::already_exists(NAME, key_text).with_source(err)
+        }
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            let message = "the server refused the credentials or the bucket policy denies this; check both";
+            Error::permission_denied(NAME, key, message, Some(err.into()))
+        }
+        object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. } => {
+            Error::unsupported(NAME, "this operation on this object store")
+        }
+        object_store::Error::UnknownConfigurationKey { key: setting, .. } => {
+            Error::configuration("the s3 backend", format!("object_store does not know the setting `{setting}`"))
+        }
+        err => {
+            let message = match (failure.status, &failure.code) {
+                (Some(status), Some(code)) => format!("the server answered {code} ({status})"),
+                (Some(status), None) => format!("the server answered {status}"),
+                (None, _) => match failure.transport {
+                    Some(kind) => format!("the request failed ({kind:?})"),
+                    None => "the request failed".to_owned(),
+                },
+            };
+            Error::backend(NAME, key, message, failure.is_retryable(), err)
+        }
+    }
+}
+
+/// Map an S3 error response (a status and the `<Code>` of its body) on `key` to the public error.
+pub(crate) fn status_error(status: StatusCode, code: &str, key: &str) -> Error {
+    let detail = if code.is_empty() { status.to_string() } else { format!("{code} ({status})") };
+    let failure = Failure { status: Some(status), code: Some(code.to_owned()), transport: None };
+    match (status.as_u16(), code) {
+        (_, ACL_NOT_SUPPORTED) => acl_not_supported(Some(key)),
+        (404, _) => Error::not_found(NAME, key),
+        (412, _) => Error::already_exists(NAME, key),
+        (401 | 403, _) => Error::permission_denied(
+            NAME,
+            Some(key),
+            format!("{detail}; check the credentials and the bucket policy"),
+            None,
+        ),
+        _ => Error::Backend {
+            operation: Operation::Unspecified,
+            key: Some(key.to_owned()),
+            backend: NAME.into(),
+            message: format!("the server answered {detail}"),
+            retryable: failure.is_retryable(),
+            source: None,
+        },
+    }
+}
+
+const ACL_NOT_SUPPORTED: &str = "AccessControlListNotSupported";
+
+/// A bucket with Object Ownership "bucket owner enforced" refused an ACL.
+pub(crate) fn acl_not_supported(key: Option<&str>) -> Error {
+    let on = key.map(|key| format!(" on `{key}`")).unwrap_or_default();
+    Error::configuration(
+        "the s3 backend",
+        format!(
+            "the bucket rejects ACLs (AccessControlListNotSupported){on}: its Object Ownership is \"bucket owner \
+             enforced\". Drop the ACL (default_acl = none, and use a bucket policy for public files) or set Object \
+             Ownership to \"bucket owner preferred\""
+        ),
+    )
+}
+
+/// What a failed request says about itself: the response's status and S3 error code, or how the transport failed.
+#[derive(Debug, Default, PartialEq)]
+struct Failure {
+    status: Option<StatusCode>,
+    code: Option<String>,
+    transport: Option<HttpErrorKind>,
+}
+
+impl Failure {
+    /// Read from `err`'s source chain. The transport failure is object_store's public `HttpError`; a response
+    /// failure is its retry error, whose type is private to object_store, so its status and body are read from the
+    /// one form it exposes: `… status code: 503 Service Unavailable: <Error><Code>SlowDown</Code>…`.
+    fn of(err: &object_store::Error) -> Failure {
+        let mut failure = Failure::default();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(current) = next {
+            if let Some(http) = current.downcast_ref::<HttpError>() {
+                failure.transport = Some(http.kind());
+            }
+            let text = current.to_string();
+            if failure.status.is_none() {
+                failure.status = text
+                    .split_once("status code: ")
+                    .and_then(|(_, rest)| rest.get(..3))
+                    .and_then(|digits| digits.parse::<u16>().ok())
+                    .and_then(|status| StatusCode::from_u16(status).ok());
+            }
+            if failure.code.is_none() {
+                failure.code = xml_text(&text, "Code");
+            }
+            next = current.source();
+        }
+        failure
+    }
+
+    /// Whether the same request may succeed later: a server error, throttling, or a transport failure that is not
+    /// the response's fault.
+    fn is_retryable(&self) -> bool {
+        match (self.status, self.transport) {
+            (Some(status), _) => status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
+            (None, Some(kind)) => {
+                matches!(
+                    kind,
+                    HttpErrorKind::Connect
+                        | HttpErrorKind::Request
+                        | HttpErrorKind::Timeout
+                        | HttpErrorKind::Interrupted
+                )
+            }
+            (None, None) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes_map_to_kinds_and_retryability() {
+        use storage_core::ErrorKind::*;
+        for (status, code, kind, retryable) in [
+            (404, "NoSuchKey", NotFound, false),
+            (412, "PreconditionFailed", AlreadyExists, false),
+            (403, "AccessDenied", PermissionDenied, false),
+            (400, "AccessControlListNotSupported", Configuration, false),
+            (400, "InvalidArgument", Backend, false),
+            (429, "TooManyRequests", Backend, true),
+            (503, "SlowDown", Backend, true),
+            (500, "InternalError", Backend, true),
+        ] {
+            let err = status_error(StatusCode::from_u16(status).unwrap(), code, "k");
+            assert_eq!((err.kind(), err.is_retryable()), (kind, retryable), "{status} {code}");
+        }
+    }
+
+    #[test]
+    fn an_unmapped_object_store_error_is_not_retryable_by_default() {
+        let err = object_store::Error::Generic { store: "S3", source: "a checksum did not match".into() };
+        let mapped = map_error(err, Some("k"));
+        assert_eq!(mapped.kind(), storage_core::ErrorKind::Backend);
+        assert!(!mapped.is_retryable(), "{mapped}");
+    }
+
+    #[test]
+    fn a_status_and_code_in_the_chain_decide() {
+        let text = "Error performing PUT http://127.0.0.1/b/k in 1ms - Server returned non-2xx status code: 503 \
+                    Service Unavailable: <Error><Code>SlowDown</Code></Error>";
+        let err = object_store::Error::Generic { store: "S3", source: text.into() };
+        let failure = Failure::of(&err);
+        assert_eq!(
+            (failure.status, failure.code.as_deref()),
+            (Some(StatusCode::SERVICE_UNAVAILABLE), Some("SlowDown"))
+        );
+        let mapped = map_error(err, None);
+        assert!(mapped.is_retryable() && mapped.to_string().contains("(no key)"), "{mapped}");
+        let acl = "Server returned non-2xx status code: 400 Bad Request: <Error><Code>AccessControlListNotSupported</Code></Error>";
+        let refused = map_error(object_store::Error::Generic { store: "S3", source: acl.into() }, Some("a.pdf"));
+        assert_eq!(refused.kind(), storage_core::ErrorKind::Configuration);
+        assert!(refused.to_string().contains("`a.pdf`") && refused.to_string().contains("default_acl"), "{refused}");
+    }
+}
