@@ -1,6 +1,13 @@
-//! Reading a canned ACL back from S3's `AccessControlPolicy` document.
+//! Canned ACLs on the wire: the `x-amz-acl` header that sets one, and reading one back from S3's
+//! `AccessControlPolicy` document.
 
+use http::{HeaderName, HeaderValue};
 use storage_core::Acl;
+
+/// The header that gives a new object, or an existing one (`PUT ?acl`), a canned ACL.
+pub(crate) fn acl_header(acl: Acl) -> (HeaderName, HeaderValue) {
+    (HeaderName::from_static("x-amz-acl"), HeaderValue::from_static(acl.as_str()))
+}
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";

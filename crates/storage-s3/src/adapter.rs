@@ -14,7 +14,7 @@ use storage_core::{
     PutResult, Result, Storage, WriteMode, async_trait,
 };
 
-use crate::{map_error, to_meta, to_store_attributes};
+use crate::convert::{map_error, to_meta, to_store_attributes};
 
 /// Saves larger than this are sent as multipart uploads, holding one part in memory at a time.
 const PART_SIZE: usize = 8 << 20;
@@ -159,11 +159,12 @@ impl Backend for ObjectStoreBackend {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        crate::get_object(self.store.as_ref(), &self.path(key)?, key, range, |err, key| self.error(err, key)).await
+        crate::convert::get_object(self.store.as_ref(), &self.path(key)?, key, range, |err, key| self.error(err, key))
+            .await
     }
 
     async fn head(&self, key: &str) -> Result<Metadata> {
-        crate::head_object(self.store.as_ref(), &self.path(key)?, key, |err, key| self.error(err, key)).await
+        crate::convert::head_object(self.store.as_ref(), &self.path(key)?, key, |err, key| self.error(err, key)).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {

@@ -1,10 +1,12 @@
 //! Conversions between object_store and storage-core: object metadata, attributes, and errors mapped by the S3
 //! error code and the HTTP status, never by searching a message.
 
+use futures::{StreamExt, TryStreamExt};
 use http::{HeaderName, HeaderValue, StatusCode};
 use object_store::client::{HttpError, HttpErrorKind};
-use object_store::{Attribute, AttributeValue};
-use storage_core::{Attributes, Error, ObjectMeta, Operation, Result};
+use object_store::path::Path;
+use object_store::{Attribute, AttributeValue, GetOptions, GetRange, ObjectStore};
+use storage_core::{Attributes, ByteRange, Error, GetResult, Metadata, ObjectMeta, Operation, Result};
 
 use crate::NAME;
 use crate::signed::xml_text;
@@ -77,6 +79,46 @@ pub(crate) fn attribute_headers(attributes: &Attributes) -> Result<Vec<(HeaderNa
         headers.push((name, value(field)?));
     }
     Ok(headers)
+}
+
+/// A ranged read through any object_store, with an out-of-range request reported as such.
+pub(crate) async fn get_object(
+    store: &dyn ObjectStore,
+    path: &Path,
+    key: &str,
+    range: Option<ByteRange>,
+    map_error: impl Fn(object_store::Error, &str) -> Error,
+) -> Result<GetResult> {
+    let options = GetOptions {
+        range: range.map(|range| match range {
+            ByteRange::Bounded { start, end } => GetRange::Bounded(start..end),
+            ByteRange::From(start) => GetRange::Offset(start),
+            ByteRange::Suffix(n) => GetRange::Suffix(n),
+        }),
+        ..Default::default()
+    };
+    let result = store.get_opts(path, options).await.map_err(|err| match (range, err) {
+        (Some(range), object_store::Error::Generic { .. } | object_store::Error::NotModified { .. }) => {
+            Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object"))
+        }
+        (_, err) => map_error(err, key),
+    })?;
+    let metadata = Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes));
+    let range = result.range.clone();
+    let stream = result.into_stream().map_err(std::io::Error::other).boxed();
+    Ok(GetResult { metadata, range, stream })
+}
+
+/// Metadata and attributes through any object_store (a HEAD request on S3).
+pub(crate) async fn head_object(
+    store: &dyn ObjectStore,
+    path: &Path,
+    key: &str,
+    map_error: impl Fn(object_store::Error, &str) -> Error,
+) -> Result<Metadata> {
+    let options = GetOptions { head: true, ..Default::default() };
+    let result = store.get_opts(path, options).await.map_err(|err| map_error(err, key))?;
+    Ok(Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes)))
 }
 
 /// Map an object_store error on `key` (or on no single object) into the public error, without losing the cause.

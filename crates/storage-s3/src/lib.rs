@@ -10,22 +10,24 @@
 //!   then completes over it, or deletes it if the upload fails;
 //! - presigned URLs are signed here (`presign.rs`) with the SigV4 signing key cached per day, for the public host
 //!   when it differs from the internal endpoint.
+//!
+//! Modules by concern: `list` (paginated listing), `multipart` (large saves), `presign`, `signed` (hand-signed
+//! requests and the header service), `acl`, `convert` (metadata, attributes and errors), `adapter` (the same API
+//! over any object_store), `cloudfront`, `gzip`, `config`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::stream::{BoxStream, TryStreamExt};
 use http::{HeaderName, HeaderValue, Method as HttpMethod};
 use object_store::aws::AmazonS3;
-use object_store::list::{PaginatedListOptions, PaginatedListStore};
-use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::{Attribute, AttributeValue, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutPayload};
+use object_store::{Attribute, AttributeValue, ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use storage_core::signing::encode_key_path;
 use storage_core::{
-    Acl, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata, Method,
-    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
+    Acl, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata, PresignRequest,
+    PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
 };
 
 mod acl;
@@ -34,6 +36,8 @@ mod cloudfront;
 mod config;
 mod convert;
 mod gzip;
+mod list;
+mod multipart;
 mod presign;
 mod signed;
 
@@ -41,8 +45,9 @@ pub use adapter::ObjectStoreBackend;
 pub use cloudfront::{CloudFrontPolicy, CloudFrontSigner};
 pub use config::{AddressingStyle, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption};
 
-use convert::{attribute_headers, from_store_attributes, map_error, to_meta, to_store_attributes};
-use presign::{Presigner, UrlToSign};
+use acl::acl_header;
+use convert::{get_object, head_object, map_error, to_store_attributes};
+use presign::Presigner;
 use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
 
 pub(crate) const NAME: &str = "s3";
@@ -183,103 +188,6 @@ impl S3Backend {
             .map(drop)
             .map_err(|err| map_error(err, Some(key)))
     }
-
-    /// A multipart upload with `part_concurrency` parts in flight, aborted on any failure (no orphaned parts).
-    /// Create-only: the name is claimed first by a create-only placeholder, so the check and the write cannot be
-    /// separated by another writer; a failed upload releases the claim.
-    async fn put_multipart(
-        &self,
-        key: &str,
-        first: Bytes,
-        rest: storage_core::ByteStream,
-        options: &PutOptions,
-        claim: storage_core::NameClaim,
-    ) -> Result<()> {
-        if options.mode == WriteMode::CreateOnly {
-            let placeholder = PutOptions::new(WriteMode::CreateOnly, options.attributes.clone(), options.acl);
-            self.put_single(key, Bytes::new(), &placeholder).await?;
-            // The name is ours now: the storage need not keep the content for another attempt.
-            claim.claimed();
-        }
-        let uploaded = self.upload_parts(key, first, rest, options).await;
-        if uploaded.is_err() && options.mode == WriteMode::CreateOnly {
-            let _ = self.inner.store.delete(&self.path(key)?).await;
-        }
-        uploaded
-    }
-
-    async fn upload_parts(
-        &self,
-        key: &str,
-        first: Bytes,
-        mut rest: storage_core::ByteStream,
-        options: &PutOptions,
-    ) -> Result<()> {
-        let path = self.path(key)?;
-        let url = self.object_url(&self.inner.config.endpoint_or_default(), key);
-        let mut headers = attribute_headers(&options.attributes)?;
-        headers.extend(options.acl.map(acl_header));
-        headers.extend(self.inner.config.object_headers());
-        let created =
-            self.inner.signed.send(HttpMethod::POST, &format!("{url}?uploads"), headers, Bytes::new(), key).await?;
-        let upload_id = xml_text(&created.check(key)?.body, "UploadId").ok_or_else(|| {
-            Error::backend(NAME, Some(key), "CreateMultipartUpload answered no UploadId", true, "missing UploadId")
-        })?;
-
-        let uploaded = async {
-            let (part_size, concurrency) = (self.inner.config.part_size, self.inner.config.part_concurrency);
-            // Dropping the set (on an error) aborts the parts still in flight.
-            let mut in_flight = tokio::task::JoinSet::new();
-            let mut parts: Vec<(usize, PartId)> = Vec::new();
-            let mut next_index = 0;
-            // Chunks are gathered into parts without copying; a chunk that straddles two parts is split.
-            let mut buffer = PartBuffer::default();
-            buffer.push(first);
-            let mut ended = false;
-            loop {
-                while !ended && buffer.len < part_size {
-                    match rest.try_next().await.map_err(|err| Error::from_io(NAME, Some(key), err))? {
-                        Some(chunk) => buffer.push(chunk),
-                        None => ended = true,
-                    }
-                }
-                if buffer.len == 0 && next_index > 0 {
-                    break;
-                }
-                let part = buffer.take(part_size);
-                let (store, path, upload_id, index) =
-                    (self.inner.store.clone(), path.clone(), upload_id.clone(), next_index);
-                in_flight.spawn(async move {
-                    let id = store.put_part(&path, &upload_id, index, part).await;
-                    (index, id)
-                });
-                next_index += 1;
-                while in_flight.len() >= concurrency {
-                    parts.push(joined_part(in_flight.join_next().await, key)?);
-                }
-                if ended && buffer.len == 0 {
-                    break;
-                }
-            }
-            while !in_flight.is_empty() {
-                parts.push(joined_part(in_flight.join_next().await, key)?);
-            }
-            parts.sort_unstable_by_key(|(index, _)| *index);
-            let parts = parts.into_iter().map(|(_, id)| id).collect();
-            self.inner
-                .store
-                .complete_multipart(&path, &upload_id, parts)
-                .await
-                .map_err(|err| map_error(err, Some(key)))?;
-            // Ceph ignores x-amz-tagging on CreateMultipartUpload; set the tags on the finished object instead.
-            self.put_tags(key).await
-        }
-        .await;
-        if uploaded.is_err() {
-            let _ = self.inner.store.abort_multipart(&path, &upload_id).await;
-        }
-        uploaded
-    }
 }
 
 #[async_trait]
@@ -342,52 +250,7 @@ impl Backend for S3Backend {
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        let backend = self.clone();
-        let prefix = format!("{}{}", self.inner.prefix, options.prefix);
-        let offset = options.offset.map(|offset| format!("{}{offset}", self.inner.prefix));
-        let delimiter = options.delimiter;
-        let start = Some(PageState { token: None, first: true });
-        stream::unfold(start, move |state| {
-            let (backend, prefix, offset) = (backend.clone(), prefix.clone(), offset.clone());
-            async move {
-                let state = state?;
-                if !state.first && state.token.is_none() {
-                    return None;
-                }
-                let options = PaginatedListOptions {
-                    offset: offset.clone(),
-                    delimiter: delimiter.then_some("/".into()),
-                    page_token: state.token.clone(),
-                    ..Default::default()
-                };
-                let listed =
-                    backend.inner.store.list_paginated(Some(prefix.as_str()).filter(|p| !p.is_empty()), options).await;
-                match listed {
-                    Err(err) => Some((stream::iter(vec![Err(map_error(err, Some(&prefix)))]), None)),
-                    Ok(page) => {
-                        let mut entries: Vec<Result<ListEntry>> = Vec::new();
-                        for meta in &page.result.objects {
-                            if let Some(key) = backend.key_of(meta.location.as_ref()) {
-                                entries.push(Ok(ListEntry::Object(to_meta(key, meta))));
-                            }
-                        }
-                        for common in &page.result.common_prefixes {
-                            if let Some(key) = backend.key_of(common.as_ref()) {
-                                entries.push(Ok(ListEntry::Prefix(format!("{key}/"))));
-                            }
-                        }
-                        // S3 returns objects and common prefixes in separate lists: merge them into key order.
-                        entries.sort_by(|a, b| match (a, b) {
-                            (Ok(a), Ok(b)) => a.key().cmp(b.key()),
-                            _ => std::cmp::Ordering::Equal,
-                        });
-                        Some((stream::iter(entries), Some(PageState { token: page.page_token, first: false })))
-                    }
-                }
-            }
-        })
-        .flatten()
-        .boxed()
+        list::list(self.clone(), options)
     }
 
     async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
@@ -416,59 +279,7 @@ impl Backend for S3Backend {
     }
 
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        let key = &request.key;
-        if let (Method::Get, Some(cloudfront)) = (request.method, &self.inner.config.cloudfront) {
-            // The distribution must forward these query parameters to S3 for the overrides to apply.
-            let overrides: Vec<String> = [
-                ("response-content-disposition", &request.response_content_disposition),
-                ("response-content-type", &request.response_content_type),
-            ]
-            .into_iter()
-            .filter_map(|(name, value)| {
-                Some(format!("{name}={}", storage_core::signing::encode_query_value(value.as_deref()?)))
-            })
-            .collect();
-            let mut url = self.public_url(key)?;
-            if !overrides.is_empty() {
-                url = format!("{url}?{}", overrides.join("&"));
-            }
-            let signed = cloudfront.sign_url(&url, std::time::SystemTime::now() + request.expires_in)?;
-            return Ok(PresignedRequest::new(Method::Get, signed, Vec::new()));
-        }
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for (name, value) in [
-            ("content-type", request.content_type.as_deref()),
-            ("x-amz-acl", request.acl.map(Acl::as_str)),
-            ("if-none-match", request.create_only.then_some("*")),
-        ] {
-            if let Some(value) = value {
-                HeaderValue::from_str(value)
-                    .map_err(|_| Error::invalid_argument(Some(key), format!("{name} is not a valid header value")))?;
-                headers.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        let query: Vec<(&str, &str)> = [
-            ("response-content-disposition", &request.response_content_disposition),
-            ("response-content-type", &request.response_content_type),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value.as_deref()?)))
-        .collect();
-        let signed_headers: Vec<(&str, &str)> =
-            headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
-        let encoded_key = encode_key_path(&format!("{}{key}", self.inner.prefix));
-        let url = self
-            .inner
-            .presigner
-            .sign(&UrlToSign {
-                method: request.method.as_str(),
-                encoded_key: &encoded_key,
-                expires_in: request.expires_in,
-                query: &query,
-                headers: &signed_headers,
-            })
-            .await?;
-        Ok(PresignedRequest::new(request.method, url, headers))
+        presign::presign(self, request).await
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
@@ -482,94 +293,4 @@ impl Backend for S3Backend {
         let reply = self.inner.signed.send(HttpMethod::GET, &url, vec![], Bytes::new(), key).await?;
         Ok(acl::canned(&reply.check(key)?.body))
     }
-}
-
-/// Chunks waiting to become a part.
-#[derive(Default)]
-struct PartBuffer {
-    chunks: std::collections::VecDeque<Bytes>,
-    len: usize,
-}
-
-impl PartBuffer {
-    fn push(&mut self, chunk: Bytes) {
-        self.len += chunk.len();
-        self.chunks.push_back(chunk);
-    }
-
-    /// The first `size` bytes (or all there are), as one payload of the same chunks.
-    fn take(&mut self, size: usize) -> PutPayload {
-        let mut part = Vec::new();
-        let mut taken = 0;
-        while taken < size {
-            let Some(mut chunk) = self.chunks.pop_front() else { break };
-            if taken + chunk.len() > size {
-                self.chunks.push_front(chunk.split_off(size - taken));
-            }
-            taken += chunk.len();
-            part.push(chunk);
-        }
-        self.len -= taken;
-        part.into_iter().collect()
-    }
-}
-
-/// The result of a part upload that finished, in its place.
-fn joined_part(
-    joined: Option<std::result::Result<(usize, object_store::Result<PartId>), tokio::task::JoinError>>,
-    key: &str,
-) -> Result<(usize, PartId)> {
-    let (index, id) = joined
-        .expect("only called while parts are in flight")
-        .map_err(|err| Error::backend(NAME, Some(key), "a part upload stopped", true, err))?;
-    Ok((index, id.map_err(|err| map_error(err, Some(key)))?))
-}
-
-/// A ranged read through any object_store, with an out-of-range request reported as such.
-pub(crate) async fn get_object(
-    store: &dyn ObjectStore,
-    path: &Path,
-    key: &str,
-    range: Option<ByteRange>,
-    map_error: impl Fn(object_store::Error, &str) -> Error,
-) -> Result<GetResult> {
-    let options = GetOptions {
-        range: range.map(|range| match range {
-            ByteRange::Bounded { start, end } => GetRange::Bounded(start..end),
-            ByteRange::From(start) => GetRange::Offset(start),
-            ByteRange::Suffix(n) => GetRange::Suffix(n),
-        }),
-        ..Default::default()
-    };
-    let result = store.get_opts(path, options).await.map_err(|err| match (range, err) {
-        (Some(range), object_store::Error::Generic { .. } | object_store::Error::NotModified { .. }) => {
-            Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object"))
-        }
-        (_, err) => map_error(err, key),
-    })?;
-    let metadata = Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes));
-    let range = result.range.clone();
-    let stream = result.into_stream().map_err(std::io::Error::other).boxed();
-    Ok(GetResult { metadata, range, stream })
-}
-
-/// Metadata and attributes through any object_store (a HEAD request on S3).
-pub(crate) async fn head_object(
-    store: &dyn ObjectStore,
-    path: &Path,
-    key: &str,
-    map_error: impl Fn(object_store::Error, &str) -> Error,
-) -> Result<Metadata> {
-    let options = GetOptions { head: true, ..Default::default() };
-    let result = store.get_opts(path, options).await.map_err(|err| map_error(err, key))?;
-    Ok(Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes)))
-}
-
-struct PageState {
-    token: Option<String>,
-    first: bool,
-}
-
-fn acl_header(acl: Acl) -> (HeaderName, HeaderValue) {
-    (HeaderName::from_static("x-amz-acl"), HeaderValue::from_static(acl.as_str()))
 }

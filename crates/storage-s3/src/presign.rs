@@ -10,10 +10,13 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use http::HeaderValue;
 use object_store::aws::{AwsCredential, AwsCredentialProvider};
 use sha2::{Digest as _, Sha256};
-use storage_core::signing::encode_query_value;
-use storage_core::{Error, Result};
+use storage_core::signing::{encode_key_path, encode_query_value};
+use storage_core::{Acl, Backend, Error, Method, PresignRequest, PresignedRequest, Result};
+
+use crate::S3Backend;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "s3";
@@ -170,6 +173,64 @@ impl Presigner {
         *cached = Some(Arc::clone(&key));
         key
     }
+}
+
+/// A presigned request for `request`: a CloudFront-signed URL for reads when the backend has a CloudFront signer,
+/// else a SigV4 URL with the headers the client must send (content type, ACL, create-only).
+pub(crate) async fn presign(backend: &S3Backend, request: &PresignRequest) -> Result<PresignedRequest> {
+    let key = &request.key;
+    if let (Method::Get, Some(cloudfront)) = (request.method, &backend.inner.config.cloudfront) {
+        // The distribution must forward these query parameters to S3 for the overrides to apply.
+        let overrides: Vec<String> = [
+            ("response-content-disposition", &request.response_content_disposition),
+            ("response-content-type", &request.response_content_type),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some(format!("{name}={}", storage_core::signing::encode_query_value(value.as_deref()?)))
+        })
+        .collect();
+        let mut url = backend.public_url(key)?;
+        if !overrides.is_empty() {
+            url = format!("{url}?{}", overrides.join("&"));
+        }
+        let signed = cloudfront.sign_url(&url, std::time::SystemTime::now() + request.expires_in)?;
+        return Ok(PresignedRequest::new(Method::Get, signed, Vec::new()));
+    }
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (name, value) in [
+        ("content-type", request.content_type.as_deref()),
+        ("x-amz-acl", request.acl.map(Acl::as_str)),
+        ("if-none-match", request.create_only.then_some("*")),
+    ] {
+        if let Some(value) = value {
+            HeaderValue::from_str(value)
+                .map_err(|_| Error::invalid_argument(Some(key), format!("{name} is not a valid header value")))?;
+            headers.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    let query: Vec<(&str, &str)> = [
+        ("response-content-disposition", &request.response_content_disposition),
+        ("response-content-type", &request.response_content_type),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+    .collect();
+    let signed_headers: Vec<(&str, &str)> =
+        headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+    let encoded_key = encode_key_path(&format!("{}{key}", backend.inner.prefix));
+    let url = backend
+        .inner
+        .presigner
+        .sign(&UrlToSign {
+            method: request.method.as_str(),
+            encoded_key: &encoded_key,
+            expires_in: request.expires_in,
+            query: &query,
+            headers: &signed_headers,
+        })
+        .await?;
+    Ok(PresignedRequest::new(request.method, url, headers))
 }
 
 #[cfg(test)]
