@@ -17,7 +17,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci      format check, clippy (warnings are errors), every test, dependency rules, cargo-deny
+  ci      format check, clippy and the docs (warnings are errors), every test, dependency rules, cargo-deny
   deps    check that storage-core stays free of object_store and any HTTP client
   s3 start|stop|env
           a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests (installed from Debian when missing);
@@ -74,6 +74,11 @@ fn run(what: &str, command: &mut Command) -> Result<(), String> {
 fn ci() -> Result<(), String> {
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;
     run("cargo clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    // Every public item is documented (`missing_docs` in each library crate) and every doc link resolves.
+    run(
+        "cargo doc",
+        cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
     // The S3 tests run against a real RGW: start one (failing loudly if it cannot), and stop it again only if it
     // was not already running.
     let already_running = s3::running();

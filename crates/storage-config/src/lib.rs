@@ -16,6 +16,8 @@
 //! assert_eq!(config.storages.len(), 2);
 //! ```
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +38,7 @@ pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8000/";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The storages by name; `default` is the one commands use unless told otherwise.
     #[serde(default)]
     pub storages: BTreeMap<String, StorageConfig>,
 }
@@ -55,15 +58,23 @@ pub struct StorageConfig {
     pub base_url: Option<String>,
     /// fs and memory: the file holding the URL signing key (created, mode 0600, when missing).
     pub signing_key_file: Option<PathBuf>,
+    /// s3: the bucket.
     pub bucket: Option<String>,
+    /// s3: the region (`AWS_DEFAULT_REGION` otherwise).
     pub region: Option<String>,
+    /// s3: the endpoint URL, for S3-compatible servers (`AWS_ENDPOINT_URL` otherwise).
     pub endpoint: Option<String>,
+    /// s3: the host presigned URLs name, when clients reach S3 elsewhere than the app does.
     pub public_endpoint: Option<String>,
     /// `path` or `virtual`.
     pub addressing_style: Option<String>,
+    /// s3: the host of public URLs, e.g. a CDN (django-storages' `custom_domain`).
     pub custom_domain: Option<String>,
+    /// s3: the scheme of `custom_domain` URLs, `https:` (default) or `http:`.
     pub url_protocol: Option<String>,
+    /// s3: compress saves of text types (django-storages' `gzip`).
     pub gzip: Option<bool>,
+    /// s3: the storage class of new objects, e.g. `STANDARD_IA`.
     pub storage_class: Option<String>,
     /// `unique` (default), `overwrite` or `fail`.
     pub overwrite: Option<String>,
@@ -78,6 +89,7 @@ pub struct StorageConfig {
 /// A storage ready to use, and what serving its URLs needs.
 #[derive(Debug, Clone)]
 pub struct Built {
+    /// The storage, with its policy applied.
     pub storage: Storage,
     /// For fs and memory storages: the signer of their URLs, for `SignedUrlService`.
     pub signer: Option<UrlSigner>,

@@ -76,23 +76,28 @@ fn tamper(url: &str, param: &str) -> String {
 
 // ----- round trips -------------------------------------------------------------------------------------------------
 
+/// An empty object saves and reads back empty.
 pub async fn round_trip_empty(fx: Fixture) {
     check_round_trip(&fx.storage(), "empty.txt", Bytes::new()).await;
 }
 
+/// A one-byte object reads back exactly.
 pub async fn round_trip_one_byte(fx: Fixture) {
     check_round_trip(&fx.storage(), "one.bin", Bytes::from_static(b"x")).await;
 }
 
+/// Every byte value survives a round trip.
 pub async fn round_trip_binary(fx: Fixture) {
     let every_byte: Vec<u8> = (0..=255u8).cycle().take(256 * 4 + 3).collect();
     check_round_trip(&fx.storage(), "binary.bin", every_byte.into()).await;
 }
 
+/// A multi-megabyte object reads back exactly.
 pub async fn round_trip_large(fx: Fixture) {
     check_round_trip(&fx.storage(), "large/ten-mib.bin", pattern(10 * 1024 * 1024)).await;
 }
 
+/// A save from a stream of unknown length reads back exactly.
 pub async fn round_trip_streamed(fx: Fixture) {
     let storage = fx.storage();
     let data = pattern(3 * 1024 * 1024 + 17);
@@ -104,6 +109,7 @@ pub async fn round_trip_streamed(fx: Fixture) {
     assert!(storage.read("streamed.bin").await.expect("read") == data);
 }
 
+/// A save from a local file reads back exactly.
 pub async fn round_trip_from_file(fx: Fixture) {
     let storage = fx.storage();
     let data = pattern(1024 * 1024 + 5);
@@ -118,6 +124,7 @@ pub async fn round_trip_from_file(fx: Fixture) {
     assert!(!storage.exists("never.bin").await.expect("exists"), "a failed save leaves nothing behind");
 }
 
+/// Ranged reads return the bytes asked for, clamp at the end, and refuse ranges past it.
 pub async fn read_ranges(fx: Fixture) {
     let storage = fx.storage();
     let data = pattern(1000);
@@ -153,6 +160,7 @@ pub const SPECIAL_NAMES: &[&str] = &[
     "emoji 🦀.bin",
 ];
 
+/// Names with spaces, unicode, `#`, `%`, `+`, `?` and `&` are stored exactly as given.
 pub async fn special_names_round_trip(fx: Fixture) {
     let storage = fx.storage();
     for (i, name) in SPECIAL_NAMES.iter().enumerate() {
@@ -167,6 +175,7 @@ pub async fn special_names_round_trip(fx: Fixture) {
     }
 }
 
+/// Names with directories save, list and delete like flat ones.
 pub async fn nested_paths(fx: Fixture) {
     let storage = fx.storage();
     check_round_trip(&storage, "a/b/c/d/e.txt", Bytes::from_static(b"deep")).await;
@@ -176,6 +185,7 @@ pub async fn nested_paths(fx: Fixture) {
     assert_eq!(keys(&storage, "a/").await, ["a/b/sibling.txt"], "no empty directories are listed");
 }
 
+/// Names that could escape the root or mean different things on different backends are refused.
 pub async fn invalid_names_refused(fx: Fixture) {
     let storage = fx.storage();
     for name in ["", "/etc/passwd", "../escape", "a/../../b", "a/./b", "a\\b", "nul\0byte", "a//b", "dir/", "tab\there"]
@@ -191,6 +201,7 @@ pub async fn invalid_names_refused(fx: Fixture) {
     assert!(keys(&storage, "").await.is_empty(), "nothing was written");
 }
 
+/// Reading, inspecting and copying a missing name answer `NotFound`.
 pub async fn missing_objects(fx: Fixture) {
     let storage = fx.storage();
     assert_kind(storage.read("nope.txt").await, ErrorKind::NotFound, "read");
@@ -204,6 +215,7 @@ pub async fn missing_objects(fx: Fixture) {
 
 // ----- overwrite policy --------------------------------------------------------------------------------------------
 
+/// Under `Overwrite`, a second save replaces the first under the same name.
 pub async fn overwrite_policy_overwrite(fx: Fixture) {
     let storage = fx.storage().with_overwrite(OverwritePolicy::Overwrite);
     assert_eq!(storage.save("same.txt", "first").await.expect("save"), "same.txt");
@@ -212,6 +224,7 @@ pub async fn overwrite_policy_overwrite(fx: Fixture) {
     assert_eq!(keys(&storage, "").await, ["same.txt"]);
 }
 
+/// Under `Unique`, a taken name is stored as `name_XXXXXXX.ext` and the first file is kept.
 pub async fn overwrite_policy_unique(fx: Fixture) {
     let storage = fx.storage();
     assert_eq!(storage.options().overwrite, OverwritePolicy::Unique, "unique is the default on every backend");
@@ -226,6 +239,7 @@ pub async fn overwrite_policy_unique(fx: Fixture) {
     assert!(is_alternative_of(&dotted_again, ".env"), "a leading dot is not an extension: {dotted_again}");
 }
 
+/// Under `Fail`, a taken name is refused with `AlreadyExists` and nothing changes.
 pub async fn overwrite_policy_fail(fx: Fixture) {
     let storage = fx.storage().with_overwrite(OverwritePolicy::Fail);
     if !fx.backend.capabilities().write_with_create_only {
@@ -237,6 +251,7 @@ pub async fn overwrite_policy_fail(fx: Fixture) {
     assert_eq!(storage.read("same.txt").await.expect("read"), "first", "the first content survives");
 }
 
+/// Concurrent saves to one name under `Unique` all succeed, under distinct names.
 pub async fn unique_concurrent_saves(fx: Fixture) {
     const WRITERS: usize = 64;
     let storage = fx.storage();
@@ -260,6 +275,7 @@ pub async fn unique_concurrent_saves(fx: Fixture) {
     assert_eq!(keys(&storage, "").await.len(), WRITERS);
 }
 
+/// A streamed save that meets a taken name is replayed under a new one, whole.
 pub async fn unique_streamed_collision(fx: Fixture) {
     let storage = fx.storage();
     storage.save("taken.bin", "first").await.expect("save");
@@ -275,6 +291,7 @@ pub async fn unique_streamed_collision(fx: Fixture) {
 
 // ----- listing -----------------------------------------------------------------------------------------------------
 
+/// Listings honour plain string prefixes and roll up directories with a delimiter.
 pub async fn list_prefix_and_delimiter(fx: Fixture) {
     let storage = fx.storage();
     for name in
@@ -316,6 +333,7 @@ pub async fn list_prefix_and_delimiter(fx: Fixture) {
     );
 }
 
+/// Pages from offsets list every object once, in key order.
 pub async fn list_pagination(fx: Fixture) {
     // More objects than one S3 page (1,000), under two directories, to walk pages both flat and delimited.
     const COUNT: usize = 1_030;
@@ -361,6 +379,7 @@ pub async fn list_pagination(fx: Fixture) {
     assert_eq!(second.next_offset, None, "the last page says so");
 }
 
+/// `listdir` answers directories and files as Django does.
 pub async fn listdir_like_django(fx: Fixture) {
     let storage = fx.storage();
     for name in ["docs/a.txt", "docs/b.txt", "docs/sub/c.txt", "docs/sub/deeper/d.txt", "root.txt"] {
@@ -376,6 +395,7 @@ pub async fn listdir_like_django(fx: Fixture) {
     assert!(dirs.is_empty() && files.is_empty());
 }
 
+/// Deleting a missing name succeeds, and a deleted name is gone.
 pub async fn delete_is_idempotent(fx: Fixture) {
     let storage = fx.storage();
     storage.delete("never-existed.txt").await.expect("deleting a missing name succeeds");
@@ -399,6 +419,7 @@ fn full_attributes() -> Attributes {
         .with_metadata("origin-name", "Report 2024 (final).txt")
 }
 
+/// Attributes and user metadata read back as saved.
 pub async fn metadata_round_trip(fx: Fixture) {
     let storage = fx.storage();
     let caps = fx.backend.capabilities();
@@ -445,6 +466,7 @@ pub async fn metadata_round_trip(fx: Fixture) {
     assert!(!storage.exists("bad.txt").await.expect("exists"), "a refused save writes nothing");
 }
 
+/// A save without a content type gets one guessed from the name, where the backend keeps types.
 pub async fn content_type_guessed(fx: Fixture) {
     let storage = fx.storage();
     if !fx.backend.capabilities().write_with_attributes {
@@ -468,6 +490,7 @@ pub async fn content_type_guessed(fx: Fixture) {
     assert_eq!(storage.metadata("data.txt").await.expect("metadata").content_type(), Some("application/json"));
 }
 
+/// Default, per-name and per-save attributes layer in that order.
 pub async fn attributes_layered_per_name(fx: Fixture) {
     let storage = fx
         .storage()
@@ -510,6 +533,7 @@ pub async fn attributes_layered_per_name(fx: Fixture) {
 
 // ----- copy and rename ---------------------------------------------------------------------------------------------
 
+/// A copy has the source's bytes, attributes and ACL.
 pub async fn copy_keeps_content_and_metadata(fx: Fixture) {
     let storage = fx.storage();
     let caps = fx.backend.capabilities();
@@ -529,6 +553,7 @@ pub async fn copy_keeps_content_and_metadata(fx: Fixture) {
     assert!(!storage.exists("dst/x.txt").await.expect("exists"));
 }
 
+/// Copies and renames apply the overwrite policy to the target name.
 pub async fn copy_applies_policy(fx: Fixture) {
     let storage = fx.storage();
     storage.save("a.txt", "a").await.expect("save");
@@ -563,6 +588,7 @@ pub async fn repeated_copies_and_a_rename_over_a_copy_leave_no_stray_objects(fx:
     assert_eq!(storage.read("b #1.txt").await.expect("read"), "first");
 }
 
+/// A rename moves bytes, attributes and ACL, and the source is gone.
 pub async fn rename_moves(fx: Fixture) {
     let storage = fx.storage();
     let caps = fx.backend.capabilities();
@@ -610,6 +636,7 @@ pub async fn available_name_truncation(fx: Fixture) {
 
 // ----- ACLs and URLs -----------------------------------------------------------------------------------------------
 
+/// Canned ACLs read back as set, or answer `Unsupported`.
 pub async fn acl_round_trip(fx: Fixture) {
     let storage = fx.storage();
     if !fx.backend.capabilities().acl {
@@ -634,6 +661,7 @@ pub async fn acl_round_trip(fx: Fixture) {
     assert_kind(storage.acl("absent.txt").await, ErrorKind::NotFound, "acl of a missing object");
 }
 
+/// Public URLs serve public objects and refuse private ones, or answer `Unsupported`.
 pub async fn public_urls(fx: Fixture) {
     let storage = fx.storage();
     storage.save("public/hello world.txt", "hello").await.expect("save");
@@ -663,6 +691,7 @@ pub async fn public_urls(fx: Fixture) {
     }
 }
 
+/// Signed download URLs work, refuse tampering and other methods, and expire.
 pub async fn temporary_url_get(fx: Fixture) {
     let storage = fx.storage().private(Duration::from_secs(60));
     storage.save("private/report #1.pdf", "%PDF-report").await.expect("save");
@@ -705,6 +734,7 @@ pub async fn temporary_url_get(fx: Fixture) {
     .await;
 }
 
+/// Signed upload URLs store exactly what they allow, create-only unless the storage overwrites.
 pub async fn temporary_url_put(fx: Fixture) {
     let storage = fx.storage();
     if !fx.backend.capabilities().presign_write {
@@ -739,6 +769,7 @@ pub async fn temporary_url_put(fx: Fixture) {
     assert_eq!(refused.status, 403, "a PUT url does not allow GET");
 }
 
+/// Expiries beyond the backend's limit, and unsafe download names, are refused.
 pub async fn temporary_url_expiry_limits(fx: Fixture) {
     let storage = fx.storage();
     storage.save("limits.txt", "x").await.expect("save");
@@ -773,6 +804,7 @@ pub async fn temporary_url_expiry_limits(fx: Fixture) {
 
 // ----- model -------------------------------------------------------------------------------------------------------
 
+/// Random operation sequences give the same results as a model of the storage.
 pub async fn model_based_sequences(fx: Fixture) {
     crate::model::run(fx).await;
 }

@@ -9,6 +9,8 @@
 //! A case whose capability the backend lacks does not pass silently: it checks that the storage answers
 //! [`storage_core::ErrorKind::Unsupported`].
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -29,17 +31,24 @@ pub use model::differential;
 /// A request to a URL a backend issued, as a plain HTTP client would send it (no credentials).
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
+    /// `GET`, `PUT`, `HEAD`, ….
     pub method: &'static str,
+    /// The URL as the backend issued it.
     pub url: String,
+    /// Headers to send.
     pub headers: Vec<(String, String)>,
+    /// The body to send.
     pub body: Bytes,
 }
 
 /// The answer to an [`HttpRequest`].
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
+    /// The HTTP status.
     pub status: u16,
+    /// The response headers.
     pub headers: Vec<(String, String)>,
+    /// The response body.
     pub body: Bytes,
 }
 
@@ -53,6 +62,7 @@ impl HttpResponse {
 /// Sends requests to the URLs a backend hands out: a real HTTP client for remote and disk backends, an in-process
 /// call for the memory backend.
 pub trait HttpClient: Send + Sync + 'static {
+    /// Send `request` as a client without credentials would.
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse>;
 }
 
@@ -185,6 +195,7 @@ pub fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
 /// A fresh, isolated backend for one case (a random prefix on a shared bucket is fine), and how to fetch its URLs.
 #[derive(Clone)]
 pub struct Fixture {
+    /// The backend under test, fresh and isolated for this case.
     pub backend: Arc<dyn Backend>,
     /// Required when the backend can issue public or temporary URLs: the cases fetch them for real.
     pub http: Option<Arc<dyn HttpClient>>,
@@ -199,6 +210,7 @@ impl fmt::Debug for Fixture {
 }
 
 impl Fixture {
+    /// A fixture over `backend`, without an HTTP client.
     pub fn new(backend: impl Backend) -> Self {
         Self { backend: Arc::new(backend), http: None, keep_alive: Vec::new() }
     }
@@ -209,6 +221,7 @@ impl Fixture {
         self
     }
 
+    /// Fetch the backend's URLs with `http`.
     pub fn with_http(mut self, http: impl HttpClient) -> Self {
         self.http = Some(Arc::new(http));
         self
@@ -232,7 +245,9 @@ type CaseFn = fn(Fixture) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 /// One conformance case.
 #[derive(Clone, Copy)]
 pub struct Case {
+    /// The case's name, also its test's name.
     pub name: &'static str,
+    /// Runs the case on a fixture.
     pub run: CaseFn,
 }
 

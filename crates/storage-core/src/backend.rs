@@ -76,6 +76,7 @@ impl Capabilities {
 /// Whether a write may replace an existing object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WriteMode {
+    /// Replace whatever is there.
     #[default]
     Overwrite,
     /// Fail with [`Error::AlreadyExists`] if the key exists, atomically.
@@ -86,12 +87,16 @@ pub enum WriteMode {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PutOptions {
+    /// Whether the write may replace an existing object.
     pub mode: WriteMode,
+    /// The attributes the object gets (content type, cache-control, user metadata, …).
     pub attributes: Attributes,
+    /// The canned ACL the object gets, in the same request; `None` leaves the backend's default.
     pub acl: Option<Acl>,
 }
 
 impl PutOptions {
+    /// Options for one write.
     pub fn new(mode: WriteMode, attributes: Attributes, acl: Option<Acl>) -> Self {
         Self { mode, attributes, acl }
     }
@@ -107,6 +112,7 @@ pub struct PutResult {
 }
 
 impl PutResult {
+    /// A result with the new object's tag, if known.
     pub fn new(etag: Option<String>) -> Self {
         Self { etag }
     }
@@ -114,8 +120,11 @@ impl PutResult {
 
 /// What a read returns: the object's metadata, the range served, and the bytes as a stream.
 pub struct GetResult {
+    /// The whole object's metadata (its size, not the range's).
     pub metadata: Metadata,
+    /// The byte range the stream holds.
     pub range: Range<u64>,
+    /// The bytes, as they arrive.
     pub stream: ByteStream,
 }
 
@@ -141,13 +150,16 @@ pub struct ListOptions {
 }
 
 impl ListOptions {
+    /// Every object whose key starts with `prefix` (a plain string prefix), recursively.
     pub fn new(prefix: impl Into<String>) -> Self {
         Self { prefix: prefix.into(), ..Self::default() }
     }
+    /// Roll keys up at the next `/` into common prefixes, one directory level at a time.
     pub fn with_delimiter(mut self, delimiter: bool) -> Self {
         self.delimiter = delimiter;
         self
     }
+    /// Start after this key (exclusive), for paging.
     pub fn with_offset(mut self, offset: Option<String>) -> Self {
         self.offset = offset;
         self
@@ -157,12 +169,15 @@ impl ListOptions {
 /// HTTP method of a temporary URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Method {
+    /// Read the object.
     #[default]
     Get,
+    /// Upload the object.
     Put,
 }
 
 impl Method {
+    /// The method as HTTP writes it: `GET`, `PUT`.
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -181,8 +196,11 @@ impl fmt::Display for Method {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PresignRequest {
+    /// What the URL allows.
     pub method: Method,
+    /// The object's key.
     pub key: String,
+    /// How long the URL works, from now.
     pub expires_in: Duration,
     /// GET: the `Content-Disposition` the response must carry.
     pub response_content_disposition: Option<String>,
@@ -197,6 +215,7 @@ pub struct PresignRequest {
 }
 
 impl PresignRequest {
+    /// A request for `method` on `key`, valid for `expires_in`, with no extra conditions.
     pub fn new(method: Method, key: impl Into<String>, expires_in: Duration) -> Self {
         Self {
             method,
@@ -215,13 +234,16 @@ impl PresignRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PresignedRequest {
+    /// The method the client must use.
     pub method: Method,
+    /// The signed URL.
     pub url: String,
     /// Headers the signature covers (e.g. `content-type`, `x-amz-acl`, `if-none-match` on S3).
     pub headers: Vec<(String, String)>,
 }
 
 impl PresignedRequest {
+    /// A signed request for `method` at `url`, with the headers the signature covers.
     pub fn new(method: Method, url: impl Into<String>, headers: Vec<(String, String)>) -> Self {
         Self { method, url: url.into(), headers }
     }
@@ -240,16 +262,22 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// Short name used in messages: `memory`, `fs`, `s3`.
     fn name(&self) -> &str;
 
+    /// What this backend can do beyond the required operations.
     fn capabilities(&self) -> Capabilities;
 
+    /// Store `content` under `key`, atomically: a reader sees the old object or the whole new one.
     async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult>;
 
+    /// Read the object, or a range of it, as a stream.
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult>;
 
+    /// The object's metadata and attributes, without its bytes.
     async fn head(&self, key: &str) -> Result<Metadata>;
 
+    /// Delete the object; a missing one is not an error.
     async fn delete(&self, key: &str) -> Result<()>;
 
+    /// The entries under `options.prefix`, in byte order of their keys.
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>>;
 
     /// Copy `from` to `to` on this backend, keeping attributes and ACL.
@@ -273,11 +301,13 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
         Err(Error::unsupported(self.name(), "temporary URLs"))
     }
 
+    /// Give an existing object a canned ACL.
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         let _ = (key, acl);
         Err(Error::unsupported(self.name(), "ACLs"))
     }
 
+    /// The canned ACL of an existing object.
     async fn acl(&self, key: &str) -> Result<Acl> {
         let _ = key;
         Err(Error::unsupported(self.name(), "ACLs"))

@@ -36,6 +36,7 @@ enum Repr {
 pub struct NameClaim(Option<Arc<AtomicBool>>);
 
 impl NameClaim {
+    /// Say the name is secured: the storage stops keeping the content for another attempt.
     pub fn claimed(&self) {
         if let Some(flag) = &self.0 {
             flag.store(true, Ordering::Release);
@@ -77,6 +78,7 @@ impl fmt::Debug for Content {
 }
 
 impl Content {
+    /// Content already in memory.
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
         Content { repr: Repr::Replay(Replay::Bytes(bytes.into())) }
     }

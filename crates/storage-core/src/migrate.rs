@@ -35,6 +35,7 @@ pub struct MigrateOptions {
     pub delete_source: bool,
     /// Attempts after the first failure of one object, with exponential backoff.
     pub retries: u32,
+    /// The first wait before a retry; it doubles with each attempt.
     pub retry_backoff: Duration,
     /// Set to stop starting transfers (Ctrl-C); those in flight finish, and the report says so.
     pub stop: Arc<AtomicBool>,
@@ -59,31 +60,38 @@ impl Default for MigrateOptions {
 }
 
 impl MigrateOptions {
+    /// Only the objects whose keys start with `prefix`.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
+    /// At most `concurrency` transfers in flight.
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
         self
     }
+    /// Read every copy back and compare MD5s.
     pub fn with_verify(mut self, verify: bool) -> Self {
         self.verify = verify;
         self
     }
+    /// Report what would be copied, and write nothing.
     pub fn with_dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;
         self
     }
+    /// Delete each source object once its copy is verified (turns verification on).
     pub fn with_delete_source(mut self, delete_source: bool) -> Self {
         self.delete_source = delete_source;
         self
     }
+    /// Retry a failed object `retries` times, waiting `backoff` first and twice as long each time after.
     pub fn with_retries(mut self, retries: u32, backoff: Duration) -> Self {
         self.retries = retries;
         self.retry_backoff = backoff;
         self
     }
+    /// Stop starting new transfers once `stop` is set (the ones in flight finish).
     pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
         self.stop = stop;
         self
@@ -93,16 +101,22 @@ impl MigrateOptions {
 /// Where a migration is, for a progress bar.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
+    /// Objects found under the prefix so far.
     pub objects_total: u64,
+    /// Objects copied, skipped or failed.
     pub objects_done: u64,
+    /// Bytes of the objects found.
     pub bytes_total: u64,
+    /// Bytes of the objects done.
     pub bytes_done: u64,
 }
 
 /// One object that could not be migrated, after its retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationFailure {
+    /// The object that failed.
     pub key: String,
+    /// Why, after the last retry.
     pub reason: String,
 }
 
@@ -118,10 +132,13 @@ pub struct MigrationReport {
     pub verified: u64,
     /// Source objects deleted after verification.
     pub deleted: u64,
+    /// The objects that failed, with reasons.
     pub failed: Vec<MigrationFailure>,
     /// Bytes copied (in a dry run: that would be copied).
     pub bytes_copied: u64,
+    /// How long the migration took.
     pub elapsed: Duration,
+    /// Whether nothing was written (`with_dry_run`).
     pub dry_run: bool,
     /// Stopped before every object was looked at; run again to resume.
     pub interrupted: bool,

@@ -34,6 +34,7 @@ pub struct MirrorBackend {
 }
 
 impl MirrorBackend {
+    /// A primary and the mirrors every write goes to as well.
     pub fn new(primary: Arc<dyn Backend>, mirrors: Vec<Arc<dyn Backend>>) -> Self {
         let name = std::iter::once(&primary).chain(&mirrors).map(|b| b.name()).collect::<Vec<_>>().join("+");
         Self { primary, mirrors, read_through: false, name: format!("mirror({name})") }

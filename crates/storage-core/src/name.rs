@@ -209,6 +209,7 @@ impl From<&str> for UploadTo {
 }
 
 impl UploadTo {
+    /// Django's callable `upload_to`: `f` maps the uploaded file's name to the full name.
     pub fn function(f: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
         UploadTo::Function(Arc::new(f))
     }

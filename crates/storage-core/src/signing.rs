@@ -67,6 +67,7 @@ impl SigningKey {
     /// The shortest secret accepted, in bytes.
     pub const MIN_SECRET_LEN: usize = 32;
 
+    /// A key named `id` (ASCII letters, digits, `-`, `_`), with a secret of at least 32 random bytes.
     pub fn new(id: impl Into<String>, secret: impl Into<Vec<u8>>) -> Result<Self> {
         let id = id.into();
         let secret = secret.into();
@@ -97,6 +98,7 @@ impl SigningKey {
         Self { id, secret }
     }
 
+    /// The key's id, which signed URLs carry so a rotated key still verifies.
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -115,16 +117,22 @@ impl SigningKey {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignatureError {
+    /// The URL is not under the signer's base URL.
     #[error("the url is not under this signer's base url")]
     NotUnderBase,
+    /// A signature parameter is missing or unreadable.
     #[error("the url is malformed: {0}")]
     Malformed(&'static str),
+    /// The URL's expiry has passed.
     #[error("the url expired")]
     Expired,
+    /// The request's method is not the one signed.
     #[error("the url was signed for another method")]
     WrongMethod,
+    /// No key with the URL's key id is configured.
     #[error("the url was signed with an unknown key; it may have been retired")]
     UnknownKey,
+    /// The signature does not match the URL: it was changed.
     #[error("the signature does not match")]
     BadSignature,
 }
@@ -133,13 +141,21 @@ pub enum SignatureError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifiedUrl {
+    /// The method the URL allows.
     pub method: Method,
+    /// The object's key.
     pub key: String,
+    /// When the URL stops working.
     pub expires_at: SystemTime,
+    /// GET: the `Content-Disposition` the response must carry.
     pub response_content_disposition: Option<String>,
+    /// GET: the `Content-Type` the response must carry.
     pub response_content_type: Option<String>,
+    /// PUT: the `Content-Type` the upload must declare.
     pub content_type: Option<String>,
+    /// PUT: the ACL the upload sets.
     pub acl: Option<Acl>,
+    /// PUT: refuse the upload if the key exists.
     pub create_only: bool,
 }
 
@@ -177,6 +193,7 @@ impl UrlSigner {
         self
     }
 
+    /// The URL every signed URL starts with.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

@@ -41,9 +41,11 @@ pub type AttributesHook = Arc<dyn Fn(&str) -> Attributes + Send + Sync>;
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct StorageOptions {
+    /// What a save does when the name is taken.
     pub overwrite: OverwritePolicy,
     /// ACL sent with every save; `None` sends none (safe on buckets that reject ACLs).
     pub default_acl: Option<Acl>,
+    /// Whether `url` hands out public or signed URLs.
     pub url_policy: UrlPolicy,
     /// The longest name (in characters) a save may produce; longer names are truncated as Django does.
     pub max_name_length: Option<usize>,
@@ -85,28 +87,36 @@ impl Default for StorageOptions {
 pub struct SaveOptions {
     /// Attributes set here win over the storage's defaults; a missing content type is guessed from the name.
     pub attributes: Attributes,
+    /// The ACL for this save (else the storage's default ACL).
     pub acl: Option<Acl>,
+    /// The overwrite policy for this save (else the storage's).
     pub overwrite: Option<OverwritePolicy>,
+    /// The longest name this save may store, in characters (Django's `max_length`).
     pub max_length: Option<usize>,
 }
 
 impl SaveOptions {
+    /// Save with this content type instead of guessing one from the name.
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
         self.attributes.content_type = Some(content_type.into());
         self
     }
+    /// Save with these attributes, over the storage's defaults.
     pub fn with_attributes(mut self, attributes: Attributes) -> Self {
         self.attributes = attributes;
         self
     }
+    /// Save with this canned ACL.
     pub fn with_acl(mut self, acl: Acl) -> Self {
         self.acl = Some(acl);
         self
     }
+    /// Save under this overwrite policy.
     pub fn with_overwrite(mut self, policy: OverwritePolicy) -> Self {
         self.overwrite = Some(policy);
         self
     }
+    /// Truncate the name (before its random part) to fit `max_length` characters.
     pub fn with_max_length(mut self, max_length: usize) -> Self {
         self.max_length = Some(max_length);
         self
@@ -116,6 +126,7 @@ impl SaveOptions {
 /// One page of a listing, and where the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
+    /// The entries of this page, in key order.
     pub entries: Vec<ListEntry>,
     /// Pass as the offset of the next call; `None` on the last page.
     pub next_offset: Option<String>,
@@ -129,39 +140,47 @@ pub struct Storage {
 }
 
 impl Storage {
+    /// A storage over `backend` with the default policy (unique names, public URLs).
     pub fn new(backend: impl Backend) -> Self {
         Self::from_arc(Arc::new(backend))
     }
 
+    /// A storage over a shared backend, with the default policy.
     pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
         Self { backend, options: Arc::new(StorageOptions::default()) }
     }
 
+    /// This storage with every policy replaced by `options`.
     pub fn with_options(mut self, options: StorageOptions) -> Self {
         self.options = Arc::new(options);
         self
     }
 
+    /// This storage with another overwrite policy.
     pub fn with_overwrite(mut self, policy: OverwritePolicy) -> Self {
         Arc::make_mut(&mut self.options).overwrite = policy;
         self
     }
 
+    /// This storage with a canned ACL for every save that names none (django-storages' `default_acl`).
     pub fn with_default_acl(mut self, acl: Option<Acl>) -> Self {
         Arc::make_mut(&mut self.options).default_acl = acl;
         self
     }
 
+    /// This storage with another URL policy.
     pub fn with_url_policy(mut self, policy: UrlPolicy) -> Self {
         Arc::make_mut(&mut self.options).url_policy = policy;
         self
     }
 
+    /// This storage with a longest name, in characters, for every save.
     pub fn with_max_name_length(mut self, max_length: Option<usize>) -> Self {
         Arc::make_mut(&mut self.options).max_name_length = max_length;
         self
     }
 
+    /// This storage with attributes every save starts from (django-storages' `object_parameters`).
     pub fn with_default_attributes(mut self, attributes: Attributes) -> Self {
         Arc::make_mut(&mut self.options).default_attributes = attributes;
         self
@@ -181,14 +200,17 @@ impl Storage {
         self.with_default_acl(acl).with_url_policy(UrlPolicy::Signed { expires })
     }
 
+    /// The storage's policies.
     pub fn options(&self) -> &StorageOptions {
         &self.options
     }
 
+    /// The backend beneath, for what `Storage` does not wrap.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
     }
 
+    /// What the backend can do; calls that need more answer `Unsupported`.
     pub fn capabilities(&self) -> Capabilities {
         self.backend.capabilities()
     }
@@ -369,6 +391,7 @@ impl Storage {
         .map_err(during(Operation::Delete))
     }
 
+    /// Whether `name` exists now (another writer may change that at once: saves never rely on it).
     pub async fn exists(&self, name: &str) -> Result<bool> {
         async {
             match self.metadata(name).await {
@@ -381,10 +404,12 @@ impl Storage {
         .map_err(during(Operation::Exists))
     }
 
+    /// The size of `name` in bytes.
     pub async fn size(&self, name: &str) -> Result<u64> {
         async { Ok(self.metadata(name).await?.size()) }.await.map_err(during(Operation::Metadata))
     }
 
+    /// The metadata and attributes of `name`.
     pub async fn metadata(&self, name: &str) -> Result<Metadata> {
         async {
             validate_key(name)?;

@@ -11,36 +11,47 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Attributes {
+    /// `Content-Type`, e.g. `application/pdf`.
     pub content_type: Option<String>,
+    /// `Cache-Control`, e.g. `max-age=86400`.
     pub cache_control: Option<String>,
+    /// `Content-Disposition`, e.g. `attachment; filename="report.pdf"`.
     pub content_disposition: Option<String>,
+    /// `Content-Encoding`, e.g. `gzip`.
     pub content_encoding: Option<String>,
+    /// `Content-Language`, e.g. `en`.
     pub content_language: Option<String>,
     /// User metadata (`x-amz-meta-*` on S3). Keys are lowercase ASCII.
     pub metadata: BTreeMap<String, String>,
 }
 
 impl Attributes {
+    /// These attributes with `Content-Type` set.
     pub fn with_content_type(mut self, value: impl Into<String>) -> Self {
         self.content_type = Some(value.into());
         self
     }
+    /// These attributes with `Cache-Control` set.
     pub fn with_cache_control(mut self, value: impl Into<String>) -> Self {
         self.cache_control = Some(value.into());
         self
     }
+    /// These attributes with `Content-Disposition` set.
     pub fn with_content_disposition(mut self, value: impl Into<String>) -> Self {
         self.content_disposition = Some(value.into());
         self
     }
+    /// These attributes with `Content-Encoding` set.
     pub fn with_content_encoding(mut self, value: impl Into<String>) -> Self {
         self.content_encoding = Some(value.into());
         self
     }
+    /// These attributes with `Content-Language` set.
     pub fn with_content_language(mut self, value: impl Into<String>) -> Self {
         self.content_language = Some(value.into());
         self
     }
+    /// These attributes with one more user metadata entry (`x-amz-meta-KEY` on S3).
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
         self
@@ -51,14 +62,18 @@ impl Attributes {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ObjectMeta {
+    /// The object's key.
     pub key: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// When it was last written.
     pub last_modified: DateTime<Utc>,
     /// An opaque version tag: equal tags mean equal content on the same backend.
     pub etag: Option<String>,
 }
 
 impl ObjectMeta {
+    /// The listing facts of one object.
     pub fn new(key: impl Into<String>, size: u64, last_modified: DateTime<Utc>, etag: Option<String>) -> Self {
         Self { key: key.into(), size, last_modified, etag }
     }
@@ -68,20 +83,26 @@ impl ObjectMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metadata {
+    /// Key, size, modification time and tag.
     pub meta: ObjectMeta,
+    /// The attributes stored with it.
     pub attributes: Attributes,
 }
 
 impl Metadata {
+    /// An object's metadata and attributes.
     pub fn new(meta: ObjectMeta, attributes: Attributes) -> Self {
         Self { meta, attributes }
     }
+    /// The object's key.
     pub fn key(&self) -> &str {
         &self.meta.key
     }
+    /// Its size in bytes.
     pub fn size(&self) -> u64 {
         self.meta.size
     }
+    /// Its content type, if stored.
     pub fn content_type(&self) -> Option<&str> {
         self.attributes.content_type.as_deref()
     }
@@ -91,16 +112,24 @@ impl Metadata {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Acl {
+    /// Only the owner has access (`private`).
     Private,
+    /// Anyone may read it (`public-read`).
     PublicRead,
+    /// Anyone may read and write it (`public-read-write`).
     PublicReadWrite,
+    /// Any authenticated AWS user may read it (`authenticated-read`).
     AuthenticatedRead,
+    /// EC2 may read it for AMI bundles (`aws-exec-read`).
     AwsExecRead,
+    /// The bucket owner may read it (`bucket-owner-read`).
     BucketOwnerRead,
+    /// The bucket owner has full control (`bucket-owner-full-control`).
     BucketOwnerFullControl,
 }
 
 impl Acl {
+    /// Every canned ACL, in S3's order.
     pub const ALL: [Acl; 7] = [
         Acl::Private,
         Acl::PublicRead,
@@ -153,7 +182,12 @@ impl std::str::FromStr for Acl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ByteRange {
     /// `start..end`, end exclusive.
-    Bounded { start: u64, end: u64 },
+    Bounded {
+        /// The first byte.
+        start: u64,
+        /// One past the last byte.
+        end: u64,
+    },
     /// From `start` to the end of the object.
     From(u64),
     /// The last `n` bytes.
@@ -189,6 +223,7 @@ impl ByteRange {
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListEntry {
+    /// An object.
     Object(ObjectMeta),
     /// A common prefix ("directory") of a delimited listing, ending with `/`.
     Prefix(String),

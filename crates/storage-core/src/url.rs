@@ -16,13 +16,17 @@ pub enum UrlPolicy {
     /// The backend's public URL (`querystring_auth = False`).
     Public,
     /// A temporary URL valid this long (`querystring_auth = True`): the private-files setting.
-    Signed { expires: Duration },
+    Signed {
+        /// How long each URL works.
+        expires: Duration,
+    },
 }
 
 /// Options of one temporary URL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UrlOptions {
+    /// What the URL allows.
     pub method: Method,
     /// GET: the browser saves the response under this name (`Content-Disposition: attachment`).
     pub download_name: Option<String>,
@@ -37,28 +41,35 @@ pub struct UrlOptions {
 }
 
 impl UrlOptions {
+    /// A download URL.
     pub fn get() -> Self {
         Self::default()
     }
+    /// An upload URL.
     pub fn put() -> Self {
         Self { method: Method::Put, ..Self::default() }
     }
+    /// GET: the name a browser saves the download under (`Content-Disposition: attachment`).
     pub fn with_download_name(mut self, name: impl Into<String>) -> Self {
         self.download_name = Some(name.into());
         self
     }
+    /// GET: show the file in the browser (`inline`) instead of downloading it.
     pub fn with_inline(mut self, inline: bool) -> Self {
         self.inline = inline;
         self
     }
+    /// GET: the `Content-Type` the response carries, whatever is stored.
     pub fn with_response_content_type(mut self, content_type: impl Into<String>) -> Self {
         self.response_content_type = Some(content_type.into());
         self
     }
+    /// PUT: the `Content-Type` the upload must declare.
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
         self.content_type = Some(content_type.into());
         self
     }
+    /// PUT: the canned ACL the upload sets.
     pub fn with_acl(mut self, acl: Acl) -> Self {
         self.acl = Some(acl);
         self

@@ -3,6 +3,8 @@
 //!
 //! The walk-through is `docs/guides/private-files.md`; its code blocks are compiled and run as tests of this crate.
 
+#![warn(missing_docs)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
@@ -35,6 +37,7 @@ pub struct PrivateFilesGuide;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
+    /// The `[app]` table.
     #[serde(default)]
     pub app: AppSettings,
     /// Needs `public` and `private`.
@@ -42,6 +45,7 @@ pub struct AppConfig {
     pub storages: BTreeMap<String, StorageConfig>,
 }
 
+/// The app's own settings: where it listens, how long links live, who may log in.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppSettings {
@@ -49,6 +53,7 @@ pub struct AppSettings {
     pub listen: Option<String>,
     /// How long the redirect target of a private download lives: `60s` (default), `5m`.
     pub link_expiry: Option<String>,
+    /// The users who may log in.
     #[serde(default)]
     pub users: Vec<UserConfig>,
 }
@@ -57,8 +62,11 @@ pub struct AppSettings {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
+    /// The login name.
     pub name: String,
+    /// The password (a demo: stored in the configuration as given).
     pub password: String,
+    /// Staff may download every private file.
     #[serde(default)]
     pub staff: bool,
 }
@@ -70,10 +78,12 @@ impl fmt::Debug for UserConfig {
 }
 
 impl AppConfig {
+    /// The configuration in `text` (TOML).
     pub fn parse(text: &str) -> Result<AppConfig, Error> {
         toml::from_str(text).map_err(|err| config_error(format!("invalid app configuration: {}", err.message())))
     }
 
+    /// The configuration in the file at `path`.
     pub fn load(path: &Path) -> Result<AppConfig, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|err| config_error(format!("cannot read {}: {err}; pass --config FILE", path.display())))?;
@@ -93,10 +103,15 @@ fn config_error(message: String) -> Error {
 /// A document: who uploaded it, and its two files (names in the `public` and `private` storages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
+    /// Its number, in the app's URLs.
     pub id: u64,
+    /// Who uploaded it.
     pub owner: String,
+    /// Its title.
     pub title: String,
+    /// The public file's name in the `public` storage.
     pub public_file: Option<String>,
+    /// The private file's name in the `private` storage.
     pub private_file: Option<String>,
     /// The private file's name as uploaded, offered as the download name.
     pub private_filename: Option<String>,
@@ -105,7 +120,9 @@ pub struct Document {
 /// Who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// The user's name.
     pub name: String,
+    /// Whether the user is staff.
     pub staff: bool,
 }
 
@@ -123,6 +140,7 @@ pub struct AppState {
     pub public: Storage,
     /// Private files: saved `private`, reachable only through temporary URLs.
     pub private: Storage,
+    /// How long a private download link lives.
     pub link_expiry: Duration,
     users: Vec<UserConfig>,
     sessions: Mutex<HashMap<String, User>>,
@@ -135,6 +153,7 @@ pub struct AppState {
 pub fn upload_to_public() -> UploadTo {
     UploadTo::from("open/%Y/%m/")
 }
+/// Where private uploads go: Django's `upload_to` of the seed's `FileField`.
 pub fn upload_to_private() -> UploadTo {
     UploadTo::from("seekrit/%Y/%m/")
 }
@@ -203,10 +222,12 @@ impl AppState {
             .map(|user| User { name: user.name.clone(), staff: user.staff })
     }
 
+    /// The document numbered `id`.
     pub fn document(&self, id: u64) -> Option<Document> {
         self.documents.lock().expect("documents").iter().find(|doc| doc.id == id).cloned()
     }
 
+    /// Every document, oldest first.
     pub fn documents(&self) -> Vec<Document> {
         self.documents.lock().expect("documents").clone()
     }

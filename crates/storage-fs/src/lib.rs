@@ -21,6 +21,8 @@
 //! keeps its own files under `{location}/.storage/` (metadata sidecars and in-flight temporary files); that name is
 //! reserved and never listed.
 
+#![warn(missing_docs)]
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};

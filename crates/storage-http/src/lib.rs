@@ -12,6 +12,8 @@
 //!   `default_acl`), else 403;
 //! - 403 for an expired, tampered, wrong-method or unknown-key URL, 404 for a missing object.
 
+#![warn(missing_docs)]
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -39,6 +41,7 @@ pub struct SignedUrlService {
 }
 
 impl SignedUrlService {
+    /// A service for `storage`'s URLs, verified with `signer` (the one the storage signs with).
     pub fn new(storage: Storage, signer: UrlSigner) -> Self {
         let base_path = base_path(signer.base_url());
         Self { storage, signer, base_path }

@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, RwLock};
@@ -61,9 +63,13 @@ impl Object {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IssuedUrl {
+    /// What the URL allows.
     pub method: Method,
+    /// The object's key.
     pub key: String,
+    /// The lifetime asked for.
     pub expires_in: Duration,
+    /// The URL handed out.
     pub url: String,
 }
 
@@ -71,8 +77,11 @@ pub struct IssuedUrl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// The response headers.
     pub headers: Vec<(String, String)>,
+    /// The response body.
     pub body: Bytes,
 }
 

@@ -61,6 +61,7 @@ impl ObjectStoreBackend {
         self
     }
 
+    /// A storage over this backend with the default policy.
     pub fn storage(&self) -> Storage {
         Storage::new(self.clone())
     }

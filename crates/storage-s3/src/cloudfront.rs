@@ -41,6 +41,7 @@ impl fmt::Debug for CloudFrontSigner {
 pub struct CloudFrontPolicy {
     /// The URL, or a pattern with `*` (e.g. `https://cdn.example.com/media/*`).
     pub resource: String,
+    /// When the URL stops working.
     pub expires_at: SystemTime,
     /// Not valid before this time.
     pub starts_at: Option<SystemTime>,
@@ -49,13 +50,16 @@ pub struct CloudFrontPolicy {
 }
 
 impl CloudFrontPolicy {
+    /// A policy for `resource` until `expires_at`.
     pub fn new(resource: impl Into<String>, expires_at: SystemTime) -> Self {
         Self { resource: resource.into(), expires_at, starts_at: None, source_ip: None }
     }
+    /// Not valid before `starts_at`.
     pub fn with_start(mut self, starts_at: SystemTime) -> Self {
         self.starts_at = Some(starts_at);
         self
     }
+    /// Only from addresses in `cidr` (`203.0.113.0/24`).
     pub fn with_source_ip(mut self, cidr: impl Into<String>) -> Self {
         self.source_ip = Some(cidr.into());
         self
@@ -113,6 +117,7 @@ impl CloudFrontSigner {
         Self { key_pair_id: key_pair_id.into(), key: Key::Sha256(Arc::new(key)) }
     }
 
+    /// The CloudFront key pair (or public key) id URLs name.
     pub fn key_pair_id(&self) -> &str {
         &self.key_pair_id
     }

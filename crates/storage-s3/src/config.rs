@@ -23,7 +23,10 @@ pub enum ServerSideEncryption {
     /// SSE-S3 (`AES256`): keys managed by S3.
     S3,
     /// SSE-KMS with this key (`aws:kms`).
-    Kms { key_id: String },
+    Kms {
+        /// The KMS key's id or ARN.
+        key_id: String,
+    },
 }
 
 /// The settings of one S3 backend. `Debug` never shows the secret key or the session token.
@@ -108,6 +111,7 @@ impl fmt::Debug for S3Config {
 const MIB: usize = 1 << 20;
 
 impl S3Config {
+    /// Settings for `bucket`, with django-storages' defaults; credentials from the environment unless set.
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {
             bucket: bucket.into(),
@@ -133,43 +137,53 @@ impl S3Config {
         }
     }
 
+    /// Keep every key under this prefix (django-storages' `location`).
     pub fn with_location(mut self, location: impl Into<String>) -> Self {
         self.location = location.into();
         self
     }
+    /// The bucket's region.
     pub fn with_region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
     }
+    /// The endpoint URL of an S3-compatible server (`endpoint_url`).
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
     }
+    /// The endpoint presigned and public URLs name, when clients reach S3 elsewhere than the app.
     pub fn with_public_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.public_endpoint = Some(endpoint.into());
         self
     }
+    /// Path-style or virtual-hosted URLs.
     pub fn with_addressing_style(mut self, style: AddressingStyle) -> Self {
         self.addressing_style = style;
         self
     }
+    /// Sign with these credentials instead of the environment's.
     pub fn with_credentials(mut self, access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
         self.access_key_id = Some(access_key_id.into());
         self.secret_access_key = Some(secret_access_key.into());
         self
     }
+    /// A session token for temporary credentials.
     pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
         self.session_token = Some(token.into());
         self
     }
+    /// Public URLs on this host, e.g. a CDN (`custom_domain`).
     pub fn with_custom_domain(mut self, domain: impl Into<String>) -> Self {
         self.custom_domain = Some(domain.into());
         self
     }
+    /// The scheme of `custom_domain` URLs: `https:` (default) or `http:`.
     pub fn with_url_protocol(mut self, protocol: impl Into<String>) -> Self {
         self.url_protocol = protocol.into();
         self
     }
+    /// Saves above `threshold` bytes go up as multipart uploads of `part_size` parts.
     pub fn with_multipart(mut self, threshold: usize, part_size: usize) -> Self {
         self.multipart_threshold = threshold;
         self.part_size = part_size;
@@ -182,10 +196,12 @@ impl S3Config {
         self
     }
 
+    /// The storage class of new objects, e.g. `STANDARD_IA`.
     pub fn with_storage_class(mut self, class: impl Into<String>) -> Self {
         self.storage_class = Some(class.into());
         self
     }
+    /// One more tag on every new object.
     pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.push((key.into(), value.into()));
         self
@@ -195,10 +211,12 @@ impl S3Config {
         self.cloudfront = Some(signer);
         self
     }
+    /// Compress saves of the gzip content types (django-storages' `gzip`).
     pub fn with_gzip(mut self, gzip: bool) -> Self {
         self.gzip = gzip;
         self
     }
+    /// Encrypt new objects at rest this way.
     pub fn with_server_side_encryption(mut self, encryption: ServerSideEncryption) -> Self {
         self.server_side_encryption = Some(encryption);
         self

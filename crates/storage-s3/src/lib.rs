@@ -15,6 +15,8 @@
 //! requests and the header service), `acl`, `convert` (metadata, attributes and errors), `adapter` (the same API
 //! over any object_store), `cloudfront`, `gzip`, `config`.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +75,7 @@ struct Inner {
 }
 
 impl S3Backend {
+    /// A backend for `config`, checked; no request is sent until the first operation.
     pub fn new(config: S3Config) -> Result<Self> {
         config.validate()?;
         let credentials = Credentials::default();
@@ -99,6 +102,7 @@ impl S3Backend {
         Storage::new(self.clone())
     }
 
+    /// The settings it was made with.
     pub fn config(&self) -> &S3Config {
         &self.inner.config
     }
