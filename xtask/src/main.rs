@@ -75,10 +75,7 @@ fn ci() -> Result<(), String> {
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;
     run("cargo clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     // Every public item is documented (`missing_docs` in each library crate) and every doc link resolves.
-    run(
-        "cargo doc",
-        cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"),
-    )?;
+    run("cargo doc", cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"))?;
     // The S3 tests run against a real RGW: start one (failing loudly if it cannot), and stop it again only if it
     // was not already running.
     let already_running = s3::running();

@@ -100,3 +100,45 @@ fn storage_core_has_no_transport_dependencies() {
         dependencies.iter().filter(|name| crate::FORBIDDEN_IN_CORE.contains(&name.as_str())).collect();
     assert!(forbidden.is_empty(), "storage-core depends on {forbidden:?}");
 }
+
+#[test]
+fn every_invariant_names_a_test() {
+    let architecture = read(&workspace_root().join("docs/architecture.md"));
+    let invariants =
+        architecture.split("## Invariants").nth(1).expect("docs/architecture.md has an Invariants section");
+    let sources: String = files(&[".rs"]).iter().map(|path| read(path)).collect();
+    let bullets: Vec<&str> = invariants.split("\n- ").skip(1).collect();
+    assert!(bullets.len() >= 5, "the invariants were read: {bullets:?}");
+    for bullet in bullets {
+        let named = bullet.split("Test:").nth(1).unwrap_or_else(|| panic!("this invariant names no test: {bullet}"));
+        let tests: Vec<&str> = named
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|name| !name.contains(' '))
+            .map(|name| name.rsplit("::").next().unwrap_or(name))
+            .collect();
+        for test in tests {
+            assert!(sources.contains(&format!("fn {test}(")), "the invariant names `{test}`, which no file defines");
+        }
+    }
+}
+
+#[test]
+fn s3_tests_never_skip_without_a_server() {
+    // The tests get the gateway from `storage_conformance::local_rgw`, which starts one or panics; a test that read
+    // the settings itself could return early when they are missing.
+    let reads = [concat!("var(\"", "STORAGE_S3_"), concat!("var_os(\"", "STORAGE_S3_")];
+    let offenders: Vec<String> = files(&[".rs"])
+        .into_iter()
+        .filter(|path| reads.iter().any(|read_env| read(path).contains(read_env)))
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "read the S3 settings through storage_conformance::local_rgw: {offenders:?}");
+    let conformance = read(&workspace_root().join("crates/storage-conformance/src/lib.rs"));
+    let local_rgw = conformance.split("pub fn local_rgw()").nth(1).expect("local_rgw exists");
+    assert!(
+        local_rgw.contains("assert!(") && local_rgw.contains("could not start one"),
+        "local_rgw fails without a server"
+    );
+}

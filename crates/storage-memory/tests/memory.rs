@@ -163,3 +163,86 @@ mod limited {
 
     storage_conformance::conformance_tests!(fixture);
 }
+
+/// What `Storage` asks of its backend, recorded: the architecture's invariants on names and claims.
+mod recorded {
+    use std::sync::{Arc, Mutex};
+
+    use storage_core::{
+        Backend, ByteRange, Capabilities, Content, ErrorKind, GetResult, ListEntry, ListOptions, Metadata, PutOptions,
+        PutResult, Result, Storage, WriteMode, async_trait,
+    };
+    use storage_memory::MemoryBackend;
+
+    #[derive(Debug, Default)]
+    struct Recording {
+        inner: MemoryBackend,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Recording {
+        fn record(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    #[async_trait]
+    impl Backend for Recording {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn capabilities(&self) -> Capabilities {
+            self.inner.capabilities()
+        }
+        async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
+            let result = self.inner.put(key, content, options.clone()).await;
+            let outcome = result.as_ref().map_or_else(|err| format!("{:?}", err.kind()), |_| "ok".into());
+            self.record(format!("put {key:?} {:?} {outcome}", options.mode));
+            result
+        }
+        async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
+            self.record(format!("get {key:?}"));
+            self.inner.get(key, range).await
+        }
+        async fn head(&self, key: &str) -> Result<Metadata> {
+            self.record(format!("head {key:?}"));
+            self.inner.head(key).await
+        }
+        async fn delete(&self, key: &str) -> Result<()> {
+            self.record(format!("delete {key:?}"));
+            self.inner.delete(key).await
+        }
+        fn list(&self, options: ListOptions) -> futures::stream::BoxStream<'static, Result<ListEntry>> {
+            self.record(format!("list {:?}", options.prefix));
+            self.inner.list(options)
+        }
+        async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+            self.record(format!("copy {from:?} {to:?} {mode:?}"));
+            self.inner.copy(from, to, mode).await
+        }
+    }
+
+    /// Names reach the backend exactly as given, `Storage` alone derives the alternative name, and a taken name is
+    /// found by a create-only put failing, never by asking first.
+    #[test]
+    fn storage_alone_names_and_claims_with_create_only_puts_never_exists() {
+        let backend = Arc::new(Recording::default());
+        let storage = Storage::from_arc(backend.clone());
+        let name = "dir/a b#%+?&é.tar.gz";
+        let stored = super::runtime().block_on(async {
+            assert_eq!(storage.save(name, "first").await.unwrap(), name, "the name is not rewritten");
+            storage.save(name, "second").await.unwrap()
+        });
+        let calls = backend.calls.lock().unwrap().clone();
+        assert!(stored.starts_with("dir/a b#%+?&é_") && stored.ends_with(".tar.gz"), "{stored}");
+        assert_eq!(
+            calls,
+            [
+                format!("put {name:?} CreateOnly ok"),
+                format!("put {name:?} CreateOnly {:?}", ErrorKind::AlreadyExists),
+                format!("put {stored:?} CreateOnly ok"),
+            ],
+            "create-only claims, and no head, list or exists before them"
+        );
+    }
+}
