@@ -15,12 +15,10 @@ use storage_core::{
 };
 
 use crate::convert::{map_error, to_meta, to_store_attributes};
+use crate::multipart::create_only_upload;
 
 /// Saves larger than this are sent as multipart uploads, holding one part in memory at a time.
 const PART_SIZE: usize = 8 << 20;
-
-/// Where create-only multipart uploads land before they claim their name; never listed.
-const UPLOADS: &str = ".storage-uploads/";
 
 /// A [`Backend`] over any `Arc<dyn ObjectStore>`.
 ///
@@ -75,25 +73,51 @@ impl ObjectStoreBackend {
         map_error(err, Some(key)).on_backend(&self.name)
     }
 
-    /// A large save: streamed as a multipart upload, to a hidden temporary key first when it must be create-only,
-    /// then claimed with a create-only copy (object_store completes multipart uploads in overwrite mode).
+    /// A large save: streamed as a multipart upload; create-only through the crate's one strategy,
+    /// [`create_only_upload`].
     async fn put_multipart(
         &self,
         key: &str,
         first: Bytes,
+        rest: storage_core::ByteStream,
+        options: &PutOptions,
+        claim: storage_core::NameClaim,
+    ) -> Result<()> {
+        let target = self.path(key)?;
+        let upload = self.upload_parts(key, &target, first, rest, options);
+        if options.mode == WriteMode::Overwrite {
+            return upload.await;
+        }
+        let placeholder = object_store::PutOptions {
+            mode: PutMode::Create,
+            attributes: self.attributes(&options.attributes),
+            ..Default::default()
+        };
+        let take_name = async {
+            self.store
+                .put_opts(&target, PutPayload::default(), placeholder)
+                .await
+                .map_err(|err| self.error(err, key))?;
+            claim.claimed();
+            Ok(())
+        };
+        let release = async {
+            let _ = self.store.delete(&target).await;
+        };
+        create_only_upload(take_name, upload, release).await
+    }
+
+    /// The bytes, as a multipart upload to `target` in overwrite mode.
+    async fn upload_parts(
+        &self,
+        key: &str,
+        target: &Path,
+        first: Bytes,
         mut rest: storage_core::ByteStream,
         options: &PutOptions,
     ) -> Result<()> {
-        let target = self.path(key)?;
-        let upload_path = match options.mode {
-            WriteMode::Overwrite => target.clone(),
-            WriteMode::CreateOnly => {
-                self.path(&format!("{UPLOADS}{}", storage_core::name::get_alternative_name("upload", "")))?
-            }
-        };
         let multipart = PutMultipartOptions { attributes: self.attributes(&options.attributes), ..Default::default() };
-        let upload =
-            self.store.put_multipart_opts(&upload_path, multipart).await.map_err(|err| self.error(err, key))?;
+        let upload = self.store.put_multipart_opts(target, multipart).await.map_err(|err| self.error(err, key))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         writer.put(first);
         let streamed: Result<()> = async {
@@ -108,16 +132,7 @@ impl ObjectStoreBackend {
             let _ = writer.abort().await;
             return Err(err);
         }
-        writer.finish().await.map_err(|err| self.error(err, key))?;
-        if options.mode == WriteMode::CreateOnly {
-            let claimed = self
-                .store
-                .copy_opts(&upload_path, &target, CopyOptions { mode: CopyMode::Create, ..Default::default() })
-                .await;
-            let _ = self.store.delete(&upload_path).await;
-            claimed.map_err(|err| self.error(err, key))?;
-        }
-        Ok(())
+        writer.finish().await.map(drop).map_err(|err| self.error(err, key))
     }
 
     fn attributes(&self, attributes: &storage_core::Attributes) -> object_store::Attributes {
@@ -136,6 +151,7 @@ impl Backend for ObjectStoreBackend {
     }
 
     async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
+        let claim = content.name_claim();
         let mut stream = content.into_stream().await.map_err(|err| Error::from_io(&self.name, Some(key), err))?;
         let mut head = BytesMut::new();
         while head.len() <= PART_SIZE {
@@ -155,7 +171,7 @@ impl Backend for ObjectStoreBackend {
                 }
             }
         }
-        self.put_multipart(key, head.freeze(), stream, &options).await?;
+        self.put_multipart(key, head.freeze(), stream, &options, claim).await?;
         Ok(PutResult::default())
     }
 
@@ -187,9 +203,7 @@ impl Backend for ObjectStoreBackend {
             }
         };
         let (prefix, offset, name) = (options.prefix.clone(), options.offset.clone(), self.name.clone());
-        let keep = move |key: &str| {
-            key.starts_with(&prefix) && !key.starts_with(UPLOADS) && offset.as_deref().is_none_or(|offset| key > offset)
-        };
+        let keep = move |key: &str| key.starts_with(&prefix) && offset.as_deref().is_none_or(|offset| key > offset);
         if !options.delimiter {
             let stream = match (&options.offset, &dir) {
                 (Some(offset), _) if Path::parse(offset).is_ok() => {

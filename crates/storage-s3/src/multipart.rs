@@ -1,5 +1,6 @@
 //! Large saves: multipart uploads with `part_concurrency` parts in flight, gathered from the stream's chunks without
-//! copying, aborted on any failure; create-only ones claim their name first with a create-only placeholder.
+//! copying, aborted on any failure; and the one way a create-only multipart save claims its name, on every backend
+//! of this crate ([`create_only_upload`]).
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -13,10 +14,27 @@ use crate::convert::{attribute_headers, map_error};
 use crate::signed::xml_text;
 use crate::{NAME, S3Backend};
 
+/// A create-only save too large for one request: `claim` takes the name with a create-only, zero-byte placeholder
+/// (every S3 honours `If-None-Match: *` on PutObject, and every object_store `PutMode::Create`; Ceph 16 ignores it on
+/// CompleteMultipartUpload, and object_store completes multipart uploads in overwrite mode), `upload` then completes
+/// over it, and `release` deletes it if the upload fails. The check and the write cannot be separated by another
+/// writer, and a failure leaves the name free.
+pub(crate) async fn create_only_upload(
+    claim: impl Future<Output = Result<()>>,
+    upload: impl Future<Output = Result<()>>,
+    release: impl Future<Output = ()>,
+) -> Result<()> {
+    claim.await?;
+    let uploaded = upload.await;
+    if uploaded.is_err() {
+        release.await;
+    }
+    uploaded
+}
+
 impl S3Backend {
-    /// A multipart upload with `part_concurrency` parts in flight, aborted on any failure (no orphaned parts).
-    /// Create-only: the name is claimed first by a create-only placeholder, so the check and the write cannot be
-    /// separated by another writer; a failed upload releases the claim.
+    /// A multipart upload with `part_concurrency` parts in flight, aborted on any failure (no orphaned parts);
+    /// create-only through [`create_only_upload`].
     pub(crate) async fn put_multipart(
         &self,
         key: &str,
@@ -25,17 +43,22 @@ impl S3Backend {
         options: &PutOptions,
         claim: storage_core::NameClaim,
     ) -> Result<()> {
-        if options.mode == WriteMode::CreateOnly {
-            let placeholder = PutOptions::new(WriteMode::CreateOnly, options.attributes.clone(), options.acl);
+        let upload = self.upload_parts(key, first, rest, options);
+        if options.mode == WriteMode::Overwrite {
+            return upload.await;
+        }
+        let placeholder = PutOptions::new(WriteMode::CreateOnly, options.attributes.clone(), options.acl);
+        let take_name = async {
             self.put_single(key, Bytes::new(), &placeholder).await?;
             // The name is ours now: the storage need not keep the content for another attempt.
             claim.claimed();
-        }
-        let uploaded = self.upload_parts(key, first, rest, options).await;
-        if uploaded.is_err() && options.mode == WriteMode::CreateOnly {
-            let _ = self.inner.store.delete(&self.path(key)?).await;
-        }
-        uploaded
+            Ok(())
+        };
+        let path = self.path(key)?;
+        let release = async {
+            let _ = self.inner.store.delete(&path).await;
+        };
+        create_only_upload(take_name, upload, release).await
     }
 
     async fn upload_parts(
