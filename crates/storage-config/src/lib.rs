@@ -355,33 +355,53 @@ impl StorageConfig {
 }
 
 /// The signing key in `path` (`id:base64-secret`), created with mode 0600 when missing.
+///
+/// Several processes may start on a new directory at once, so the key is created once, complete or not at all: it is
+/// written to a temporary file beside `path` and published with a hard link, which never replaces; a process that
+/// loses the race reads the winner's key.
 pub fn load_or_create_key(path: &Path) -> Result<SigningKey> {
-    use base64::Engine as _;
-    let engine = base64::engine::general_purpose::STANDARD;
     let bad = |what: String| config_error(format!("signing key file {}: {what}", path.display()));
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let (id, secret) = text.trim().split_once(':').ok_or_else(|| bad("expected `id:base64-secret`".into()))?;
-            let secret = engine.decode(secret).map_err(|_| bad("the secret is not base64".into()))?;
-            SigningKey::new(id, secret)
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let key = SigningKey::generate();
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|err| bad(err.to_string()))?;
-            }
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|err| bad(err.to_string()))?;
-            file.write_all(format!("{}:{}\n", key.id(), engine.encode(key.secret())).as_bytes())
-                .map_err(|err| bad(err.to_string()))?;
-            Ok(key)
+    match read_key(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        read => return read.map_err(|err| bad(err.to_string()))?,
+    }
+    let key = SigningKey::generate();
+    match publish_key(path, &key) {
+        Ok(()) => Ok(key),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_key(path).map_err(|err| bad(err.to_string()))?
         }
         Err(err) => Err(bad(err.to_string())),
     }
+}
+
+fn key_engine() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// The key in the file at `path`: the I/O error, or the key or what is wrong with the text.
+fn read_key(path: &Path) -> std::io::Result<Result<SigningKey>> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(path)?;
+    let bad = |what: &str| config_error(format!("signing key file {}: {what}", path.display()));
+    Ok((|| {
+        let (id, secret) = text.trim().split_once(':').ok_or_else(|| bad("expected `id:base64-secret`"))?;
+        let secret = key_engine().decode(secret).map_err(|_| bad("the secret is not base64"))?;
+        SigningKey::new(id, secret)
+    })())
+}
+
+/// Write `key` to a private temporary file beside `path`, then link it to `path` unless a key is there already.
+fn publish_key(path: &Path, key: &SigningKey) -> std::io::Result<()> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    // tempfile creates the file with mode 0600, never readable by others, and removes it when dropped.
+    let mut temp = tempfile::Builder::new().prefix(".signing-key-").tempfile_in(dir)?;
+    temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    temp.write_all(format!("{}:{}\n", key.id(), key_engine().encode(key.secret())).as_bytes())?;
+    temp.as_file().sync_all()?;
+    std::fs::hard_link(temp.path(), path)
 }

@@ -220,3 +220,37 @@ fn private_files_on_s3_refuse_strangers_and_links_expire() {
     assert!(message.contains("permission denied") && !message.contains(secret), "{message}");
     assert!(!stdout(&refused).contains(secret));
 }
+
+/// Web apps start several workers on one new directory at once: every one must come up, and all must sign with the
+/// one key that ends up on disk.
+#[test]
+fn concurrent_first_use_creates_one_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let workers: Vec<_> = (0..16)
+        .map(|i| {
+            let name = format!("f{i}.txt");
+            std::fs::write(dir.path().join(&name), format!("file {i}")).unwrap();
+            // Half store a file, half hand out a link: both need the key.
+            let args = if i % 2 == 0 { vec!["put", &name] } else { vec!["url", &name, "--expires", "1h"] };
+            Command::new(env!("CARGO_BIN_EXE_storage"))
+                .args(["--storage", "./d"])
+                .args(args)
+                .current_dir(dir.path())
+                .env_remove("STORAGE_CONFIG")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = workers.into_iter().map(|worker| worker.wait_with_output().unwrap()).collect();
+    let key = std::fs::read_to_string(dir.path().join("d/.storage/signing-key")).unwrap();
+    let id = key.split(':').next().unwrap();
+    for (i, output) in outputs.iter().enumerate() {
+        let printed = ok(output.clone());
+        if i % 2 == 1 {
+            assert!(printed.contains(&format!("X-Storage-Key-Id={id}&")), "signed with the key on disk: {printed}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(dir.path().join("d/.storage/signing-key")).unwrap(), key, "never replaced");
+}
