@@ -58,6 +58,9 @@ pub struct StorageConfig {
     pub base_url: Option<String>,
     /// fs and memory: the file holding the URL signing key (created, mode 0600, when missing).
     pub signing_key_file: Option<PathBuf>,
+    /// fs: `false` for a file system without user extended attributes; the storage then keeps no attributes and no
+    /// ACLs (saves that ask for them are refused) instead of losing them.
+    pub attributes: Option<bool>,
     /// s3: the bucket.
     pub bucket: Option<String>,
     /// s3: the region (`AWS_DEFAULT_REGION` otherwise).
@@ -242,7 +245,10 @@ impl StorageConfig {
                 let location = base.join(
                     config.location.as_deref().ok_or_else(|| config_error(at("an fs storage needs `location`")))?,
                 );
-                let backend = FsBackend::new(&location)?;
+                let backend = match config.attributes {
+                    Some(false) => FsBackend::without_attributes(&location)?,
+                    _ => FsBackend::new(&location)?,
+                };
                 let key_file = config
                     .signing_key_file
                     .clone()
@@ -274,6 +280,7 @@ impl StorageConfig {
             location,
             base_url,
             signing_key_file,
+            attributes,
             bucket,
             region,
             endpoint,

@@ -661,6 +661,33 @@ pub async fn acl_round_trip(fx: Fixture) {
     assert_kind(storage.acl("absent.txt").await, ErrorKind::NotFound, "acl of a missing object");
 }
 
+/// An overwrite that gives no ACL leaves the object private, however often it happens, and its plain URL refuses a
+/// stranger. (The disk once reused a freed inode for the next temporary file and paired the new bytes with the old
+/// file's `public-read` metadata: every second overwrite was served publicly.)
+pub async fn overwrite_without_an_acl_is_private_every_time(fx: Fixture) {
+    let storage = fx.storage().with_overwrite(OverwritePolicy::Overwrite);
+    let caps = fx.backend.capabilities();
+    if !caps.acl {
+        let public = SaveOptions::default().with_acl(Acl::PublicRead);
+        assert_kind(storage.save_with("shared/a.txt", "x", public).await, ErrorKind::Unsupported, "save with an ACL");
+        return;
+    }
+    let public = SaveOptions::default().with_acl(Acl::PublicRead);
+    storage.save_with("shared/a.txt", "published", public).await.expect("save public-read");
+    assert_eq!(storage.acl("shared/a.txt").await.expect("acl"), Acl::PublicRead);
+    let plain = if caps.public_url { Some(storage.url("shared/a.txt").await.expect("url")) } else { None };
+    for round in 0..50 {
+        let content = format!("overwrite {round}, private");
+        storage.save("shared/a.txt", content.clone()).await.expect("overwrite");
+        assert_eq!(storage.acl("shared/a.txt").await.expect("acl"), Acl::Private, "after overwrite {round}");
+        assert_eq!(storage.read("shared/a.txt").await.expect("read"), content);
+        if let Some(plain) = &plain {
+            let response = send(&fx, "GET", plain, vec![], Bytes::new()).await;
+            assert_eq!(response.status, 403, "overwrite {round} is not served at its plain URL: {plain}");
+        }
+    }
+}
+
 /// Public URLs serve public objects and refuse private ones, or answer `Unsupported`.
 pub async fn public_urls(fx: Fixture) {
     let storage = fx.storage();

@@ -293,6 +293,7 @@ macro_rules! with_case_list {
             rename_moves,
             available_name_truncation,
             acl_round_trip,
+            overwrite_without_an_acl_is_private_every_time,
             public_urls,
             temporary_url_get,
             temporary_url_put,

@@ -17,15 +17,21 @@
 //!
 //! # Layout
 //!
-//! Objects are plain files at `{location}/{key}`, so the tree can be served or copied by other tools. The backend
-//! keeps its own files under `{location}/.storage/` (metadata sidecars and in-flight temporary files); that name is
-//! reserved and never listed.
+//! Objects are plain files at `{location}/{key}`, so the tree can be served or copied by other tools. Each file's
+//! attributes, ACL and MD5 are in its own extended attribute (`user.storage.meta`, see `meta.rs`), written before the
+//! file is renamed into place, so they are published with the bytes in one rename. The backend keeps its in-flight
+//! temporary files (and the signing key of a configured storage) under `{location}/.storage/`; that name is reserved
+//! and never listed.
+//!
+//! The file system must keep user extended attributes (ext4, xfs, btrfs, tmpfs since Linux 6.6 do):
+//! [`FsBackend::new`] checks, and refuses one that does not. [`FsBackend::without_attributes`] opens any file system
+//! as a backend that declares no attributes and no ACLs, rather than one that would lose them.
 
 #![warn(missing_docs)]
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -39,13 +45,14 @@ use storage_core::{
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 mod list;
+mod meta;
 mod paths;
-mod sidecar;
 
 pub use paths::RESERVED_DIR;
 
+use md5::{Digest as _, Md5};
+use meta::Record;
 use paths::{Found, existing_file, resolve};
-use sidecar::Sidecar;
 
 pub(crate) const NAME: &str = "fs";
 
@@ -55,8 +62,8 @@ pub const DEFAULT_FILE_MODE: u32 = 0o644;
 /// Temporary files older than this are left over from a crashed writer and removed when a backend opens the root.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
-/// Writers of the same key in this process publish data and sidecar together, under one of these locks.
-const LOCK_STRIPES: usize = 64;
+/// Buffer of the hashing copies (local files, `copy`).
+const COPY_BUFFER: usize = 256 * 1024;
 
 #[derive(Debug)]
 struct Inner {
@@ -67,7 +74,8 @@ struct Inner {
     fsync: bool,
     base_url: Option<String>,
     signer: Option<UrlSigner>,
-    locks: Vec<Mutex<()>>,
+    /// Whether files carry their metadata record (the file system keeps user extended attributes).
+    attributes: bool,
 }
 
 /// A backend storing objects as files under one root directory. Cheap to clone.
@@ -77,9 +85,21 @@ pub struct FsBackend {
 }
 
 impl FsBackend {
-    /// A backend rooted at `location`, created if missing.
+    /// A backend rooted at `location`, created if missing. Refused when the file system there keeps no user extended
+    /// attributes, where attributes and ACLs would be lost: see [`FsBackend::without_attributes`].
     pub fn new(location: impl AsRef<Path>) -> Result<Self> {
-        let location = location.as_ref();
+        let backend = Self::open(location.as_ref(), true)?;
+        meta::probe(&backend.inner.temp_dir).map_err(|err| no_extended_attributes(&backend.inner.root, &err))?;
+        Ok(backend)
+    }
+
+    /// A backend rooted at `location` on any file system, declaring no attributes, user metadata or ACLs: a save
+    /// that asks for them answers `Unsupported` instead of losing them. Content types are guessed from names.
+    pub fn without_attributes(location: impl AsRef<Path>) -> Result<Self> {
+        Self::open(location.as_ref(), false)
+    }
+
+    fn open(location: &Path, attributes: bool) -> Result<Self> {
         let config_error = |message: String| Error::configuration("the fs backend", message);
         std::fs::create_dir_all(location)
             .map_err(|err| config_error(format!("cannot create the root `{}`: {err}", location.display())))?;
@@ -99,7 +119,7 @@ impl FsBackend {
                 fsync: false,
                 base_url: None,
                 signer: None,
-                locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+                attributes,
             }),
         })
     }
@@ -138,7 +158,8 @@ impl FsBackend {
         self.configure(|inner| inner.dir_mode = Some(mode))
     }
 
-    /// Flush every file to the disk before it is published (slower; survives power loss, not only crashes).
+    /// Make every save durable before it returns: the file's data and metadata are flushed before it is renamed
+    /// into place, and its directory after (slower; survives power loss, not only crashes).
     pub fn with_fsync(self, fsync: bool) -> Self {
         self.configure(|inner| inner.fsync = fsync)
     }
@@ -170,10 +191,6 @@ impl FsBackend {
 }
 
 impl Inner {
-    fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
-        self.locks[stripe(key)].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn create_parent(&self, key: &str, path: &Path) -> Result<()> {
         let parent = path.parent().expect("a key's path has a parent");
         let mut builder = std::fs::DirBuilder::new();
@@ -198,49 +215,54 @@ impl Inner {
         }
     }
 
-    /// Write the sidecar for the file `inode` that will be published as `key` to a temporary file.
-    fn prepare_sidecar(
-        &self,
-        key: &str,
-        sidecar: Option<Sidecar>,
-        inode: impl FnOnce() -> io::Result<u64>,
-    ) -> Result<Option<PathBuf>> {
-        let Some(sidecar) = sidecar else { return Ok(None) };
+    /// Finish a written temporary file before it is published: its metadata record (with the MD5 of its bytes) on
+    /// the file itself, and with `fsync` everything flushed.
+    fn seal(&self, key: &str, file: &std::fs::File, record: Record, md5: Option<[u8; 16]>) -> Result<()> {
         let io_error = |err| Error::from_io(NAME, Some(key), err);
-        let sidecar = sidecar.describing(key, inode().map_err(io_error)?);
-        sidecar::write_temp(&self.temp_dir, &sidecar).map(Some).map_err(io_error)
+        if self.attributes {
+            let mut record = record;
+            if let Some(md5) = md5 {
+                record.set_md5(md5, &file.metadata().map_err(io_error)?);
+            }
+            meta::write(file, &record).map_err(io_error)?;
+        }
+        if self.fsync { file.sync_all().map_err(io_error) } else { Ok(()) }
     }
 
-    /// Move a finished temporary file to `path` — create-only through a rename that refuses to replace — then its
-    /// sidecar. Both under the key's lock, so writers in this process never mix one's data with another's metadata.
-    fn publish(&self, key: &str, path: &Path, temp: &Path, sidecar: Option<PathBuf>, mode: WriteMode) -> Result<()> {
-        let _guard = self.lock(key);
-        let moved = match mode {
+    /// Move a sealed temporary file (or, for a rename, the source) to `path`: one rename publishes the bytes and
+    /// their metadata together. Create-only through a rename that refuses to replace.
+    fn publish(&self, key: &str, path: &Path, temp: &Path, mode: WriteMode) -> Result<()> {
+        match mode {
             WriteMode::Overwrite => retry_missing_parent(self, key, path, || std::fs::rename(temp, path)),
             WriteMode::CreateOnly => retry_missing_parent(self, key, path, || rename_no_replace(temp, path)),
-        };
-        if let Err(err) = moved {
-            let _ = sidecar.map(std::fs::remove_file);
-            return Err(Error::from_io(NAME, Some(key), err));
         }
-        match sidecar {
-            Some(prepared) => {
-                sidecar::publish(&self.root, key, prepared).map_err(|err| Error::from_io(NAME, Some(key), err))
-            }
-            None => Ok(()),
+        .map_err(|err| Error::from_io(NAME, Some(key), err))?;
+        if self.fsync {
+            let dir = path.parent().expect("a key's path has a parent");
+            std::fs::File::open(dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|err| Error::from_io(NAME, Some(key), err))?;
         }
+        Ok(())
     }
 
-    fn metadata(&self, key: &str, path: &Path) -> Result<Metadata> {
-        let meta = std::fs::symlink_metadata(path).map_err(|err| Error::from_io(NAME, Some(key), err))?;
-        let sidecar = sidecar::read(&self.root, key, inode(&meta));
-        Ok(Metadata::new(object_meta(key, &meta), Sidecar::attributes(sidecar.as_ref(), key)))
+    /// Open the existing file of `key` for reading, with its metadata: both from the one file opened, so a
+    /// concurrent replace can never pair these bytes with another file's metadata.
+    fn open_file(&self, key: &str) -> Result<(std::fs::File, Metadata, Record)> {
+        let path = existing_file(&self.root, key)?;
+        let io_error = |err| Error::from_io(NAME, Some(key), err);
+        let file = std::fs::File::open(&path).map_err(io_error)?;
+        let stat = file.metadata().map_err(io_error)?;
+        let record = self.record_of(&file).map_err(io_error)?;
+        let metadata = Metadata::new(object_meta(key, &stat, record.md5(&stat)), record.attributes(key));
+        Ok((file, metadata, record))
     }
 
-    /// The sidecar of the existing file at `path` for `key`.
-    fn sidecar_of(&self, key: &str, path: &Path) -> Result<Option<Sidecar>> {
-        let meta = std::fs::symlink_metadata(path).map_err(|err| Error::from_io(NAME, Some(key), err))?;
-        Ok(sidecar::read(&self.root, key, inode(&meta)))
+    fn record_of(&self, file: &std::fs::File) -> io::Result<Record> {
+        if !self.attributes {
+            return Ok(Record::default());
+        }
+        Ok(meta::read(file)?.unwrap_or_default())
     }
 
     /// Remove now-empty directories from `path`'s parent up to (not including) the root, so listings never show
@@ -254,6 +276,35 @@ impl Inner {
             dir = current.parent();
         }
     }
+}
+
+/// Copy everything `from` holds into `to`, returning the MD5 of the bytes.
+fn hashing_copy(mut from: impl io::Read, to: &mut std::fs::File) -> io::Result<[u8; 16]> {
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; COPY_BUFFER];
+    loop {
+        let read = match from.read(&mut buffer) {
+            Ok(0) => return Ok(hasher.finalize().into()),
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buffer[..read]);
+        io::Write::write_all(to, &buffer[..read])?;
+    }
+}
+
+/// The refusal of a root whose file system keeps no user extended attributes, with the two ways on.
+fn no_extended_attributes(root: &Path, err: &io::Error) -> Error {
+    Error::configuration(
+        "the fs backend",
+        format!(
+            "the file system at `{}` does not keep user extended attributes ({err}), where each file's attributes, \
+             ACL and checksum are kept; use one that does (ext4, xfs, btrfs), or FsBackend::without_attributes \
+             (`attributes = false` in storage.toml) for a backend without attributes and ACLs",
+            root.display()
+        ),
+    )
 }
 
 /// A concurrent `prune` may remove the parent between `create_parent` and the move: recreate it and try again.
@@ -287,14 +338,6 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-fn inode(meta: &std::fs::Metadata) -> u64 {
-    std::os::unix::fs::MetadataExt::ino(meta)
-}
-
-fn stripe(key: &str) -> usize {
-    key.bytes().fold(0usize, |hash, b| hash.wrapping_mul(31).wrapping_add(b as usize)) % LOCK_STRIPES
-}
-
 /// A fresh, unused path in the temp directory.
 pub(crate) fn temp_path(temp_dir: &Path) -> PathBuf {
     use rand::RngExt;
@@ -322,11 +365,19 @@ impl Drop for TempGuard {
     }
 }
 
-fn object_meta(key: &str, meta: &std::fs::Metadata) -> ObjectMeta {
+/// The listing facts of a file. Its ETag is the MD5 of its bytes where the file's record holds a current one (as
+/// S3's is for single-part uploads, so `migrate` can skip and verify without reading), else one made of its inode,
+/// modification time and size.
+fn object_meta(key: &str, meta: &std::fs::Metadata, md5: Option<&str>) -> ObjectMeta {
     use std::os::unix::fs::MetadataExt;
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let nanos = modified.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{:x}-{nanos:x}-{:x}\"", meta.ino(), meta.len());
+    let etag = match md5 {
+        Some(md5) => format!("\"{md5}\""),
+        None => {
+            let nanos = modified.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            format!("\"{:x}-{nanos:x}-{:x}\"", meta.ino(), meta.len())
+        }
+    };
     ObjectMeta::new(key, meta.len(), DateTime::<Utc>::from(modified), Some(etag))
 }
 
@@ -360,28 +411,30 @@ impl Backend for FsBackend {
         capabilities.public_url = self.inner.base_url.is_some();
         capabilities.presign_read = self.inner.signer.is_some();
         capabilities.presign_write = self.inner.signer.is_some();
+        if !self.inner.attributes {
+            capabilities.write_with_attributes = false;
+            capabilities.write_with_user_metadata = false;
+            capabilities.acl = false;
+        }
         capabilities
     }
 
     async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
         let key = key.to_owned();
-        let sidecar = Sidecar::for_object(&key, &options.attributes, options.acl);
+        let record = Record::new(&key, &options.attributes, options.acl);
         if let Some(bytes) = content.as_bytes().cloned() {
             // Small and common: the whole save in one blocking task.
             return self
                 .blocking(move |inner| {
                     let path = inner.write_target(&key)?;
                     let temp = TempGuard(Some(temp_path(&inner.temp_dir)));
-                    let file = open_temp(inner, temp.path())
-                        .and_then(|mut file| {
-                            io::Write::write_all(&mut file, &bytes)?;
-                            if inner.fsync { file.sync_all() } else { Ok(()) }?;
-                            Ok(file)
-                        })
-                        .map_err(|err| Error::from_io(NAME, Some(&key), err))?;
-                    let sidecar = inner.prepare_sidecar(&key, sidecar, || file.metadata().map(|m| inode(&m)))?;
+                    let mut file =
+                        open_temp(inner, temp.path()).map_err(|err| Error::from_io(NAME, Some(&key), err))?;
+                    io::Write::write_all(&mut file, &bytes).map_err(|err| Error::from_io(NAME, Some(&key), err))?;
+                    let md5 = inner.attributes.then(|| Md5::digest(&bytes).into());
+                    inner.seal(&key, &file, record, md5)?;
                     drop(file);
-                    inner.publish(&key, &path, temp.path(), sidecar, options.mode)?;
+                    inner.publish(&key, &path, temp.path(), options.mode)?;
                     temp.disarm();
                     Ok(PutResult::default())
                 })
@@ -392,37 +445,40 @@ impl Backend for FsBackend {
         let path = self.blocking(move |inner| inner.write_target(&target_key)).await?;
         let temp = TempGuard(Some(temp_path(&self.inner.temp_dir)));
         let io_error = |err| Error::from_io(NAME, Some(&key), err);
-        if let Some(source) = content.as_path() {
-            // A local file: let the kernel copy it.
-            let (source, target) = (source.to_owned(), temp.path().to_owned());
-            let mode = self.inner.file_mode;
-            self.blocking(move |_| {
-                std::fs::copy(&source, &target).map_err(|err| Error::from_io(NAME, None, err))?;
-                std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))
-                    .map_err(|err| Error::from_io(NAME, None, err))
-            })
-            .await
-            .map_err(|err| match err {
-                Error::NotFound { .. } => Error::not_found(NAME, &key),
-                other => other,
-            })?;
+        let mut file = open_temp(&self.inner, temp.path()).map_err(io_error)?;
+        let (file, md5) = if let Some(source) = content.as_path() {
+            // A local file: copied in one blocking task, hashed on the way.
+            let source = source.to_owned();
+            let (file, md5) = self
+                .blocking(move |_| {
+                    let md5 = std::fs::File::open(&source)
+                        .and_then(|source| hashing_copy(source, &mut file))
+                        .map_err(|err| Error::from_io(NAME, None, err))?;
+                    Ok((file, md5))
+                })
+                .await
+                .map_err(|err| match err {
+                    Error::NotFound { .. } => Error::not_found(NAME, &key),
+                    other => other,
+                })?;
+            (file, md5)
         } else {
             let mut stream = content.into_stream().await.map_err(io_error)?;
-            let file = open_temp(&self.inner, temp.path()).map_err(io_error)?;
-            let mut file = tokio::fs::File::from_std(file);
+            let mut hasher = Md5::new();
+            let mut writer = tokio::fs::File::from_std(file);
             while let Some(chunk) = stream.try_next().await.map_err(io_error)? {
-                file.write_all(&chunk).await.map_err(io_error)?;
+                hasher.update(&chunk);
+                writer.write_all(&chunk).await.map_err(io_error)?;
             }
-            file.flush().await.map_err(io_error)?;
-            if self.inner.fsync {
-                file.sync_all().await.map_err(io_error)?;
-            }
-        }
+            writer.flush().await.map_err(io_error)?;
+            (writer.into_std().await, hasher.finalize().into())
+        };
         let temp = temp.disarm();
         self.blocking(move |inner| {
             let temp = TempGuard(Some(temp));
-            let sidecar = inner.prepare_sidecar(&key, sidecar, || std::fs::metadata(temp.path()).map(|m| inode(&m)))?;
-            inner.publish(&key, &path, temp.path(), sidecar, options.mode)?;
+            inner.seal(&key, &file, record, Some(md5))?;
+            drop(file);
+            inner.publish(&key, &path, temp.path(), options.mode)?;
             temp.disarm();
             Ok(PutResult::default())
         })
@@ -431,17 +487,11 @@ impl Backend for FsBackend {
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
         let owned = key.to_owned();
-        let (path, metadata) = self
-            .blocking(move |inner| {
-                let path = existing_file(&inner.root, &owned)?;
-                let metadata = inner.metadata(&owned, &path)?;
-                Ok((path, metadata))
-            })
-            .await?;
+        let (file, metadata, _) = self.blocking(move |inner| inner.open_file(&owned)).await?;
         let io_error = |err| Error::from_io(NAME, Some(key), err);
-        let mut file = tokio::fs::File::open(&path).await.map_err(io_error)?;
+        let mut file = tokio::fs::File::from_std(file);
         // The size of the file actually opened: a concurrent replace publishes a new file, never changes this one.
-        let size = file.metadata().await.map_err(io_error)?.len();
+        let size = metadata.size();
         let range = match range {
             None => 0..size,
             Some(range) => range.resolve(size).ok_or_else(|| {
@@ -459,11 +509,7 @@ impl Backend for FsBackend {
 
     async fn head(&self, key: &str) -> Result<Metadata> {
         let key = key.to_owned();
-        self.blocking(move |inner| {
-            let path = existing_file(&inner.root, &key)?;
-            inner.metadata(&key, &path)
-        })
-        .await
+        self.blocking(move |inner| inner.open_file(&key).map(|(_, metadata, _)| metadata)).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -473,20 +519,19 @@ impl Backend for FsBackend {
             if found != Found::File {
                 return Ok(());
             }
-            let _guard = inner.lock(&key);
             match std::fs::remove_file(&path) {
-                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(Error::from_io(NAME, Some(&key), err)),
-                _ => {}
+                Err(err) if err.kind() != io::ErrorKind::NotFound => Err(Error::from_io(NAME, Some(&key), err)),
+                _ => {
+                    inner.prune(&path);
+                    Ok(())
+                }
             }
-            sidecar::remove(&inner.root, &key).map_err(|err| Error::from_io(NAME, Some(&key), err))?;
-            inner.prune(&path);
-            Ok(())
         })
         .await
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        let walker = list::Walker::new(self.inner.root.clone(), options);
+        let walker = list::Walker::new(self.inner.root.clone(), self.inner.attributes, options);
         stream::unfold(Some(walker), |state| async move {
             let mut walker = state?;
             let (walker, batch) = tokio::task::spawn_blocking(move || {
@@ -508,13 +553,15 @@ impl Backend for FsBackend {
     async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.blocking(move |inner| {
-            let source = existing_file(&inner.root, &from)?;
-            let sidecar = inner.sidecar_of(&from, &source)?;
+            // Bytes and record from the one file opened, whatever replaces it meanwhile.
+            let (source, _, record) = inner.open_file(&from)?;
             let target = inner.write_target(&to)?;
             let temp = TempGuard(Some(temp_path(&inner.temp_dir)));
-            std::fs::copy(&source, temp.path()).map_err(|err| Error::from_io(NAME, Some(&from), err))?;
-            let sidecar = inner.prepare_sidecar(&to, sidecar, || std::fs::metadata(temp.path()).map(|m| inode(&m)))?;
-            inner.publish(&to, &target, temp.path(), sidecar, mode)?;
+            let mut file = open_temp(inner, temp.path()).map_err(|err| Error::from_io(NAME, Some(&to), err))?;
+            let md5 = hashing_copy(source, &mut file).map_err(|err| Error::from_io(NAME, Some(&from), err))?;
+            inner.seal(&to, &file, record, Some(md5))?;
+            drop(file);
+            inner.publish(&to, &target, temp.path(), mode)?;
             temp.disarm();
             Ok(())
         })
@@ -525,13 +572,9 @@ impl Backend for FsBackend {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.blocking(move |inner| {
             let source = existing_file(&inner.root, &from)?;
-            let sidecar = inner.sidecar_of(&from, &source)?;
             let target = inner.write_target(&to)?;
-            // The inode moves with the name, so the sidecar only changes its key.
-            let prepared = inner.prepare_sidecar(&to, sidecar, || std::fs::metadata(&source).map(|m| inode(&m)))?;
-            inner.publish(&to, &target, &source, prepared, mode)?;
-            let _guard = inner.lock(&from);
-            sidecar::remove(&inner.root, &from).map_err(|err| Error::from_io(NAME, Some(&from), err))?;
+            // The record is part of the file: it moves with the name.
+            inner.publish(&to, &target, &source, mode)?;
             inner.prune(&source);
             Ok(())
         })
@@ -556,22 +599,38 @@ impl Backend for FsBackend {
         let key = key.to_owned();
         self.blocking(move |inner| {
             let path = existing_file(&inner.root, &key)?;
-            let _guard = inner.lock(&key);
-            let mut sidecar = inner.sidecar_of(&key, &path)?.unwrap_or_default();
-            sidecar.acl = Some(acl.as_str().to_owned());
-            let inode = || std::fs::symlink_metadata(&path).map(|m| inode(&m));
-            let prepared = inner.prepare_sidecar(&key, Some(sidecar), inode)?.expect("a sidecar was given");
-            sidecar::publish(&inner.root, &key, prepared).map_err(|err| Error::from_io(NAME, Some(&key), err))
+            let io_error = |err| Error::from_io(NAME, Some(&key), err);
+            let file = std::fs::File::open(&path).map_err(io_error)?;
+            // Read, change and write the record of this one file under its lock, so two processes changing it at
+            // once cannot lose either's update.
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|err| io_error(err.into()))?;
+            let mut record = inner.record_of(&file).map_err(io_error)?;
+            record.set_acl(acl);
+            meta::write(&file, &record).map_err(io_error)?;
+            if inner.fsync {
+                file.sync_all().map_err(io_error)?;
+            }
+            Ok(())
         })
         .await
     }
 
     async fn acl(&self, key: &str) -> Result<Acl> {
         let key = key.to_owned();
-        self.blocking(move |inner| {
-            let path = existing_file(&inner.root, &key)?;
-            Ok(Sidecar::acl(inner.sidecar_of(&key, &path)?.as_ref()).unwrap_or(Acl::Private))
-        })
-        .await
+        self.blocking(move |inner| inner.open_file(&key).map(|(_, _, record)| record.acl())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_file_system_without_extended_attributes_is_refused_with_the_ways_on() {
+        let err = std::io::Error::from(rustix::io::Errno::NOTSUP);
+        let refused = super::no_extended_attributes(std::path::Path::new("/mnt/usb"), &err);
+        assert_eq!(refused.kind(), storage_core::ErrorKind::Configuration);
+        let message = refused.to_string();
+        for says in ["/mnt/usb", "extended attributes", "ext4", "without_attributes", "attributes = false"] {
+            assert!(message.contains(says), "{message}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use storage_core::{Error, ListEntry, ListOptions, Result};
 
 use crate::paths::{Found, RESERVED_DIR, resolve};
-use crate::{NAME, object_meta};
+use crate::{NAME, meta, object_meta};
 
 struct Level {
     /// The key prefix of this directory: `""` for the root, else `dir/`.
@@ -20,14 +20,16 @@ struct Level {
 
 pub(crate) struct Walker {
     root: PathBuf,
+    /// Whether files carry metadata records, whose MD5 becomes the listed ETag.
+    attributes: bool,
     options: ListOptions,
     stack: Vec<Level>,
     started: bool,
 }
 
 impl Walker {
-    pub(crate) fn new(root: PathBuf, options: ListOptions) -> Self {
-        Self { root, options, stack: Vec::new(), started: false }
+    pub(crate) fn new(root: PathBuf, attributes: bool, options: ListOptions) -> Self {
+        Self { root, attributes, options, stack: Vec::new(), started: false }
     }
 
     /// Up to `max` more entries; empty when the listing is done.
@@ -52,7 +54,9 @@ impl Walker {
                 if key.starts_with(&prefix) && after_offset(&key) {
                     // Gone since the directory was read: skip it, as S3 would after a concurrent delete.
                     if let Ok(meta) = std::fs::symlink_metadata(&path) {
-                        out.push(ListEntry::Object(object_meta(&key, &meta)));
+                        let record = if self.attributes { meta::read_path(&path).ok().flatten() } else { None };
+                        let md5 = record.as_ref().and_then(|record| record.md5(&meta));
+                        out.push(ListEntry::Object(object_meta(&key, &meta, md5)));
                     }
                 }
                 continue;

@@ -7,7 +7,7 @@ use storage_core::{Error, Result};
 
 use crate::NAME;
 
-/// The top-level directory the backend keeps its own files in (sidecars, temporary files). Not a valid key.
+/// The top-level directory the backend keeps its own files in (temporary files, a signing key). Not a valid key.
 pub const RESERVED_DIR: &str = ".storage";
 
 /// What a path lookup found for the final component.

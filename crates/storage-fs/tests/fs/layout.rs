@@ -1,4 +1,5 @@
-//! What lands on disk: plain files, hidden sidecars, modes, and metadata that survives a reopen.
+//! What lands on disk: plain files whose metadata is in their own extended attribute, modes, metadata that survives
+//! a reopen and travels with the file, and the refusal of a file system without extended attributes.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -32,29 +33,65 @@ fn objects_are_plain_files_and_metadata_survives_a_reopen() {
             futures::TryStreamExt::try_collect(futures::TryStreamExt::map_ok(reopened.list(""), |m| m.key))
                 .await
                 .unwrap();
-        assert_eq!(listed, ["exports/data.bin"], "sidecars and temp files are never listed");
+        assert_eq!(listed, ["exports/data.bin"], "temp files are never listed");
         let (dirs, files) = reopened.listdir("").await.unwrap();
         assert_eq!((dirs, files), (vec!["exports".to_owned()], vec![]));
-        assert!(dir.path().join(RESERVED_DIR).join("meta").is_dir(), "the sidecar lives under .storage/meta");
+        assert!(walk_files(&dir.path().join(RESERVED_DIR)).is_empty(), "no file beside the object holds its metadata");
 
-        reopened.delete("exports/data.bin").await.unwrap();
+        // The metadata is part of the file: moved by another program, it comes along.
+        std::fs::rename(dir.path().join("exports/data.bin"), dir.path().join("moved.bin")).unwrap();
+        assert_eq!(reopened.metadata("moved.bin").await.unwrap().attributes, attributes);
+        reopened.delete("moved.bin").await.unwrap();
+        reopened.save("exports/again.bin", "x").await.unwrap();
+        reopened.delete("exports/again.bin").await.unwrap();
         assert!(!dir.path().join("exports").exists(), "empty directories are pruned, as S3 has none");
-        let sidecars = walk_files(&dir.path().join(RESERVED_DIR).join("meta"));
-        assert!(sidecars.is_empty(), "the sidecar went with the object: {sidecars:?}");
     });
 }
 
 #[test]
-fn a_plain_save_writes_no_sidecar_and_files_placed_by_hand_are_served() {
+fn files_placed_by_hand_are_served_and_a_saved_file_carries_its_md5() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let storage = FsBackend::new(dir.path()).unwrap().storage();
         storage.save("photo.jpg", "jpeg").await.unwrap();
-        assert!(walk_files(&dir.path().join(RESERVED_DIR)).is_empty(), "the guessed type needs no sidecar");
+        let etag = storage.metadata("photo.jpg").await.unwrap().meta.etag.unwrap();
+        assert_eq!(etag, format!("\"{}\"", md5("jpeg")), "the ETag is the MD5 of the bytes, as on S3");
+        let listed: Vec<_> = futures::TryStreamExt::try_collect(reopen(dir.path()).list("")).await.unwrap();
+        assert_eq!(listed[0].etag.as_deref(), Some(etag.as_str()), "listings carry the MD5 too, for migrate");
+
         std::fs::write(dir.path().join("by-hand.pdf"), "%PDF").unwrap();
         let metadata = storage.metadata("by-hand.pdf").await.unwrap();
         assert_eq!(metadata.content_type(), Some("application/pdf"));
-        assert_eq!(storage.metadata("photo.jpg").await.unwrap().content_type(), Some("image/jpeg"));
+        assert!(!metadata.meta.etag.unwrap().contains(&md5("%PDF")), "no MD5 was taken of a file placed by hand");
+        assert_eq!(storage.acl("by-hand.pdf").await.unwrap(), Acl::Private);
+
+        std::fs::write(dir.path().join("photo.jpg"), "changed in place").unwrap();
+        let changed = storage.metadata("photo.jpg").await.unwrap().meta.etag.unwrap();
+        assert_ne!(changed, etag, "the MD5 of the old bytes is not trusted for new ones");
+    });
+}
+
+fn reopen(dir: &std::path::Path) -> storage_core::Storage {
+    FsBackend::new(dir).unwrap().storage()
+}
+
+fn md5(text: &str) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_file_system_without_extended_attributes_is_refused_or_opened_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = FsBackend::without_attributes(dir.path()).unwrap();
+    let caps = storage_core::Backend::capabilities(&plain);
+    assert!(!caps.acl && !caps.write_with_attributes && !caps.write_with_user_metadata, "it declares none");
+    runtime().block_on(async {
+        let storage = plain.storage();
+        let refused = storage.save_with("a.txt", "x", SaveOptions::default().with_acl(Acl::PublicRead)).await;
+        assert_eq!(refused.unwrap_err().kind(), storage_core::ErrorKind::Unsupported, "never silently lost");
+        storage.save("a.txt", "x").await.unwrap();
+        assert_eq!(storage.metadata("a.txt").await.unwrap().content_type(), Some("text/plain"));
     });
 }
 
