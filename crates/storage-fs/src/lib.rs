@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -52,7 +53,7 @@ pub use paths::RESERVED_DIR;
 
 use md5::{Digest as _, Md5};
 use meta::Record;
-use paths::{Found, existing_file, resolve};
+use paths::{Entry, Found};
 
 pub(crate) const NAME: &str = "fs";
 
@@ -68,7 +69,11 @@ const COPY_BUFFER: usize = 256 * 1024;
 #[derive(Debug)]
 struct Inner {
     root: PathBuf,
+    /// The root, open: every key is resolved beneath it (`paths.rs`).
+    root_fd: OwnedFd,
     temp_dir: PathBuf,
+    /// `.storage/tmp`, open: temporary files are created and renamed relative to it.
+    temp_fd: Arc<OwnedFd>,
     file_mode: u32,
     dir_mode: Option<u32>,
     fsync: bool,
@@ -110,10 +115,16 @@ impl FsBackend {
         std::fs::create_dir_all(&temp_dir)
             .map_err(|err| config_error(format!("cannot create `{}`: {err}", temp_dir.display())))?;
         remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
+        let root_fd = paths::open_root(&root)
+            .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", root.display())))?;
+        let temp_fd = paths::open_dir(&root_fd, &format!("{RESERVED_DIR}/tmp"))
+            .map_err(|err| config_error(format!("cannot open `{}`: {err}", temp_dir.display())))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
+                root_fd,
                 temp_dir,
+                temp_fd: Arc::new(temp_fd),
                 file_mode: DEFAULT_FILE_MODE,
                 dir_mode: None,
                 fsync: false,
@@ -191,28 +202,25 @@ impl FsBackend {
 }
 
 impl Inner {
-    fn create_parent(&self, key: &str, path: &Path) -> Result<()> {
-        let parent = path.parent().expect("a key's path has a parent");
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        if let Some(mode) = self.dir_mode {
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
+    /// The entry a write of `key` goes to (its directories created if needed), refusing a directory or a link in
+    /// the way.
+    fn write_target(&self, key: &str) -> Result<Entry> {
+        let entry = Entry::create(&self.root_fd, key, self.dir_mode)?;
+        match entry.found().map_err(|err| paths::map_error(key, err))? {
+            Found::Dir => Err(Error::already_exists(NAME, key).with_source("a directory of that name exists on disk")),
+            Found::Link => Err(paths::map_error(key, io::Error::from(rustix::io::Errno::LOOP))),
+            _ => Ok(entry),
         }
-        builder.create(parent).map_err(|err| Error::from_io(NAME, Some(key), err))
     }
 
-    /// The path a write of `key` goes to (its directory created if needed), refusing a directory in the way.
-    fn write_target(&self, key: &str) -> Result<PathBuf> {
-        match resolve(&self.root, key)? {
-            (_, Found::Dir) => {
-                Err(Error::already_exists(NAME, key).with_source("a directory of that name exists on disk"))
-            }
-            (path, Found::Missing { parent_exists: false }) => {
-                self.create_parent(key, &path)?;
-                Ok(path)
-            }
-            (path, _) => Ok(path),
-        }
+    /// A new temporary file in `.storage/tmp`, removed again unless it is published.
+    fn temp_file(&self, key: &str) -> Result<(TempGuard, std::fs::File)> {
+        use rustix::fs::{Mode, OFlags};
+        let name = temp_name();
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let fd = rustix::fs::openat(&*self.temp_fd, name.as_str(), flags, Mode::from_raw_mode(self.file_mode))
+            .map_err(|err| Error::from_io(NAME, Some(key), err.into()))?;
+        Ok((TempGuard { dir: self.temp_fd.clone(), name: Some(name) }, std::fs::File::from(fd)))
     }
 
     /// Finish a written temporary file before it is published: its metadata record (with the MD5 of its bytes) on
@@ -229,19 +237,32 @@ impl Inner {
         if self.fsync { file.sync_all().map_err(io_error) } else { Ok(()) }
     }
 
-    /// Move a sealed temporary file (or, for a rename, the source) to `path`: one rename publishes the bytes and
-    /// their metadata together. Create-only through a rename that refuses to replace.
-    fn publish(&self, key: &str, path: &Path, temp: &Path, mode: WriteMode) -> Result<()> {
-        match mode {
-            WriteMode::Overwrite => retry_missing_parent(self, key, path, || std::fs::rename(temp, path)),
-            WriteMode::CreateOnly => retry_missing_parent(self, key, path, || rename_no_replace(temp, path)),
+    /// Move a sealed temporary file to `key`'s entry: one rename publishes the bytes and their metadata together.
+    /// Create-only through a rename that refuses to replace.
+    fn publish(&self, key: &str, target: Entry, temp: TempGuard, mode: WriteMode) -> Result<()> {
+        let name = temp.name.clone().expect("an armed guard");
+        self.move_entry(key, &self.temp_fd, &name, target, mode)?;
+        temp.disarm();
+        Ok(())
+    }
+
+    /// Rename `from_name` in `from_dir` to `target`, relative to the directories opened, never by path.
+    fn move_entry(&self, key: &str, from_dir: &OwnedFd, from_name: &str, target: Entry, mode: WriteMode) -> Result<()> {
+        let mut target = target;
+        for attempt in 0.. {
+            let moved = match mode {
+                WriteMode::Overwrite => rustix::fs::renameat(from_dir, from_name, &target.dir, target.name.as_str()),
+                WriteMode::CreateOnly => rename_no_replace(from_dir, from_name, &target.dir, &target.name),
+            };
+            match moved {
+                Ok(()) => break,
+                // A concurrent prune removed the directory after it was opened: open (and create) it again.
+                Err(rustix::io::Errno::NOENT) if attempt < 8 => target = self.write_target(key)?,
+                Err(err) => return Err(paths::map_error(key, err.into())),
+            }
         }
-        .map_err(|err| Error::from_io(NAME, Some(key), err))?;
         if self.fsync {
-            let dir = path.parent().expect("a key's path has a parent");
-            std::fs::File::open(dir)
-                .and_then(|dir| dir.sync_all())
-                .map_err(|err| Error::from_io(NAME, Some(key), err))?;
+            rustix::fs::fsync(&target.dir).map_err(|err| Error::from_io(NAME, Some(key), err.into()))?;
         }
         Ok(())
     }
@@ -249,9 +270,8 @@ impl Inner {
     /// Open the existing file of `key` for reading, with its metadata: both from the one file opened, so a
     /// concurrent replace can never pair these bytes with another file's metadata.
     fn open_file(&self, key: &str) -> Result<(std::fs::File, Metadata, Record)> {
-        let path = existing_file(&self.root, key)?;
+        let file = paths::open_file(&self.root_fd, key)?;
         let io_error = |err| Error::from_io(NAME, Some(key), err);
-        let file = std::fs::File::open(&path).map_err(io_error)?;
         let stat = file.metadata().map_err(io_error)?;
         let record = self.record_of(&file).map_err(io_error)?;
         let metadata = Metadata::new(object_meta(key, &stat, record.md5(&stat)), record.attributes(key));
@@ -265,15 +285,19 @@ impl Inner {
         Ok(meta::read(file)?.unwrap_or_default())
     }
 
-    /// Remove now-empty directories from `path`'s parent up to (not including) the root, so listings never show
-    /// empty "directories" that S3 would not have.
-    fn prune(&self, path: &Path) {
-        let mut dir = path.parent();
-        while let Some(current) = dir.filter(|d| *d != self.root && d.starts_with(&self.root)) {
-            if std::fs::remove_dir(current).is_err() {
+    /// Remove now-empty directories above `key` up to (not including) the root, so listings never show empty
+    /// "directories" that S3 would not have. Each is removed relative to its open parent.
+    fn prune(&self, key: &str) {
+        let mut dir = key.rsplit_once('/').map(|(dir, _)| dir);
+        while let Some(current) = dir {
+            let (parent, name) = current.rsplit_once('/').unwrap_or(("", current));
+            let removed = paths::open_dir(&self.root_fd, parent)
+                .map_err(|_| rustix::io::Errno::NOENT)
+                .and_then(|parent| rustix::fs::unlinkat(&parent, name, rustix::fs::AtFlags::REMOVEDIR));
+            if removed.is_err() {
                 break;
             }
-            dir = current.parent();
+            dir = current.rsplit_once('/').map(|(dir, _)| dir);
         }
     }
 }
@@ -307,60 +331,42 @@ fn no_extended_attributes(root: &Path, err: &io::Error) -> Error {
     )
 }
 
-/// A concurrent `prune` may remove the parent between `create_parent` and the move: recreate it and try again.
-fn retry_missing_parent(
-    inner: &Inner,
-    key: &str,
-    path: &Path,
-    mut op: impl FnMut() -> io::Result<()>,
-) -> io::Result<()> {
-    for _ in 0..8 {
-        match op() {
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                inner.create_parent(key, path).map_err(io::Error::other)?;
-            }
-            other => return other,
-        }
-    }
-    op()
-}
-
-/// `rename` that fails with `AlreadyExists` instead of replacing: one `renameat2(RENAME_NOREPLACE)` where the file
+/// `renameat` that fails with `AlreadyExists` instead of replacing: one `renameat2(RENAME_NOREPLACE)` where the file
 /// system has it, else a hard link (which cannot replace either) and an unlink.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-        Err(errno) if errno == rustix::io::Errno::INVAL || errno == rustix::io::Errno::NOSYS => {
-            std::fs::hard_link(from, to)?;
-            std::fs::remove_file(from)
+fn rename_no_replace(from_dir: &OwnedFd, from: &str, to_dir: &OwnedFd, to: &str) -> rustix::io::Result<()> {
+    use rustix::fs::{AtFlags, RenameFlags, linkat, renameat_with, unlinkat};
+    match renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            linkat(from_dir, from, to_dir, to, AtFlags::empty())?;
+            unlinkat(from_dir, from, AtFlags::empty())
         }
-        other => other.map_err(io::Error::from),
+        other => other,
     }
 }
 
-/// A fresh, unused path in the temp directory.
-pub(crate) fn temp_path(temp_dir: &Path) -> PathBuf {
+/// A fresh, unused name for a temporary file.
+fn temp_name() -> String {
     use rand::RngExt;
     let suffix: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(16).map(char::from).collect();
-    temp_dir.join(format!("tmp-{suffix}"))
+    format!("tmp-{suffix}")
 }
 
 /// Deletes a temporary file unless it was published.
-struct TempGuard(Option<PathBuf>);
+struct TempGuard {
+    dir: Arc<OwnedFd>,
+    name: Option<String>,
+}
 
 impl TempGuard {
-    fn path(&self) -> &Path {
-        self.0.as_deref().expect("the guard holds its path until disarmed")
-    }
-    fn disarm(mut self) -> PathBuf {
-        self.0.take().expect("disarmed once")
+    fn disarm(mut self) {
+        self.name = None;
     }
 }
 
 impl Drop for TempGuard {
     fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
+        if let Some(name) = self.name.take() {
+            let _ = rustix::fs::unlinkat(&*self.dir, name.as_str(), rustix::fs::AtFlags::empty());
         }
     }
 }
@@ -395,11 +401,6 @@ fn remove_stale_temp_files(temp_dir: &Path, older_than: Duration) {
     }
 }
 
-fn open_temp(inner: &Inner, path: &Path) -> io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(inner.file_mode).open(path)
-}
-
 #[async_trait]
 impl Backend for FsBackend {
     fn name(&self) -> &str {
@@ -426,26 +427,22 @@ impl Backend for FsBackend {
             // Small and common: the whole save in one blocking task.
             return self
                 .blocking(move |inner| {
-                    let path = inner.write_target(&key)?;
-                    let temp = TempGuard(Some(temp_path(&inner.temp_dir)));
-                    let mut file =
-                        open_temp(inner, temp.path()).map_err(|err| Error::from_io(NAME, Some(&key), err))?;
+                    let target = inner.write_target(&key)?;
+                    let (temp, mut file) = inner.temp_file(&key)?;
                     io::Write::write_all(&mut file, &bytes).map_err(|err| Error::from_io(NAME, Some(&key), err))?;
                     let md5 = inner.attributes.then(|| Md5::digest(&bytes).into());
                     inner.seal(&key, &file, record, md5)?;
                     drop(file);
-                    inner.publish(&key, &path, temp.path(), options.mode)?;
-                    temp.disarm();
+                    inner.publish(&key, target, temp, options.mode)?;
                     Ok(PutResult::default())
                 })
                 .await;
         }
 
         let target_key = key.clone();
-        let path = self.blocking(move |inner| inner.write_target(&target_key)).await?;
-        let temp = TempGuard(Some(temp_path(&self.inner.temp_dir)));
+        let target = self.blocking(move |inner| inner.write_target(&target_key)).await?;
+        let (temp, mut file) = self.inner.temp_file(&key)?;
         let io_error = |err| Error::from_io(NAME, Some(&key), err);
-        let mut file = open_temp(&self.inner, temp.path()).map_err(io_error)?;
         let (file, md5) = if let Some(source) = content.as_path() {
             // A local file: copied in one blocking task, hashed on the way.
             let source = source.to_owned();
@@ -473,13 +470,10 @@ impl Backend for FsBackend {
             writer.flush().await.map_err(io_error)?;
             (writer.into_std().await, hasher.finalize().into())
         };
-        let temp = temp.disarm();
         self.blocking(move |inner| {
-            let temp = TempGuard(Some(temp));
             inner.seal(&key, &file, record, Some(md5))?;
             drop(file);
-            inner.publish(&key, &path, temp.path(), options.mode)?;
-            temp.disarm();
+            inner.publish(&key, target, temp, options.mode)?;
             Ok(PutResult::default())
         })
         .await
@@ -515,23 +509,29 @@ impl Backend for FsBackend {
     async fn delete(&self, key: &str) -> Result<()> {
         let key = key.to_owned();
         self.blocking(move |inner| {
-            let (path, found) = resolve(&inner.root, &key)?;
-            if found != Found::File {
-                return Ok(());
+            let Some(entry) = Entry::existing(&inner.root_fd, &key)? else { return Ok(()) };
+            match entry.found().map_err(|err| paths::map_error(&key, err))? {
+                Found::File => {}
+                Found::Link => return Err(paths::map_error(&key, io::Error::from(rustix::io::Errno::LOOP))),
+                _ => return Ok(()),
             }
-            match std::fs::remove_file(&path) {
-                Err(err) if err.kind() != io::ErrorKind::NotFound => Err(Error::from_io(NAME, Some(&key), err)),
-                _ => {
-                    inner.prune(&path);
+            match rustix::fs::unlinkat(&entry.dir, entry.name.as_str(), rustix::fs::AtFlags::empty()) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => {
+                    inner.prune(&key);
                     Ok(())
                 }
+                Err(err) => Err(Error::from_io(NAME, Some(&key), err.into())),
             }
         })
         .await
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        let walker = list::Walker::new(self.inner.root.clone(), self.inner.attributes, options);
+        let root = match rustix::io::dup(&self.inner.root_fd) {
+            Ok(root) => root,
+            Err(err) => return stream::once(async move { Err(Error::from_io(NAME, None, err.into())) }).boxed(),
+        };
+        let walker = list::Walker::new(root, self.inner.attributes, options);
         stream::unfold(Some(walker), |state| async move {
             let mut walker = state?;
             let (walker, batch) = tokio::task::spawn_blocking(move || {
@@ -556,13 +556,11 @@ impl Backend for FsBackend {
             // Bytes and record from the one file opened, whatever replaces it meanwhile.
             let (source, _, record) = inner.open_file(&from)?;
             let target = inner.write_target(&to)?;
-            let temp = TempGuard(Some(temp_path(&inner.temp_dir)));
-            let mut file = open_temp(inner, temp.path()).map_err(|err| Error::from_io(NAME, Some(&to), err))?;
+            let (temp, mut file) = inner.temp_file(&to)?;
             let md5 = hashing_copy(source, &mut file).map_err(|err| Error::from_io(NAME, Some(&from), err))?;
             inner.seal(&to, &file, record, Some(md5))?;
             drop(file);
-            inner.publish(&to, &target, temp.path(), mode)?;
-            temp.disarm();
+            inner.publish(&to, target, temp, mode)?;
             Ok(())
         })
         .await
@@ -571,11 +569,16 @@ impl Backend for FsBackend {
     async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.blocking(move |inner| {
-            let source = existing_file(&inner.root, &from)?;
+            let source = Entry::existing(&inner.root_fd, &from)?.ok_or_else(|| Error::not_found(NAME, &from))?;
+            match source.found().map_err(|err| paths::map_error(&from, err))? {
+                Found::File => {}
+                Found::Link => return Err(paths::map_error(&from, io::Error::from(rustix::io::Errno::LOOP))),
+                _ => return Err(Error::not_found(NAME, &from)),
+            }
             let target = inner.write_target(&to)?;
             // The record is part of the file: it moves with the name.
-            inner.publish(&to, &target, &source, mode)?;
-            inner.prune(&source);
+            inner.move_entry(&to, &source.dir, &source.name, target, mode)?;
+            inner.prune(&from);
             Ok(())
         })
         .await
@@ -598,9 +601,8 @@ impl Backend for FsBackend {
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         let key = key.to_owned();
         self.blocking(move |inner| {
-            let path = existing_file(&inner.root, &key)?;
+            let file = paths::open_file(&inner.root_fd, &key)?;
             let io_error = |err| Error::from_io(NAME, Some(&key), err);
-            let file = std::fs::File::open(&path).map_err(io_error)?;
             // Read, change and write the record of this one file under its lock, so two processes changing it at
             // once cannot lose either's update.
             rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|err| io_error(err.into()))?;

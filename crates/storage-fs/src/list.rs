@@ -2,24 +2,27 @@
 //!
 //! Within a directory, entries are sorted by their name with a `/` appended to directories: that is the order of
 //! the keys they contain (`a-b` < `a/x` because `-` < `/`), so a depth-first walk yields keys in global byte order.
+//! Every directory and file is opened relative to its open parent, never by path and never through a link (as in
+//! `paths.rs`), so a directory swapped for a link mid-walk cannot lead the listing out of the root.
 
-use std::path::PathBuf;
+use std::os::fd::OwnedFd;
 
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use storage_core::{Error, ListEntry, ListOptions, Result};
 
-use crate::paths::{Found, RESERVED_DIR, resolve};
+use crate::paths::{RESERVED_DIR, open_beneath, open_dir};
 use crate::{NAME, meta, object_meta};
 
 struct Level {
     /// The key prefix of this directory: `""` for the root, else `dir/`.
     dir_key: String,
-    path: PathBuf,
+    dir: OwnedFd,
     /// Names and whether they are directories, in key order, reversed so `pop` yields the next one.
     entries: Vec<(String, bool)>,
 }
 
 pub(crate) struct Walker {
-    root: PathBuf,
+    root: OwnedFd,
     /// Whether files carry metadata records, whose MD5 becomes the listed ETag.
     attributes: bool,
     options: ListOptions,
@@ -28,7 +31,7 @@ pub(crate) struct Walker {
 }
 
 impl Walker {
-    pub(crate) fn new(root: PathBuf, attributes: bool, options: ListOptions) -> Self {
+    pub(crate) fn new(root: OwnedFd, attributes: bool, options: ListOptions) -> Self {
         Self { root, attributes, options, stack: Vec::new(), started: false }
     }
 
@@ -49,14 +52,11 @@ impl Walker {
                 continue;
             };
             let key = format!("{}{name}", level.dir_key);
-            let path = level.path.join(&name);
             if !is_dir {
                 if key.starts_with(&prefix) && after_offset(&key) {
-                    // Gone since the directory was read: skip it, as S3 would after a concurrent delete.
-                    if let Ok(meta) = std::fs::symlink_metadata(&path) {
-                        let record = if self.attributes { meta::read_path(&path).ok().flatten() } else { None };
-                        let md5 = record.as_ref().and_then(|record| record.md5(&meta));
-                        out.push(ListEntry::Object(object_meta(&key, &meta, md5)));
+                    // Gone (or replaced by something else) since the directory was read: skip it, as S3 would.
+                    if let Some(object) = describe(&level.dir, &name, &key, self.attributes) {
+                        out.push(ListEntry::Object(object));
                     }
                 }
                 continue;
@@ -69,13 +69,14 @@ impl Walker {
             if !relevant || all_before_offset {
                 continue;
             }
+            let Ok(dir) = open_dir(&level.dir, &name) else { continue };
             if self.options.delimiter && dir_key.starts_with(&prefix) {
-                if after_offset(&dir_key) && holds_a_file(&path) {
+                if after_offset(&dir_key) && holds_a_file(&dir) {
                     out.push(ListEntry::Prefix(dir_key));
                 }
                 continue;
             }
-            self.stack.push(read_level(dir_key, path)?);
+            self.stack.push(read_level(dir_key, dir)?);
         }
         Ok(out)
     }
@@ -86,50 +87,63 @@ impl Walker {
             Some(at) => self.options.prefix[..=at].to_owned(),
             None => String::new(),
         };
-        let path = if dir_key.is_empty() {
-            self.root.clone()
-        } else {
-            match resolve(&self.root, dir_key.trim_end_matches('/'))? {
-                (path, Found::Dir) => path,
-                _ => return Ok(()),
-            }
-        };
-        self.stack.push(read_level(dir_key, path)?);
+        // Nothing there (or a link, which is never followed): nothing to list.
+        if let Ok(dir) = open_dir(&self.root, dir_key.trim_end_matches('/')) {
+            self.stack.push(read_level(dir_key, dir)?);
+        }
         Ok(())
     }
 }
 
-fn read_level(dir_key: String, path: PathBuf) -> Result<Level> {
-    let read = std::fs::read_dir(&path);
-    let entries = match read {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Level { dir_key, path, entries: vec![] }),
-        Err(err) => return Err(Error::from_io(NAME, Some(&dir_key), err)),
-    };
-    let mut listed: Vec<(String, bool)> = Vec::new();
-    for entry in entries.flatten() {
-        // Names that are not UTF-8 cannot be keys; symlinks and special files are never objects.
-        let Ok(name) = entry.file_name().into_string() else { continue };
-        let Ok(kind) = entry.file_type() else { continue };
-        if dir_key.is_empty() && name == RESERVED_DIR {
+/// The listing facts of the file `name` in `dir`, opened without following a link; `None` if it is not a file now.
+fn describe(dir: &OwnedFd, name: &str, key: &str, attributes: bool) -> Option<storage_core::ObjectMeta> {
+    let fd = open_beneath(dir, name, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()).ok()?;
+    let file = std::fs::File::from(fd);
+    let stat = file.metadata().ok().filter(std::fs::Metadata::is_file)?;
+    let record = if attributes { meta::read(&file).ok().flatten() } else { None };
+    let md5 = record.as_ref().and_then(|record| record.md5(&stat));
+    Some(object_meta(key, &stat, md5))
+}
+
+/// Names in `dir` and whether each is a directory; links and special files are never objects.
+fn entries(dir: &OwnedFd) -> std::io::Result<Vec<(String, bool)>> {
+    let mut listed = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        // Names that are not UTF-8 cannot be keys.
+        let Ok(name) = entry.file_name().to_str() else { continue };
+        if name == "." || name == ".." {
             continue;
         }
-        if kind.is_dir() || kind.is_file() {
-            listed.push((name, kind.is_dir()));
+        let kind = match entry.file_type() {
+            FileType::Unknown => match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => FileType::from_raw_mode(stat.st_mode),
+                Err(_) => continue,
+            },
+            known => known,
+        };
+        match kind {
+            FileType::Directory => listed.push((name.to_owned(), true)),
+            FileType::RegularFile => listed.push((name.to_owned(), false)),
+            _ => {}
         }
+    }
+    Ok(listed)
+}
+
+fn read_level(dir_key: String, dir: OwnedFd) -> Result<Level> {
+    let mut listed = entries(&dir).map_err(|err| Error::from_io(NAME, Some(&dir_key), err))?;
+    if dir_key.is_empty() {
+        listed.retain(|(name, _)| name != RESERVED_DIR);
     }
     let sort_key = |(name, is_dir): &(String, bool)| if *is_dir { format!("{name}/") } else { name.clone() };
     listed.sort_by_cached_key(sort_key);
     listed.reverse();
-    Ok(Level { dir_key, path, entries: listed })
+    Ok(Level { dir_key, dir, entries: listed })
 }
 
 /// Whether a directory holds a regular file somewhere below it (S3 has no empty "directories").
-fn holds_a_file(path: &std::path::Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(path) else { return false };
-    entries.flatten().any(|entry| match entry.file_type() {
-        Ok(kind) if kind.is_file() => true,
-        Ok(kind) if kind.is_dir() => holds_a_file(&entry.path()),
-        _ => false,
-    })
+fn holds_a_file(dir: &OwnedFd) -> bool {
+    let Ok(listed) = entries(dir) else { return false };
+    listed.iter().any(|(name, is_dir)| !is_dir || open_dir(dir, name).is_ok_and(|below| holds_a_file(&below)))
 }

@@ -1,8 +1,17 @@
-//! Confinement: turn a validated key into a path under the root, refusing symlinks on the way.
+//! Confinement without check-then-use: every file operation resolves its key relative to the root's open directory,
+//! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, and acts on the directory it opened.
+//!
+//! Checking a path and then using it leaves a window in which a local process can swap a directory for a symbolic
+//! link to anywhere. Here no path is looked up twice: a key's directory is opened once (refusing any symbolic link on
+//! the way, and anything that would leave the root), and the file is then opened, renamed or unlinked relative to that
+//! directory. Where `openat2` is missing (Linux before 5.6), each component is opened in turn with `O_NOFOLLOW`.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 use storage_core::{Error, Result};
 
 use crate::NAME;
@@ -10,60 +19,157 @@ use crate::NAME;
 /// The top-level directory the backend keeps its own files in (temporary files, a signing key). Not a valid key.
 pub const RESERVED_DIR: &str = ".storage";
 
-/// What a path lookup found for the final component.
+const BENEATH: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS);
+
+/// Refuse the reserved directory as a key.
+pub(crate) fn check_not_reserved(key: &str) -> Result<()> {
+    if key == RESERVED_DIR || key.starts_with(".storage/") {
+        return Err(Error::invalid_name(
+            key,
+            "`.storage/` is reserved by the fs backend for its own files; choose another top-level name",
+        ));
+    }
+    Ok(())
+}
+
+/// Open `relative` beneath the directory `dir`, never through a symbolic link and never outside `dir`.
+pub(crate) fn open_beneath(dir: &OwnedFd, relative: &str, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
+    let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    match rustix::fs::openat2(dir, relative, flags, mode, BENEATH) {
+        Err(Errno::NOSYS) => open_component_by_component(dir, relative, flags, mode),
+        // Interrupted by a concurrent rename anywhere on the system: openat2 asks to be called again.
+        Err(Errno::AGAIN) => open_beneath(dir, relative, flags, mode),
+        other => other.map_err(io::Error::from),
+    }
+}
+
+/// The fallback: every directory on the way opened with `O_NOFOLLOW`, relative to the one before.
+fn open_component_by_component(dir: &OwnedFd, relative: &str, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
+    let (parents, last) = relative.rsplit_once('/').map_or(("", relative), |(parents, last)| (parents, last));
+    let mut current = rustix::io::dup(dir)?;
+    for component in parents.split('/').filter(|c| !c.is_empty()) {
+        let next = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        current = rustix::fs::openat(&current, component, next, Mode::empty())?;
+    }
+    Ok(rustix::fs::openat(&current, last, flags, mode)?)
+}
+
+/// A key's directory, opened, and the key's last component: what every operation on the key acts on.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub dir: OwnedFd,
+    pub name: String,
+}
+
+/// What is at an entry now (not following a final symbolic link).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Found {
     File,
     Dir,
-    /// Nothing there; `parent_exists` says whether the directory that would hold it does.
-    Missing {
-        parent_exists: bool,
-    },
+    Link,
+    Other,
+    Missing,
 }
 
-/// The path of `key` under `root`. Every existing component is checked with `symlink_metadata`, so a symlink inside
-/// the root (which could point anywhere) is refused, never followed. Keys reaching here passed `validate_key`, so
-/// they have no `..`, no absolute part, no backslash and no NUL.
-pub(crate) fn resolve(root: &Path, key: &str) -> Result<(PathBuf, Found)> {
-    if key == RESERVED_DIR || key.starts_with(".storage/") {
-        return Err(Error::invalid_name(
-            key,
-            "`.storage/` is reserved by the fs backend for its metadata; choose another top-level name",
-        ));
-    }
-    let mut path = root.to_path_buf();
-    let segments: Vec<&str> = key.split('/').collect();
-    for (index, segment) in segments.iter().enumerate() {
-        path.push(segment);
-        let last = index + 1 == segments.len();
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let message = format!("`{}` is a symbolic link; the fs backend never follows links", path.display());
-                return Err(Error::permission_denied(NAME, Some(key), message, None));
-            }
-            Ok(meta) if last => return Ok((path, if meta.is_dir() { Found::Dir } else { Found::File })),
-            Ok(meta) if meta.is_dir() => {}
-            // A file where a directory is needed: nothing can exist below it.
-            Ok(_) => return Ok((with_rest(path, &segments[index + 1..]), Found::Missing { parent_exists: false })),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                return Ok((with_rest(path, &segments[index + 1..]), Found::Missing { parent_exists: last }));
-            }
-            Err(err) => return Err(Error::from_io(NAME, Some(key), err)),
+impl Entry {
+    /// The directory of `key` beneath `root`, or `None` when it does not exist (or is not a directory).
+    pub(crate) fn existing(root: &OwnedFd, key: &str) -> Result<Option<Entry>> {
+        check_not_reserved(key)?;
+        let (parents, name) = split(key);
+        match open_dir(root, parents) {
+            Ok(dir) => Ok(Some(Entry { dir, name: name.to_owned() })),
+            Err(err) if is_missing(&err) => Ok(None),
+            Err(err) => Err(map_error(key, err)),
         }
     }
-    unreachable!("a validated key has at least one segment")
-}
 
-/// `path` followed by the remaining segments (`Path::join` of an empty path would add a trailing slash).
-fn with_rest(mut path: PathBuf, rest: &[&str]) -> PathBuf {
-    path.extend(rest);
-    path
-}
-
-/// Resolve for reading: the path of an existing regular file, or `NotFound`.
-pub(crate) fn existing_file(root: &Path, key: &str) -> Result<PathBuf> {
-    match resolve(root, key)? {
-        (path, Found::File) => Ok(path),
-        _ => Err(Error::not_found(NAME, key)),
+    /// The directory of `key` beneath `root`, created (with `mode`) where missing, one component at a time relative
+    /// to the one before.
+    pub(crate) fn create(root: &OwnedFd, key: &str, mode: Option<u32>) -> Result<Entry> {
+        check_not_reserved(key)?;
+        let (parents, name) = split(key);
+        let mut dir = rustix::io::dup(root).map_err(|err| map_error(key, err.into()))?;
+        for component in parents.split('/').filter(|c| !c.is_empty()) {
+            match rustix::fs::mkdirat(&dir, component, Mode::from_raw_mode(mode.unwrap_or(0o777))) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(err) => return Err(map_error(key, err.into())),
+            }
+            dir = open_dir(&dir, component).map_err(|err| match err.raw_os_error() {
+                // A file where a directory is needed: the key cannot be created, as on a file system.
+                Some(code) if code == Errno::NOTDIR.raw_os_error() => {
+                    Error::already_exists(NAME, key).with_source("a file is where a directory of the name must be")
+                }
+                _ => map_error(key, err),
+            })?;
+        }
+        Ok(Entry { dir, name: name.to_owned() })
     }
+
+    /// What is at the entry now.
+    pub(crate) fn found(&self) -> io::Result<Found> {
+        match rustix::fs::statat(&self.dir, self.name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+                rustix::fs::FileType::RegularFile => Found::File,
+                rustix::fs::FileType::Directory => Found::Dir,
+                rustix::fs::FileType::Symlink => Found::Link,
+                _ => Found::Other,
+            }),
+            Err(Errno::NOENT) => Ok(Found::Missing),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// Open a directory beneath `dir`, for `*at` calls and reading. A symbolic link anywhere on the way is `ELOOP`
+/// (`O_DIRECTORY` is not asked for: with it, a final link would read as "not a directory"), anything else that is
+/// not a directory `ENOTDIR`.
+pub(crate) fn open_dir(dir: &OwnedFd, relative: &str) -> io::Result<OwnedFd> {
+    if relative.is_empty() {
+        return Ok(rustix::io::dup(dir)?);
+    }
+    let opened = open_beneath(dir, relative, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())?;
+    if rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&opened)?.st_mode) != rustix::fs::FileType::Directory {
+        return Err(Errno::NOTDIR.into());
+    }
+    Ok(opened)
+}
+
+/// Open the regular file `key` beneath `root` for reading, or `NotFound`.
+pub(crate) fn open_file(root: &OwnedFd, key: &str) -> Result<std::fs::File> {
+    check_not_reserved(key)?;
+    // Non-blocking, so a FIFO placed under a key cannot hang the open; a regular file reads the same either way.
+    let fd = open_beneath(root, key, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())
+        .map_err(|err| if is_missing(&err) { Error::not_found(NAME, key) } else { map_error(key, err) })?;
+    let file = std::fs::File::from(fd);
+    let is_file = file.metadata().map_err(|err| Error::from_io(NAME, Some(key), err))?.is_file();
+    if !is_file {
+        return Err(Error::not_found(NAME, key));
+    }
+    Ok(file)
+}
+
+fn split(key: &str) -> (&str, &str) {
+    key.rsplit_once('/').unwrap_or(("", key))
+}
+
+fn is_missing(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(code) if code == Errno::NOENT.raw_os_error() || code == Errno::NOTDIR.raw_os_error())
+}
+
+/// A refused symbolic link or escape as `PermissionDenied`, anything else as its I/O kind.
+pub(crate) fn map_error(key: &str, err: io::Error) -> Error {
+    match err.raw_os_error() {
+        Some(code) if code == Errno::LOOP.raw_os_error() || code == Errno::XDEV.raw_os_error() => {
+            let message = format!(
+                "a component of `{key}` is a symbolic link; the fs backend never follows links out of its root"
+            );
+            Error::permission_denied(NAME, Some(key), message, Some(err.into()))
+        }
+        _ => Error::from_io(NAME, Some(key), err),
+    }
+}
+
+/// Open the root directory itself (following a link to it is fine: that is where the backend was pointed).
+pub(crate) fn open_root(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
 }

@@ -149,3 +149,61 @@ fn links_inside_the_root_are_refused_not_followed() {
         assert_eq!(err.kind(), ErrorKind::InvalidName);
     });
 }
+
+/// A local process keeps swapping a directory inside the root with a symbolic link to a directory outside it
+/// (atomically, with `RENAME_EXCHANGE`) while saves, reads, copies, renames and deletes run under that directory:
+/// nothing is ever written outside, and nothing outside is ever read.
+#[test]
+fn a_directory_swapped_for_a_link_mid_operation_never_leads_outside() {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (root, outside) = (dir.path().join("root"), dir.path().join("outside"));
+    std::fs::create_dir_all(&outside).unwrap();
+    for name in ["secret.txt", "doc.txt", "copy.txt", "moved.txt"] {
+        std::fs::write(outside.join(name), "OUTSIDE").unwrap();
+    }
+    std::fs::create_dir_all(root.join("swap")).unwrap();
+    let storage = FsBackend::new(&root).unwrap().storage();
+    symlink(&outside, root.join("swap-link")).unwrap();
+    let before = snapshot(&outside);
+
+    let done = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let swapper = {
+        let (done, swaps, root) = (done.clone(), swaps.clone(), root.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                renameat_with(CWD, root.join("swap"), CWD, root.join("swap-link"), RenameFlags::EXCHANGE).unwrap();
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut through_the_directory = 0;
+    runtime.block_on(async {
+        for round in 0..1500 {
+            let content = format!("inside {round}");
+            if storage.save("swap/doc.txt", content.clone()).await.is_ok() {
+                through_the_directory += 1;
+            }
+            for name in ["swap/doc.txt", "swap/secret.txt", "swap/copy.txt", "swap/moved.txt"] {
+                if let Ok(bytes) = storage.read(name).await {
+                    assert_ne!(&bytes[..], b"OUTSIDE", "round {round}: {name} was read from outside the root");
+                }
+            }
+            let _ = storage.copy("swap/doc.txt", "swap/copy.txt").await;
+            let _ = storage.rename("swap/copy.txt", "swap/moved.txt").await;
+            let _ = storage.set_acl("swap/moved.txt", Acl::PublicRead).await;
+            let _ = storage.delete("swap/moved.txt").await;
+            let _ = storage.listdir("swap").await;
+        }
+    });
+    done.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(swaps.load(Ordering::Relaxed) > 100, "the directory really was swapped while the operations ran");
+    assert!(through_the_directory > 0, "some saves went through while the real directory was in place");
+    assert_eq!(snapshot(&outside), before, "nothing outside the root changed");
+}
