@@ -97,14 +97,13 @@ impl ObjectStoreBackend {
             self.store
                 .put_opts(&target, PutPayload::default(), placeholder)
                 .await
-                .map_err(|err| self.error(err, key))?;
-            claim.claimed();
-            Ok(())
+                .map(drop)
+                .map_err(|err| self.error(err, key))
         };
         let release = async {
             let _ = self.store.delete(&target).await;
         };
-        create_only_upload(take_name, upload, release).await
+        create_only_upload(take_name, claim, upload, release).await
     }
 
     /// The bytes, as a multipart upload to `target` in overwrite mode.

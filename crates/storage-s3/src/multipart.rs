@@ -21,10 +21,13 @@ use crate::{NAME, S3Backend};
 /// writer, and a failure leaves the name free.
 pub(crate) async fn create_only_upload(
     claim: impl Future<Output = Result<()>>,
+    name_claim: storage_core::NameClaim,
     upload: impl Future<Output = Result<()>>,
     release: impl Future<Output = ()>,
 ) -> Result<()> {
     claim.await?;
+    // The name is ours now: the storage need not keep the content for another attempt.
+    name_claim.claimed();
     let uploaded = upload.await;
     if uploaded.is_err() {
         release.await;
@@ -48,17 +51,12 @@ impl S3Backend {
             return upload.await;
         }
         let placeholder = PutOptions::new(WriteMode::CreateOnly, options.attributes.clone(), options.acl);
-        let take_name = async {
-            self.put_single(key, Bytes::new(), &placeholder).await?;
-            // The name is ours now: the storage need not keep the content for another attempt.
-            claim.claimed();
-            Ok(())
-        };
+        let take_name = self.put_single(key, Bytes::new(), &placeholder);
         let path = self.path(key)?;
         let release = async {
             let _ = self.inner.store.delete(&path).await;
         };
-        create_only_upload(take_name, upload, release).await
+        create_only_upload(take_name, claim, upload, release).await
     }
 
     async fn upload_parts(
