@@ -63,6 +63,14 @@ impl Record {
         }
     }
 
+    /// This record for the object's copy or new name `to`: a content type guessed from `from` is written out when
+    /// `to` would guess another, so the object keeps its type. `None` when nothing changes.
+    pub(crate) fn moved(&self, from: &str, to: &str) -> Option<Record> {
+        let guessed = guess_content_type(from);
+        (self.content_type.is_none() && guessed != guess_content_type(to))
+            .then(|| Record { content_type: Some(guessed), ..self.clone() })
+    }
+
     /// The attributes of the object under `key`.
     pub(crate) fn attributes(&self, key: &str) -> Attributes {
         let mut attributes = Attributes::default();
@@ -82,6 +90,11 @@ impl Record {
 
     pub(crate) fn set_acl(&mut self, acl: Acl) {
         self.acl = (acl != Acl::Private).then(|| acl.as_str().to_owned());
+    }
+
+    /// The same record with other attributes for the object under `key` (its ACL and checksum stay).
+    pub(crate) fn with_attributes(&self, key: &str, attributes: &Attributes) -> Record {
+        Record { acl: self.acl.clone(), sum: self.sum.clone(), ..Record::new(key, attributes, None) }
     }
 
     /// Remember `md5` as the checksum of the file as `stat` describes it now.

@@ -308,7 +308,10 @@ impl Backend for MemoryBackend {
 
     async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
         let data = content.into_bytes().await.map_err(|err| Error::from_io(NAME, Some(key), err))?;
-        let object = new_object(data, options.attributes, options.acl);
+        // Stored without a type, an object has the one its name implies, as on a disk; a copy keeps it.
+        let mut attributes = options.attributes;
+        attributes.content_type.get_or_insert_with(|| storage_core::guess_content_type(key));
+        let object = new_object(data, attributes, options.acl);
         let etag = object.etag.clone();
         self.insert(key, object, options.mode)?;
         Ok(PutResult::new(Some(etag)))
@@ -412,6 +415,14 @@ impl Backend for MemoryBackend {
     async fn acl(&self, key: &str) -> Result<Acl> {
         // S3 reports `private` for an object saved without an ACL; so does this backend.
         Ok(self.object(key)?.acl.unwrap_or(Acl::Private))
+    }
+
+    async fn set_attributes(&self, key: &str, mut attributes: Attributes) -> Result<()> {
+        attributes.content_type.get_or_insert_with(|| storage_core::guess_content_type(key));
+        let mut objects = self.objects_mut();
+        let object = objects.get_mut(key).ok_or_else(|| Error::not_found(NAME, key))?;
+        object.attributes = attributes;
+        Ok(())
     }
 }
 
