@@ -219,6 +219,10 @@ struct MigrateArgs {
     /// Delete each source file once its copy is verified (implies --verify).
     #[arg(long)]
     delete_source: bool,
+    /// Backfill while the app writes to both through a mirror storage: copy only what the target lacks, never
+    /// replace a file there, and take back a copy whose source changed meanwhile.
+    #[arg(long)]
+    live: bool,
 }
 
 /// `30s`, `10m`, `2h`, `7d`, for clap.
@@ -498,7 +502,8 @@ async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> {
         .with_concurrency(args.concurrency)
         .with_verify(args.verify)
         .with_dry_run(args.dry_run)
-        .with_delete_source(args.delete_source);
+        .with_delete_source(args.delete_source)
+        .with_live(args.live);
     stop_on_ctrl_c(options.stop.clone());
     let bar = migrate_progress();
     let report = storage_core::migrate(&from, &to, &options, &|progress| {

@@ -661,6 +661,39 @@ pub async fn acl_round_trip(fx: Fixture) {
     assert_kind(storage.acl("absent.txt").await, ErrorKind::NotFound, "acl of a missing object");
 }
 
+/// Changing attributes in place keeps the bytes and the ACL; a backend that cannot says `Unsupported` and changes
+/// nothing.
+pub async fn set_attributes_keeps_bytes_and_acl(fx: Fixture) {
+    let storage = fx.storage();
+    let name = storage.save("report.pdf", "%PDF").await.expect("save");
+    let wanted = Attributes::default()
+        .with_content_type("application/x-report")
+        .with_cache_control("max-age=60")
+        .with_metadata("owner", "alice");
+    let before = storage.metadata(&name).await.expect("metadata").attributes;
+    if !fx.backend.capabilities().set_attributes {
+        let refused = storage.set_attributes(&name, wanted).await;
+        assert_kind(refused, ErrorKind::Unsupported, "set_attributes");
+        assert_eq!(storage.metadata(&name).await.expect("metadata").attributes, before, "nothing changed");
+        return;
+    }
+    let acl = fx.backend.capabilities().acl.then_some(Acl::PublicRead);
+    if let Some(acl) = acl {
+        storage.set_acl(&name, acl).await.expect("set_acl");
+    }
+    storage.set_attributes(&name, wanted.clone()).await.expect("set_attributes");
+    let after = storage.metadata(&name).await.expect("metadata").attributes;
+    assert_eq!(after.content_type, wanted.content_type);
+    assert_eq!(after.cache_control, wanted.cache_control);
+    assert_eq!(after.metadata, wanted.metadata);
+    assert_eq!(storage.read(&name).await.expect("read"), "%PDF", "the bytes stay");
+    if let Some(acl) = acl {
+        assert_eq!(storage.acl(&name).await.expect("acl"), acl, "the ACL stays");
+    }
+    let missing = storage.set_attributes("absent.pdf", wanted).await;
+    assert_kind(missing, ErrorKind::NotFound, "set_attributes of a missing object");
+}
+
 /// An overwrite that gives no ACL leaves the object private, however often it happens, and its plain URL refuses a
 /// stranger. (The disk once reused a freed inode for the next temporary file and paired the new bytes with the old
 /// file's `public-read` metadata: every second overwrite was served publicly.)

@@ -24,8 +24,10 @@ use futures::future::BoxFuture;
 use storage_core::{Backend, Storage};
 
 pub mod cases;
+mod mirror;
 mod model;
 
+pub use mirror::{Scenario, Step, mirror_model, mirror_model_with_cases, mirror_scenarios, mirror_stress};
 pub use model::differential;
 
 /// A request to a URL a backend issued, as a plain HTTP client would send it (no credentials).
@@ -215,6 +217,11 @@ impl Fixture {
         Self { backend: Arc::new(backend), http: None, keep_alive: Vec::new() }
     }
 
+    /// A fixture over a backend already shared, such as a storage's.
+    pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
+        Self { backend, http: None, keep_alive: Vec::new() }
+    }
+
     /// Keep `resource` alive until the case ends (dropped with the last clone of the fixture).
     pub fn keep_alive(mut self, resource: impl std::any::Any + Send + Sync) -> Self {
         self.keep_alive.push(Arc::new(resource));
@@ -294,6 +301,7 @@ macro_rules! with_case_list {
             available_name_truncation,
             acl_round_trip,
             overwrite_without_an_acl_is_private_every_time,
+            set_attributes_keeps_bytes_and_acl,
             public_urls,
             temporary_url_get,
             temporary_url_put,

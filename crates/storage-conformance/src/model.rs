@@ -13,9 +13,9 @@ use crate::Fixture;
 use crate::cases::is_alternative_of;
 
 /// No name here is a directory of another, so the same sequences are valid on a filesystem.
-const NAMES: [&str; 6] = ["a.txt", "d/b.txt", "d/c d.txt", "d/e/f.bin", "é#%+?&.txt", "d/e/g"];
-const PREFIXES: [&str; 5] = ["", "d/", "d/e", "a", "é"];
-const DIRS: [&str; 3] = ["", "d", "d/e"];
+pub(crate) const NAMES: [&str; 6] = ["a.txt", "d/b.txt", "d/c d.txt", "d/e/f.bin", "é#%+?&.txt", "d/e/g"];
+pub(crate) const PREFIXES: [&str; 5] = ["", "d/", "d/e", "a", "é"];
+pub(crate) const DIRS: [&str; 3] = ["", "d", "d/e"];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -158,7 +158,7 @@ async fn apply(fx: &Fixture, ops: Vec<Op>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn model_listdir(model: &BTreeMap<String, Bytes>, dir: &str) -> (Vec<String>, Vec<String>) {
+pub(crate) fn model_listdir(model: &BTreeMap<String, Bytes>, dir: &str) -> (Vec<String>, Vec<String>) {
     let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
     let (mut dirs, mut files) = (Vec::<String>::new(), Vec::new());
     for key in model.keys().filter_map(|key| key.strip_prefix(&prefix)) {
@@ -171,7 +171,7 @@ fn model_listdir(model: &BTreeMap<String, Bytes>, dir: &str) -> (Vec<String>, Ve
     (dirs, files)
 }
 
-async fn clear(storage: &Storage) {
+pub(crate) async fn clear(storage: &Storage) {
     let keys: Vec<String> = storage.list("").map_ok(|meta| meta.key).try_collect().await.expect("list to clear");
     for key in keys {
         storage.delete(&key).await.expect("delete to clear");

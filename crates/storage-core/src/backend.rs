@@ -39,6 +39,8 @@ pub struct Capabilities {
     pub presign_max_expiry: Option<Duration>,
     /// Canned ACLs on put, and `set_acl` / `acl` on existing objects.
     pub acl: bool,
+    /// `set_attributes` replaces an existing object's attributes without writing its bytes again.
+    pub set_attributes: bool,
 }
 
 impl Capabilities {
@@ -54,6 +56,7 @@ impl Capabilities {
             presign_write: false,
             presign_max_expiry: None,
             acl: false,
+            set_attributes: false,
         }
     }
 
@@ -69,6 +72,7 @@ impl Capabilities {
             presign_write: true,
             presign_max_expiry: None,
             acl: true,
+            set_attributes: true,
         }
     }
 }
@@ -311,5 +315,11 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     async fn acl(&self, key: &str) -> Result<Acl> {
         let _ = key;
         Err(Error::unsupported(self.name(), "ACLs"))
+    }
+
+    /// Replace an existing object's attributes, keeping its bytes and ACL.
+    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
+        let _ = (key, attributes);
+        Err(Error::unsupported(self.name(), "changing the attributes of a stored object"))
     }
 }

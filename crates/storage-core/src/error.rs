@@ -38,6 +38,8 @@ pub enum Operation {
     Acl,
     /// `set_acl`.
     SetAcl,
+    /// [`crate::Storage::set_attributes`].
+    SetAttributes,
     /// `url`: a public or signed URL.
     Url,
     /// `temporary_url` and `presigned_request`.
@@ -69,6 +71,7 @@ impl Operation {
             Operation::Rename => "rename",
             Operation::Acl => "acl",
             Operation::SetAcl => "set_acl",
+            Operation::SetAttributes => "set_attributes",
             Operation::Url => "url",
             Operation::Presign => "presign",
             Operation::VerifyUrl => "verify_url",
@@ -87,6 +90,18 @@ impl fmt::Display for Operation {
 }
 
 /// The key an error is about, quoted, or an explicit "no key" for operations on no single object.
+fn mirror_outcome(primary: &str, mirror: &str, primary_kept: &bool) -> String {
+    if *primary_kept {
+        format!(
+            "written to the {primary} primary but the {mirror} mirror failed; repeat the call, or run `storage migrate` from the primary to the mirror"
+        )
+    } else {
+        format!(
+            "the {mirror} mirror failed, so the write was undone on the {primary} primary too; nothing was stored, try again"
+        )
+    }
+}
+
 fn on_key(key: &Option<String>) -> String {
     match key {
         Some(key) => format!("`{key}`"),
@@ -202,19 +217,20 @@ pub enum Error {
         message: String,
     },
 
-    /// A mirror storage wrote to its primary, but a mirror failed; the primary keeps the object.
-    #[error(
-        "{operation} `{key}`: written to the {primary} primary but the {mirror} mirror failed; `storage migrate` from the primary to the mirror repairs it"
-    )]
+    /// A mirror storage's write succeeded on its primary but failed on a mirror. A create-only write (a save under
+    /// `Unique` or `Fail`) was undone everywhere; any other write is kept by the primary.
+    #[error("{operation} `{key}`: {}", mirror_outcome(.primary, .mirror, .primary_kept))]
     Mirror {
         /// The operation that failed.
         operation: Operation,
-        /// The object the primary holds.
+        /// The object written.
         key: String,
         /// The primary's backend name.
         primary: String,
         /// The failed mirror's backend name.
         mirror: String,
+        /// Whether the primary keeps what was written (`false`: the write was undone on every member).
+        primary_kept: bool,
         /// The mirror's error.
         #[source]
         source: Box<Error>,

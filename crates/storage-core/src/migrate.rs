@@ -1,8 +1,13 @@
 //! Copying every object under a prefix from one storage to another: streaming, concurrent, resumable, verified.
 //!
 //! Names are kept exactly (no naming policy applies: this is a move, not an upload), with every attribute and the
-//! ACL. An object the target already holds with the same size and MD5 is skipped, so a run after an interruption
-//! resumes. Writes are atomic on every backend, so an interrupted run leaves no partial object behind.
+//! ACL. An object the target already holds with the same bytes, attributes and ACL is skipped, so a run after an
+//! interruption resumes; one that differs only in attributes or ACL is fixed in place where the target can. Writes
+//! are atomic on every backend, so an interrupted run leaves no partial object behind.
+//!
+//! While an app writes to both sides through a [`crate::MirrorBackend`], run it in live mode
+//! ([`MigrateOptions::with_live`]): it then only adds what the target lacks, never replaces an object there, and
+//! takes back a copy whose source changed while it was made, so it cannot undo a write or a delete of the app.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,11 +18,12 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 
-use crate::backend::{Backend, GetResult, PutOptions, WriteMode};
+use crate::backend::{Backend, Capabilities, GetResult, PutOptions, WriteMode};
 use crate::content::Content;
 use crate::error::{Error, ErrorKind, Result};
+use crate::mirror::KeyLocks;
 use crate::storage::Storage;
-use crate::types::ObjectMeta;
+use crate::types::{Acl, Attributes, ObjectMeta};
 
 /// How to migrate.
 #[derive(Debug, Clone)]
@@ -39,6 +45,8 @@ pub struct MigrateOptions {
     pub retry_backoff: Duration,
     /// Set to stop starting transfers (Ctrl-C); those in flight finish, and the report says so.
     pub stop: Arc<AtomicBool>,
+    /// Backfill a live mirror: only copy what the target lacks, create-only, and leave differing objects alone.
+    pub live: bool,
 }
 
 /// 16 transfers in flight keeps an S3 connection pool busy without flooding a disk.
@@ -55,6 +63,7 @@ impl Default for MigrateOptions {
             retries: 3,
             retry_backoff: Duration::from_millis(200),
             stop: Arc::default(),
+            live: false,
         }
     }
 }
@@ -91,6 +100,14 @@ impl MigrateOptions {
         self.retry_backoff = backoff;
         self
     }
+    /// Backfill while an app writes to both sides through a [`crate::MirrorBackend`]: copy only the objects the
+    /// target lacks, create-only so a newer write through the mirror wins, and take a copy back when its source
+    /// changed or went away while it was made. Objects the target holds with other content are left alone and
+    /// counted in [`MigrationReport::kept`]: through a mirror, the target's are the newer ones.
+    pub fn with_live(mut self, live: bool) -> Self {
+        self.live = live;
+        self
+    }
     /// Stop starting new transfers once `stop` is set (the ones in flight finish).
     pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
         self.stop = stop;
@@ -113,11 +130,20 @@ pub struct Progress {
 
 /// One object that could not be migrated, after its retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MigrationFailure {
     /// The object that failed.
     pub key: String,
     /// Why, after the last retry.
     pub reason: String,
+    /// The failure was a `NotFound`: maybe the source's object went away after the listing.
+    source_gone: bool,
+}
+
+impl MigrationFailure {
+    fn new(key: &str, err: &Error) -> Self {
+        Self { key: key.to_owned(), reason: err.to_string(), source_gone: err.kind() == ErrorKind::NotFound }
+    }
 }
 
 /// What a migration did.
@@ -126,8 +152,17 @@ pub struct MigrationFailure {
 pub struct MigrationReport {
     /// Objects copied (in a dry run: that would be copied).
     pub copied: u64,
-    /// Objects the target already held with the same size and MD5.
+    /// Objects the target already held with the same bytes, attributes and ACL.
     pub skipped: u64,
+    /// Objects whose bytes the target held but whose attributes or ACL differed, fixed without copying the bytes.
+    pub updated: u64,
+    /// Live mode: objects the target held with other content, left alone as the newer ones.
+    pub kept: u64,
+    /// Live mode: copies taken back because their source changed or went away while they were made; the next run
+    /// copies what the source holds then.
+    pub withdrawn: u64,
+    /// Objects deleted from the source after it was listed, so there was nothing to copy.
+    pub gone: u64,
     /// Objects whose copy in the target was read back and matched (copied and skipped ones).
     pub verified: u64,
     /// Source objects deleted after verification.
@@ -145,6 +180,23 @@ pub struct MigrationReport {
 }
 
 impl MigrationReport {
+    /// Add another run's counts to this one's (a backfill from several mirrors).
+    pub(crate) fn absorb(&mut self, other: MigrationReport) {
+        self.copied += other.copied;
+        self.skipped += other.skipped;
+        self.updated += other.updated;
+        self.kept += other.kept;
+        self.withdrawn += other.withdrawn;
+        self.gone += other.gone;
+        self.verified += other.verified;
+        self.deleted += other.deleted;
+        self.failed.extend(other.failed);
+        self.bytes_copied += other.bytes_copied;
+        self.elapsed += other.elapsed;
+        self.dry_run = other.dry_run;
+        self.interrupted |= other.interrupted;
+    }
+
     /// Nothing failed and nothing was left out.
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty() && !self.interrupted
@@ -156,15 +208,26 @@ impl fmt::Display for MigrationReport {
         let copied = if self.dry_run { "would copy" } else { "copied" };
         write!(
             f,
-            "{copied} {} objects ({} bytes), skipped {} already there, verified {}, deleted {}, failed {} in {:.1} s",
+            "{copied} {} objects ({} bytes), skipped {} already there, updated {} in place, verified {}, deleted {}, failed {} in {:.1} s",
             self.copied,
             self.bytes_copied,
             self.skipped,
+            self.updated,
             self.verified,
             self.deleted,
             self.failed.len(),
             self.elapsed.as_secs_f64()
         )?;
+        if self.gone > 0 {
+            write!(f, "; {} deleted from the source meanwhile", self.gone)?;
+        }
+        if self.kept > 0 || self.withdrawn > 0 {
+            write!(
+                f,
+                "; kept {} newer on the target, took back {} whose source changed (the next run copies them)",
+                self.kept, self.withdrawn
+            )?;
+        }
         if self.interrupted {
             write!(f, "; interrupted: run again to resume")?;
         }
@@ -178,6 +241,10 @@ impl fmt::Display for MigrationReport {
 enum Outcome {
     Copied { bytes: u64, verified: bool, deleted: bool },
     Skipped { verified: bool, deleted: bool },
+    Updated { verified: bool, deleted: bool },
+    Kept,
+    Withdrawn,
+    Gone,
     Failed(MigrationFailure),
     NotStarted,
 }
@@ -189,6 +256,17 @@ pub async fn migrate(
     to: &Storage,
     options: &MigrateOptions,
     progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<MigrationReport> {
+    migrate_with(from, to, options, progress, None).await
+}
+
+/// [`migrate()`], with a live backfill's copies taking turns per key with a mirror storage's deletes.
+pub(crate) async fn migrate_with(
+    from: &Storage,
+    to: &Storage,
+    options: &MigrateOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+    locks: Option<&KeyLocks>,
 ) -> Result<MigrationReport> {
     let started = Instant::now();
     let sources: Vec<ObjectMeta> = from.list(&options.prefix).try_collect().await?;
@@ -212,7 +290,16 @@ pub async fn migrate(
                 if options.stop.load(Ordering::Relaxed) {
                     return Outcome::NotStarted;
                 }
-                let outcome = migrate_one(source, target, &meta, existing, options, verify).await;
+                let outcome = match migrate_one(source, target, &meta, existing, options, verify, locks).await {
+                    // The listed object was deleted (and maybe written anew) since the listing: nothing to copy;
+                    // a new object is the next run's.
+                    Outcome::Failed(failure) if failure.source_gone => match source.head(&meta.key).await {
+                        Ok(now) if same_version(&now.meta, &meta) => Outcome::Failed(failure),
+                        Err(err) if err.kind() != ErrorKind::NotFound => Outcome::Failed(failure),
+                        _ => Outcome::Gone,
+                    },
+                    outcome => outcome,
+                };
                 let done = Progress {
                     objects_done: objects_done.fetch_add(1, Ordering::Relaxed) + 1,
                     bytes_done: bytes_done.fetch_add(meta.size, Ordering::Relaxed) + meta.size,
@@ -240,6 +327,14 @@ pub async fn migrate(
                 report.verified += u64::from(verified);
                 report.deleted += u64::from(deleted);
             }
+            Outcome::Updated { verified, deleted } => {
+                report.updated += 1;
+                report.verified += u64::from(verified);
+                report.deleted += u64::from(deleted);
+            }
+            Outcome::Kept => report.kept += 1,
+            Outcome::Withdrawn => report.withdrawn += 1,
+            Outcome::Gone => report.gone += 1,
             Outcome::Failed(failure) => report.failed.push(failure),
             Outcome::NotStarted => report.interrupted = true,
         }
@@ -256,36 +351,62 @@ async fn migrate_one(
     existing: Option<&ObjectMeta>,
     options: &MigrateOptions,
     verify: bool,
+    locks: Option<&KeyLocks>,
 ) -> Outcome {
     let key = meta.key.as_str();
-    let failed = |err: Error| Outcome::Failed(MigrationFailure { key: key.to_owned(), reason: err.to_string() });
-    if let Some(existing) = existing.filter(|existing| existing.size == meta.size) {
-        // Same size: compare content, not names. Either side's MD5 is read from its ETag when that is one.
-        // With verification the target is read back; otherwise its ETag serves when it is an MD5.
-        let same = || async {
-            let theirs = if verify { read_md5(target, key).await? } else { md5_of(target, existing).await? };
-            Ok(md5_of(source, meta).await? == theirs)
-        };
-        match retrying(options, same).await {
-            Ok(true) => {
-                let deleted = options.delete_source && !options.dry_run;
-                if deleted && let Err(err) = source.delete(key).await {
-                    return failed(err);
-                }
-                return Outcome::Skipped { verified: verify, deleted };
-            }
-            Ok(false) => {}
+    let failed = |err: Error| Outcome::Failed(MigrationFailure::new(key, &err));
+    // Deletes the source when asked; only objects whose copy in the target was verified in this run reach it.
+    let delete_source = || async move {
+        if options.delete_source && !options.dry_run { source.delete(key).await.map(|()| true) } else { Ok(false) }
+    };
+    if let Some(existing) = existing {
+        match retrying(options, || difference(source, target, meta, existing, verify)).await {
+            // One side lost the object since the listing: decide again below as if the target lacked it.
+            Err(err) if err.kind() == ErrorKind::NotFound => {}
             Err(err) => return failed(err),
+            Ok(Difference::None) => {
+                return match delete_source().await {
+                    Ok(deleted) => Outcome::Skipped { verified: verify, deleted },
+                    Err(err) => failed(err),
+                };
+            }
+            Ok(_) if options.live => return Outcome::Kept,
+            Ok(Difference::Bytes) => {}
+            Ok(Difference::Metadata { .. }) if options.dry_run => {
+                return Outcome::Updated { verified: false, deleted: false };
+            }
+            Ok(Difference::Metadata { attributes, acl }) => {
+                match retrying(options, || fix_metadata(target, key, attributes.clone(), acl)).await {
+                    Ok(true) => {
+                        return match delete_source().await {
+                            Ok(deleted) => Outcome::Updated { verified: verify, deleted },
+                            Err(err) => failed(err),
+                        };
+                    }
+                    Ok(false) => {} // the target cannot change attributes in place: the bytes are copied again
+                    Err(err) => return failed(err),
+                }
+            }
         }
     }
     if options.dry_run {
         return Outcome::Copied { bytes: meta.size, verified: false, deleted: false };
     }
     let copied = retrying(options, || async {
-        let sent = copy_object(source, target, key, WriteMode::Overwrite, None).await?;
+        let sent = if options.live {
+            match backfill_one(source, target, key, None, locks).await? {
+                Backfilled::Copied(sent) => sent,
+                Backfilled::Present => return Ok(Backfilled::Present),
+                Backfilled::Withdrawn => return Ok(Backfilled::Withdrawn),
+            }
+        } else {
+            copy_object(source, key, target, key, WriteMode::Overwrite, None).await?
+        };
         if verify {
             let stored = read_md5(target, key).await?;
-            if stored != sent {
+            // Live, a write through the mirror may have replaced the copy since: then the target must hold what
+            // the source holds now.
+            if stored != sent && !(options.live && read_md5(source, key).await.ok() == Some(stored)) {
                 return Err(Error::backend(
                     target.name(),
                     Some(key),
@@ -295,17 +416,99 @@ async fn migrate_one(
                 ));
             }
         }
-        Ok(())
+        Ok(Backfilled::Copied(sent))
     })
     .await;
-    if let Err(err) = copied {
-        return failed(err);
+    match copied {
+        Ok(Backfilled::Copied(_)) => {}
+        Ok(Backfilled::Present) => return Outcome::Skipped { verified: false, deleted: false },
+        Ok(Backfilled::Withdrawn) => return Outcome::Withdrawn,
+        Err(err) => return failed(err),
     }
-    let deleted = options.delete_source;
-    if deleted && let Err(err) = source.delete(key).await {
-        return failed(err);
+    match delete_source().await {
+        Ok(deleted) => Outcome::Copied { bytes: meta.size, verified: verify, deleted },
+        Err(err) => failed(err),
     }
-    Outcome::Copied { bytes: meta.size, verified: verify, deleted }
+}
+
+/// How the target's object differs from the source's.
+enum Difference {
+    None,
+    Bytes,
+    /// Same bytes; the attributes to set (if they differ) and the ACL to set (if it differs).
+    Metadata {
+        attributes: Option<Attributes>,
+        acl: Option<Acl>,
+    },
+}
+
+/// Compare bytes (by MD5, the target's read back when verifying), then attributes and ACL, as far as the target
+/// keeps them.
+async fn difference(
+    source: &dyn Backend,
+    target: &dyn Backend,
+    meta: &ObjectMeta,
+    existing: &ObjectMeta,
+    verify: bool,
+) -> Result<Difference> {
+    if existing.size != meta.size {
+        return Ok(Difference::Bytes);
+    }
+    // Either side's MD5 is read from its ETag when that is one (fs keeps it with the file); with verification the
+    // target is read back.
+    let theirs = if verify { read_md5(target, &meta.key).await? } else { md5_of(target, existing).await? };
+    if md5_of(source, meta).await? != theirs {
+        return Ok(Difference::Bytes);
+    }
+    let caps = target.capabilities();
+    let kept = |attributes: Attributes| kept_attributes(&meta.key, attributes, caps);
+    let wanted = kept(source.head(&meta.key).await?.attributes);
+    let attributes = (kept(target.head(&meta.key).await?.attributes) != wanted).then_some(wanted);
+    let acl = if caps.acl && source.capabilities().acl {
+        let wanted = source.acl(&meta.key).await?;
+        (target.acl(&meta.key).await? != wanted).then_some(wanted)
+    } else {
+        None
+    };
+    Ok(match (attributes, acl) {
+        (None, None) => Difference::None,
+        (attributes, acl) => Difference::Metadata { attributes, acl },
+    })
+}
+
+/// The part of `attributes` a backend with `caps` stores, so what it cannot keep never counts as a difference; no
+/// content type (or S3's `binary/octet-stream`, what it reports for none) counts as the one guessed from the name,
+/// which is what a disk reports for a file stored without one.
+fn kept_attributes(key: &str, mut attributes: Attributes, caps: Capabilities) -> Attributes {
+    attributes.content_type.take_if(|content_type| content_type == "binary/octet-stream");
+    attributes.content_type.get_or_insert_with(|| crate::storage::guess_content_type(key));
+    if !caps.write_with_attributes {
+        attributes = Attributes { metadata: attributes.metadata, ..Attributes::default() };
+    }
+    if !caps.write_with_user_metadata {
+        attributes.metadata.clear();
+    }
+    attributes
+}
+
+/// Give the target's object the source's attributes and ACL without copying its bytes; `false` when the target
+/// cannot change attributes in place (the bytes are copied again instead).
+async fn fix_metadata(
+    target: &dyn Backend,
+    key: &str,
+    attributes: Option<Attributes>,
+    acl: Option<Acl>,
+) -> Result<bool> {
+    if let Some(attributes) = attributes {
+        if !target.capabilities().set_attributes {
+            return Ok(false);
+        }
+        target.set_attributes(key, attributes).await?;
+    }
+    if let Some(acl) = acl {
+        target.set_acl(key, acl).await?;
+    }
+    Ok(true)
 }
 
 /// Run `attempt` until it succeeds, at most `1 + options.retries` times, waiting longer after each failure. Errors
@@ -336,28 +539,92 @@ where
     }
 }
 
-/// Stream `key` from `source` to `target` with its attributes and, where both keep ACLs, its ACL; the MD5 of the
-/// bytes sent. `opened` is a read of the whole object already made, so it need not be made again. Shared by
+/// Stream `from` on `source` to `to` on `target` with its attributes and, where both keep ACLs, its ACL; the MD5 of
+/// the bytes sent. `opened` is a read of the whole object already made, so it need not be made again. Shared by
 /// migrations and the mirror backend's copies.
 pub(crate) async fn copy_object(
     source: &dyn Backend,
+    from: &str,
     target: &dyn Backend,
-    key: &str,
+    to: &str,
     mode: WriteMode,
     opened: Option<GetResult>,
 ) -> Result<[u8; 16]> {
     let object = match opened {
         Some(object) => object,
-        None => source.get(key, None).await?,
+        None => source.get(from, None).await?,
     };
-    let acl = if source.capabilities().acl && target.capabilities().acl { Some(source.acl(key).await?) } else { None };
+    let acl = if source.capabilities().acl && target.capabilities().acl { Some(source.acl(from).await?) } else { None };
     let hasher = Arc::new(Mutex::new(Md5::new()));
     let hashing = hasher.clone();
     let stream = object.stream.inspect_ok(move |chunk| hashing.lock().expect("md5").update(chunk));
     let content = Content::from_stream(stream, Some(object.metadata.size()));
-    target.put(key, content, PutOptions::new(mode, object.metadata.attributes, acl)).await?;
+    target.put(to, content, PutOptions::new(mode, object.metadata.attributes, acl)).await?;
     let digest = hasher.lock().expect("md5").clone().finalize();
     Ok(digest.into())
+}
+
+/// What a live backfill of one object did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backfilled {
+    /// Copied; the MD5 of the bytes sent.
+    Copied([u8; 16]),
+    /// The target held the key already: a write through the mirror, newer than the source's object.
+    Present,
+    /// The source's object changed or went away while it was copied, so the copy was taken back.
+    Withdrawn,
+}
+
+/// Copy `key` from `source` to `target` where the target lacks it, safely while an app writes to both through a
+/// mirror (writes reach both, deletes reach the source before the target's last delete):
+/// - the copy is create-only, so an object the app wrote to the target first is never replaced by an older one;
+/// - the source is looked at again after the copy: if its object changed or went away meanwhile (an overwrite or a
+///   delete through the mirror that this copy raced with), the copy is taken back unless the target holds something
+///   newer by now. A copy taken back is what the source now holds, or gone with it; never a resurrected object.
+///
+/// `opened` is a read of the whole object already made; `locks`, a mirror storage's turns per key.
+pub(crate) async fn backfill_one(
+    source: &dyn Backend,
+    target: &dyn Backend,
+    key: &str,
+    opened: Option<GetResult>,
+    locks: Option<&KeyLocks>,
+) -> Result<Backfilled> {
+    let _turn = match locks {
+        Some(locks) => Some(locks.lock(key).await),
+        None => None,
+    };
+    let object = match opened {
+        Some(object) => object,
+        None => source.get(key, None).await?,
+    };
+    let read = object.metadata.meta.clone();
+    let md5 = match copy_object(source, key, target, key, WriteMode::CreateOnly, Some(object)).await {
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => return Ok(Backfilled::Present),
+        other => other?,
+    };
+    let written = target.head(key).await.map(|meta| meta.meta);
+    let unchanged = match source.head(key).await {
+        Ok(now) => same_version(&now.meta, &read),
+        Err(err) if err.kind() == ErrorKind::NotFound => false,
+        Err(err) => return Err(err),
+    };
+    if unchanged {
+        return Ok(Backfilled::Copied(md5));
+    }
+    // Taken back only while the target still holds this copy: a newer write there stays.
+    if let Ok(written) = written
+        && let Ok(now) = target.head(key).await
+        && same_version(&now.meta, &written)
+    {
+        target.delete(key).await?;
+    }
+    Ok(Backfilled::Withdrawn)
+}
+
+/// Whether two looks at one backend's object saw the same version of it.
+fn same_version(a: &ObjectMeta, b: &ObjectMeta) -> bool {
+    a.etag == b.etag && a.size == b.size && a.last_modified == b.last_modified
 }
 
 /// The MD5 of an object: its ETag when that is a plain MD5 (S3 single-part uploads, the memory backend), else read.
@@ -378,7 +645,7 @@ async fn read_md5(backend: &dyn Backend, key: &str) -> Result<[u8; 16]> {
 }
 
 /// `"9e107d9d372bb6826bd81d3542a419d6"` → its 16 bytes. Multipart ETags (`"...-3"`) and others are not MD5s.
-fn md5_from_etag(etag: &str) -> Option<[u8; 16]> {
+pub(crate) fn md5_from_etag(etag: &str) -> Option<[u8; 16]> {
     let hex = etag.trim_matches('"');
     if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

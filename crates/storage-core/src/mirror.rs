@@ -1,43 +1,85 @@
 //! A backend made of a primary and mirrors, for moving an app between backends without downtime: writes go to all,
-//! reads fall back from the primary to the mirrors, URLs come from the primary.
+//! reads see the union of what the members hold, URLs come from the primary.
 //!
-//! The move: mirror the new backend behind the old one, backfill with [`crate::migrate()`], verify, then flip, so the
-//! new one is primary and the old one a mirror that still answers what the backfill missed.
+//! The move: mirror the new backend behind the old one, backfill with [`crate::migrate()`] in live mode, verify,
+//! then flip, so the new one is primary and the old one a mirror that still answers what the backfill missed.
+//!
+//! The promise, over the union of the members: a name any member holds is taken. A create-only write (the `Unique`
+//! and `Fail` policies) claims its name on every member with create-only writes and undoes its claims when one member
+//! already holds the name, so a save through a mirror never replaces a file that any member holds unless the policy
+//! is `Overwrite`. Writes reach the primary first and deletes reach it last, which is what lets a live backfill in
+//! another process notice them (see [`crate::MigrateOptions::with_live`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use futures::stream::BoxStream;
+use futures::stream::{BoxStream, StreamExt};
 
-use crate::backend::{Backend, Capabilities, GetResult, ListOptions, PresignRequest, PresignedRequest, PutOptions};
-use crate::backend::{PutResult, WriteMode};
+use crate::backend::{Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest};
+use crate::backend::{PutOptions, PutResult, WriteMode};
 use crate::content::Content;
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrate::copy_object;
+use crate::migrate::{
+    MigrateOptions, MigrationReport, Progress, backfill_one, copy_object, md5_from_etag, migrate_with,
+};
 use crate::storage::Storage;
-use crate::types::{Acl, ByteRange, ListEntry, Metadata};
+use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
 
 /// A primary backend and its mirrors, as one [`Backend`] (wrap it in a [`Storage`] for the policy).
 ///
-/// - **Writes** (put, delete, copy, rename, set_acl) go to the primary first, then to every mirror. A failed
-///   primary write fails the call and leaves the mirrors alone. A failed mirror write fails the call with
-///   [`Error::Mirror`], which names the key already written to the primary.
+/// - **Names** are taken when any member holds them: `exists`, `metadata`, `list` and reads answer for the union
+///   of the members (the primary's object wins where several hold one), and create-only writes claim the name on
+///   every member, undoing the claims made when one member holds it already.
+/// - **Writes** (put, copy, rename, set_acl) go to the primary first, then to every mirror. A failed primary write
+///   fails the call and leaves the mirrors alone. A failed mirror write fails the call with [`Error::Mirror`]: a
+///   create-only write is then undone everywhere, any other is kept by the primary.
+/// - **Deletes** remove the object from the primary, then from the mirrors, then from the primary again, so a
+///   backfill that copied it back in between is undone (see [`crate::MigrateOptions::with_live`]).
 /// - **Reads** (get, head, acl) come from the primary, and from the mirrors in order when the primary answers
-///   `NotFound`. With [`MirrorBackend::with_read_through`], an object found on a mirror is first copied to the primary.
-/// - **Listing and URLs** come from the primary only.
+///   `NotFound`. With [`MirrorBackend::with_read_through`], an object found on a mirror is first copied to the
+///   primary (create-only, so a newer write wins), and so is one a temporary URL is asked for.
+/// - **URLs** come from the primary; without read-through, a temporary URL of an object only a mirror holds comes
+///   from that mirror.
 #[derive(Debug, Clone)]
 pub struct MirrorBackend {
     primary: Arc<dyn Backend>,
     mirrors: Vec<Arc<dyn Backend>>,
     read_through: bool,
     name: String,
+    /// Shared by clones: this process's deletes and backfill copies of one key take turns.
+    locks: Arc<KeyLocks>,
+}
+
+/// One lock per key in use. A backfill copy that raced with a delete is taken back (see
+/// [`crate::MigrateOptions::with_live`]), but until then a reader could see it; within one process, taking turns
+/// means no reader ever does.
+#[derive(Debug, Default)]
+pub(crate) struct KeyLocks(std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
+
+impl KeyLocks {
+    pub(crate) async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.0.lock().expect("the key locks");
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            match locks.get(key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(key.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
 }
 
 impl MirrorBackend {
     /// A primary and the mirrors every write goes to as well.
     pub fn new(primary: Arc<dyn Backend>, mirrors: Vec<Arc<dyn Backend>>) -> Self {
         let name = std::iter::once(&primary).chain(&mirrors).map(|b| b.name()).collect::<Vec<_>>().join("+");
-        Self { primary, mirrors, read_through: false, name: format!("mirror({name})") }
+        Self { primary, mirrors, read_through: false, name: format!("mirror({name})"), locks: Arc::default() }
     }
 
     /// The mirror backend of two storages' backends (their policy is not used: wrap the result in a storage).
@@ -56,12 +98,37 @@ impl MirrorBackend {
         Storage::new(self)
     }
 
-    fn mirror_error(&self, key: &str, mirror: &dyn Backend, source: Error) -> Error {
+    /// Copy what each mirror holds and the primary lacks to the primary: [`crate::migrate()`] in live mode, from
+    /// every mirror in turn, taking turns per key with this mirror storage's deletes, so a reader in this process
+    /// never sees a deleted object come back even for a moment. A backfill in another process (`storage migrate
+    /// --live`) is as safe for what is stored, but a reader may see such an object until that backfill takes its
+    /// copy back.
+    pub async fn backfill(
+        &self,
+        options: &MigrateOptions,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<MigrationReport> {
+        let options = options.clone().with_live(true);
+        let (primary, mut report) = (Storage::from_arc(self.primary.clone()), MigrationReport::default());
+        for mirror in &self.mirrors {
+            let mirror = Storage::from_arc(mirror.clone());
+            report.absorb(migrate_with(&mirror, &primary, &options, progress, Some(&self.locks)).await?);
+        }
+        Ok(report)
+    }
+
+    /// The primary, then the mirrors.
+    fn members(&self) -> impl Iterator<Item = &dyn Backend> {
+        std::iter::once(self.primary.as_ref()).chain(self.mirrors.iter().map(|m| m.as_ref()))
+    }
+
+    fn mirror_error(&self, key: &str, mirror: &dyn Backend, primary_kept: bool, source: Error) -> Error {
         Error::Mirror {
             operation: crate::Operation::Unspecified,
             key: key.to_owned(),
             primary: self.primary.name().to_owned(),
             mirror: mirror.name().to_owned(),
+            primary_kept,
             source: Box::new(source),
         }
     }
@@ -75,21 +142,67 @@ impl MirrorBackend {
         let mut first_failure = None;
         for mirror in &self.mirrors {
             if let Err(err) = write(mirror.as_ref()).await {
-                first_failure.get_or_insert_with(|| self.mirror_error(key, mirror.as_ref(), err));
+                first_failure.get_or_insert_with(|| self.mirror_error(key, mirror.as_ref(), true, err));
             }
         }
         first_failure.map_or(Ok(()), Err)
     }
 
-    /// The first backend, primary first, whose `read` does not answer `NotFound`.
+    /// After the primary claimed `key` with a create-only write, claim it on every mirror with the create-only
+    /// `write`. When a mirror already holds the name or fails, the claims made so far (the primary's too) are deleted
+    /// again, so the name is left as it was: `AlreadyExists` for a taken name, [`Error::Mirror`] for a failure.
+    async fn claim_on_mirrors<'a, F, Fut>(&'a self, key: &str, write: F) -> Result<()>
+    where
+        F: Fn(&'a dyn Backend) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        for (index, mirror) in self.mirrors.iter().enumerate() {
+            let Err(err) = write(mirror.as_ref()).await else { continue };
+            let undone = self.unclaim(key, 1 + index).await;
+            return Err(match (err.kind(), undone) {
+                (ErrorKind::AlreadyExists, Ok(())) => err,
+                (ErrorKind::AlreadyExists, Err(undo)) => self.mirror_error(key, mirror.as_ref(), true, undo),
+                (_, undone) => self.mirror_error(key, mirror.as_ref(), undone.is_err(), err),
+            });
+        }
+        Ok(())
+    }
+
+    /// Delete the claims of `key` made on the first `count` members.
+    async fn unclaim(&self, key: &str, count: usize) -> Result<()> {
+        for member in self.members().take(count) {
+            member.delete(key).await?;
+        }
+        Ok(())
+    }
+
+    /// Run `change` on every member that holds `key`; `NotFound` only when none does.
+    async fn on_holders<'a, F, Fut>(&'a self, key: &str, change: F) -> Result<()>
+    where
+        F: Fn(&'a dyn Backend) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        let mut held = false;
+        for (index, member) in self.members().enumerate() {
+            match change(member).await {
+                Ok(()) => held = true,
+                Err(err) if err.kind() == ErrorKind::NotFound => {}
+                Err(err) if index == 0 => return Err(err),
+                Err(err) => return Err(self.mirror_error(key, member, held, err)),
+            }
+        }
+        if held { Ok(()) } else { Err(Error::not_found(&self.name, key)) }
+    }
+
+    /// The first member, primary first, whose `read` does not answer `NotFound`, and its index.
     async fn read_first<'a, T, F, Fut>(&'a self, read: F) -> Result<(T, usize)>
     where
         F: Fn(&'a dyn Backend) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let mut not_found = None;
-        for (index, backend) in std::iter::once(&self.primary).chain(&self.mirrors).enumerate() {
-            match read(backend.as_ref()).await {
+        for (index, member) in self.members().enumerate() {
+            match read(member).await {
                 Err(err) if err.kind() == ErrorKind::NotFound => {
                     not_found.get_or_insert(err);
                 }
@@ -99,14 +212,50 @@ impl MirrorBackend {
         Err(not_found.expect("the primary was asked"))
     }
 
-    /// Copy `key` from mirror `index` to the primary, create-only, so a write racing with it wins.
-    async fn copy_back(&self, key: &str, index: usize, opened: Option<GetResult>) -> Result<()> {
-        let mirror = self.mirrors[index - 1].as_ref();
-        match copy_object(mirror, self.primary.as_ref(), key, WriteMode::CreateOnly, opened).await {
-            Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
-            other => other.map(drop),
-        }
+    /// The member at `index` (0 is the primary).
+    fn member(&self, index: usize) -> &dyn Backend {
+        self.members().nth(index).expect("a member index")
     }
+
+    /// Copy `key` from member `index` to the primary as a live backfill does: create-only, so a newer write wins,
+    /// and taken back if the mirror's object changed meanwhile. `opened` is a read of the whole object already made.
+    async fn copy_back(&self, key: &str, index: usize, opened: Option<GetResult>) -> Result<()> {
+        backfill_one(self.member(index), self.primary.as_ref(), key, opened, None).await.map(drop)
+    }
+
+    /// `to` as a copy of `from` on `member`: natively when the member holds the same object as `holder` (the first
+    /// member that holds `from`, whose object the union shows), else streamed from the holder.
+    async fn copy_on(
+        &self,
+        member: &dyn Backend,
+        holder: &dyn Backend,
+        from: &str,
+        to: &str,
+        mode: WriteMode,
+    ) -> Result<()> {
+        if same_object(member, holder, from).await? {
+            if mode == WriteMode::Overwrite || member.capabilities().copy_with_create_only {
+                return member.copy(from, to, mode).await;
+            }
+            return copy_object(member, from, member, to, mode, None).await.map(drop);
+        }
+        copy_object(holder, from, member, to, mode, None).await.map(drop)
+    }
+}
+
+/// Whether `member` holds the same object under `key` as `holder` does: the same backend, or the same size and MD5.
+async fn same_object(member: &dyn Backend, holder: &dyn Backend, key: &str) -> Result<bool> {
+    if std::ptr::addr_eq(member, holder) {
+        return Ok(true);
+    }
+    let theirs = match member.head(key).await {
+        Ok(theirs) => theirs.meta,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err),
+    };
+    let held = holder.head(key).await?.meta;
+    let md5 = |meta: &crate::ObjectMeta| meta.etag.as_deref().and_then(md5_from_etag);
+    Ok(theirs.size == held.size && md5(&theirs).is_some() && md5(&theirs) == md5(&held))
 }
 
 #[async_trait]
@@ -115,15 +264,19 @@ impl Backend for MirrorBackend {
         &self.name
     }
 
-    /// The primary's, less any write ability a mirror lacks (every write must land everywhere).
+    /// The primary's URL abilities, and the write abilities every member has (every write must land everywhere).
     fn capabilities(&self) -> Capabilities {
         let mut capabilities = self.primary.capabilities();
         for mirror in &self.mirrors {
             let theirs = mirror.capabilities();
+            capabilities.write_with_create_only &= theirs.write_with_create_only;
             capabilities.write_with_attributes &= theirs.write_with_attributes;
             capabilities.write_with_user_metadata &= theirs.write_with_user_metadata;
             capabilities.acl &= theirs.acl;
+            capabilities.set_attributes &= theirs.set_attributes;
         }
+        // A create-only copy is made of create-only claims on every member, natively or streamed.
+        capabilities.copy_with_create_only = capabilities.write_with_create_only;
         capabilities
     }
 
@@ -131,51 +284,76 @@ impl Backend for MirrorBackend {
         let (first, rewind) = content.tee();
         let result = self.primary.put(key, first, options.clone()).await?;
         let replay = rewind.rewind().await.map_err(|err| Error::from_io(self.primary.name(), Some(key), err))?;
-        // The primary decided whether the name was free; the mirrors follow it.
-        let mirrored = PutOptions { mode: WriteMode::Overwrite, ..options };
-        self.on_mirrors(key, |mirror| {
-            let (content, options) = (replay.content(), mirrored.clone());
-            async move { mirror.put(key, content, options).await.map(drop) }
-        })
-        .await?;
+        let (replay, options) = (&replay, &options);
+        match options.mode {
+            WriteMode::CreateOnly => {
+                self.claim_on_mirrors(key, |mirror| async move {
+                    mirror.put(key, replay.content(), options.clone()).await.map(drop)
+                })
+                .await?
+            }
+            WriteMode::Overwrite => {
+                self.on_mirrors(key, |mirror| async move {
+                    mirror.put(key, replay.content(), options.clone()).await.map(drop)
+                })
+                .await?
+            }
+        }
         Ok(result)
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        let (result, index) = self.read_first(|backend| backend.get(key, range)).await?;
+        // A read that may copy back takes its turn with deletes from before it reads (see `KeyLocks`).
+        let _turn = match self.read_through {
+            true => Some(self.locks.lock(key).await),
+            false => None,
+        };
+        let (result, index) = self.read_first(|member| member.get(key, range)).await?;
         if index == 0 || !self.read_through {
             return Ok(result);
         }
-        // The whole object goes to the primary (through this read, unless it was a range), then is served from there.
+        // The whole object goes to the primary (through this read, unless it was a range), then is served from
+        // there; if the copy was taken back (the mirror's object changed meanwhile), from wherever it is now.
         self.copy_back(key, index, range.is_none().then_some(result)).await?;
-        self.primary.get(key, range).await
+        Ok(self.read_first(|member| member.get(key, range)).await?.0)
     }
 
     async fn head(&self, key: &str) -> Result<Metadata> {
-        Ok(self.read_first(|backend| backend.head(key)).await?.0)
+        Ok(self.read_first(|member| member.head(key)).await?.0)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
+        let _turn = self.locks.lock(key).await;
         self.primary.delete(key).await?;
-        self.on_mirrors(key, |mirror| mirror.delete(key)).await
+        self.on_mirrors(key, |mirror| mirror.delete(key)).await?;
+        // A live backfill (mirror to primary) that read the object before the mirrors lost it may have copied it
+        // to the primary since; the backfill also looks again, but only this delete knows it was meant.
+        self.primary.delete(key).await
     }
 
+    /// The union of the members' listings, merged in key order; the primary's entry wins where several have one.
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        self.primary.list(options)
+        let streams: Vec<_> =
+            std::iter::once(&self.primary).chain(&self.mirrors).map(|m| m.list(options.clone())).collect();
+        merge_sorted(streams)
     }
 
     async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.primary.copy(from, to, mode).await?;
-        self.on_mirrors(to, |mirror| self.mirror_copy(mirror, from, to)).await
+        // The source may be on a mirror only: it is read from the first member that holds it.
+        let (_, holder) = self.read_first(|member| member.head(from)).await?;
+        let holder = self.member(holder);
+        self.copy_on(self.primary.as_ref(), holder, from, to, mode).await?;
+        let write = |mirror| self.copy_on(mirror, holder, from, to, mode);
+        match mode {
+            WriteMode::CreateOnly => self.claim_on_mirrors(to, write).await,
+            WriteMode::Overwrite => self.on_mirrors(to, write).await,
+        }
     }
 
+    /// A copy, then a delete of the source, so the move is the same on every member whoever held the source.
     async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.primary.rename(from, to, mode).await?;
-        self.on_mirrors(to, |mirror| async move {
-            self.mirror_copy(mirror, from, to).await?;
-            mirror.delete(from).await
-        })
-        .await
+        self.copy(from, to, mode).await?;
+        self.delete(from).await
     }
 
     fn public_url(&self, key: &str) -> Result<String> {
@@ -183,34 +361,72 @@ impl Backend for MirrorBackend {
     }
 
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        self.primary.presign(request).await
+        if request.method != Method::Get {
+            return self.primary.presign(request).await;
+        }
+        // The link must lead to the object: from the primary if it holds it (after read-through copied it there),
+        // else from the mirror that does.
+        let index = match self.read_first(|member| member.head(&request.key)).await {
+            Ok((_, index)) => index,
+            Err(err) if err.kind() == ErrorKind::NotFound => 0,
+            Err(err) => return Err(err),
+        };
+        if index == 0 {
+            return self.primary.presign(request).await;
+        }
+        if self.read_through {
+            self.copy_back(&request.key, index, None).await?;
+            return self.primary.presign(request).await;
+        }
+        self.member(index).presign(request).await
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
-        self.primary.set_acl(key, acl).await?;
-        self.on_mirrors(key, |mirror| async move {
-            match mirror.set_acl(key, acl).await {
-                // A mirror that lacks the object yet gets it, with this ACL, from the backfill.
-                Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
-                other => other,
-            }
-        })
-        .await
+        self.on_holders(key, |member| member.set_acl(key, acl)).await
     }
 
     async fn acl(&self, key: &str) -> Result<Acl> {
-        Ok(self.read_first(|backend| backend.acl(key)).await?.0)
+        Ok(self.read_first(|member| member.acl(key)).await?.0)
+    }
+
+    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
+        self.on_holders(key, |member| member.set_attributes(key, attributes.clone())).await
     }
 }
 
-impl MirrorBackend {
-    /// Repeat a copy on a mirror: natively when the mirror has the source, else from the primary's new object.
-    async fn mirror_copy(&self, mirror: &dyn Backend, from: &str, to: &str) -> Result<()> {
-        match mirror.copy(from, to, WriteMode::Overwrite).await {
-            Err(err) if err.kind() == ErrorKind::NotFound => {
-                copy_object(self.primary.as_ref(), mirror, to, WriteMode::Overwrite, None).await.map(drop)
-            }
-            other => other,
+/// Merge listings that are each in key order into one in key order, keeping the first stream's entry where
+/// several have the same key (a common prefix is the same entry on every member).
+fn merge_sorted(streams: Vec<BoxStream<'static, Result<ListEntry>>>) -> BoxStream<'static, Result<ListEntry>> {
+    let heads: Vec<Option<Result<ListEntry>>> = streams.iter().map(|_| None).collect();
+    let state = (streams.into_iter().map(|s| s.fuse()).collect::<Vec<_>>(), heads, false);
+    futures::stream::unfold(state, |(mut streams, mut heads, failed)| async move {
+        if failed {
+            return None;
         }
-    }
+        for (stream, head) in streams.iter_mut().zip(heads.iter_mut()) {
+            if head.is_none() {
+                *head = stream.next().await;
+            }
+        }
+        if let Some(index) = heads.iter().position(|head| matches!(head, Some(Err(_)))) {
+            let err = heads[index].take().expect("an error");
+            return Some((err, (streams, heads, true)));
+        }
+        let smallest = heads
+            .iter()
+            .filter_map(|head| match head {
+                Some(Ok(entry)) => Some(entry.key().to_owned()),
+                _ => None,
+            })
+            .min()?;
+        let mut first = None;
+        for head in heads.iter_mut() {
+            if matches!(head, Some(Ok(entry)) if entry.key() == smallest) {
+                let entry = head.take().expect("a head");
+                first.get_or_insert(entry);
+            }
+        }
+        Some((first.expect("the smallest entry"), (streams, heads, false)))
+    })
+    .boxed()
 }

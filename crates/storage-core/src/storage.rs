@@ -667,6 +667,21 @@ impl Storage {
         .map_err(during(Operation::Presign))
     }
 
+    /// Replace the attributes of `name` (content type, cache-control, user metadata, …) without writing its bytes
+    /// again; its ACL stays. `Unsupported` where the backend cannot (S3: copy it onto itself with [`Storage::copy_to`]).
+    pub async fn set_attributes(&self, name: &str, attributes: Attributes) -> Result<()> {
+        async {
+            validate_key(name)?;
+            if !self.capabilities().set_attributes {
+                return Err(Error::unsupported(self.backend_name(), "changing the attributes of a stored object"));
+            }
+            check_attributes(name, &attributes)?;
+            self.backend.set_attributes(name, attributes).await
+        }
+        .await
+        .map_err(during(Operation::SetAttributes))
+    }
+
     /// Set the canned ACL of an existing object.
     pub async fn set_acl(&self, name: &str, acl: Acl) -> Result<()> {
         async {

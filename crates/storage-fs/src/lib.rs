@@ -40,8 +40,8 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use storage_core::content::FILE_CHUNK;
 use storage_core::signing::{UrlSigner, encode_key_path};
 use storage_core::{
-    Acl, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata, ObjectMeta,
-    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
+    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
+    ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -416,6 +416,7 @@ impl Backend for FsBackend {
             capabilities.write_with_attributes = false;
             capabilities.write_with_user_metadata = false;
             capabilities.acl = false;
+            capabilities.set_attributes = false;
         }
         capabilities
     }
@@ -555,6 +556,7 @@ impl Backend for FsBackend {
         self.blocking(move |inner| {
             // Bytes and record from the one file opened, whatever replaces it meanwhile.
             let (source, _, record) = inner.open_file(&from)?;
+            let record = record.moved(&from, &to).unwrap_or(record);
             let target = inner.write_target(&to)?;
             let (temp, mut file) = inner.temp_file(&to)?;
             let md5 = hashing_copy(source, &mut file).map_err(|err| Error::from_io(NAME, Some(&from), err))?;
@@ -575,8 +577,12 @@ impl Backend for FsBackend {
                 Found::Link => return Err(paths::map_error(&from, io::Error::from(rustix::io::Errno::LOOP))),
                 _ => return Err(Error::not_found(NAME, &from)),
             }
+            // The record is part of the file: it moves with the name, with the type the old name implied.
+            let (file, _, record) = inner.open_file(&from)?;
+            if let Some(record) = record.moved(&from, &to) {
+                meta::write(&file, &record).map_err(|err| Error::from_io(NAME, Some(&from), err))?;
+            }
             let target = inner.write_target(&to)?;
-            // The record is part of the file: it moves with the name.
             inner.move_entry(&to, &source.dir, &source.name, target, mode)?;
             inner.prune(&from);
             Ok(())
@@ -620,6 +626,26 @@ impl Backend for FsBackend {
     async fn acl(&self, key: &str) -> Result<Acl> {
         let key = key.to_owned();
         self.blocking(move |inner| inner.open_file(&key).map(|(_, _, record)| record.acl())).await
+    }
+
+    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
+        if !self.inner.attributes {
+            return Err(Error::unsupported(NAME, "attributes (this storage keeps none)"));
+        }
+        let key = key.to_owned();
+        self.blocking(move |inner| {
+            let file = paths::open_file(&inner.root_fd, &key)?;
+            let io_error = |err| Error::from_io(NAME, Some(&key), err);
+            // Under the file's lock, as `set_acl`: two processes changing its record cannot lose either's update.
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|err| io_error(err.into()))?;
+            let record = inner.record_of(&file).map_err(io_error)?.with_attributes(&key, &attributes);
+            meta::write(&file, &record).map_err(io_error)?;
+            if inner.fsync {
+                file.sync_all().map_err(io_error)?;
+            }
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -246,3 +246,15 @@ mod recorded {
         );
     }
 }
+
+/// The mirror storage over two memory backends, against the model of its members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_of_two_memory_backends_matches_the_model() {
+    storage_conformance::mirror_model(fixture().await, fixture().await).await;
+}
+
+/// Eight writers and live backfills at once through a mirror of two memory backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mirror_of_two_memory_backends_survives_writers_during_a_backfill() {
+    storage_conformance::mirror_stress(fixture().await, fixture().await).await;
+}

@@ -204,6 +204,9 @@ impl Backend for S3Backend {
         let mut capabilities = Capabilities::all();
         // S3's CopyObject cannot refuse an existing target; the storage copies through a create-only put instead.
         capabilities.copy_with_create_only = false;
+        // Changing attributes in place is a CopyObject onto itself, which object_store does not offer: a migration
+        // copies the bytes again instead.
+        capabilities.set_attributes = false;
         capabilities.presign_max_expiry = Some(MAX_PRESIGN_EXPIRY);
         capabilities
     }

@@ -233,3 +233,29 @@ async fn a_killed_migrate_command_resumes_and_ends_verified() {
     let report: serde_json::Value = serde_json::from_slice(&last.stdout).unwrap();
     assert_eq!((report["copied"].as_u64(), report["skipped"].as_u64()), (Some(0), Some(files as u64)));
 }
+
+/// A file whose bytes match but whose content type, other attributes or ACL differ is not skipped: it is fixed, in
+/// place where the target can change attributes (memory, fs), by copying again where it cannot (S3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_bytes_with_other_attributes_or_acl_is_fixed_not_skipped() {
+    backends::create_bucket().await;
+    for kind in backends::KINDS {
+        let (source, _d1) = backends::fresh(Kind::Memory).await;
+        let (target, _d2) = backends::fresh(kind).await;
+        let file = tree_file(4); // public-read, with user metadata
+        write_tree(&source, 4..5).await;
+        run(&source, &target, MigrateOptions::default()).await;
+        // The target's copy drifts: another type and no metadata, then private.
+        let drifted = storage_core::Attributes::default().with_content_type("text/html");
+        let options = PutOptions::new(WriteMode::Overwrite, drifted, Some(storage_core::Acl::Private));
+        target.backend().put(&file.name, Content::from(file.data.clone()), options).await.unwrap();
+
+        let report = run(&source, &target, MigrateOptions::default()).await;
+        assert!(report.is_complete() && report.skipped == 0, "{kind:?}: {report}");
+        let in_place = target.capabilities().set_attributes;
+        assert_eq!((report.updated, report.copied), if in_place { (1, 0) } else { (0, 1) }, "{kind:?}: {report}");
+        assert_same_objects(&source, &target).await;
+        let again = run(&source, &target, MigrateOptions::default()).await;
+        assert_eq!((again.skipped, again.updated, again.copied), (1, 0, 0), "{kind:?}: then nothing differs: {again}");
+    }
+}

@@ -19,6 +19,7 @@ fn every_variant() -> Vec<Error> {
             key: "a.txt".into(),
             primary: "s3".into(),
             mirror: "fs".into(),
+            primary_kept: true,
             source: Box::new(Error::not_found("fs", "a.txt")),
         },
     ]
