@@ -73,6 +73,9 @@ enum Command {
     /// Copy every file under a prefix from one storage to another (names or URLs), keeping names, attributes and
     /// ACLs. Files the target holds with the same size and MD5 are skipped, so a second run resumes the first.
     Migrate(MigrateArgs),
+    /// S3 setup: the bucket policy that makes one key prefix public, and the least IAM policy the backend needs.
+    #[command(subcommand)]
+    S3(S3Command),
     /// Serve the signed URLs of a disk or memory storage over HTTP on 127.0.0.1.
     Serve {
         /// Stop after this long (default: until interrupted).
@@ -90,6 +93,27 @@ enum Command {
         #[arg(long, value_parser = duration)]
         serve_for: Option<Duration>,
     },
+}
+
+#[derive(Subcommand)]
+enum S3Command {
+    /// Print a policy for an S3 storage's bucket (default: the `--storage` storage's).
+    Policy(PolicyArgs),
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["public_prefix", "iam"]))]
+struct PolicyArgs {
+    /// The bucket policy that lets anyone read the keys under this prefix, counted from the bucket root
+    /// (`media/open/`), and keeps everything else private: apply it with PutBucketPolicy on a bucket without ACLs.
+    #[arg(long)]
+    public_prefix: Option<String>,
+    /// The least IAM policy the backend needs on the storage's bucket and location.
+    #[arg(long)]
+    iam: bool,
+    /// The bucket (default: the storage's).
+    #[arg(long)]
+    bucket: Option<String>,
 }
 
 #[derive(Args)]
@@ -266,6 +290,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Mv(transfer) => move_file(&context, &transfer).await,
         Command::Url(args) => url(&context, args).await,
         Command::Migrate(args) => migrate(&context, args).await,
+        Command::S3(S3Command::Policy(args)) => s3_policy(&context, args),
         Command::Serve { serve_for } => serve(context.storage(None)?, serve_for).await,
         Command::Share { local, expires, serve_for } => share(&context, &local, expires, serve_for).await,
     }
@@ -304,23 +329,44 @@ impl Context {
     }
 
     fn storage(&self, name: Option<&str>) -> Result<Built> {
+        let (name, config) = self.storage_config(name)?;
+        Ok(config.build(&name, &self.base)?)
+    }
+
+    /// The settings of the storage `name` (default: `--storage`, else `default`), with its URL's filled in.
+    fn storage_config(&self, name: Option<&str>) -> Result<(String, StorageConfig)> {
         let name = name.map(str::to_owned).or_else(|| self.default.clone()).unwrap_or_else(|| "default".into());
-        if name.contains("://") || name.starts_with('.') || name.starts_with('/') {
-            return Ok(StorageConfig::from_url(&name, &self.base)?.build(&name, &self.base)?);
-        }
-        if let Some(config) = self.config.as_ref().and_then(|c| c.storage(&name)) {
-            return Ok(config.build(&name, &self.base)?);
-        }
-        if name == "default" {
-            return Ok(StorageConfig::embedded_default(&self.base).build("default", &self.base)?);
-        }
-        let known = self.config.iter().flat_map(|c| c.storages.keys().cloned()).collect();
-        Err(CliError::UnknownStorage { name, known })
+        let config = if name.contains("://") || name.starts_with('.') || name.starts_with('/') {
+            StorageConfig::from_url(&name, &self.base)?
+        } else if let Some(config) = self.config.as_ref().and_then(|c| c.storage(&name)) {
+            config.resolved(&self.base)?
+        } else if name == "default" {
+            StorageConfig::embedded_default(&self.base)
+        } else {
+            let known = self.config.iter().flat_map(|c| c.storages.keys().cloned()).collect();
+            return Err(CliError::UnknownStorage { name, known });
+        };
+        Ok((name, config))
     }
 
     fn print(&self, text: impl std::fmt::Display, value: serde_json::Value) {
         if self.json { println!("{value}") } else { println!("{text}") }
     }
+}
+
+fn s3_policy(context: &Context, args: PolicyArgs) -> Result<()> {
+    let (name, config) = context.storage_config(None)?;
+    let bucket = match args.bucket.or(config.bucket.clone()) {
+        Some(bucket) => bucket,
+        None => return Err(CliError::Usage(format!("storage `{name}` names no bucket: pass --bucket"))),
+    };
+    let policy = match &args.public_prefix {
+        Some(prefix) => storage_s3::public_prefix_policy(&bucket, prefix)?,
+        None => storage_s3::iam_policy(&bucket, config.location.as_deref().unwrap_or(""), config.acls.unwrap_or(true)),
+    };
+    // The policy is JSON either way.
+    println!("{policy}");
+    Ok(())
 }
 
 async fn put(context: &Context, args: PutArgs) -> Result<()> {

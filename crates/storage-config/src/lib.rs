@@ -77,6 +77,12 @@ pub struct StorageConfig {
     pub url_protocol: Option<String>,
     /// s3: compress saves of text types (django-storages' `gzip`).
     pub gzip: Option<bool>,
+    /// s3: `false` for a bucket with ACLs disabled (Object Ownership "bucket owner enforced", the default of every
+    /// AWS bucket made since April 2023): no request then carries an ACL, and a bucket policy decides what is public.
+    pub acls: Option<bool>,
+    /// `STORAGE_<NAME>_ACLS`, as the variable's name and its text.
+    #[serde(skip)]
+    env_acls: Option<(String, String)>,
     /// s3: the storage class of new objects, e.g. `STANDARD_IA`.
     pub storage_class: Option<String>,
     /// `unique` (default), `overwrite` or `fail`.
@@ -143,6 +149,7 @@ fn from_url(text: &str, base: &Path) -> Result<StorageConfig> {
             "overwrite" => config.overwrite = value,
             "expires" => config.expires = value,
             "custom_domain" => config.custom_domain = value,
+            "acls" => config.acls = Some(parse_bool(&name, value.as_deref().unwrap_or_default()).map_err(|e| bad(&e))?),
             other => return Err(bad(&format!("unknown option `{other}`"))),
         }
     }
@@ -151,6 +158,15 @@ fn from_url(text: &str, base: &Path) -> Result<StorageConfig> {
 
 fn config_error(message: String) -> Error {
     Error::configuration("the storage settings", message)
+}
+
+/// `true` or `false`, for a setting named `name`.
+fn parse_bool(name: &str, text: &str) -> std::result::Result<bool, String> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("`{name}` is `{other}`; use `true` or `false`")),
+    }
 }
 
 /// `30s`, `10m`, `2h`, `7d`, or plain seconds.
@@ -214,6 +230,10 @@ impl StorageConfig {
                 *slot = Some(value);
             }
         }
+        // Read when the storage is built, so a value that is not a boolean is reported naming the variable.
+        if let Some(value) = var("ACLS") {
+            self.env_acls = Some((format!("{prefix}ACLS"), value));
+        }
     }
 
     /// The embedded default: files in `./storage-data`, URLs served on 127.0.0.1:8000, a key made on first use.
@@ -230,12 +250,17 @@ impl StorageConfig {
         from_url(text, base)
     }
 
-    /// Build the storage `name` describes. `base` resolves relative paths.
-    pub fn build(&self, name: &str, base: &Path) -> Result<Built> {
-        let config = match &self.url {
+    /// These settings with those of `url` filled in (the table's own fields win). `base` resolves relative paths.
+    pub fn resolved(&self, base: &Path) -> Result<StorageConfig> {
+        Ok(match &self.url {
             Some(url) => from_url(url, base)?.overlaid_by(self),
             None => self.clone(),
-        };
+        })
+    }
+
+    /// Build the storage `name` describes. `base` resolves relative paths.
+    pub fn build(&self, name: &str, base: &Path) -> Result<Built> {
+        let config = self.resolved(base)?;
         let at = |field: &str| format!("storage `{name}`: {field}");
         let backend =
             config.backend.clone().ok_or_else(|| config_error(at("set `backend` (fs, memory or s3) or `url`")))?;
@@ -289,6 +314,8 @@ impl StorageConfig {
             custom_domain,
             url_protocol,
             gzip,
+            acls,
+            env_acls,
             storage_class,
             overwrite,
             acl,
@@ -335,7 +362,11 @@ impl StorageConfig {
         if let Some(class) = &self.storage_class {
             config = config.with_storage_class(class);
         }
-        Ok(config.with_gzip(self.gzip.unwrap_or(false)))
+        let acls = match &self.env_acls {
+            Some((variable, text)) => parse_bool(variable, text).map_err(config_error)?,
+            None => self.acls.unwrap_or(true),
+        };
+        Ok(config.with_gzip(self.gzip.unwrap_or(false)).with_acls(acls))
     }
 
     fn apply_policy(&self, name: &str, storage: Storage) -> Result<Storage> {
@@ -411,4 +442,26 @@ fn publish_key(path: &Path, key: &SigningKey) -> std::io::Result<()> {
     temp.write_all(format!("{}:{}\n", key.id(), key_engine().encode(key.secret())).as_bytes())?;
     temp.as_file().sync_all()?;
     std::fs::hard_link(temp.path(), path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{Config, StorageConfig};
+
+    #[test]
+    fn acls_off_from_the_table_or_the_url_reaches_the_backend() {
+        let config: Config = toml::from_str(
+            "[storages.media]\nbackend = \"s3\"\nbucket = \"b\"\nregion = \"us-east-1\"\nacls = false\n\
+             [storages.legacy]\nbackend = \"s3\"\nbucket = \"b\"\nregion = \"us-east-1\"\n",
+        )
+        .unwrap();
+        let acl = |config: StorageConfig| config.build("t", Path::new("/")).unwrap().storage.capabilities().acl;
+        assert!(!acl(config.storage("media").unwrap()), "acls = false");
+        assert!(acl(config.storage("legacy").unwrap()), "ACLs stay on unless switched off");
+        assert!(!acl(StorageConfig::from_url("s3://b/p?acls=false&region=us-east-1", Path::new("/")).unwrap()));
+        let bad = StorageConfig::from_url("s3://b/p?acls=no", Path::new("/")).unwrap_err();
+        assert!(bad.to_string().contains("`acls` is `no`; use `true` or `false`"), "{bad}");
+    }
 }

@@ -74,6 +74,10 @@ pub struct S3Config {
     pub gzip_content_types: Vec<String>,
     /// `cloudfront_key` + `cloudfront_key_id`: temporary GET URLs are CloudFront URLs on `custom_domain`.
     pub cloudfront: Option<crate::CloudFrontSigner>,
+    /// Whether the bucket takes object ACLs. `false` for a bucket with Object Ownership "bucket owner enforced",
+    /// the default of every AWS bucket created since April 2023: the backend then declares no ACL capability and no
+    /// request carries `x-amz-acl`; privacy comes from the bucket (see `storage s3 policy`).
+    pub acls: bool,
 }
 
 /// django-storages' `GZIP_CONTENT_TYPES` default.
@@ -104,6 +108,7 @@ impl fmt::Debug for S3Config {
             .field("gzip", &self.gzip)
             .field("gzip_content_types", &self.gzip_content_types)
             .field("cloudfront", &self.cloudfront)
+            .field("acls", &self.acls)
             .finish()
     }
 }
@@ -134,6 +139,7 @@ impl S3Config {
             gzip: false,
             gzip_content_types: DEFAULT_GZIP_CONTENT_TYPES.iter().map(|t| t.to_string()).collect(),
             cloudfront: None,
+            acls: true,
         }
     }
 
@@ -209,6 +215,11 @@ impl S3Config {
     /// Sign temporary GET URLs for CloudFront (needs `custom_domain`, the distribution's host).
     pub fn with_cloudfront(mut self, signer: crate::CloudFrontSigner) -> Self {
         self.cloudfront = Some(signer);
+        self
+    }
+    /// Whether the bucket takes object ACLs; `false` for a bucket with ACLs disabled (every new AWS bucket).
+    pub fn with_acls(mut self, acls: bool) -> Self {
+        self.acls = acls;
         self
     }
     /// Compress saves of the gzip content types (django-storages' `gzip`).

@@ -194,8 +194,9 @@ pub(crate) fn acl_not_supported(key: Option<&str>) -> Error {
         "the s3 backend",
         format!(
             "the bucket rejects ACLs (AccessControlListNotSupported){on}: its Object Ownership is \"bucket owner \
-             enforced\". Drop the ACL (default_acl = none, and use a bucket policy for public files) or set Object \
-             Ownership to \"bucket owner preferred\""
+             enforced\", the default of new AWS buckets. Set `acls = false` for this storage (`acls=false` in its \
+             s3:// URL, STORAGE_<NAME>_ACLS=false, or S3Config::with_acls(false)) and make public files public \
+             with a bucket policy (`storage s3 policy`), or set Object Ownership to \"bucket owner preferred\""
         ),
     )
 }

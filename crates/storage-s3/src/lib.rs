@@ -40,12 +40,14 @@ mod convert;
 mod gzip;
 mod list;
 mod multipart;
+mod policy;
 mod presign;
 mod signed;
 
 pub use adapter::ObjectStoreBackend;
 pub use cloudfront::{CloudFrontPolicy, CloudFrontSigner};
 pub use config::{AddressingStyle, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption};
+pub use policy::{iam_policy, public_prefix_policy};
 
 use acl::acl_header;
 use convert::{get_object, head_object, map_error, to_store_attributes};
@@ -118,6 +120,16 @@ impl S3Backend {
         reply.check(&self.inner.config.bucket).map(drop)
     }
 
+    /// Replace the bucket's policy (PutBucketPolicy) with `policy`, a JSON document such as
+    /// [`public_prefix_policy`] makes. Needs `s3:PutBucketPolicy`, which an app's own credentials rarely have: this is
+    /// for setup tools and tests.
+    pub async fn put_bucket_policy(&self, policy: &str) -> Result<()> {
+        let url = format!("{}?policy", self.inner.config.bucket_url(&self.inner.config.endpoint_or_default()));
+        let body = Bytes::from(policy.to_owned());
+        let bucket = self.inner.config.bucket.clone();
+        self.inner.signed.send(HttpMethod::PUT, &url, vec![], body, &bucket).await?.check(&bucket).map(drop)
+    }
+
     /// Give an object the configured tags (PutObjectTagging).
     async fn put_tags(&self, key: &str) -> Result<()> {
         use base64::Engine as _;
@@ -150,6 +162,14 @@ impl S3Backend {
             .skip(1)
             .filter_map(|tag| Some((xml_text(tag, "Key")?, xml_text(tag, "Value")?)))
             .collect())
+    }
+
+    /// `Unsupported` when the bucket takes no ACLs (`acls = false`), before any request carries one.
+    fn require_acls(&self) -> Result<()> {
+        if self.inner.config.acls {
+            return Ok(());
+        }
+        Err(Error::unsupported(NAME, "ACLs (this bucket is configured with `acls = false`: a bucket policy decides)"))
     }
 
     fn path(&self, key: &str) -> Result<Path> {
@@ -202,16 +222,18 @@ impl Backend for S3Backend {
 
     fn capabilities(&self) -> Capabilities {
         let mut capabilities = Capabilities::all();
-        // S3's CopyObject cannot refuse an existing target; the storage copies through a create-only put instead.
-        capabilities.copy_with_create_only = false;
         // Changing attributes in place is a CopyObject onto itself, which object_store does not offer: a migration
         // copies the bytes again instead.
         capabilities.set_attributes = false;
+        capabilities.acl = self.inner.config.acls;
         capabilities.presign_max_expiry = Some(MAX_PRESIGN_EXPIRY);
         capabilities
     }
 
     async fn put(&self, key: &str, content: Content, mut options: PutOptions) -> Result<PutResult> {
+        if options.acl.is_some() {
+            self.require_acls()?;
+        }
         let threshold = self.inner.config.multipart_threshold;
         let content = if self.inner.config.gzips(&options.attributes) {
             options.attributes.content_encoding = Some("gzip".into());
@@ -262,9 +284,19 @@ impl Backend for S3Backend {
 
     async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
         if mode == WriteMode::CreateOnly {
-            return Err(Error::unsupported(NAME, "create-only copies"));
+            // CopyObject cannot refuse an existing target: claim the name with a create-only placeholder first, then
+            // copy over it on the server, so no byte of the object passes through this client.
+            self.head(from).await?;
+            let claim = PutOptions::new(WriteMode::CreateOnly, Default::default(), None);
+            let take_name = self.put_single(to, Bytes::new(), &claim);
+            let path = self.path(to)?;
+            let release = async {
+                let _ = self.inner.store.delete(&path).await;
+            };
+            let copy = self.copy(from, to, WriteMode::Overwrite);
+            return multipart::create_only_upload(take_name, Default::default(), copy, release).await;
         }
-        let acl = self.acl(from).await?;
+        let acl = if self.inner.config.acls { self.acl(from).await? } else { Acl::Private };
         self.inner.store.copy(&self.path(from)?, &self.path(to)?).await.map_err(|err| map_error(err, Some(from)))?;
         // CopyObject gives the copy the bucket's default ACL; keep the source's.
         if acl != Acl::Private {
@@ -290,12 +322,14 @@ impl Backend for S3Backend {
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
+        self.require_acls()?;
         let url = format!("{}?acl", self.object_url(&self.inner.config.endpoint_or_default(), key));
         let reply = self.inner.signed.send(HttpMethod::PUT, &url, vec![acl_header(acl)], Bytes::new(), key).await?;
         reply.check(key).map(drop)
     }
 
     async fn acl(&self, key: &str) -> Result<Acl> {
+        self.require_acls()?;
         let url = format!("{}?acl", self.object_url(&self.inner.config.endpoint_or_default(), key));
         let reply = self.inner.signed.send(HttpMethod::GET, &url, vec![], Bytes::new(), key).await?;
         Ok(acl::canned(&reply.check(key)?.body))

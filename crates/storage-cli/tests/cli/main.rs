@@ -254,3 +254,21 @@ fn concurrent_first_use_creates_one_signing_key() {
     }
     assert_eq!(std::fs::read_to_string(dir.path().join("d/.storage/signing-key")).unwrap(), key, "never replaced");
 }
+
+#[test]
+fn s3_policy_prints_the_public_prefix_and_iam_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = ok(storage(dir.path(), &["s3", "policy", "--public-prefix", "media/open/", "--bucket", "shop"]));
+    assert_eq!(printed.trim(), storage_s3::public_prefix_policy("shop", "media/open/").unwrap());
+    // The bucket and location come from the storage when not given; acls=false drops the ACL actions.
+    let iam = ok(storage(dir.path(), &["--storage", "s3://shop/media?acls=false", "s3", "policy", "--iam"]));
+    assert_eq!(iam.trim(), storage_s3::iam_policy("shop", "media", false));
+    let value: serde_json::Value = serde_json::from_str(&iam).unwrap();
+    assert_eq!(value["Statement"][0]["Resource"], "arn:aws:s3:::shop/media/*");
+    // A prefix that would open the whole bucket is refused with what to pass instead.
+    let refused = storage(dir.path(), &["s3", "policy", "--public-prefix", "", "--bucket", "shop"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("media/open/"), "{}", stderr(&refused));
+    let neither = storage(dir.path(), &["s3", "policy", "--bucket", "shop"]);
+    assert!(!neither.status.success(), "one of --public-prefix and --iam is required");
+}

@@ -2,7 +2,10 @@
 //! conformance suite, and what only S3 shows — private objects refusing strangers, presigned URLs that expire and
 //! refuse tampering, canned ACLs on every kind of write, create-only multipart uploads.
 
+mod acls_off;
 mod adapter;
 mod conformance;
 mod private_files;
+mod recording;
+mod server_side;
 mod support;

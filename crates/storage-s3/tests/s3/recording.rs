@@ -1,0 +1,84 @@
+//! A recording HTTP service in front of RGW: it forwards every request unchanged (the `Host` header too, so
+//! signatures hold) and remembers what each carried, so a test can assert what the backend never sends.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+
+/// One forwarded request.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    /// Bytes of the request body, sent by the client.
+    pub bytes_up: usize,
+    /// Bytes of the response body, sent to the client.
+    pub bytes_down: usize,
+}
+
+/// The running service: point a backend's endpoint at `endpoint`.
+pub struct Recording {
+    pub endpoint: String,
+    log: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Recording {
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// Headers that belong to one connection, not to the request.
+const HOP_BY_HOP: [&str; 4] = ["content-length", "transfer-encoding", "connection", "keep-alive"];
+
+/// Start a recording service that forwards to `upstream` (e.g. `http://127.0.0.1:7480`), on a fresh port.
+pub async fn start(upstream: &str) -> Recording {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (upstream, recorded) = (upstream.trim_end_matches('/').to_owned(), log.clone());
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let (client, upstream, log) = (client.clone(), upstream.clone(), recorded.clone());
+        async move { forward(&client, &upstream, &log, request).await }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Recording { endpoint, log }
+}
+
+async fn forward(client: &reqwest::Client, upstream: &str, log: &Mutex<Vec<Recorded>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut forwarded = client.request(parts.method.clone(), format!("{upstream}{path}")).body(body.clone());
+    for (name, value) in &parts.headers {
+        // The length goes along: a server wants it even for an empty body.
+        if name == "content-length" || !HOP_BY_HOP.contains(&name.as_str()) {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = forwarded.send().await.unwrap();
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        // The length goes back as sent: a HEAD's names the object's size, not its empty body's.
+        if name == "content-length" || !HOP_BY_HOP.contains(&name.as_str()) {
+            response = response.header(name, value);
+        }
+    }
+    let answer_body = answer.bytes().await.unwrap();
+    log.lock().unwrap().push(Recorded {
+        method: parts.method.to_string(),
+        uri: path.to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        bytes_up: body.len(),
+        bytes_down: answer_body.len(),
+    });
+    response.body(Body::from(answer_body)).unwrap()
+}
