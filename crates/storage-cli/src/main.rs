@@ -73,6 +73,13 @@ enum Command {
     /// Copy every file under a prefix from one storage to another (names or URLs), keeping names, attributes and
     /// ACLs. Files the target holds with the same size and MD5 are skipped, so a second run resumes the first.
     Migrate(MigrateArgs),
+    /// Remove what interrupted saves left behind: on S3, the placeholders of unique-name saves and copies whose
+    /// process was killed. Other backends leave nothing (their temporary files are never visible).
+    Gc {
+        /// Only what is at least this old (default a day; a save in progress is never that old).
+        #[arg(long, default_value = "1d", value_parser = duration)]
+        older_than: Duration,
+    },
     /// S3 setup: the bucket policy that makes one key prefix public, and the least IAM policy the backend needs.
     #[command(subcommand)]
     S3(S3Command),
@@ -290,6 +297,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Mv(transfer) => move_file(&context, &transfer).await,
         Command::Url(args) => url(&context, args).await,
         Command::Migrate(args) => migrate(&context, args).await,
+        Command::Gc { older_than } => gc(&context, older_than).await,
         Command::S3(S3Command::Policy(args)) => s3_policy(&context, args),
         Command::Serve { serve_for } => serve(context.storage(None)?, serve_for).await,
         Command::Share { local, expires, serve_for } => share(&context, &local, expires, serve_for).await,
@@ -352,6 +360,18 @@ impl Context {
     fn print(&self, text: impl std::fmt::Display, value: serde_json::Value) {
         if self.json { println!("{value}") } else { println!("{text}") }
     }
+}
+
+async fn gc(context: &Context, older_than: Duration) -> Result<()> {
+    let built = context.storage(None)?;
+    let removed = match &built.s3 {
+        Some(s3) => s3.remove_placeholders(older_than).await?,
+        None => Vec::new(),
+    };
+    let text = removed.iter().map(|key| format!("removed placeholder `{key}`\n")).collect::<String>()
+        + &format!("{} placeholders removed", removed.len());
+    context.print(text, json!({ "removed": removed }));
+    Ok(())
 }
 
 fn s3_policy(context: &Context, args: PolicyArgs) -> Result<()> {

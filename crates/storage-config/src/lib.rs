@@ -102,6 +102,8 @@ pub struct Built {
     pub storage: Storage,
     /// For fs and memory storages: the signer of their URLs, for `SignedUrlService`.
     pub signer: Option<UrlSigner>,
+    /// For S3 storages: the backend, for what only S3 has (removing placeholders, tags, bucket policies).
+    pub s3: Option<S3Backend>,
 }
 
 /// The fields a storage URL sets, so a URL and a table read the same way.
@@ -265,7 +267,7 @@ impl StorageConfig {
         let backend =
             config.backend.clone().ok_or_else(|| config_error(at("set `backend` (fs, memory or s3) or `url`")))?;
         let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        let (storage, signer) = match backend.as_str() {
+        let (storage, signer, s3) = match backend.as_str() {
             "fs" => {
                 let location = base.join(
                     config.location.as_deref().ok_or_else(|| config_error(at("an fs storage needs `location`")))?,
@@ -279,7 +281,7 @@ impl StorageConfig {
                     .clone()
                     .unwrap_or_else(|| backend.root().join(storage_fs::RESERVED_DIR).join("signing-key"));
                 let signer = UrlSigner::new(base_url, load_or_create_key(&key_file)?);
-                (backend.with_url_signer(signer.clone()).storage(), Some(signer))
+                (backend.with_url_signer(signer.clone()).storage(), Some(signer), None)
             }
             "memory" => {
                 let key = match &config.signing_key_file {
@@ -287,12 +289,15 @@ impl StorageConfig {
                     None => SigningKey::generate(),
                 };
                 let signer = UrlSigner::new(base_url, key);
-                (MemoryBackend::with_signer(signer.clone()).storage(), Some(signer))
+                (MemoryBackend::with_signer(signer.clone()).storage(), Some(signer), None)
             }
-            "s3" => (S3Backend::new(config.s3_config(name)?)?.storage(), None),
+            "s3" => {
+                let backend = S3Backend::new(config.s3_config(name)?)?;
+                (backend.storage(), None, Some(backend))
+            }
             other => return Err(config_error(at(&format!("unknown backend `{other}`; use fs, memory or s3")))),
         };
-        Ok(Built { storage: config.apply_policy(name, storage)?, signer })
+        Ok(Built { storage: config.apply_policy(name, storage)?, signer, s3 })
     }
 
     /// `self` with every field `over` sets replaced.

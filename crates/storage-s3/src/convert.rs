@@ -81,6 +81,33 @@ pub(crate) fn attribute_headers(attributes: &Attributes) -> Result<Vec<(HeaderNa
     Ok(headers)
 }
 
+/// The user-metadata key that marks a create-only placeholder (a zero-byte object holding a name while the object
+/// that will replace it is uploaded or copied); its value is when it was written, in seconds since 1970. No read
+/// path of this crate shows a placeholder: it is absent until replaced, and `storage gc` removes one a killed process
+/// left behind.
+pub(crate) const PLACEHOLDER: &str = "storage-placeholder";
+
+/// `attributes` marked as a placeholder's.
+pub(crate) fn placeholder_attributes(mut attributes: Attributes) -> Attributes {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    attributes.metadata.insert(PLACEHOLDER.to_owned(), now.as_secs().to_string());
+    attributes
+}
+
+/// `NotFound` for a placeholder, as for a missing object.
+fn hide_placeholder(
+    path: &Path,
+    key: &str,
+    attributes: &Attributes,
+    map_error: &impl Fn(object_store::Error, &str) -> Error,
+) -> Result<()> {
+    if !attributes.metadata.contains_key(PLACEHOLDER) {
+        return Ok(());
+    }
+    let source = "a create-only placeholder: the object is still being written".into();
+    Err(map_error(object_store::Error::NotFound { path: path.to_string(), source }, key))
+}
+
 /// A ranged read through any object_store, with an out-of-range request reported as such.
 pub(crate) async fn get_object(
     store: &dyn ObjectStore,
@@ -104,6 +131,7 @@ pub(crate) async fn get_object(
         (_, err) => map_error(err, key),
     })?;
     let metadata = Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes));
+    hide_placeholder(path, key, &metadata.attributes, &map_error)?;
     let range = result.range.clone();
     let stream = result.into_stream().map_err(std::io::Error::other).boxed();
     Ok(GetResult { metadata, range, stream })
@@ -118,7 +146,9 @@ pub(crate) async fn head_object(
 ) -> Result<Metadata> {
     let options = GetOptions { head: true, ..Default::default() };
     let result = store.get_opts(path, options).await.map_err(|err| map_error(err, key))?;
-    Ok(Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes)))
+    let metadata = Metadata::new(to_meta(key, &result.meta), from_store_attributes(&result.attributes));
+    hide_placeholder(path, key, &metadata.attributes, &map_error)?;
+    Ok(metadata)
 }
 
 /// Map an object_store error on `key` (or on no single object) into the public error, without losing the cause.

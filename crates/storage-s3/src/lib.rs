@@ -50,7 +50,7 @@ pub use config::{AddressingStyle, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSi
 pub use policy::{iam_policy, public_prefix_policy};
 
 use acl::acl_header;
-use convert::{get_object, head_object, map_error, to_store_attributes};
+use convert::{PLACEHOLDER, get_object, head_object, map_error, placeholder_attributes, to_store_attributes};
 use presign::Presigner;
 use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
 
@@ -128,6 +128,36 @@ impl S3Backend {
         let body = Bytes::from(policy.to_owned());
         let bucket = self.inner.config.bucket.clone();
         self.inner.signed.send(HttpMethod::PUT, &url, vec![], body, &bucket).await?.check(&bucket).map(drop)
+    }
+
+    /// Delete the create-only placeholders older than `older_than` that a process left when it was killed during a
+    /// unique-name save or copy (a live one replaces its own within the upload), and return their keys. No read path
+    /// shows a placeholder, but it holds its name until removed. `storage gc` runs this with a day; an app can run it
+    /// on a schedule.
+    pub async fn remove_placeholders(&self, older_than: Duration) -> Result<Vec<String>> {
+        let root = self.inner.prefix.trim_end_matches('/');
+        let root = (!root.is_empty()).then(|| Path::from(root));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut listed = self.inner.store.list(root.as_ref());
+        let mut removed = Vec::new();
+        while let Some(meta) = listed.try_next().await.map_err(|err| map_error(err, None))? {
+            let Some(key) = self.key_of(meta.location.as_ref()).map(str::to_owned) else { continue };
+            if meta.size != 0 {
+                continue;
+            }
+            let options = object_store::GetOptions { head: true, ..Default::default() };
+            let attributes = match self.inner.store.get_opts(&meta.location, options).await {
+                Ok(head) => convert::from_store_attributes(&head.attributes),
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(err) => return Err(map_error(err, Some(&key))),
+            };
+            let written = attributes.metadata.get(PLACEHOLDER).and_then(|secs| secs.parse::<u64>().ok());
+            if written.is_some_and(|written| now.as_secs().saturating_sub(written) >= older_than.as_secs()) {
+                self.delete(&key).await?;
+                removed.push(key);
+            }
+        }
+        Ok(removed)
     }
 
     /// Give an object the configured tags (PutObjectTagging).
@@ -287,7 +317,7 @@ impl Backend for S3Backend {
             // CopyObject cannot refuse an existing target: claim the name with a create-only placeholder first, then
             // copy over it on the server, so no byte of the object passes through this client.
             self.head(from).await?;
-            let claim = PutOptions::new(WriteMode::CreateOnly, Default::default(), None);
+            let claim = PutOptions::new(WriteMode::CreateOnly, placeholder_attributes(Default::default()), None);
             let take_name = self.put_single(to, Bytes::new(), &claim);
             let path = self.path(to)?;
             let release = async {

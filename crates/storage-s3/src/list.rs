@@ -2,7 +2,7 @@
 
 use futures::stream::{self, BoxStream, StreamExt};
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
-use storage_core::{ListEntry, ListOptions, Result};
+use storage_core::{Backend, ErrorKind, ListEntry, ListOptions, Result};
 
 use crate::S3Backend;
 use crate::convert::{map_error, to_meta};
@@ -33,9 +33,16 @@ pub(crate) fn list(backend: S3Backend, options: ListOptions) -> BoxStream<'stati
                 Ok(page) => {
                     let mut entries: Vec<Result<ListEntry>> = Vec::new();
                     for meta in &page.result.objects {
-                        if let Some(key) = backend.key_of(meta.location.as_ref()) {
-                            entries.push(Ok(ListEntry::Object(to_meta(key, meta))));
+                        let Some(key) = backend.key_of(meta.location.as_ref()) else { continue };
+                        // A placeholder is a zero-byte object whose HEAD says what it is; it is not listed.
+                        if meta.size == 0 {
+                            match backend.head(key).await {
+                                Err(err) if err.kind() == ErrorKind::NotFound => continue,
+                                Err(err) => entries.push(Err(err)),
+                                Ok(_) => {}
+                            }
                         }
+                        entries.push(Ok(ListEntry::Object(to_meta(key, meta))));
                     }
                     for common in &page.result.common_prefixes {
                         if let Some(key) = backend.key_of(common.as_ref()) {

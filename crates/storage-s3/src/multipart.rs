@@ -50,7 +50,8 @@ impl S3Backend {
         if options.mode == WriteMode::Overwrite {
             return upload.await;
         }
-        let placeholder = PutOptions::new(WriteMode::CreateOnly, options.attributes.clone(), options.acl);
+        let attributes = crate::convert::placeholder_attributes(options.attributes.clone());
+        let placeholder = PutOptions::new(WriteMode::CreateOnly, attributes, options.acl);
         let take_name = self.put_single(key, Bytes::new(), &placeholder);
         let path = self.path(key)?;
         let release = async {

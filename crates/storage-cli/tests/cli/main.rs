@@ -272,3 +272,61 @@ fn s3_policy_prints_the_public_prefix_and_iam_policies() {
     let neither = storage(dir.path(), &["s3", "policy", "--bucket", "shop"]);
     assert!(!neither.status.success(), "one of --public-prefix and --iam is required");
 }
+
+/// A process killed during a large unique-name save on S3 leaves its placeholder: invisible, but holding the name.
+/// `storage gc` removes it, and the name is free again.
+#[test]
+fn gc_removes_the_placeholder_a_killed_save_left() {
+    use std::io::Write as _;
+    let server = storage_conformance::local_rgw();
+    let (bucket, endpoint, region) =
+        (&server["STORAGE_S3_BUCKET"], &server["STORAGE_S3_ENDPOINT"], &server["STORAGE_S3_REGION"]);
+    let env = [
+        ("AWS_ACCESS_KEY_ID".to_owned(), server["STORAGE_S3_ACCESS_KEY_ID"].clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), server["STORAGE_S3_SECRET_ACCESS_KEY"].clone()),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let location = backends::unique_prefix();
+    let config = backends::s3_config(&location);
+    let backend = storage_s3::S3Backend::new(config).unwrap();
+    runtime.block_on(backend.create_bucket()).unwrap();
+    let url = format!("s3://{bucket}/{location}?endpoint={endpoint}&region={region}");
+    let dir = tempfile::tempdir().unwrap();
+
+    // 9 MiB on standard input, past the 8 MiB multipart threshold, then the pipe stays open: the save waits.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
+        .args(["--storage", url.as_str(), "put", "-", "video.mp4"])
+        .current_dir(dir.path())
+        .env_remove("STORAGE_CONFIG")
+        .envs(env.iter().cloned())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.as_mut().unwrap().write_all(&storage_conformance::test_bytes(3, 9 << 20)).unwrap();
+    // Wait until the placeholder holds the name: a raw GET of the key (a signed link does not look first) answers.
+    let link = runtime
+        .block_on(backend.storage().temporary_url("video.mp4", Duration::from_secs(600), Default::default()))
+        .unwrap();
+    let client = http();
+    while client.status(&link) != Some(200) {
+        assert!(child.try_wait().unwrap().is_none(), "the save ended before its placeholder was seen");
+        std::thread::yield_now();
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to release the name
+    child.wait().unwrap();
+
+    let storage = backend.storage();
+    assert!(!runtime.block_on(storage.exists("video.mp4")).unwrap(), "a placeholder is never visible");
+    let taken = runtime.block_on(storage.save("video.mp4", b"x")).unwrap();
+    assert_ne!(taken, "video.mp4", "but it holds the name");
+    let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env));
+    assert_eq!(run(&["gc"]), "0 placeholders removed", "a fresh one is left alone by default (it may be uploading)");
+    let removed = run(&["gc", "--older-than", "0s"]);
+    assert!(
+        removed.contains("removed placeholder `video.mp4`") && removed.ends_with("1 placeholders removed"),
+        "{removed}"
+    );
+    assert_eq!(runtime.block_on(storage.save("video.mp4", b"y")).unwrap(), "video.mp4", "the name is free again");
+    assert_eq!(run(&["gc", "--older-than", "0s"]), "0 placeholders removed", "real files are never touched");
+}
