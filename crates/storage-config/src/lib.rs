@@ -27,7 +27,7 @@ use storage_core::signing::{SigningKey, UrlSigner};
 use storage_core::{Acl, Error, OverwritePolicy, Result, Storage, UrlPolicy};
 use storage_fs::FsBackend;
 use storage_memory::MemoryBackend;
-use storage_s3::{AddressingStyle, S3Backend, S3Config};
+use storage_s3::{AddressingStyle, ClientSettings, S3Backend, S3Config};
 
 /// Where the embedded default keeps its files, relative to the working directory.
 pub const DEFAULT_LOCATION: &str = "storage-data";
@@ -80,6 +80,16 @@ pub struct StorageConfig {
     /// s3: `false` for a bucket with ACLs disabled (Object Ownership "bucket owner enforced", the default of every
     /// AWS bucket made since April 2023): no request then carries an ACL, and a bucket policy decides what is public.
     pub acls: Option<bool>,
+    /// s3: an HTTP(S) proxy for every request, e.g. `http://proxy.internal:3128` (django-storages' `proxies`).
+    pub proxy: Option<String>,
+    /// s3: a PEM file of extra trusted CA certificates (django-storages' `verify = "/path/ca.pem"`).
+    pub ca_bundle: Option<PathBuf>,
+    /// s3: `false` accepts any TLS certificate, for a test server only (django-storages' `verify = False`).
+    pub verify: Option<bool>,
+    /// s3: the longest wait for a connection: `5s`.
+    pub connect_timeout: Option<String>,
+    /// s3: the longest wait for one whole request: `60s`.
+    pub timeout: Option<String>,
     /// `STORAGE_<NAME>_ACLS`, as the variable's name and its text.
     #[serde(skip)]
     env_acls: Option<(String, String)>,
@@ -321,6 +331,11 @@ impl StorageConfig {
             gzip,
             acls,
             env_acls,
+            proxy,
+            ca_bundle,
+            verify,
+            connect_timeout,
+            timeout,
             storage_class,
             overwrite,
             acl,
@@ -367,6 +382,19 @@ impl StorageConfig {
         if let Some(class) = &self.storage_class {
             config = config.with_storage_class(class);
         }
+        let mut client = ClientSettings::default();
+        client.proxy.clone_from(&self.proxy);
+        if let Some(path) = &self.ca_bundle {
+            let pem = std::fs::read(path).map_err(|err| {
+                config_error(format!("storage `{name}`: cannot read the CA bundle {}: {err}", path.display()))
+            })?;
+            client.ca_certificates_pem = Some(pem);
+        }
+        client.accept_invalid_certificates = self.verify == Some(false);
+        let timeout = |text: &Option<String>| text.as_deref().map(parse_duration).transpose();
+        client.connect_timeout = timeout(&self.connect_timeout)?;
+        client.request_timeout = timeout(&self.timeout)?;
+        let config = config.with_client(client);
         let acls = match &self.env_acls {
             Some((variable, text)) => parse_bool(variable, text).map_err(config_error)?,
             None => self.acls.unwrap_or(true),

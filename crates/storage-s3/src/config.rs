@@ -78,6 +78,52 @@ pub struct S3Config {
     /// the default of every AWS bucket created since April 2023: the backend then declares no ACL capability and no
     /// request carries `x-amz-acl`; privacy comes from the bucket (see `storage s3 policy`).
     pub acls: bool,
+    /// How every request reaches S3 (`proxies`, `verify`, timeouts in django-storages and botocore).
+    pub client: ClientSettings,
+}
+
+/// The HTTP client settings of every request the backend sends: object_store's and its own hand-signed ones alike.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientSettings {
+    /// An HTTP(S) proxy for every request (`AWS_S3_PROXIES`), e.g. `http://proxy.internal:3128`.
+    pub proxy: Option<String>,
+    /// Extra trusted root certificates, PEM (`AWS_S3_VERIFY = "/path/ca.pem"`), e.g. a private S3's CA.
+    pub ca_certificates_pem: Option<Vec<u8>>,
+    /// Accept any TLS certificate (`AWS_S3_VERIFY = False`): only for a test server.
+    pub accept_invalid_certificates: bool,
+    /// The longest wait for a connection (botocore's `connect_timeout`).
+    pub connect_timeout: Option<std::time::Duration>,
+    /// The longest wait for a whole request (botocore's `read_timeout`); a stream of a large object is one request.
+    pub request_timeout: Option<std::time::Duration>,
+}
+
+impl ClientSettings {
+    /// object_store's options for these settings.
+    pub(crate) fn options(&self) -> Result<object_store::ClientOptions> {
+        let mut options = object_store::ClientOptions::new().with_allow_http(true);
+        if let Some(proxy) = &self.proxy {
+            options = options.with_proxy_url(proxy);
+        }
+        if let Some(pem) = &self.ca_certificates_pem {
+            let certificates = object_store::Certificate::from_pem_bundle(pem).map_err(|err| {
+                Error::configuration("the s3 backend", format!("the CA certificates are not PEM certificates: {err}"))
+            })?;
+            for certificate in certificates {
+                options = options.with_root_certificate(certificate);
+            }
+        }
+        if self.accept_invalid_certificates {
+            options = options.with_allow_invalid_certificates(true);
+        }
+        if let Some(timeout) = self.connect_timeout {
+            options = options.with_connect_timeout(timeout);
+        }
+        if let Some(timeout) = self.request_timeout {
+            options = options.with_timeout(timeout);
+        }
+        Ok(options)
+    }
 }
 
 /// django-storages' `GZIP_CONTENT_TYPES` default.
@@ -109,6 +155,7 @@ impl fmt::Debug for S3Config {
             .field("gzip_content_types", &self.gzip_content_types)
             .field("cloudfront", &self.cloudfront)
             .field("acls", &self.acls)
+            .field("client", &self.client)
             .finish()
     }
 }
@@ -140,6 +187,7 @@ impl S3Config {
             gzip_content_types: DEFAULT_GZIP_CONTENT_TYPES.iter().map(|t| t.to_string()).collect(),
             cloudfront: None,
             acls: true,
+            client: ClientSettings::default(),
         }
     }
 
@@ -220,6 +268,11 @@ impl S3Config {
     /// Whether the bucket takes object ACLs; `false` for a bucket with ACLs disabled (every new AWS bucket).
     pub fn with_acls(mut self, acls: bool) -> Self {
         self.acls = acls;
+        self
+    }
+    /// Send every request with these client settings (proxy, certificates, timeouts).
+    pub fn with_client(mut self, client: ClientSettings) -> Self {
+        self.client = client;
         self
     }
     /// Compress saves of the gzip content types (django-storages' `gzip`).
@@ -311,7 +364,21 @@ impl S3Config {
     }
 
     pub(crate) fn region(&self) -> String {
-        self.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into())
+        self.region.clone().unwrap_or_else(|| "us-east-1".into())
+    }
+
+    /// These settings with what they leave out taken from the environment, once, so object_store, the presigner and
+    /// the hand-signed requests all use the same endpoint and region: `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`),
+    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`).
+    pub(crate) fn resolved(mut self) -> Self {
+        let env = |names: &[&str]| names.iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+        if self.endpoint.is_none() {
+            self.endpoint = env(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]);
+        }
+        if self.region.is_none() {
+            self.region = env(&["AWS_REGION", "AWS_DEFAULT_REGION"]);
+        }
+        self
     }
 
     pub(crate) fn endpoint_or_default(&self) -> String {
@@ -330,8 +397,11 @@ impl S3Config {
         }
     }
 
-    pub(crate) fn builder(&self) -> AmazonS3Builder {
+    /// object_store's builder for these settings, [`S3Config::resolved`] first: the endpoint and region it uses are
+    /// the ones set here, the same the presigner and the hand-signed requests use.
+    pub(crate) fn builder(&self) -> Result<AmazonS3Builder> {
         let mut builder = AmazonS3Builder::from_env()
+            .with_client_options(self.client.options()?)
             .with_bucket_name(&self.bucket)
             .with_region(self.region())
             .with_virtual_hosted_style_request(self.addressing_style == AddressingStyle::Virtual);
@@ -354,6 +424,6 @@ impl S3Config {
             Some(ServerSideEncryption::Kms { key_id }) => builder = builder.with_sse_kms_encryption(key_id),
             None => {}
         }
-        builder
+        Ok(builder)
     }
 }

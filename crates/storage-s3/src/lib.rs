@@ -46,7 +46,7 @@ mod signed;
 
 pub use adapter::ObjectStoreBackend;
 pub use cloudfront::{CloudFrontPolicy, CloudFrontSigner};
-pub use config::{AddressingStyle, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption};
+pub use config::{AddressingStyle, ClientSettings, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption};
 pub use policy::{iam_policy, public_prefix_policy};
 
 use acl::acl_header;
@@ -79,17 +79,19 @@ struct Inner {
 impl S3Backend {
     /// A backend for `config`, checked; no request is sent until the first operation.
     pub fn new(config: S3Config) -> Result<Self> {
+        let config = config.resolved();
         config.validate()?;
         let credentials = Credentials::default();
-        let builder = config.builder().with_http_connector(HeaderConnector(credentials.clone()));
+        let builder = config.builder()?.with_http_connector(HeaderConnector(credentials.clone()));
         let store = builder.clone().build().map_err(|err| map_error(err, None))?;
         credentials.set(store.credentials().clone(), config.region());
         let public_endpoint = config.public_endpoint.clone().unwrap_or_else(|| config.endpoint_or_default());
         let presigner =
             Presigner::new(&config.bucket_url(&public_endpoint), config.region(), store.credentials().clone())?;
+        // The hand-signed requests go out with the same client settings as object_store's.
         let client = object_store::client::HttpConnector::connect(
             &object_store::client::ReqwestConnector::default(),
-            &object_store::ClientOptions::new().with_allow_http(true),
+            &config.client.options()?,
         )
         .map_err(|err| map_error(err, None))?;
         let prefix = match config.location.trim_matches('/') {

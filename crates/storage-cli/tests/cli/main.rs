@@ -330,3 +330,29 @@ fn gc_removes_the_placeholder_a_killed_save_left() {
     assert_eq!(runtime.block_on(storage.save("video.mp4", b"y")).unwrap(), "video.mp4", "the name is free again");
     assert_eq!(run(&["gc", "--older-than", "0s"]), "0 placeholders removed", "real files are never touched");
 }
+
+/// `AWS_ENDPOINT_URL` (with no endpoint in the settings) reaches every request: object_store's, the hand-signed ACL
+/// requests and the presigned links, which must all name the same server.
+#[test]
+fn aws_endpoint_url_reaches_presigned_links_and_signed_requests() {
+    let server = storage_conformance::local_rgw();
+    let (bucket, endpoint, region) =
+        (&server["STORAGE_S3_BUCKET"], &server["STORAGE_S3_ENDPOINT"], &server["STORAGE_S3_REGION"]);
+    let env = [
+        ("AWS_ACCESS_KEY_ID".to_owned(), server["STORAGE_S3_ACCESS_KEY_ID"].clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), server["STORAGE_S3_SECRET_ACCESS_KEY"].clone()),
+        ("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()),
+        ("AWS_REGION".to_owned(), region.clone()),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(storage_s3::S3Backend::new(backends::s3_config("")).unwrap().create_bucket()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note.txt"), b"through the environment's endpoint").unwrap();
+    let url = format!("s3://{bucket}/{}", backends::unique_prefix());
+    let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env));
+    assert_eq!(run(&["put", "note.txt", "--acl", "public-read"]), "note.txt");
+    assert!(run(&["stat", "note.txt"]).contains("acl: public-read"), "the ACL request reached the same server");
+    let link = run(&["url", "note.txt", "--expires", "10m"]);
+    assert!(link.starts_with(endpoint.as_str()), "the link names AWS_ENDPOINT_URL: {link}");
+    assert_eq!(http().body(&link), b"through the environment's endpoint");
+}

@@ -88,3 +88,23 @@ async fn a_public_prefix_policy_opens_that_prefix_and_nothing_else() {
     assert_eq!(fetched.status(), 200, "{url}");
     assert_eq!(&fetched.bytes().await.unwrap()[..], b"%PDF flyer");
 }
+
+/// One set of client settings for every request: with a proxy configured, object_store's requests and the backend's
+/// own hand-signed ones (ACLs, multipart creation, tags) all go through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_carries_every_request_of_the_backend() {
+    let proxy = recording::start("http://unused.invalid").await;
+    let mut client = storage_s3::ClientSettings::default();
+    client.proxy = Some(proxy.endpoint.clone());
+    let config = config().with_client(client).with_tag("team", "media").with_multipart(5 << 20, 5 << 20);
+    let backend = backend_with(config).await;
+    let storage = backend.storage();
+    let name = storage.save("proxied.bin", storage_conformance::test_bytes(1, 6 << 20)).await.unwrap();
+    storage.set_acl(&name, Acl::PublicRead).await.unwrap();
+    assert_eq!(storage.acl(&name).await.unwrap(), Acl::PublicRead);
+    assert_eq!(backend.tags(&name).await.unwrap(), vec![("team".to_owned(), "media".to_owned())]);
+    let seen: Vec<String> = proxy.requests().iter().map(|r| format!("{} {}", r.method, r.uri)).collect();
+    for expected in ["?uploads", "?acl", "?tagging", "partNumber="] {
+        assert!(seen.iter().any(|r| r.contains(expected)), "no `{expected}` request through the proxy: {seen:?}");
+    }
+}

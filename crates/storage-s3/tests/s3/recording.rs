@@ -1,5 +1,6 @@
-//! A recording HTTP service in front of RGW: it forwards every request unchanged (the `Host` header too, so
-//! signatures hold) and remembers what each carried, so a test can assert what the backend never sends.
+//! A recording HTTP service in front of RGW, as its endpoint or as a proxy: it forwards every request unchanged (the
+//! `Host` header too, so signatures hold) and remembers what each carried, so a test can assert what the backend
+//! sends and never sends.
 
 use std::sync::{Arc, Mutex};
 
@@ -53,7 +54,12 @@ async fn forward(client: &reqwest::Client, upstream: &str, log: &Mutex<Vec<Recor
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut forwarded = client.request(parts.method.clone(), format!("{upstream}{path}")).body(body.clone());
+    // As a proxy, the request names the whole URL (absolute form); as an endpoint, only the path.
+    let url = match parts.uri.authority() {
+        Some(_) => parts.uri.to_string(),
+        None => format!("{upstream}{path}"),
+    };
+    let mut forwarded = client.request(parts.method.clone(), url).body(body.clone());
     for (name, value) in &parts.headers {
         // The length goes along: a server wants it even for an empty body.
         if name == "content-length" || !HOP_BY_HOP.contains(&name.as_str()) {
