@@ -137,6 +137,7 @@ fn s3() -> Result<Vec<Goal>, String> {
     let large = ours("large")?;
     let (list, django_list) = (ours("list")?, django("list")?);
     let contention = ours("contention")?;
+    let copy = ours("copy")?;
     let our_requests = log.requests(&format!("bench-contention/{token}-ours/"))?;
     let django_contention = django("contention")?;
     let django_requests = log.requests(&format!("bench-contention/{token}-django/"))?;
@@ -215,6 +216,15 @@ fn s3() -> Result<Vec<Goal>, String> {
             ),
         ));
     }
+
+    let (copy_ms, raw_copy_ms, through) =
+        (value(&copy, "ms")?, value(&copy, "raw_ms")?, value(&copy, "through_client_bytes")?);
+    goals.push(Goal::new(
+        "s3 create-only copy of a 256 MiB object (the default unique-name copy): time vs object_store's copy",
+        format!("{}; {:.0} KiB through the client", ratio_ms(copy_ms, raw_copy_ms), through / 1024.0),
+        "<= 1.25x, < 1 MiB",
+        copy_ms / raw_copy_ms <= 1.25 && through < f64::from(1 << 20),
+    ));
 
     let saves = value(&contention, "saves")? * value(&contention, "rounds")?;
     let (our_per_save, django_per_save) = (our_requests as f64 / saves, django_requests as f64 / saves);

@@ -91,7 +91,8 @@ fn main() {
         "large" => runtime.block_on(large()),
         "list" => runtime.block_on(list()),
         "contention" => runtime.block_on(contention()),
-        other => panic!("usage: s3_bench small|presign|large|list|contention (got {other:?})"),
+        "copy" => runtime.block_on(copy()),
+        other => panic!("usage: s3_bench small|presign|large|list|contention|copy (got {other:?})"),
     }
 }
 
@@ -342,4 +343,50 @@ async fn contention() {
         kept = kept.min(storage.list("").try_collect::<Vec<_>>().await.unwrap().len());
     }
     println!("contention saves={CONTENDERS} rounds={ROUNDS} ms={:.1} kept={kept}", median(times));
+}
+
+/// Bytes this process has read and written through system calls (sockets included), from `/proc/self/io`.
+fn io_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap();
+    io.lines()
+        .filter_map(|line| line.strip_prefix("rchar: ").or_else(|| line.strip_prefix("wchar: ")))
+        .map(|value| value.trim().parse::<u64>().unwrap())
+        .sum()
+}
+
+const COPY_SIZE: u64 = 256 << 20;
+
+/// A create-only copy of a 256 MiB object (the storage's default unique-name copy) against object_store's `copy`
+/// (an overwriting CopyObject), in turns; with the bytes that passed through this process during ours.
+async fn copy() {
+    let storage = storage(&run_prefix("copy")).await;
+    let raw = raw_store();
+    let chunks = stream::iter(0..COPY_SIZE >> 20).map(|i| Ok(Bytes::from(vec![(i % 251) as u8; 1 << 20])));
+    storage.save("source.bin", Content::from_stream(chunks, Some(COPY_SIZE))).await.unwrap();
+    let source = Path::from(format!("{}/source.bin", run_prefix("copy")));
+    let (mut ours_ms, mut raw_ms, mut through) = (vec![], vec![], vec![]);
+    for round in 0..ROUNDS {
+        for client in in_turns(round) {
+            let started = Instant::now();
+            if client == 0 {
+                let before = io_bytes();
+                let copied = storage.copy("source.bin", "copy.bin").await.unwrap();
+                ours_ms.push(milliseconds(started));
+                through.push((io_bytes() - before) as f64);
+                storage.delete(&copied).await.unwrap();
+            } else {
+                let target = Path::from(format!("{}/raw-copy.bin", run_prefix("copy")));
+                raw.copy(&source, &target).await.unwrap();
+                raw_ms.push(milliseconds(started));
+                raw.delete(&target).await.unwrap();
+            }
+        }
+    }
+    storage.delete("source.bin").await.unwrap();
+    println!(
+        "copy ms={:.0} raw_ms={:.0} through_client_bytes={:.0}",
+        median(ours_ms),
+        median(raw_ms),
+        median(through)
+    );
 }
