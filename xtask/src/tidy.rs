@@ -124,6 +124,33 @@ fn every_invariant_names_a_test() {
     }
 }
 
+/// Every wrapper of a backend (layers, the mirror, test wrappers) forwards every method explicitly, so a method added
+/// to the trait can never silently take its default underneath one. Only the backends themselves may rely on defaults.
+#[test]
+fn every_wrapper_forwards_every_method() {
+    let backends = ["MemoryBackend", "FsBackend", "S3Backend", "ObjectStoreBackend"];
+    let mut wrappers = 0;
+    for path in files(&[".rs"]) {
+        let text = read(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        for (at, line) in lines.iter().enumerate() {
+            let Some(implemented) = line.trim().strip_prefix("impl Backend for ") else { continue };
+            let name = implemented.trim_end_matches(" {").trim();
+            if backends.contains(&name) {
+                continue;
+            }
+            wrappers += 1;
+            let attributes = &lines[at.saturating_sub(3)..at];
+            assert!(
+                attributes.iter().any(|line| line.contains("#[deny(clippy::missing_trait_methods)]")),
+                "{}: `impl Backend for {name}` must be `#[deny(clippy::missing_trait_methods)]`",
+                path.display()
+            );
+        }
+    }
+    assert!(wrappers >= 6, "the wrappers were found ({wrappers})");
+}
+
 #[test]
 fn s3_tests_never_skip_without_a_server() {
     // The tests get the gateway from `storage_conformance::local_rgw`, which starts one or panics; a test that read

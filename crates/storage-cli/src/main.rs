@@ -36,6 +36,10 @@ struct Cli {
     /// Print results as JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// Log each storage operation to standard error (`-v`), and what the S3 client does too (`-vv`); `RUST_LOG`
+    /// (e.g. `storage=debug`) overrides both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -268,6 +272,7 @@ fn acl(text: &str) -> Result<Acl, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    log_to_stderr(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -282,6 +287,24 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// Operations as `tracing` events on standard error, filtered by `RUST_LOG`, else by the `-v` count.
+fn log_to_stderr(verbose: u8) {
+    let default = match verbose {
+        0 => "off",
+        1 => "storage=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_target(false)
+        .init();
 }
 
 /// The table of commands: one function each.
@@ -336,9 +359,12 @@ impl Context {
         Ok((self.storage(None)?, spec.to_owned()))
     }
 
+    /// The storage `name` (default: `--storage`, else `default`), traced (see `-v`).
     fn storage(&self, name: Option<&str>) -> Result<Built> {
         let (name, config) = self.storage_config(name)?;
-        Ok(config.build(&name, &self.base)?)
+        let mut built = config.build(&name, &self.base)?;
+        built.storage = built.storage.layer(storage_core::TracingLayer);
+        Ok(built)
     }
 
     /// The settings of the storage `name` (default: `--storage`, else `default`), with its URL's filled in.

@@ -24,9 +24,11 @@ use futures::future::BoxFuture;
 use storage_core::{Backend, Storage};
 
 pub mod cases;
+mod fault;
 mod mirror;
 mod model;
 
+pub use fault::{FaultKind, FaultLayer, under_faults};
 pub use mirror::{Scenario, Step, mirror_model, mirror_model_with_cases, mirror_scenarios, mirror_stress};
 pub use model::differential;
 

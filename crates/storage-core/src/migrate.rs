@@ -511,8 +511,9 @@ async fn fix_metadata(
     Ok(true)
 }
 
-/// Run `attempt` until it succeeds, at most `1 + options.retries` times, waiting longer after each failure. Errors
-/// that cannot change on a retry (a missing source, a refused permission, a bad name) are returned at once.
+/// Run `attempt` until it succeeds, at most `1 + options.retries` times, waiting longer after each failure. Only
+/// errors marked retryable are tried again (a 5xx, a dropped connection, a copy that read back wrong); the others
+/// (a missing source, a refused permission, a bad name, a refused request) are returned at once.
 async fn retrying<F, Fut, T>(options: &MigrateOptions, attempt: F) -> Result<T>
 where
     F: Fn() -> Fut,
@@ -523,13 +524,7 @@ where
     loop {
         match attempt().await {
             Ok(value) => return Ok(value),
-            Err(err)
-                if tries < options.retries
-                    && !matches!(
-                        err.kind(),
-                        ErrorKind::NotFound | ErrorKind::PermissionDenied | ErrorKind::InvalidName
-                    ) =>
-            {
+            Err(err) if tries < options.retries && err.is_retryable() => {
                 tries += 1;
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;

@@ -259,6 +259,7 @@ async fn same_object(member: &dyn Backend, holder: &dyn Backend, key: &str) -> R
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl Backend for MirrorBackend {
     fn name(&self) -> &str {
         &self.name

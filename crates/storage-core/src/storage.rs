@@ -205,6 +205,14 @@ impl Storage {
         &self.options
     }
 
+    /// This storage over its backend wrapped in `layer` (tracing, retries, timeouts, …); the policy stays. The last
+    /// layer added is the outermost: `storage.layer(RetryLayer::default()).layer(TracingLayer)` traces each call once,
+    /// retries included.
+    pub fn layer(mut self, layer: impl crate::layer::Layer) -> Self {
+        self.backend = layer.layer(self.backend);
+        self
+    }
+
     /// The backend beneath, for what `Storage` does not wrap.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend

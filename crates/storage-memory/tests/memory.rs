@@ -115,50 +115,16 @@ fn a_rotated_key_still_verifies_old_urls() {
 /// The suite over a backend that declares only create-only writes, so every case takes its "capability missing"
 /// branch and must see `Unsupported`, and the storage's own fallbacks (copy through a create-only put) run.
 mod limited {
-    use storage_conformance::Fixture;
-    use storage_core::{
-        Backend, ByteRange, Capabilities, Content, GetResult, ListEntry, ListOptions, Metadata, PutOptions, PutResult,
-        Result, WriteMode, async_trait,
-    };
+    use storage_conformance::{FaultLayer, Fixture};
+    use storage_core::{Capabilities, Layer};
     use storage_memory::MemoryBackend;
 
-    #[derive(Debug)]
-    struct Limited(MemoryBackend);
-
-    #[async_trait]
-    impl Backend for Limited {
-        fn name(&self) -> &str {
-            // Errors come from the memory backend underneath, and name it.
-            "memory"
-        }
-        fn capabilities(&self) -> Capabilities {
-            let mut capabilities = Capabilities::none();
-            capabilities.write_with_create_only = true;
-            capabilities
-        }
-        async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
-            self.0.put(key, content, options).await
-        }
-        async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-            self.0.get(key, range).await
-        }
-        async fn head(&self, key: &str) -> Result<Metadata> {
-            self.0.head(key).await
-        }
-        async fn delete(&self, key: &str) -> Result<()> {
-            self.0.delete(key).await
-        }
-        fn list(&self, options: ListOptions) -> futures::stream::BoxStream<'static, Result<ListEntry>> {
-            self.0.list(options)
-        }
-        async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-            assert_eq!(mode, WriteMode::Overwrite, "create-only copies go through a create-only put");
-            self.0.copy(from, to, mode).await
-        }
-    }
-
     async fn fixture() -> Fixture {
-        Fixture::new(Limited(MemoryBackend::new()))
+        // A backend with only create-only writes: the storage must copy through a create-only put.
+        let mut capabilities = Capabilities::none();
+        capabilities.write_with_create_only = true;
+        let limited = FaultLayer::none().with_capabilities(capabilities);
+        Fixture::from_arc(limited.layer(std::sync::Arc::new(MemoryBackend::new())))
     }
 
     storage_conformance::conformance_tests!(fixture);
@@ -169,8 +135,8 @@ mod recorded {
     use std::sync::{Arc, Mutex};
 
     use storage_core::{
-        Backend, ByteRange, Capabilities, Content, ErrorKind, GetResult, ListEntry, ListOptions, Metadata, PutOptions,
-        PutResult, Result, Storage, WriteMode, async_trait,
+        Acl, Attributes, Backend, ByteRange, Capabilities, Content, ErrorKind, GetResult, ListEntry, ListOptions,
+        Metadata, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
     };
     use storage_memory::MemoryBackend;
 
@@ -187,6 +153,7 @@ mod recorded {
     }
 
     #[async_trait]
+    #[deny(clippy::missing_trait_methods)]
     impl Backend for Recording {
         fn name(&self) -> &str {
             self.inner.name()
@@ -219,6 +186,29 @@ mod recorded {
         async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
             self.record(format!("copy {from:?} {to:?} {mode:?}"));
             self.inner.copy(from, to, mode).await
+        }
+        async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+            self.record(format!("rename {from:?} {to:?} {mode:?}"));
+            self.inner.rename(from, to, mode).await
+        }
+        fn public_url(&self, key: &str) -> Result<String> {
+            self.inner.public_url(key)
+        }
+        async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
+            self.record(format!("presign {:?}", request.key));
+            self.inner.presign(request).await
+        }
+        async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
+            self.record(format!("set_acl {key:?}"));
+            self.inner.set_acl(key, acl).await
+        }
+        async fn acl(&self, key: &str) -> Result<Acl> {
+            self.record(format!("acl {key:?}"));
+            self.inner.acl(key).await
+        }
+        async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
+            self.record(format!("set_attributes {key:?}"));
+            self.inner.set_attributes(key, attributes).await
         }
     }
 
@@ -257,4 +247,22 @@ async fn mirror_of_two_memory_backends_matches_the_model() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mirror_of_two_memory_backends_survives_writers_during_a_backfill() {
     storage_conformance::mirror_stress(fixture().await, fixture().await).await;
+}
+
+/// The whole suite again over retryable faults and retries: it must pass unchanged.
+mod under_faults {
+    use storage_conformance::Fixture;
+
+    async fn fixture() -> Fixture {
+        storage_conformance::under_faults(super::fixture().await)
+    }
+
+    storage_conformance::conformance_tests!(fixture);
+}
+
+/// The mirror model with a primary that fails a fifth of its calls (retried), against the same model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_over_a_faulty_primary_with_retries_matches_the_model() {
+    let primary = storage_conformance::under_faults(fixture().await);
+    storage_conformance::mirror_model(primary, fixture().await).await;
 }

@@ -383,10 +383,5 @@ async fn copy() {
         }
     }
     storage.delete("source.bin").await.unwrap();
-    println!(
-        "copy ms={:.0} raw_ms={:.0} through_client_bytes={:.0}",
-        median(ours_ms),
-        median(raw_ms),
-        median(through)
-    );
+    println!("copy ms={:.0} raw_ms={:.0} through_client_bytes={:.0}", median(ours_ms), median(raw_ms), median(through));
 }

@@ -330,6 +330,6 @@ mod tests {
         let acl = "Server returned non-2xx status code: 400 Bad Request: <Error><Code>AccessControlListNotSupported</Code></Error>";
         let refused = map_error(object_store::Error::Generic { store: "S3", source: acl.into() }, Some("a.pdf"));
         assert_eq!(refused.kind(), storage_core::ErrorKind::Configuration);
-        assert!(refused.to_string().contains("`a.pdf`") && refused.to_string().contains("default_acl"), "{refused}");
+        assert!(refused.to_string().contains("`a.pdf`") && refused.to_string().contains("acls = false"), "{refused}");
     }
 }

@@ -356,3 +356,43 @@ fn aws_endpoint_url_reaches_presigned_links_and_signed_requests() {
     assert!(link.starts_with(endpoint.as_str()), "the link names AWS_ENDPOINT_URL: {link}");
     assert_eq!(http().body(&link), b"through the environment's endpoint");
 }
+
+/// `RUST_LOG=debug` shows one span per storage operation, with its backend, operation, key and outcome, and never a
+/// secret: not the S3 secret key, not the signature of a link.
+#[test]
+fn rust_log_debug_logs_one_span_per_operation_and_no_secret() {
+    let server = storage_conformance::local_rgw();
+    let (bucket, endpoint, region) =
+        (&server["STORAGE_S3_BUCKET"], &server["STORAGE_S3_ENDPOINT"], &server["STORAGE_S3_REGION"]);
+    let secret = server["STORAGE_S3_SECRET_ACCESS_KEY"].clone();
+    let env = [
+        ("AWS_ACCESS_KEY_ID".to_owned(), server["STORAGE_S3_ACCESS_KEY_ID"].clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), secret.clone()),
+        ("RUST_LOG".to_owned(), "debug".to_owned()),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(storage_s3::S3Backend::new(backends::s3_config("")).unwrap().create_bucket()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("logged.txt"), b"traced").unwrap();
+    let url = format!("s3://{bucket}/{}?endpoint={endpoint}&region={region}", backends::unique_prefix());
+    let run = |args: &[&str]| storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env);
+
+    let put = run(&["put", "logged.txt"]);
+    assert!(put.status.success(), "{}", stderr(&put));
+    let log = String::from_utf8_lossy(&put.stderr).into_owned();
+    let spans: Vec<&str> =
+        log.lines().filter(|line| line.contains("storage{")).filter(|l| l.contains(" done")).collect();
+    assert_eq!(spans.len(), 1, "one finished span for the one operation:\n{log}");
+    for field in ["backend=\"s3\"", "operation=\"put\"", "key=\"logged.txt\"", "bytes=6", "outcome=\"ok\""] {
+        assert!(spans[0].contains(field), "`{field}` in {}", spans[0]);
+    }
+    let link_run = run(&["url", "logged.txt", "--expires", "10m"]);
+    let link = stdout(&link_run);
+    let signature = link.split("X-Amz-Signature=").nth(1).expect("a signed link").to_owned();
+    let link_log = String::from_utf8_lossy(&link_run.stderr).into_owned();
+    assert!(link_log.contains("operation=\"presign_get\""), "{link_log}");
+    for (what, text) in [("the put", &log), ("the link", &link_log)] {
+        assert!(!text.contains(&secret), "the secret key in the log of {what}");
+        assert!(!text.contains(&signature), "the link's signature in the log of {what}");
+    }
+}

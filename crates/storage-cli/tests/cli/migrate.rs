@@ -1,14 +1,11 @@
 //! Migrations between backends: the library (`storage_core::migrate`) and the `storage migrate` command.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use storage_core::{
-    Backend, ByteRange, Capabilities, Content, GetResult, ListEntry, ListOptions, Metadata, MigrateOptions,
-    MigrationReport, PutOptions, PutResult, Storage, WriteMode, async_trait, migrate,
-};
+use storage_core::{Content, MigrateOptions, MigrationReport, PutOptions, Storage, WriteMode, migrate};
+
+use storage_conformance::FaultLayer;
 
 use crate::backends::{self, Kind, tree_file, write_tree};
 
@@ -87,74 +84,26 @@ async fn same_name_and_size_with_other_content_is_copied_not_skipped() {
     }
 }
 
-/// A target that stores one key with its first byte flipped: a copy that goes wrong in transit.
-#[derive(Debug)]
-struct Corrupting {
-    inner: storage_memory::MemoryBackend,
-    key: String,
-    puts_of_key: AtomicUsize,
-}
-
-#[async_trait]
-impl Backend for Corrupting {
-    fn name(&self) -> &str {
-        "corrupting"
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> storage_core::Result<PutResult> {
-        if key != self.key {
-            return self.inner.put(key, content, options).await;
-        }
-        self.puts_of_key.fetch_add(1, Ordering::SeqCst);
-        let mut data = content.into_bytes().await.unwrap().to_vec();
-        data[0] ^= 1;
-        self.inner.put(key, Content::from(data), options).await
-    }
-    async fn get(&self, key: &str, range: Option<ByteRange>) -> storage_core::Result<GetResult> {
-        self.inner.get(key, range).await
-    }
-    async fn head(&self, key: &str) -> storage_core::Result<Metadata> {
-        self.inner.head(key).await
-    }
-    async fn delete(&self, key: &str) -> storage_core::Result<()> {
-        self.inner.delete(key).await
-    }
-    fn list(&self, options: ListOptions) -> futures::stream::BoxStream<'static, storage_core::Result<ListEntry>> {
-        self.inner.list(options)
-    }
-    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> storage_core::Result<()> {
-        self.inner.copy(from, to, mode).await
-    }
-    async fn acl(&self, key: &str) -> storage_core::Result<storage_core::Acl> {
-        self.inner.acl(key).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_catches_a_copy_that_differs_and_retries_it_first() {
     let (source, _d) = backends::fresh(Kind::Fs).await;
     write_tree(&source, 10..40).await;
     let bad = tree_file(17).name;
-    let corrupting = Arc::new(Corrupting {
-        inner: storage_memory::MemoryBackend::new(),
-        key: bad.clone(),
-        puts_of_key: AtomicUsize::new(0),
-    });
-    let target = Storage::from_arc(corrupting.clone());
+    // A target that stores that one file with its first byte flipped: a copy damaged in transit.
+    let corrupting = FaultLayer::none().corrupting(bad.clone());
+    let target = storage_memory::MemoryBackend::new().storage().layer(corrupting.clone());
 
     let unverified = run(&source, &target, MigrateOptions::default()).await;
     assert_eq!((unverified.copied, unverified.failed.len()), (30, 0), "without --verify the damage goes unseen");
 
     let options = MigrateOptions::default().with_verify(true).with_retries(3, Duration::from_millis(1));
-    let puts_before = corrupting.puts_of_key.load(Ordering::SeqCst);
+    let puts_before = corrupting.corrupted();
     let report = run(&source, &target, options).await;
     assert_eq!(report.skipped, 29, "{report}");
     assert_eq!(report.failed.len(), 1, "{report}");
     assert_eq!(report.failed[0].key, bad);
     assert!(report.failed[0].reason.contains("differs from the source"), "{}", report.failed[0].reason);
-    assert_eq!(corrupting.puts_of_key.load(Ordering::SeqCst) - puts_before, 4, "tried once and retried three times");
+    assert_eq!(corrupting.corrupted() - puts_before, 4, "tried once and retried three times");
     assert!(report.to_string().contains(&format!("failed `{bad}`")), "{report}");
 }
 
@@ -258,4 +207,22 @@ async fn same_bytes_with_other_attributes_or_acl_is_fixed_not_skipped() {
         let again = run(&source, &target, MigrateOptions::default()).await;
         assert_eq!((again.skipped, again.updated, again.copied), (1, 0, 0), "{kind:?}: then nothing differs: {again}");
     }
+}
+
+/// A migration into a target that refuses a share of its calls for good reports each failed file, copies the rest,
+/// and a second run (the target healthy again) completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fatal_faults_are_reported_per_file_and_a_second_run_completes() {
+    let (source, _d) = backends::fresh(Kind::Fs).await;
+    write_tree(&source, 10..110).await;
+    let target = storage_memory::MemoryBackend::new().storage();
+    let faults = FaultLayer::fatal(7, 0.3);
+    let report = run(&source, &target.clone().layer(faults.clone()), MigrateOptions::default()).await;
+    assert!(faults.injected() > 0 && !report.failed.is_empty(), "{report}");
+    assert_eq!(report.copied + report.failed.len() as u64, 100, "{report}");
+    assert!(report.failed.iter().all(|f| f.reason.contains("injected fatal fault")), "{report}");
+    let again = run(&source, &target, MigrateOptions::default().with_verify(true)).await;
+    assert!(again.is_complete(), "{again}");
+    assert_eq!(again.copied, report.failed.len() as u64, "only what failed is copied again: {again}");
+    assert_same_objects(&source, &target).await;
 }

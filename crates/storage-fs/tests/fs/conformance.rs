@@ -14,3 +14,14 @@ fn same_behaviour_as_memory() {
         storage_conformance::differential(fixture().await, memory).await;
     });
 }
+
+/// The whole suite again over retryable faults and retries: it must pass unchanged.
+mod under_faults {
+    use storage_conformance::Fixture;
+
+    async fn fixture() -> Fixture {
+        storage_conformance::under_faults(crate::support::fixture().await)
+    }
+
+    storage_conformance::conformance_tests!(fixture);
+}

@@ -108,3 +108,24 @@ async fn a_proxy_carries_every_request_of_the_backend() {
         assert!(seen.iter().any(|r| r.contains(expected)), "no `{expected}` request through the proxy: {seen:?}");
     }
 }
+
+/// The backend's own signed requests (here the ACL ones) are retried as object_store retries its requests: a 503 from
+/// the server, then success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acl_request_answered_503_is_retried_and_succeeds() {
+    let recording = recording::start(&server()["STORAGE_S3_ENDPOINT"]).await;
+    let storage = backend_with(config().with_endpoint(&recording.endpoint)).await.storage();
+    let name = storage.save("flaky.txt", b"x").await.unwrap();
+    recording.fail_next("?acl", 2);
+    storage.set_acl(&name, Acl::PublicRead).await.expect("retried past two 503s");
+    recording.fail_next("?acl", 1);
+    assert_eq!(storage.acl(&name).await.unwrap(), Acl::PublicRead);
+    let acl_requests: Vec<String> = recording
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.contains("?acl"))
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect();
+    assert_eq!(acl_requests.iter().filter(|r| r.ends_with("(answered 503)")).count(), 3, "{acl_requests:?}");
+    assert_eq!(acl_requests.len(), 5, "each failed request was sent again: {acl_requests:?}");
+}

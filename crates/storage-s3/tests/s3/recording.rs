@@ -24,11 +24,21 @@ pub struct Recorded {
 pub struct Recording {
     pub endpoint: String,
     log: Arc<Mutex<Vec<Recorded>>>,
+    failures: Failures,
 }
+
+/// Requests to answer with a 503 instead of forwarding: a part of the URL, and how many more times.
+type Failures = Arc<Mutex<Vec<(String, usize)>>>;
 
 impl Recording {
     pub fn requests(&self) -> Vec<Recorded> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Answer the next `times` requests whose URL contains `part` with `503 Service Unavailable`, as S3 does when
+    /// it sheds load.
+    pub fn fail_next(&self, part: &str, times: usize) {
+        self.failures.lock().unwrap().push((part.to_owned(), times));
     }
 }
 
@@ -40,20 +50,45 @@ pub async fn start(upstream: &str) -> Recording {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let log = Arc::new(Mutex::new(Vec::new()));
+    let failures = Failures::default();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let (upstream, recorded) = (upstream.trim_end_matches('/').to_owned(), log.clone());
+    let (upstream, recorded, failing) = (upstream.trim_end_matches('/').to_owned(), log.clone(), failures.clone());
     let app = axum::Router::new().fallback(move |request: Request| {
-        let (client, upstream, log) = (client.clone(), upstream.clone(), recorded.clone());
-        async move { forward(&client, &upstream, &log, request).await }
+        let (client, upstream, log, failing) = (client.clone(), upstream.clone(), recorded.clone(), failing.clone());
+        async move { forward(&client, &upstream, &log, &failing, request).await }
     });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Recording { endpoint, log }
+    Recording { endpoint, log, failures }
 }
 
-async fn forward(client: &reqwest::Client, upstream: &str, log: &Mutex<Vec<Recorded>>, request: Request) -> Response {
+async fn forward(
+    client: &reqwest::Client,
+    upstream: &str,
+    log: &Mutex<Vec<Recorded>>,
+    failures: &Failures,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let fail = failures
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .find(|(part, left)| *left > 0 && path.contains(part.as_str()))
+        .map(|(_, left)| *left -= 1)
+        .is_some();
+    if fail {
+        log.lock().unwrap().push(Recorded {
+            method: parts.method.to_string(),
+            uri: format!("{path} (answered 503)"),
+            headers: Vec::new(),
+            bytes_up: body.len(),
+            bytes_down: 0,
+        });
+        let xml = "<?xml version=\"1.0\"?><Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>";
+        return Response::builder().status(503).body(Body::from(xml)).unwrap();
+    }
     // As a proxy, the request names the whole URL (absolute form); as an endpoint, only the path.
     let url = match parts.uri.authority() {
         Some(_) => parts.uri.to_string(),

@@ -1,0 +1,276 @@
+//! `FaultLayer`: a seeded, reproducible way to make any backend misbehave as networks and disks do, for tests: calls
+//! that fail (retryably or for good) before or after they took effect, streams cut mid-way, writes that arrive
+//! damaged, delays, and capabilities a backend pretends to lack.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::stream::{BoxStream, StreamExt};
+use storage_core::layer::Layer;
+use storage_core::{
+    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
+    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, WriteMode, async_trait,
+};
+
+/// Whether an injected failure is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// As a 503 or a dropped connection: [`storage_core::Error::is_retryable`] is true.
+    Retryable,
+    /// As a refused request: retrying will not help.
+    Fatal,
+}
+
+/// What to break, how often, reproducibly from a seed. Clones share their counters and random sequence.
+#[derive(Debug, Clone)]
+pub struct FaultLayer {
+    state: Arc<FaultState>,
+}
+
+#[derive(Debug)]
+struct FaultState {
+    rng: Mutex<fastrand::Rng>,
+    /// The share of calls that fail, 0.0 to 1.0.
+    share: f64,
+    kind: FaultKind,
+    /// Whether a failing write may fail after it took effect (a put that succeeds but reports failure).
+    after: bool,
+    /// The share of read streams cut after their first chunk.
+    cut_streams: f64,
+    /// Writes of this key arrive with their first byte flipped.
+    corrupt_key: Option<String>,
+    /// Each call first waits up to this long.
+    delay: Option<Duration>,
+    /// What the wrapped backend declares, if not its own.
+    capabilities: Option<Capabilities>,
+    injected: AtomicU64,
+    corrupted: AtomicU64,
+}
+
+impl FaultLayer {
+    fn with_state(seed: u64, share: f64, kind: FaultKind) -> Self {
+        Self {
+            state: Arc::new(FaultState {
+                rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+                share: share.clamp(0.0, 1.0),
+                kind,
+                after: false,
+                cut_streams: 0.0,
+                corrupt_key: None,
+                delay: None,
+                capabilities: None,
+                injected: AtomicU64::new(0),
+                corrupted: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// No faults: a base for [`FaultLayer::corrupting`] or [`FaultLayer::with_capabilities`].
+    pub fn none() -> Self {
+        Self::with_state(0, 0.0, FaultKind::Fatal)
+    }
+
+    /// `share` of calls fail with a retryable error, writes before or after they took effect.
+    pub fn retryable(seed: u64, share: f64) -> Self {
+        Self::with_state(seed, share, FaultKind::Retryable).failing_after(true)
+    }
+
+    /// `share` of calls fail with an error retrying cannot fix, before they take effect.
+    pub fn fatal(seed: u64, share: f64) -> Self {
+        Self::with_state(seed, share, FaultKind::Fatal)
+    }
+
+    fn edit(self, change: impl FnOnce(&mut FaultState)) -> Self {
+        let mut state = Arc::try_unwrap(self.state).expect("configure a fault layer before sharing it");
+        change(&mut state);
+        Self { state: Arc::new(state) }
+    }
+
+    /// Whether failing writes may fail after they took effect.
+    pub fn failing_after(self, after: bool) -> Self {
+        self.edit(|state| state.after = after)
+    }
+
+    /// Cut `share` of read streams after their first chunk, with a retryable error.
+    pub fn cutting_streams(self, share: f64) -> Self {
+        self.edit(|state| state.cut_streams = share.clamp(0.0, 1.0))
+    }
+
+    /// Store every write of `key` with its first byte flipped (a copy damaged in transit).
+    pub fn corrupting(self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        self.edit(|state| state.corrupt_key = Some(key))
+    }
+
+    /// Wait up to `delay` (at random) before each call.
+    pub fn delaying(self, delay: Duration) -> Self {
+        self.edit(|state| state.delay = Some(delay))
+    }
+
+    /// Declare these capabilities instead of the backend's (a backend that lacks some).
+    pub fn with_capabilities(self, capabilities: Capabilities) -> Self {
+        self.edit(|state| state.capabilities = Some(capabilities))
+    }
+
+    /// Failures injected so far.
+    pub fn injected(&self) -> u64 {
+        self.state.injected.load(Ordering::Relaxed)
+    }
+
+    /// Writes damaged so far.
+    pub fn corrupted(&self) -> u64 {
+        self.state.corrupted.load(Ordering::Relaxed)
+    }
+}
+
+impl Layer for FaultLayer {
+    fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
+        Arc::new(Faulty { inner, state: self.state.clone() })
+    }
+}
+
+#[derive(Debug)]
+struct Faulty {
+    inner: Arc<dyn Backend>,
+    state: Arc<FaultState>,
+}
+
+/// When a failing call fails.
+enum Fault {
+    None,
+    Before,
+    After,
+}
+
+impl Faulty {
+    fn roll(&self, share: f64) -> bool {
+        share > 0.0 && self.state.rng.lock().expect("the fault dice").f64() < share
+    }
+
+    /// Whether (and when) this call fails, after the configured delay.
+    async fn decide(&self, write: bool) -> Fault {
+        if let Some(delay) = self.state.delay {
+            let wait = delay.mul_f64(self.state.rng.lock().expect("the fault dice").f64());
+            tokio::time::sleep(wait).await;
+        }
+        if !self.roll(self.state.share) {
+            return Fault::None;
+        }
+        self.state.injected.fetch_add(1, Ordering::Relaxed);
+        if write && self.state.after && self.roll(0.5) { Fault::After } else { Fault::Before }
+    }
+
+    fn error(&self, operation: &str, key: &str) -> Error {
+        let retryable = self.state.kind == FaultKind::Retryable;
+        let kind = if retryable { "retryable" } else { "fatal" };
+        Error::backend(
+            self.inner.name(),
+            Some(key),
+            format!("{operation}: an injected {kind} fault"),
+            retryable,
+            "injected",
+        )
+    }
+
+    /// Run a write under the dice: fail before it, or after it took effect.
+    async fn write<T>(&self, operation: &str, key: &str, run: impl Future<Output = Result<T>>) -> Result<T> {
+        match self.decide(true).await {
+            Fault::None => run.await,
+            Fault::Before => Err(self.error(operation, key)),
+            Fault::After => {
+                run.await?;
+                Err(self.error(operation, key))
+            }
+        }
+    }
+
+    /// Run a read under the dice: fail before it.
+    async fn read<T>(&self, operation: &str, key: &str, run: impl Future<Output = Result<T>>) -> Result<T> {
+        match self.decide(false).await {
+            Fault::None => run.await,
+            _ => Err(self.error(operation, key)),
+        }
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl Backend for Faulty {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.state.capabilities.unwrap_or_else(|| self.inner.capabilities())
+    }
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
+        let content = if self.state.corrupt_key.as_deref() == Some(key) {
+            self.state.corrupted.fetch_add(1, Ordering::Relaxed);
+            let mut data =
+                content.into_bytes().await.map_err(|err| Error::from_io(self.name(), Some(key), err))?.to_vec();
+            if let Some(first) = data.first_mut() {
+                *first ^= 1;
+            }
+            Content::from(data)
+        } else {
+            content
+        };
+        self.write("put", key, self.inner.put(key, content, options)).await
+    }
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
+        let mut result = self.read("get", key, self.inner.get(key, range)).await?;
+        if self.roll(self.state.cut_streams) {
+            self.state.injected.fetch_add(1, Ordering::Relaxed);
+            let cut = std::io::Error::other(self.error("get", key));
+            result.stream = result.stream.take(1).chain(futures::stream::once(async move { Err(cut) })).boxed();
+        }
+        Ok(result)
+    }
+    async fn head(&self, key: &str) -> Result<Metadata> {
+        self.read("head", key, self.inner.head(key)).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.write("delete", key, self.inner.delete(key)).await
+    }
+    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        if !self.roll(self.state.share) {
+            return self.inner.list(options);
+        }
+        self.state.injected.fetch_add(1, Ordering::Relaxed);
+        let err = self.error("list", &options.prefix);
+        futures::stream::once(async move { Err(err) }).boxed()
+    }
+    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        self.write("copy", to, self.inner.copy(from, to, mode)).await
+    }
+    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        self.write("rename", to, self.inner.rename(from, to, mode)).await
+    }
+    fn public_url(&self, key: &str) -> Result<String> {
+        self.inner.public_url(key)
+    }
+    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
+        // Signing is local work: it does not fail the way a network does.
+        self.inner.presign(request).await
+    }
+    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
+        self.write("set_acl", key, self.inner.set_acl(key, acl)).await
+    }
+    async fn acl(&self, key: &str) -> Result<Acl> {
+        self.read("acl", key, self.inner.acl(key)).await
+    }
+    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
+        self.write("set_attributes", key, self.inner.set_attributes(key, attributes)).await
+    }
+}
+
+/// `fixture` with its backend behind retryable faults (a fifth of calls fail, writes before or after they took
+/// effect) and a [`storage_core::RetryLayer`] that retries quickly: the suite must pass unchanged over it. Seeded by
+/// `STORAGE_FAULT_SEED` (default 1), so a failure replays.
+pub fn under_faults(fixture: crate::Fixture) -> crate::Fixture {
+    let seed = std::env::var("STORAGE_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let faulty = FaultLayer::retryable(seed, 0.2).layer(fixture.backend.clone());
+    let retry =
+        storage_core::RetryLayer::new(30, Duration::from_millis(1), Duration::from_millis(20), Duration::from_secs(60));
+    crate::Fixture { backend: retry.layer(faulty), ..fixture }
+}
