@@ -90,6 +90,9 @@ pub struct StorageConfig {
     pub connect_timeout: Option<String>,
     /// s3: the longest wait for one whole request: `60s`.
     pub timeout: Option<String>,
+    /// Layers around the backend, innermost first: `retry`, `tracing`, `timeout:30s` (per operation and per stalled
+    /// stream), `limit:16` (operations in flight).
+    pub layers: Option<Vec<String>>,
     /// `STORAGE_<NAME>_ACLS`, as the variable's name and its text.
     #[serde(skip)]
     env_acls: Option<(String, String)>,
@@ -331,6 +334,7 @@ impl StorageConfig {
             gzip,
             acls,
             env_acls,
+            layers,
             proxy,
             ca_bundle,
             verify,
@@ -421,6 +425,27 @@ impl StorageConfig {
             let acl: Acl = acl.parse().map_err(|err: Error| at(err.to_string()))?;
             storage = storage.with_default_acl(Some(acl));
         }
+        for layer in self.layers.iter().flatten() {
+            storage = match layer.split_once(':') {
+                None if layer == "retry" => storage.layer(storage_core::RetryLayer::default()),
+                None if layer == "tracing" => storage.layer(storage_core::TracingLayer),
+                Some(("timeout", limit)) => {
+                    let limit = parse_duration(limit)?;
+                    storage.layer(storage_core::TimeoutLayer::new(limit, limit))
+                }
+                Some(("limit", count)) => match count.parse::<usize>() {
+                    Ok(count) if count > 0 => storage.layer(storage_core::ConcurrencyLimitLayer::new(count)),
+                    _ => {
+                        return Err(at(format!("layer `{layer}`: the limit is a number of operations, as `limit:16`")));
+                    }
+                },
+                _ => {
+                    return Err(at(format!(
+                        "unknown layer `{layer}`; use `retry`, `tracing`, `timeout:30s` or `limit:16`"
+                    )));
+                }
+            };
+        }
         Ok(storage)
     }
 }
@@ -496,5 +521,18 @@ mod tests {
         assert!(!acl(StorageConfig::from_url("s3://b/p?acls=false&region=us-east-1", Path::new("/")).unwrap()));
         let bad = StorageConfig::from_url("s3://b/p?acls=no", Path::new("/")).unwrap_err();
         assert!(bad.to_string().contains("`acls` is `no`; use `true` or `false`"), "{bad}");
+    }
+
+    #[test]
+    fn layers_are_named_in_the_table_and_unknown_ones_refused() {
+        let config: Config = toml::from_str(
+            "[storages.m]\nbackend = \"memory\"\nlayers = [\"retry\", \"timeout:30s\", \"limit:8\", \"tracing\"]\n\
+             [storages.bad]\nbackend = \"memory\"\nlayers = [\"retyr\"]\n",
+        )
+        .unwrap();
+        let built = config.storage("m").unwrap().build("m", Path::new("/")).unwrap();
+        assert_eq!(built.storage.backend().name(), "memory", "layers keep the backend's name");
+        let bad = config.storage("bad").unwrap().build("bad", Path::new("/")).unwrap_err();
+        assert!(bad.to_string().contains("unknown layer `retyr`; use `retry`"), "{bad}");
     }
 }

@@ -103,7 +103,7 @@ impl FaultLayer {
         self.edit(|state| state.corrupt_key = Some(key))
     }
 
-    /// Wait up to `delay` (at random) before each call.
+    /// Wait `delay` before each call.
     pub fn delaying(self, delay: Duration) -> Self {
         self.edit(|state| state.delay = Some(delay))
     }
@@ -151,8 +151,7 @@ impl Faulty {
     /// Whether (and when) this call fails, after the configured delay.
     async fn decide(&self, write: bool) -> Fault {
         if let Some(delay) = self.state.delay {
-            let wait = delay.mul_f64(self.state.rng.lock().expect("the fault dice").f64());
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(delay).await;
         }
         if !self.roll(self.state.share) {
             return Fault::None;

@@ -453,6 +453,12 @@ impl Error {
     /// Map a local I/O error on `key` (or on no single object) into the matching kind.
     pub fn from_io(backend: &str, key: Option<&str>, err: std::io::Error) -> Self {
         use std::io::ErrorKind as Io;
+        // A stream carries a storage error as an I/O error (a cut read, a timeout): give it back whole, with its
+        // message, key and retryability.
+        if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let inner = err.into_inner().expect("checked").downcast::<Error>().expect("checked");
+            return *inner;
+        }
         let operation = Operation::Unspecified;
         let owned_key = || key.unwrap_or_default().to_owned();
         match err.kind() {

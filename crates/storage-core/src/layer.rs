@@ -667,3 +667,104 @@ impl Backend for Limited {
         self.inner.set_attributes(key, attributes).await
     }
 }
+
+// ----- metrics -------------------------------------------------------------------------------------------------------
+
+/// Counts and times every operation through the `metrics` facade (install any recorder: Prometheus, StatsD, …),
+/// labelled by `backend` and `operation`:
+/// - `storage_operations_total` (with `outcome` = `ok` or `error`);
+/// - `storage_errors_total` (with `kind`, the [`ErrorKind`]);
+/// - `storage_bytes_total`: bytes saved and read (as far as known when the operation starts or opens);
+/// - `storage_operation_duration_seconds`: a histogram of how long each took (a read: until its stream opened).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetricsLayer;
+
+impl Layer for MetricsLayer {
+    fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
+        Arc::new(Measured { inner })
+    }
+}
+
+#[derive(Debug)]
+struct Measured {
+    inner: Arc<dyn Backend>,
+}
+
+impl Measured {
+    async fn measured<T>(&self, operation: &'static str, run: impl Future<Output = Result<T>>) -> Result<T> {
+        let started = Instant::now();
+        let result = run.await;
+        let backend = self.inner.name().to_owned();
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("storage_operations_total", "backend" => backend.clone(), "operation" => operation, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("storage_operation_duration_seconds", "backend" => backend.clone(), "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        if let Err(err) = &result {
+            let kind = err.kind().to_string();
+            metrics::counter!("storage_errors_total", "backend" => backend, "operation" => operation, "kind" => kind)
+                .increment(1);
+        }
+        result
+    }
+
+    fn bytes(&self, operation: &'static str, bytes: u64) {
+        let backend = self.inner.name().to_owned();
+        metrics::counter!("storage_bytes_total", "backend" => backend, "operation" => operation).increment(bytes);
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl Backend for Measured {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
+        let size = content.as_bytes().map(|bytes| bytes.len() as u64);
+        let result = self.measured("put", self.inner.put(key, content, options)).await?;
+        self.bytes("put", size.unwrap_or(0));
+        Ok(result)
+    }
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
+        let result = self.measured("get", self.inner.get(key, range)).await?;
+        self.bytes("get", result.range.end - result.range.start);
+        Ok(result)
+    }
+    async fn head(&self, key: &str) -> Result<Metadata> {
+        self.measured("head", self.inner.head(key)).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.measured("delete", self.inner.delete(key)).await
+    }
+    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        let backend = self.inner.name().to_owned();
+        metrics::counter!("storage_operations_total", "backend" => backend, "operation" => "list", "outcome" => "started")
+            .increment(1);
+        self.inner.list(options)
+    }
+    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        self.measured("copy", self.inner.copy(from, to, mode)).await
+    }
+    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        self.measured("rename", self.inner.rename(from, to, mode)).await
+    }
+    fn public_url(&self, key: &str) -> Result<String> {
+        self.inner.public_url(key)
+    }
+    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
+        self.measured(presign_operation(request), self.inner.presign(request)).await
+    }
+    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
+        self.measured("set_acl", self.inner.set_acl(key, acl)).await
+    }
+    async fn acl(&self, key: &str) -> Result<Acl> {
+        self.measured("acl", self.inner.acl(key)).await
+    }
+    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
+        self.measured("set_attributes", self.inner.set_attributes(key, attributes)).await
+    }
+}

@@ -37,7 +37,7 @@ pub use backend::{
 };
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
-pub use layer::{ConcurrencyLimitLayer, Layer, RetryLayer, TimeoutLayer, TracingLayer};
+pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
 pub use migrate::{MigrateOptions, MigrationReport, migrate};
 pub use mirror::MirrorBackend;
 pub use name::{UploadTo, validate_key};

@@ -24,6 +24,20 @@ use storage_config::{Config, StorageConfig, parse_duration};
 use storage_core::{Content, Error, Storage, UploadTo, UrlOptions};
 use storage_http::SignedUrlService;
 
+/// One `tracing` event per request: method, path, status, time. Never the query, which holds a signed link's
+/// signature.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!(target: "storage_example", "request", %method, path);
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(
+        || tracing::info!(target: "storage_example", status = response.status().as_u16(), elapsed_ms, "served"),
+    );
+    response
+}
+
 /// The private file's link lives this long unless `link_expiry` says otherwise: the seed's 60 seconds.
 pub const DEFAULT_LINK_EXPIRY: Duration = Duration::from_secs(60);
 /// The largest upload accepted. Uploads stream to the storage, so this bounds disk use, not memory.
@@ -167,7 +181,9 @@ impl AppState {
             let storage_config = storages
                 .storage(name)
                 .ok_or_else(|| config_error(format!("the app needs a `[storages.{name}]` table")))?;
-            let built = storage_config.build(name, base)?;
+            let mut built = storage_config.build(name, base)?;
+            // Each storage operation is one `tracing` span, as the requests that cause them are (see `router`).
+            built.storage = built.storage.layer(storage_core::TracingLayer);
             if let Some(signer) = built.signer {
                 // The disk's links point back at this app; serve them under their base URL's path.
                 let service = SignedUrlService::new(built.storage.clone(), signer);
@@ -209,7 +225,7 @@ impl AppState {
         for service in &self.url_services {
             router = router.route_service(&format!("{}{{*key}}", service.base_path()), service.clone());
         }
-        router.with_state(self.clone())
+        router.layer(axum::middleware::from_fn(log_request)).with_state(self.clone())
     }
 
     fn user(&self, name: &str, password: &str) -> Option<User> {

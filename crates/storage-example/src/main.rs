@@ -67,7 +67,16 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Requests and storage operations on standard error: `RUST_LOG` decides, else requests only (`storage_example=info`).
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("storage_example=info"));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
+}
+
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    log_to_stderr();
     let mut config = AppConfig::load(&args.config)?;
     if args.link_expiry.is_some() {
         config.app.link_expiry = args.link_expiry;

@@ -266,3 +266,111 @@ async fn mirror_over_a_faulty_primary_with_retries_matches_the_model() {
     let primary = storage_conformance::under_faults(fixture().await);
     storage_conformance::mirror_model(primary, fixture().await).await;
 }
+
+/// The layers of storage-core, each on its own, over the memory backend (the suites run under faults and retries).
+mod layers {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use storage_conformance::FaultLayer;
+    use storage_core::{ConcurrencyLimitLayer, ErrorKind, MetricsLayer, TimeoutLayer};
+    use storage_memory::MemoryBackend;
+
+    /// A `metrics` recorder that keeps counters by name and labels.
+    #[derive(Default, Clone)]
+    struct Counters(Arc<Mutex<BTreeMap<String, u64>>>);
+
+    struct Count(Arc<Mutex<BTreeMap<String, u64>>>, String);
+
+    impl metrics::CounterFn for Count {
+        fn increment(&self, value: u64) {
+            *self.0.lock().unwrap().entry(self.1.clone()).or_default() += value;
+        }
+        fn absolute(&self, value: u64) {
+            self.0.lock().unwrap().insert(self.1.clone(), value);
+        }
+    }
+
+    impl metrics::Recorder for Counters {
+        fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+            let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+            let name = format!("{}{{{}}}", key.name(), labels.join(","));
+            metrics::Counter::from_arc(Arc::new(Count(self.0.clone(), name)))
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn metrics_count_operations_errors_and_bytes_by_backend_and_operation() {
+        let counters = Counters::default();
+        metrics::with_local_recorder(&counters, || {
+            super::runtime().block_on(async {
+                let storage = MemoryBackend::new().storage().layer(MetricsLayer);
+                storage.save("a.txt", "12345").await.unwrap();
+                assert_eq!(storage.read("a.txt").await.unwrap(), "12345");
+                assert_eq!(storage.read("missing.txt").await.unwrap_err().kind(), ErrorKind::NotFound);
+            })
+        });
+        let seen = counters.0.lock().unwrap().clone();
+        let count = |name: &str| seen.get(name).copied().unwrap_or_else(|| panic!("no `{name}` in {seen:#?}"));
+        assert_eq!(count("storage_operations_total{backend=memory,operation=put,outcome=ok}"), 1);
+        assert_eq!(count("storage_operations_total{backend=memory,operation=get,outcome=ok}"), 1);
+        assert_eq!(count("storage_operations_total{backend=memory,operation=get,outcome=error}"), 1);
+        assert_eq!(count("storage_errors_total{backend=memory,operation=get,kind=NotFound}"), 1);
+        assert_eq!(count("storage_bytes_total{backend=memory,operation=put}"), 5);
+        assert_eq!(count("storage_bytes_total{backend=memory,operation=get}"), 5);
+    }
+
+    /// On a paused clock, so no test waits for real time: an operation slower than the limit fails with a retryable
+    /// error that says which limit it hit.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_operation_times_out_with_a_clear_retryable_error() {
+        let slow = FaultLayer::none().delaying(Duration::from_secs(60));
+        let storage = MemoryBackend::new()
+            .storage()
+            .layer(slow)
+            .layer(TimeoutLayer::new(Duration::from_secs(5), Duration::from_secs(5)));
+        let err = storage.save("late.txt", "x").await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("late.txt") && message.contains("5s") && message.contains("timeout"), "{message}");
+    }
+
+    /// Six operations of 1 s each through a limit of two take 3 s of (paused, virtual) time: never more than two at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_concurrency_limit_runs_at_most_that_many_at_once() {
+        let memory = MemoryBackend::new();
+        memory.storage().save("a.txt", "x").await.unwrap();
+        let storage = memory
+            .storage()
+            .layer(FaultLayer::none().delaying(Duration::from_secs(1)))
+            .layer(ConcurrencyLimitLayer::new(2));
+        let started = tokio::time::Instant::now();
+        futures::future::join_all((0..6).map(|_| storage.exists("a.txt"))).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    /// A read stream cut mid-way ends in an error that names the key and can be retried, never in short data.
+    #[tokio::test]
+    async fn a_cut_stream_ends_in_a_retryable_error() {
+        let memory = MemoryBackend::new();
+        memory.storage().save("big.bin", vec![7u8; 1 << 20]).await.unwrap();
+        let cutting = FaultLayer::none().cutting_streams(1.0);
+        let storage = memory.storage().layer(cutting.clone());
+        let err = storage.read("big.bin").await.unwrap_err();
+        assert!(
+            err.is_retryable() && err.to_string().contains("big.bin") && err.to_string().contains("injected"),
+            "{err}"
+        );
+        assert_eq!(cutting.injected(), 1);
+    }
+}
