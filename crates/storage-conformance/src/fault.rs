@@ -220,7 +220,10 @@ impl Backend for Faulty {
         let mut result = self.read("get", key, self.inner.get(key, range)).await?;
         if self.roll(self.state.cut_streams) {
             self.state.injected.fetch_add(1, Ordering::Relaxed);
-            let cut = std::io::Error::other(self.error("get", key));
+            // A cut stream is a dropped connection: worth another try, whatever the layer's kind of faults.
+            let cut =
+                Error::backend(self.inner.name(), Some(key), "get: an injected cut of the stream", true, "injected");
+            let cut = std::io::Error::other(cut);
             result.stream = result.stream.take(1).chain(futures::stream::once(async move { Err(cut) })).boxed();
         }
         Ok(result)
