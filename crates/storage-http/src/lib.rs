@@ -22,11 +22,11 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use http::{HeaderMap, HeaderValue, Method as HttpMethod, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use storage_core::signing::{UrlSigner, VerifiedUrl, decode_key_path};
-use storage_core::{ByteRange, Content, ErrorKind, Method, OverwritePolicy, SaveOptions, Storage};
+use storage_core::{ByteRange, Content, ErrorKind, Metadata, Method, OverwritePolicy, SaveOptions, Storage};
 
 /// The body of every response.
 pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -38,13 +38,22 @@ pub struct SignedUrlService {
     signer: UrlSigner,
     /// The path part of the signer's base URL, e.g. `/files/`.
     base_path: String,
+    public_cache_control: Option<HeaderValue>,
 }
 
 impl SignedUrlService {
     /// A service for `storage`'s URLs, verified with `signer` (the one the storage signs with).
     pub fn new(storage: Storage, signer: UrlSigner) -> Self {
         let base_path = base_path(signer.base_url());
-        Self { storage, signer, base_path }
+        Self { storage, signer, base_path, public_cache_control: None }
+    }
+
+    /// `Cache-Control` for objects served without a signature (public ones) that carry none of their own, e.g.
+    /// `public, max-age=86400`; by default none is sent. A signed link's answer is always `private`, cached at
+    /// most until the link expires.
+    pub fn with_public_cache_control(mut self, value: impl Into<String>) -> Self {
+        self.public_cache_control = HeaderValue::from_str(&value.into()).ok();
+        self
     }
 
     /// The path this service answers under: the path of the signer's base URL, e.g. `/media/private/`.
@@ -110,20 +119,47 @@ impl SignedUrlService {
         granted: Option<&VerifiedUrl>,
         head_only: bool,
     ) -> Response<ResponseBody> {
-        let range = match headers.get(header::RANGE).map(parse_range) {
+        let conditional = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::IF_RANGE]
+            .iter()
+            .any(|name| headers.contains_key(name));
+        let mut range = match headers.get(header::RANGE).map(parse_range) {
             None | Some(RangeHeader::Ignored) => None,
             Some(RangeHeader::Single(range)) => Some(range),
         };
+        // Conditions are decided on the metadata alone, before any byte is read.
+        if conditional {
+            let metadata = match self.storage.metadata(key).await {
+                Ok(metadata) => metadata,
+                Err(err) => return error_status(&err),
+            };
+            if not_modified(headers, &metadata) {
+                let mut response = Response::builder().status(StatusCode::NOT_MODIFIED);
+                for (name, value) in validators(&metadata).into_iter().chain(self.cache_control(&metadata, granted)) {
+                    response = response.header(name, value);
+                }
+                return response.body(empty()).unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR));
+            }
+            // A range only of the version the client holds: for any other, the whole object.
+            if range.is_some() && !if_range_holds(headers, &metadata) {
+                range = None;
+            }
+        }
         let opened = match range {
             Some(range) => self.storage.open_range(key, range).await,
             None => self.storage.open(key).await,
         };
         let reader = match opened {
             Ok(reader) => reader,
-            Err(err) if err.kind() == ErrorKind::NotFound => return status(StatusCode::NOT_FOUND),
-            Err(err) if err.kind() == ErrorKind::InvalidArgument => return status(StatusCode::RANGE_NOT_SATISFIABLE),
-            Err(err) if err.kind() == ErrorKind::InvalidName => return status(StatusCode::NOT_FOUND),
-            Err(_) => return status(StatusCode::INTERNAL_SERVER_ERROR),
+            Err(err) if err.kind() == ErrorKind::InvalidArgument => {
+                // 416 says how large the object is, so the client can ask again.
+                let size = self.storage.size(key).await.map(|size| format!("bytes */{size}"));
+                let mut response = Response::builder().status(StatusCode::RANGE_NOT_SATISFIABLE);
+                if let Ok(content_range) = size {
+                    response = response.header(header::CONTENT_RANGE, content_range);
+                }
+                return response.body(empty()).unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR));
+            }
+            Err(err) => return error_status(&err),
         };
         let attributes = &reader.metadata.attributes;
         let content_type = granted
@@ -153,22 +189,18 @@ impl SignedUrlService {
         let optional = [
             (header::CONTENT_TYPE, Some(content_type)),
             (header::CONTENT_DISPOSITION, disposition),
-            (
-                header::CACHE_CONTROL,
-                attributes.cache_control.clone().or_else(|| granted.map(|_| "private, no-store".to_owned())),
-            ),
             (header::CONTENT_ENCODING, attributes.content_encoding.clone()),
             (header::CONTENT_LANGUAGE, attributes.content_language.clone()),
-            (header::ETAG, reader.metadata.meta.etag.clone()),
-            (
-                header::LAST_MODIFIED,
-                Some(reader.metadata.meta.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
-            ),
         ];
         for (name, value) in optional {
             if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 response = response.header(name, value);
             }
+        }
+        for (name, value) in
+            validators(&reader.metadata).into_iter().chain(self.cache_control(&reader.metadata, granted))
+        {
+            response = response.header(name, value);
         }
         let body = if head_only {
             empty()
@@ -176,6 +208,21 @@ impl SignedUrlService {
             StreamBody::new(reader.stream.map_ok(http_body::Frame::data)).boxed_unsync()
         };
         response.body(body).unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR))
+    }
+
+    /// For a signed link, always `private` with `max-age` up to its expiry: no shared cache may keep a private
+    /// file, and no cache may serve it after the link stopped working. For a public object, its own `Cache-Control`,
+    /// else the configured one.
+    fn cache_control(&self, metadata: &Metadata, granted: Option<&VerifiedUrl>) -> Option<(HeaderName, HeaderValue)> {
+        let value = match (granted, &metadata.attributes.cache_control) {
+            (Some(granted), _) => {
+                let left = granted.expires_at.duration_since(SystemTime::now()).unwrap_or_default().as_secs();
+                HeaderValue::from_str(&format!("private, max-age={left}")).ok()
+            }
+            (None, Some(own)) => HeaderValue::from_str(own).ok(),
+            (None, None) => self.public_cache_control.clone(),
+        };
+        value.map(|value| (header::CACHE_CONTROL, value))
     }
 
     async fn accept_upload<B>(&self, granted: &VerifiedUrl, headers: &HeaderMap, body: B) -> Response<ResponseBody>
@@ -232,6 +279,59 @@ fn base_path(base_url: &str) -> String {
     match after_scheme.find('/') {
         Some(at) => after_scheme[at..].to_owned(),
         None => "/".to_owned(),
+    }
+}
+
+/// `ETag` and `Last-Modified` of an object.
+fn validators(metadata: &Metadata) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = Vec::new();
+    if let Some(etag) = metadata.meta.etag.as_deref().and_then(|etag| HeaderValue::from_str(etag).ok()) {
+        headers.push((header::ETAG, etag));
+    }
+    if let Ok(date) = HeaderValue::from_str(&http_date(metadata.meta.last_modified)) {
+        headers.push((header::LAST_MODIFIED, date));
+    }
+    headers
+}
+
+fn http_date(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+fn parse_http_date(value: &HeaderValue) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = value.to_str().ok()?;
+    chrono::DateTime::parse_from_rfc2822(text).ok().map(|date| date.with_timezone(&chrono::Utc))
+}
+
+/// Whether `If-None-Match` lists this object's tag (weakly compared), or, without it, `If-Modified-Since` is not
+/// before its last change (to the second, as HTTP dates are).
+fn not_modified(headers: &HeaderMap, metadata: &Metadata) -> bool {
+    if let Some(wanted) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        let ours = metadata.meta.etag.as_deref().map(|etag| etag.trim_start_matches("W/"));
+        return wanted.split(',').map(str::trim).any(|tag| tag == "*" || Some(tag.trim_start_matches("W/")) == ours);
+    }
+    match headers.get(header::IF_MODIFIED_SINCE).and_then(parse_http_date) {
+        Some(since) => metadata.meta.last_modified.timestamp() <= since.timestamp(),
+        None => false,
+    }
+}
+
+/// Whether an `If-Range` (if any) names this version: its strong tag, or exactly its last-modified date.
+fn if_range_holds(headers: &HeaderMap, metadata: &Metadata) -> bool {
+    let Some(value) = headers.get(header::IF_RANGE) else { return true };
+    let text = value.to_str().unwrap_or_default();
+    if text.starts_with('"') {
+        return metadata.meta.etag.as_deref() == Some(text);
+    }
+    parse_http_date(value).is_some_and(|date| date.timestamp() == metadata.meta.last_modified.timestamp())
+}
+
+/// The status for a failed read.
+fn error_status(err: &storage_core::Error) -> Response<ResponseBody> {
+    match err.kind() {
+        ErrorKind::NotFound | ErrorKind::InvalidName => status(StatusCode::NOT_FOUND),
+        ErrorKind::InvalidArgument => status(StatusCode::RANGE_NOT_SATISFIABLE),
+        _ => status(StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
