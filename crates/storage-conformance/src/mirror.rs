@@ -12,8 +12,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use storage_core::{ErrorKind, MigrateOptions, MirrorBackend, OverwritePolicy, Storage, migrate};
 
 use crate::Fixture;
-use crate::cases::is_alternative_of;
-use crate::model::{DIRS, NAMES, PREFIXES, clear, model_listdir};
+use crate::model::{DIRS, NAMES, PREFIXES, check_written, clear, model_listdir};
 
 /// One step through the mirror storage.
 #[derive(Debug, Clone)]
@@ -155,31 +154,6 @@ fn fail(context: &str, err: storage_core::Error) -> TestCaseError {
     TestCaseError::fail(format!("{context}: {err}"))
 }
 
-/// The stored name if the answer matches the prediction.
-fn check_written(
-    members: &Members,
-    target: &str,
-    predicted: Result<Option<String>, ErrorKind>,
-    actual: storage_core::Result<String>,
-) -> Result<Option<String>, TestCaseError> {
-    match (predicted, actual) {
-        (Ok(Some(expected)), Ok(name)) => {
-            prop_assert_eq!(&name, &expected);
-            Ok(Some(name))
-        }
-        (Ok(None), Ok(name)) => {
-            prop_assert!(is_alternative_of(&name, target), "{} is an alternative of {}", name, target);
-            prop_assert!(members.get(&name).is_none(), "{} was free on every member", name);
-            Ok(Some(name))
-        }
-        (Err(kind), Err(err)) => {
-            prop_assert_eq!(err.kind(), kind, "{}", err);
-            Ok(None)
-        }
-        (predicted, actual) => Err(TestCaseError::fail(format!("the model says {predicted:?}, the mirror {actual:?}"))),
-    }
-}
-
 async fn contents(storage: &Storage) -> Result<BTreeMap<String, Bytes>, TestCaseError> {
     let keys: Vec<String> =
         storage.list("").map_ok(|meta| meta.key).try_collect().await.map_err(|e| fail("list a member", e))?;
@@ -211,7 +185,7 @@ async fn apply(primary: &Storage, mirror: &Storage, scenario: Scenario) -> Resul
                 let target = NAMES[name];
                 let predicted = members.predict(target, policy);
                 let actual = storage(policy).save(target, data.clone()).await;
-                if let Some(stored) = check_written(&members, target, predicted, actual)? {
+                if let Some(stored) = check_written(|name| members.get(name).is_some(), target, predicted, actual)? {
                     members.write(&stored, data.into());
                 }
             }
@@ -243,7 +217,9 @@ async fn apply(primary: &Storage, mirror: &Storage, scenario: Scenario) -> Resul
                 };
                 let target = storage(policy);
                 let actual = if rename { target.rename(from, to).await } else { target.copy(from, to).await };
-                if let (Some(stored), Some(data)) = (check_written(&members, to, predicted, actual)?, source) {
+                if let (Some(stored), Some(data)) =
+                    (check_written(|name| members.get(name).is_some(), to, predicted, actual)?, source)
+                {
                     // Onto itself under Overwrite, nothing is written.
                     if stored != from {
                         if rename {

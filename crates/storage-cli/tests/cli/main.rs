@@ -175,28 +175,49 @@ fn share_serves_a_link_that_works_then_expires() {
     child.wait().unwrap();
 }
 
+/// The local RGW as the command sees it: its settings, credentials as `AWS_*` variables, the test bucket made.
+struct Rgw {
+    bucket: String,
+    endpoint: String,
+    region: String,
+    env: Vec<(String, String)>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Rgw {
+    fn new() -> Rgw {
+        let server = storage_conformance::local_rgw();
+        let env = vec![
+            ("AWS_ACCESS_KEY_ID".to_owned(), server["STORAGE_S3_ACCESS_KEY_ID"].clone()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), server["STORAGE_S3_SECRET_ACCESS_KEY"].clone()),
+        ];
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(storage_s3::S3Backend::new(backends::s3_config("")).unwrap().create_bucket()).unwrap();
+        Rgw {
+            bucket: server["STORAGE_S3_BUCKET"].clone(),
+            endpoint: server["STORAGE_S3_ENDPOINT"].clone(),
+            region: server["STORAGE_S3_REGION"].clone(),
+            env,
+            runtime,
+        }
+    }
+
+    /// A storage URL for `location` in the test bucket, naming the gateway.
+    fn url(&self, location: &str) -> String {
+        format!("s3://{}/{location}?endpoint={}&region={}", self.bucket, self.endpoint, self.region)
+    }
+}
+
 #[test]
 fn private_files_on_s3_refuse_strangers_and_links_expire() {
-    let server = storage_conformance::local_rgw();
-    let (bucket, endpoint, region) =
-        (&server["STORAGE_S3_BUCKET"], &server["STORAGE_S3_ENDPOINT"], &server["STORAGE_S3_REGION"]);
-    let env = [
-        ("AWS_ACCESS_KEY_ID".to_owned(), server["STORAGE_S3_ACCESS_KEY_ID"].clone()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), server["STORAGE_S3_SECRET_ACCESS_KEY"].clone()),
-    ];
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let config = storage_s3::S3Config::new(bucket.clone())
-        .with_endpoint(endpoint.clone())
-        .with_region(region.clone())
-        .with_credentials(&env[0].1, &env[1].1);
-    runtime.block_on(storage_s3::S3Backend::new(config).unwrap().create_bucket()).unwrap();
+    let rgw = Rgw::new();
+    let env = &rgw.env;
 
     let dir = tempfile::tempdir().unwrap();
     let data = twenty_mib();
     std::fs::write(dir.path().join("big.bin"), &data).unwrap();
-    let location = backends::unique_prefix();
-    let url = format!("s3://{bucket}/{location}?endpoint={endpoint}&region={region}");
-    let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env));
+    let url = rgw.url(&backends::unique_prefix());
+    let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), env));
     assert_eq!(run(&["put", "big.bin", "--private"]), "big.bin");
     run(&["get", "big.bin", "back.bin"]);
     assert!(std::fs::read(dir.path().join("back.bin")).unwrap() == data, "20 MiB through RGW and back");
@@ -278,19 +299,11 @@ fn s3_policy_prints_the_public_prefix_and_iam_policies() {
 #[test]
 fn gc_removes_the_placeholder_a_killed_save_left() {
     use std::io::Write as _;
-    let server = storage_conformance::local_rgw();
-    let (bucket, endpoint, region) =
-        (&server["STORAGE_S3_BUCKET"], &server["STORAGE_S3_ENDPOINT"], &server["STORAGE_S3_REGION"]);
-    let env = [
-        ("AWS_ACCESS_KEY_ID".to_owned(), server["STORAGE_S3_ACCESS_KEY_ID"].clone()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), server["STORAGE_S3_SECRET_ACCESS_KEY"].clone()),
-    ];
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rgw = Rgw::new();
+    let (env, runtime) = (&rgw.env, &rgw.runtime);
     let location = backends::unique_prefix();
-    let config = backends::s3_config(&location);
-    let backend = storage_s3::S3Backend::new(config).unwrap();
-    runtime.block_on(backend.create_bucket()).unwrap();
-    let url = format!("s3://{bucket}/{location}?endpoint={endpoint}&region={region}");
+    let backend = storage_s3::S3Backend::new(backends::s3_config(&location)).unwrap();
+    let url = rgw.url(&location);
     let dir = tempfile::tempdir().unwrap();
 
     // 9 MiB on standard input, past the 8 MiB multipart threshold, then the pipe stays open: the save waits.
@@ -320,7 +333,7 @@ fn gc_removes_the_placeholder_a_killed_save_left() {
     assert!(!runtime.block_on(storage.exists("video.mp4")).unwrap(), "a placeholder is never visible");
     let taken = runtime.block_on(storage.save("video.mp4", b"x")).unwrap();
     assert_ne!(taken, "video.mp4", "but it holds the name");
-    let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env));
+    let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), env));
     assert_eq!(run(&["gc"]), "0 placeholders removed", "a fresh one is left alone by default (it may be uploading)");
     let removed = run(&["gc", "--older-than", "0s"]);
     assert!(
@@ -335,17 +348,10 @@ fn gc_removes_the_placeholder_a_killed_save_left() {
 /// requests and the presigned links, which must all name the same server.
 #[test]
 fn aws_endpoint_url_reaches_presigned_links_and_signed_requests() {
-    let server = storage_conformance::local_rgw();
-    let (bucket, endpoint, region) =
-        (&server["STORAGE_S3_BUCKET"], &server["STORAGE_S3_ENDPOINT"], &server["STORAGE_S3_REGION"]);
-    let env = [
-        ("AWS_ACCESS_KEY_ID".to_owned(), server["STORAGE_S3_ACCESS_KEY_ID"].clone()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), server["STORAGE_S3_SECRET_ACCESS_KEY"].clone()),
-        ("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()),
-        ("AWS_REGION".to_owned(), region.clone()),
-    ];
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(storage_s3::S3Backend::new(backends::s3_config("")).unwrap().create_bucket()).unwrap();
+    let rgw = Rgw::new();
+    let (bucket, endpoint) = (&rgw.bucket, &rgw.endpoint);
+    let mut env = rgw.env.clone();
+    env.extend([("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()), ("AWS_REGION".to_owned(), rgw.region.clone())]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("note.txt"), b"through the environment's endpoint").unwrap();
     let url = format!("s3://{bucket}/{}", backends::unique_prefix());
@@ -361,20 +367,13 @@ fn aws_endpoint_url_reaches_presigned_links_and_signed_requests() {
 /// secret: not the S3 secret key, not the signature of a link.
 #[test]
 fn rust_log_debug_logs_one_span_per_operation_and_no_secret() {
-    let server = storage_conformance::local_rgw();
-    let (bucket, endpoint, region) =
-        (&server["STORAGE_S3_BUCKET"], &server["STORAGE_S3_ENDPOINT"], &server["STORAGE_S3_REGION"]);
-    let secret = server["STORAGE_S3_SECRET_ACCESS_KEY"].clone();
-    let env = [
-        ("AWS_ACCESS_KEY_ID".to_owned(), server["STORAGE_S3_ACCESS_KEY_ID"].clone()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), secret.clone()),
-        ("RUST_LOG".to_owned(), "debug".to_owned()),
-    ];
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(storage_s3::S3Backend::new(backends::s3_config("")).unwrap().create_bucket()).unwrap();
+    let rgw = Rgw::new();
+    let secret = rgw.env[1].1.clone();
+    let mut env = rgw.env.clone();
+    env.push(("RUST_LOG".to_owned(), "debug".to_owned()));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("logged.txt"), b"traced").unwrap();
-    let url = format!("s3://{bucket}/{}?endpoint={endpoint}&region={region}", backends::unique_prefix());
+    let url = rgw.url(&backends::unique_prefix());
     let run = |args: &[&str]| storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env);
 
     let put = run(&["put", "logged.txt"]);
