@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
-use md5::{Digest, Md5};
 use tracing::Instrument;
 
 use crate::backend::{Backend, Capabilities, GetResult, ListOptions, PresignRequest, PresignedRequest, PutOptions};
 use crate::backend::{PutResult, WriteMode};
 use crate::content::Content;
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrate::md5_from_etag;
+use crate::migrate::{md5_of, stream_md5};
 use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
 
 /// Something that wraps a backend in another backend. [`crate::Storage::layer`] adds one to a storage.
@@ -255,30 +254,12 @@ impl Retried {
 
 /// The MD5 of an object: its ETag when that is one, else read.
 async fn stored_md5(backend: &dyn Backend, key: &str) -> Result<[u8; 16]> {
-    let meta = backend.head(key).await?;
-    if let Some(md5) = meta.meta.etag.as_deref().and_then(md5_from_etag) {
-        return Ok(md5);
-    }
-    let mut stream = backend.get(key, None).await?.stream;
-    let mut hasher = Md5::new();
-    while let Some(chunk) = futures::TryStreamExt::try_next(&mut stream)
-        .await
-        .map_err(|err| Error::from_io(backend.name(), Some(key), err))?
-    {
-        hasher.update(&chunk);
-    }
-    Ok(hasher.finalize().into())
+    md5_of(backend, &backend.head(key).await?.meta).await
 }
 
 async fn content_md5(content: Content, backend: &str, key: &str) -> Result<[u8; 16]> {
-    let mut stream = content.into_stream().await.map_err(|err| Error::from_io(backend, Some(key), err))?;
-    let mut hasher = Md5::new();
-    while let Some(chunk) =
-        futures::TryStreamExt::try_next(&mut stream).await.map_err(|err| Error::from_io(backend, Some(key), err))?
-    {
-        hasher.update(&chunk);
-    }
-    Ok(hasher.finalize().into())
+    let stream = content.into_stream().await.map_err(|err| Error::from_io(backend, Some(key), err))?;
+    stream_md5(stream, backend, key).await
 }
 
 #[async_trait]

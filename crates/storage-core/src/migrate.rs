@@ -623,7 +623,7 @@ fn same_version(a: &ObjectMeta, b: &ObjectMeta) -> bool {
 }
 
 /// The MD5 of an object: its ETag when that is a plain MD5 (S3 single-part uploads, the memory backend), else read.
-async fn md5_of(backend: &dyn Backend, meta: &ObjectMeta) -> Result<[u8; 16]> {
+pub(crate) async fn md5_of(backend: &dyn Backend, meta: &ObjectMeta) -> Result<[u8; 16]> {
     match meta.etag.as_deref().and_then(md5_from_etag) {
         Some(md5) => Ok(md5),
         None => read_md5(backend, &meta.key).await,
@@ -631,9 +631,13 @@ async fn md5_of(backend: &dyn Backend, meta: &ObjectMeta) -> Result<[u8; 16]> {
 }
 
 async fn read_md5(backend: &dyn Backend, key: &str) -> Result<[u8; 16]> {
-    let mut stream = backend.get(key, None).await?.stream;
+    stream_md5(backend.get(key, None).await?.stream, backend.name(), key).await
+}
+
+/// The MD5 of a stream's bytes, read to its end; a read error names `backend` and `key`.
+pub(crate) async fn stream_md5(mut stream: crate::ByteStream, backend: &str, key: &str) -> Result<[u8; 16]> {
     let mut hasher = Md5::new();
-    while let Some(chunk) = stream.try_next().await.map_err(|err| Error::from_io(backend.name(), Some(key), err))? {
+    while let Some(chunk) = stream.try_next().await.map_err(|err| Error::from_io(backend, Some(key), err))? {
         hasher.update(&chunk);
     }
     Ok(hasher.finalize().into())
