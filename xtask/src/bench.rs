@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::{cargo, workspace_root};
 
 /// One measured goal, or a measurement given for context (no goal of its own).
-struct Goal {
+pub(crate) struct Goal {
     what: String,
     measured: String,
     goal: String,
@@ -15,11 +15,11 @@ struct Goal {
 }
 
 impl Goal {
-    fn new(what: impl Into<String>, measured: String, goal: &str, met: bool) -> Self {
+    pub(crate) fn new(what: impl Into<String>, measured: String, goal: &str, met: bool) -> Self {
         Goal { what: what.into(), measured, goal: goal.into(), met: Some(met) }
     }
 
-    fn context(what: impl Into<String>, measured: String) -> Self {
+    pub(crate) fn context(what: impl Into<String>, measured: String) -> Self {
         Goal { what: what.into(), measured, goal: "-".into(), met: None }
     }
 }
@@ -29,14 +29,16 @@ pub fn run(target: Option<&str>) -> Result<(), String> {
         Some("fs") => report(&fs()?),
         Some("s3") => report(&s3()?),
         Some("migrate") => report(&migrate()?),
+        Some("serve") => report(&crate::bench_serve::bench()?),
         None => {
             let mut goals = fs()?;
             goals.extend(s3()?);
             goals.extend(migrate()?);
+            goals.extend(crate::bench_serve::bench()?);
             report(&goals)?;
             write_docs(&goals)
         }
-        Some(other) => Err(format!("unknown benchmark `{other}`; available: fs, s3, migrate")),
+        Some(other) => Err(format!("unknown benchmark `{other}`; available: fs, s3, migrate, serve")),
     }
 }
 
@@ -82,7 +84,7 @@ fn measure(label: &str, command: &mut Command) -> Result<BTreeMap<String, f64>, 
 }
 
 /// Run a helper script that installs a peer when it is missing and prints the path of what to run.
-fn peer(script: &str) -> Result<String, String> {
+pub(crate) fn peer(script: &str) -> Result<String, String> {
     let output = Command::new("bash")
         .arg(workspace_root().join("xtask/scripts").join(script))
         .stderr(std::process::Stdio::inherit())
@@ -304,14 +306,7 @@ fn migrate() -> Result<Vec<Goal>, String> {
         (setting("STORAGE_S3_ENDPOINT")?, setting("STORAGE_S3_REGION")?, setting("STORAGE_S3_BUCKET")?);
     let (access_key, secret_key) = (setting("STORAGE_S3_ACCESS_KEY_ID")?, setting("STORAGE_S3_SECRET_ACCESS_KEY")?);
     let rclone = peer("rclone.sh")?;
-    let status = cargo()
-        .args(["build", "--release", "--quiet", "--package", "storage-cli", "--bin", "storage"])
-        .status()
-        .map_err(|err| format!("cargo build: {err}"))?;
-    if !status.success() {
-        return Err("building the storage command failed".into());
-    }
-    let storage = workspace_root().join("target/release/storage");
+    let storage = storage_command()?;
     let tree = workspace_root().join("target/bench/migrate-tree");
     let bytes = write_migrate_tree(&tree)?;
     // Ours keeps its signing key in the tree's reserved `.storage/`; rclone must not copy it.
@@ -442,6 +437,31 @@ fn migrate() -> Result<Vec<Goal>, String> {
     ])
 }
 
+/// The `storage` command, built in release mode.
+pub(crate) fn storage_command() -> Result<std::path::PathBuf, String> {
+    let status = cargo()
+        .args(["build", "--release", "--quiet", "--package", "storage-cli", "--bin", "storage"])
+        .status()
+        .map_err(|err| format!("cargo build: {err}"))?;
+    if !status.success() {
+        return Err("building the storage command failed".into());
+    }
+    Ok(workspace_root().join("target/release/storage"))
+}
+
+/// `size` bytes that do not compress, the same for the same `seed`.
+pub(crate) fn pseudo_random(seed: u64, size: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 fn in_flight(concurrency: Option<usize>) -> String {
     concurrency.map_or("default concurrency".into(), |n| format!("{n} in flight"))
 }
@@ -463,15 +483,7 @@ fn write_migrate_tree(root: &std::path::Path) -> Result<u64, String> {
         let dir = root.join(format!("dir{:02}", i % 50));
         std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
         let extension = ["txt", "json", "png", "pdf", "bin"][i % 5];
-        let mut state = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let data: Vec<u8> = (0..size_of(i))
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let data = pseudo_random(i as u64 + 1, size_of(i));
         std::fs::write(dir.join(format!("file {i}.{extension}")), data).map_err(|err| err.to_string())?;
     }
     std::fs::write(&done, b"").map_err(|err| err.to_string())?;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod bench_serve;
 mod flaky;
 mod s3;
 mod tidy;
@@ -25,9 +26,9 @@ commands:
   flaky [N] [-- cargo test args]
           run the test phase N times (default 10) against one local RGW and list every test that failed at
           least once, with its count and first message; each run's output is in target/flaky/
-  bench [fs|s3|migrate]
-          run benchmarks in release mode against their peers (object_store, django-storages + boto3, rclone;
-          installed when missing) and print each goal as met or missed; with no argument, all of them, and
+  bench [fs|s3|migrate|serve]
+          run benchmarks in release mode against their peers (object_store, django-storages + boto3, rclone,
+          s5cmd, nginx with wrk; installed when missing) and print each goal as met or missed; with no argument, all of them, and
           the table is written to docs/benchmarks.md
   help    this text";
 

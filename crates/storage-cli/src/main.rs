@@ -270,6 +270,11 @@ fn acl(text: &str) -> Result<Acl, String> {
     text.parse().map_err(|err: storage_core::Error| err.to_string())
 }
 
+/// `storage serve` allocates a little for every request; mimalloc makes that measurably cheaper than glibc's
+/// allocator (`cargo xtask bench serve`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     log_to_stderr(cli.verbose);

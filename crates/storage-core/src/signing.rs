@@ -55,6 +55,8 @@ const P_SIGNATURE: &str = "X-Storage-Signature";
 pub struct SigningKey {
     id: String,
     secret: Vec<u8>,
+    /// The HMAC already keyed with the secret: each signature clones it instead of hashing the key again.
+    keyed: Hmac<Sha256>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -87,7 +89,7 @@ impl SigningKey {
                 ),
             ));
         }
-        Ok(Self { id, secret })
+        Ok(Self::keyed(id, secret))
     }
 
     /// A fresh random 32-byte key with a random id.
@@ -95,7 +97,12 @@ impl SigningKey {
         let mut rng = rand::rng();
         let secret: Vec<u8> = (0..32).map(|_| rng.random()).collect();
         let id: String = (&mut rng).sample_iter(rand::distr::Alphanumeric).take(8).map(char::from).collect();
-        Self { id, secret }
+        Self::keyed(id, secret)
+    }
+
+    fn keyed(id: String, secret: Vec<u8>) -> Self {
+        let keyed = Hmac::<Sha256>::new_from_slice(&secret).expect("hmac accepts keys of any length");
+        Self { id, secret, keyed }
     }
 
     /// The key's id, which signed URLs carry so a rotated key still verifies.
@@ -109,7 +116,7 @@ impl SigningKey {
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.secret).expect("hmac accepts keys of any length")
+        self.keyed.clone()
     }
 }
 
@@ -330,7 +337,8 @@ struct Fields<'a> {
 impl Fields<'_> {
     fn mac(&self, key: &SigningKey) -> Hmac<Sha256> {
         let mut mac = key.mac();
-        let expires = self.expires.to_string();
+        let mut digits = itoa::Buffer::new();
+        let expires = digits.format(self.expires);
         let optional = [
             self.response_content_disposition,
             self.response_content_type,
@@ -339,13 +347,16 @@ impl Fields<'_> {
             self.create_only.then_some("1"),
         ];
         let fields =
-            [Some(SIGNATURE_VERSION), Some(self.method.as_str()), Some(self.key), Some(&expires), Some(self.key_id)]
+            [Some(SIGNATURE_VERSION), Some(self.method.as_str()), Some(self.key), Some(expires), Some(self.key_id)]
                 .into_iter()
                 .chain(optional);
         for field in fields {
             // Length-prefixed, with absent distinct from empty, so fields cannot be shifted into each other.
             match field {
-                Some(value) => mac.update(format!("{}:", value.len()).as_bytes()),
+                Some(value) => {
+                    mac.update(itoa::Buffer::new().format(value.len()).as_bytes());
+                    mac.update(b":");
+                }
                 None => mac.update(b"-:"),
             }
             mac.update(field.unwrap_or_default().as_bytes());

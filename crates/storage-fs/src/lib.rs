@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use storage_core::content::FILE_CHUNK;
@@ -201,6 +202,19 @@ impl FsBackend {
     }
 }
 
+/// An object opened for reading: its metadata, the byte range resolved against its size, and the bytes.
+struct Read {
+    opened: Opened,
+    metadata: Metadata,
+    range: std::ops::Range<u64>,
+}
+
+/// The bytes themselves when the range is small (read at once), else the open file to stream.
+enum Opened {
+    Read(Bytes),
+    File(std::fs::File),
+}
+
 impl Inner {
     /// The entry a write of `key` goes to (its directories created if needed), refusing a directory or a link in
     /// the way.
@@ -271,11 +285,60 @@ impl Inner {
     /// concurrent replace can never pair these bytes with another file's metadata.
     fn open_file(&self, key: &str) -> Result<(std::fs::File, Metadata, Record)> {
         let file = paths::open_file(&self.root_fd, key)?;
+        self.describe(key, file)?.ok_or_else(|| Error::not_found(NAME, key))
+    }
+
+    /// Open `key` and resolve `range`, reading the bytes at once when there are at most [`FILE_CHUNK`] of them.
+    /// With `cached_only`, `Ok(None)` whenever the open or the read would have to wait for the disk.
+    fn open_read(&self, key: &str, range: Option<ByteRange>, cached_only: bool) -> Result<Option<Read>> {
+        let (file, metadata) = if cached_only {
+            let Some(file) = paths::open_file_cached(&self.root_fd, key) else { return Ok(None) };
+            match self.describe(key, file)? {
+                Some((file, metadata, _)) => (file, metadata),
+                None => return Ok(None),
+            }
+        } else {
+            let (file, metadata, _) = self.open_file(key)?;
+            (file, metadata)
+        };
+        // The size of the file actually opened: a concurrent replace publishes a new file, never changes this one.
+        let size = metadata.size();
+        let range = match range {
+            None => 0..size,
+            Some(range) => range.resolve(size).ok_or_else(|| {
+                Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object's {size} bytes"))
+            })?,
+        };
+        let length = range.end - range.start;
+        if length > FILE_CHUNK as u64 {
+            return Ok(Some(Read { opened: Opened::File(file), metadata, range }));
+        }
+        let mut bytes = vec![0; length as usize];
+        if cached_only {
+            // RWF_NOWAIT: the bytes only if they are all in the page cache, never a wait for the disk.
+            let slices = &mut [io::IoSliceMut::new(&mut bytes)];
+            match rustix::io::preadv2(&file, slices, range.start, rustix::io::ReadWriteFlags::NOWAIT) {
+                Ok(read) if read as u64 == length => {}
+                _ => return Ok(None),
+            }
+        } else {
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut bytes, range.start)
+                .map_err(|err| Error::from_io(NAME, Some(key), err))?;
+        }
+        Ok(Some(Read { opened: Opened::Read(Bytes::from(bytes)), metadata, range }))
+    }
+
+    /// The metadata and record of an opened file, both from that one file (so a concurrent replace can never pair
+    /// these bytes with another file's metadata), or `None` when it is not a regular file.
+    fn describe(&self, key: &str, file: std::fs::File) -> Result<Option<(std::fs::File, Metadata, Record)>> {
         let io_error = |err| Error::from_io(NAME, Some(key), err);
         let stat = file.metadata().map_err(io_error)?;
+        if !stat.is_file() {
+            return Ok(None);
+        }
         let record = self.record_of(&file).map_err(io_error)?;
         let metadata = Metadata::new(object_meta(key, &stat, record.md5(&stat)), record.attributes(key));
-        Ok((file, metadata, record))
+        Ok(Some((file, metadata, record)))
     }
 
     fn record_of(&self, file: &std::fs::File) -> io::Result<Record> {
@@ -481,28 +544,37 @@ impl Backend for FsBackend {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        let owned = key.to_owned();
-        let (file, metadata, _) = self.blocking(move |inner| inner.open_file(&owned)).await?;
-        let io_error = |err| Error::from_io(NAME, Some(key), err);
-        let mut file = tokio::fs::File::from_std(file);
-        // The size of the file actually opened: a concurrent replace publishes a new file, never changes this one.
-        let size = metadata.size();
-        let range = match range {
-            None => 0..size,
-            Some(range) => range.resolve(size).ok_or_else(|| {
-                Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object's {size} bytes"))
-            })?,
+        // A read whose file and (small) bytes are in the page cache is done right here: no thread hand-off, which
+        // costs more than the read. Anything that would wait for the disk is done in one trip to the blocking pool.
+        let read = match self.inner.open_read(key, range, true)? {
+            Some(read) => read,
+            None => {
+                let owned = key.to_owned();
+                self.blocking(move |inner| inner.open_read(&owned, range, false)).await?.expect("reads may block here")
+            }
         };
-        file.seek(io::SeekFrom::Start(range.start)).await.map_err(io_error)?;
-        let reader = file.take(range.end - range.start);
-        Ok(GetResult {
-            metadata,
-            range,
-            stream: tokio_util::io::ReaderStream::with_capacity(reader, FILE_CHUNK).boxed(),
-        })
+        let stream = match read.opened {
+            Opened::Read(bytes) if bytes.is_empty() => stream::empty().boxed(),
+            Opened::Read(bytes) => stream::once(async move { Ok(bytes) }).boxed(),
+            Opened::File(file) => {
+                let mut file = tokio::fs::File::from_std(file);
+                let range = read.range.clone();
+                file.seek(io::SeekFrom::Start(range.start))
+                    .await
+                    .map_err(|err| Error::from_io(NAME, Some(key), err))?;
+                tokio_util::io::ReaderStream::with_capacity(file.take(range.end - range.start), FILE_CHUNK).boxed()
+            }
+        };
+        Ok(GetResult { metadata: read.metadata, range: read.range, stream })
     }
 
     async fn head(&self, key: &str) -> Result<Metadata> {
+        // As for reads: answered here when the open cannot wait for the disk.
+        if let Some(file) = paths::open_file_cached(&self.inner.root_fd, key)
+            && let Some((_, metadata, _)) = self.inner.describe(key, file)?
+        {
+            return Ok(metadata);
+        }
         let key = key.to_owned();
         self.blocking(move |inner| inner.open_file(&key).map(|(_, metadata, _)| metadata)).await
     }

@@ -148,6 +148,18 @@ pub(crate) fn open_file(root: &OwnedFd, key: &str) -> Result<std::fs::File> {
     Ok(file)
 }
 
+/// [`open_file`] only if it needs no disk access: every path component is in the kernel's lookup cache
+/// (`RESOLVE_CACHED`), so the open cannot wait for the disk. `None` when it would, or on any error: the caller then
+/// opens the file the usual way, off the async threads, and reports what went wrong.
+pub(crate) fn open_file_cached(root: &OwnedFd, key: &str) -> Option<std::fs::File> {
+    if check_not_reserved(key).is_err() {
+        return None;
+    }
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let fd = rustix::fs::openat2(root, key, flags, Mode::empty(), BENEATH | ResolveFlags::CACHED).ok()?;
+    Some(std::fs::File::from(fd))
+}
+
 fn split(key: &str) -> (&str, &str) {
     key.rsplit_once('/').unwrap_or(("", key))
 }

@@ -31,9 +31,12 @@ use storage_core::{ByteRange, Content, ErrorKind, Metadata, Method, OverwritePol
 /// The body of every response.
 pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
 
-/// Serves one storage's signed (and public) URLs.
+/// Serves one storage's signed (and public) URLs. Cloning it (once per request, as tower does) copies one pointer.
 #[derive(Debug, Clone)]
-pub struct SignedUrlService {
+pub struct SignedUrlService(std::sync::Arc<Service>);
+
+#[derive(Debug, Clone)]
+struct Service {
     storage: Storage,
     signer: UrlSigner,
     /// The path part of the signer's base URL, e.g. `/files/`.
@@ -45,24 +48,35 @@ impl SignedUrlService {
     /// A service for `storage`'s URLs, verified with `signer` (the one the storage signs with).
     pub fn new(storage: Storage, signer: UrlSigner) -> Self {
         let base_path = base_path(signer.base_url());
-        Self { storage, signer, base_path, public_cache_control: None }
+        Self(std::sync::Arc::new(Service { storage, signer, base_path, public_cache_control: None }))
     }
 
     /// `Cache-Control` for objects served without a signature (public ones) that carry none of their own, e.g.
     /// `public, max-age=86400`; by default none is sent. A signed link's answer is always `private`, cached at
     /// most until the link expires.
-    pub fn with_public_cache_control(mut self, value: impl Into<String>) -> Self {
-        self.public_cache_control = HeaderValue::from_str(&value.into()).ok();
-        self
+    pub fn with_public_cache_control(self, value: impl Into<String>) -> Self {
+        let mut service = std::sync::Arc::unwrap_or_clone(self.0);
+        service.public_cache_control = HeaderValue::from_str(&value.into()).ok();
+        Self(std::sync::Arc::new(service))
     }
 
     /// The path this service answers under: the path of the signer's base URL, e.g. `/media/private/`.
     pub fn base_path(&self) -> &str {
-        &self.base_path
+        &self.0.base_path
     }
 
     /// Answer one request.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
+        self.0.handle(request).await
+    }
+}
+
+impl Service {
+    async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: std::fmt::Display,
@@ -295,12 +309,13 @@ fn validators(metadata: &Metadata) -> Vec<(HeaderName, HeaderValue)> {
 }
 
 fn http_date(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    httpdate::fmt_http_date(time.into())
 }
 
-fn parse_http_date(value: &HeaderValue) -> Option<chrono::DateTime<chrono::Utc>> {
-    let text = value.to_str().ok()?;
-    chrono::DateTime::parse_from_rfc2822(text).ok().map(|date| date.with_timezone(&chrono::Utc))
+/// An HTTP date, in seconds since the epoch (the precision HTTP dates have).
+fn parse_http_date(value: &HeaderValue) -> Option<i64> {
+    let time = httpdate::parse_http_date(value.to_str().ok()?).ok()?;
+    Some(time.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as i64)
 }
 
 /// Whether `If-None-Match` lists this object's tag (weakly compared), or, without it, `If-Modified-Since` is not
@@ -311,7 +326,7 @@ fn not_modified(headers: &HeaderMap, metadata: &Metadata) -> bool {
         return wanted.split(',').map(str::trim).any(|tag| tag == "*" || Some(tag.trim_start_matches("W/")) == ours);
     }
     match headers.get(header::IF_MODIFIED_SINCE).and_then(parse_http_date) {
-        Some(since) => metadata.meta.last_modified.timestamp() <= since.timestamp(),
+        Some(since) => metadata.meta.last_modified.timestamp() <= since,
         None => false,
     }
 }
@@ -323,7 +338,7 @@ fn if_range_holds(headers: &HeaderMap, metadata: &Metadata) -> bool {
     if text.starts_with('"') {
         return metadata.meta.etag.as_deref() == Some(text);
     }
-    parse_http_date(value).is_some_and(|date| date.timestamp() == metadata.meta.last_modified.timestamp())
+    parse_http_date(value) == Some(metadata.meta.last_modified.timestamp())
 }
 
 /// The status for a failed read.

@@ -110,3 +110,84 @@ async fn cache_control_is_private_for_links_and_configurable_for_public_files() 
         assert!(header(&get(&link, &[]).await, "cache-control").starts_with("private, max-age="), "{kind}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_size_and_range_comes_back_exact() {
+    // Small ranges are read at once, larger ones streamed: both sides of that line, whole and in part.
+    for kind in ["fs", "memory"] {
+        let (storage, _dir) = served(kind, None).await;
+        let data: Vec<u8> = (0..600_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        storage.save("big.bin", data.clone()).await.unwrap();
+        storage.save("empty.bin", Vec::new()).await.unwrap();
+        let link = |name: &'static str| {
+            let storage = storage.clone();
+            async move { storage.temporary_url(name, Duration::from_secs(60), UrlOptions::get()).await.unwrap() }
+        };
+        let url = link("big.bin").await;
+        assert!(get(&url, &[]).await.bytes().await.unwrap() == data, "{kind}: the whole object differs");
+        for (range, expected) in [
+            ("bytes=300000-300099", &data[300_000..300_100]),
+            ("bytes=1000-", &data[1000..]),
+            ("bytes=-70000", &data[530_000..]),
+            ("bytes=0-299999", &data[..300_000]),
+        ] {
+            let partial = get(&url, &[("range", range)]).await;
+            assert_eq!(partial.status(), 206, "{kind}: {range}");
+            assert!(partial.bytes().await.unwrap() == expected, "{kind}: {range} differs");
+        }
+        let empty = get(&link("empty.bin").await, &[]).await;
+        assert_eq!((empty.status().as_u16(), header(&empty, "content-length")), (200, "0"), "{kind}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_and_h2c_serve_several_requests_on_one_connection() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    for kind in ["fs", "memory"] {
+        let (storage, _dir) = served(kind, None).await;
+        storage.save("a.txt", "first file").await.unwrap();
+        storage.save("b.txt", "second").await.unwrap();
+        let urls = [
+            storage.temporary_url("a.txt", Duration::from_secs(60), UrlOptions::get()).await.unwrap(),
+            storage.temporary_url("b.txt", Duration::from_secs(60), UrlOptions::get()).await.unwrap(),
+        ];
+
+        // HTTP/1.1: two requests, one after the other, on one TCP connection.
+        let address = urls[0].trim_start_matches("http://").split('/').next().unwrap().to_owned();
+        let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let mut connection = tokio::io::BufReader::new(stream);
+        for (url, body) in urls.iter().zip(["first file", "second"]) {
+            let target = &url[url.find("/files/").unwrap()..];
+            let request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\n\r\n");
+            connection.get_mut().write_all(request.as_bytes()).await.unwrap();
+            let mut length = None;
+            let mut status = String::new();
+            connection.read_line(&mut status).await.unwrap();
+            assert!(status.starts_with("HTTP/1.1 200"), "{kind}: {status}");
+            loop {
+                let mut line = String::new();
+                connection.read_line(&mut line).await.unwrap();
+                if line == "\r\n" {
+                    break;
+                }
+                assert!(!line.to_ascii_lowercase().starts_with("connection: close"), "{kind}: kept open");
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = Some(value.trim().parse::<usize>().unwrap());
+                }
+            }
+            let mut received = vec![0; length.expect("a content length")];
+            connection.read_exact(&mut received).await.unwrap();
+            assert_eq!(received, body.as_bytes(), "{kind}: the answer on the same connection");
+        }
+
+        // HTTP/2 without TLS (prior knowledge), several requests multiplexed on one connection.
+        let h2 = reqwest::Client::builder().no_proxy().http2_prior_knowledge().build().unwrap();
+        let answers =
+            futures::future::join_all(urls.iter().cycle().take(6).map(|url| h2.get(url.as_str()).send())).await;
+        for (answer, body) in answers.into_iter().zip(["first file", "second"].iter().cycle()) {
+            let answer = answer.unwrap();
+            assert_eq!((answer.version(), answer.status().as_u16()), (reqwest::Version::HTTP_2, 200), "{kind}");
+            assert_eq!(answer.text().await.unwrap(), *body, "{kind}");
+        }
+    }
+}

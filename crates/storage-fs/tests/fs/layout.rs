@@ -133,3 +133,37 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+#[test]
+fn reads_are_exact_whether_or_not_the_file_is_in_the_page_cache() {
+    // A read first tries without waiting for the disk (RWF_NOWAIT) and otherwise reads in the blocking pool; with
+    // the file's pages dropped from the cache, the second path answers, with the same bytes.
+    let multi_thread = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for runtime in [runtime(), multi_thread] {
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = FsBackend::new(dir.path()).unwrap().storage();
+            let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+            storage.save("cold.bin", data.clone()).await.unwrap();
+            let drop_from_cache = || {
+                let file = std::fs::File::open(dir.path().join("cold.bin")).unwrap();
+                file.sync_all().unwrap();
+                rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+            };
+            let range = storage_core::ByteRange::Bounded { start: 4097, end: 50_000 };
+            for cached in [true, false] {
+                if !cached {
+                    drop_from_cache();
+                }
+                let whole = storage.read("cold.bin").await.unwrap();
+                assert!(whole.as_ref() == &data[..], "the whole file differs; cached: {cached}");
+                if !cached {
+                    drop_from_cache();
+                }
+                let opened = storage.open_range("cold.bin", range).await.unwrap();
+                let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(opened.stream).await.unwrap();
+                assert!(chunks.concat() == data[4097..50_000], "the range differs; cached: {cached}");
+            }
+        });
+    }
+}
