@@ -80,6 +80,9 @@ pub struct StorageConfig {
     /// s3: `false` for a bucket with ACLs disabled (Object Ownership "bucket owner enforced", the default of every
     /// AWS bucket made since April 2023): no request then carries an ACL, and a bucket policy decides what is public.
     pub acls: Option<bool>,
+    /// s3: how a create-only multipart save claims its name: `detect` (default, asks the server once),
+    /// `conditional` (`If-None-Match: *` on completion, AWS) or `placeholder` (a hidden zero-byte claim, Ceph 16).
+    pub create_only_multipart: Option<String>,
     /// s3: an HTTP(S) proxy for every request, e.g. `http://proxy.internal:3128` (django-storages' `proxies`).
     pub proxy: Option<String>,
     /// s3: a PEM file of extra trusted CA certificates (django-storages' `verify = "/path/ca.pem"`).
@@ -165,6 +168,7 @@ fn from_url(text: &str, base: &Path) -> Result<StorageConfig> {
             "expires" => config.expires = value,
             "custom_domain" => config.custom_domain = value,
             "acls" => config.acls = Some(parse_bool(&name, value.as_deref().unwrap_or_default()).map_err(|e| bad(&e))?),
+            "create_only_multipart" => config.create_only_multipart = value,
             other => return Err(bad(&format!("unknown option `{other}`"))),
         }
     }
@@ -333,6 +337,7 @@ impl StorageConfig {
             url_protocol,
             gzip,
             acls,
+            create_only_multipart,
             env_acls,
             layers,
             proxy,
@@ -403,7 +408,14 @@ impl StorageConfig {
             Some((variable, text)) => parse_bool(variable, text).map_err(config_error)?,
             None => self.acls.unwrap_or(true),
         };
-        Ok(config.with_gzip(self.gzip.unwrap_or(false)).with_acls(acls))
+        let mut config = config.with_gzip(self.gzip.unwrap_or(false)).with_acls(acls);
+        if let Some(mode) = &self.create_only_multipart {
+            let mode = mode
+                .parse()
+                .map_err(|err| config_error(format!("storage `{name}`: `create_only_multipart` is {err}")))?;
+            config = config.with_create_only_multipart(mode);
+        }
+        Ok(config)
     }
 
     fn apply_policy(&self, name: &str, storage: Storage) -> Result<Storage> {
@@ -507,6 +519,32 @@ mod tests {
     use std::path::Path;
 
     use super::{Config, StorageConfig};
+
+    #[test]
+    fn create_only_multipart_from_the_table_or_the_url_reaches_the_backend() {
+        let config: Config = toml::from_str(
+            "[storages.aws]\nbackend = \"s3\"\nbucket = \"b\"\nregion = \"us-east-1\"\ncreate_only_multipart = \"conditional\"\n",
+        )
+        .unwrap();
+        let mode = |config: StorageConfig| {
+            config.build("t", Path::new("/")).unwrap().s3.expect("an s3 backend").config().create_only_multipart
+        };
+        assert_eq!(mode(config.storage("aws").unwrap()), storage_s3::CreateOnlyMultipart::Conditional);
+        let url = "s3://b/p?region=us-east-1&create_only_multipart=placeholder";
+        assert_eq!(
+            mode(StorageConfig::from_url(url, Path::new("/")).unwrap()),
+            storage_s3::CreateOnlyMultipart::Placeholder
+        );
+        assert_eq!(
+            mode(StorageConfig::from_url("s3://b/p?region=us-east-1", Path::new("/")).unwrap()),
+            storage_s3::CreateOnlyMultipart::Detect
+        );
+        let bad = StorageConfig::from_url("s3://b/p?region=us-east-1&create_only_multipart=maybe", Path::new("/"))
+            .unwrap()
+            .build("t", Path::new("/"))
+            .unwrap_err();
+        assert!(bad.to_string().contains("`create_only_multipart` is `maybe`; use `detect`"), "{bad}");
+    }
 
     #[test]
     fn acls_off_from_the_table_or_the_url_reaches_the_backend() {

@@ -29,6 +29,35 @@ pub enum ServerSideEncryption {
     },
 }
 
+/// How a create-only save too large for one request (a multipart upload) claims its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CreateOnlyMultipart {
+    /// Ask the server once, on the first such save: a probe upload completed with `If-None-Match: *` over an object
+    /// that exists. A 412 means the server honours it (`Conditional`); anything else, `Placeholder`.
+    #[default]
+    Detect,
+    /// Complete the upload with `If-None-Match: *` (AWS S3 since 2024): nothing is written before the completion,
+    /// which either takes the free name or is refused with 412.
+    Conditional,
+    /// Claim the name first with a hidden zero-byte placeholder (`storage gc` removes one a killed process left),
+    /// for servers that ignore the header on completion (Ceph 16).
+    Placeholder,
+}
+
+impl std::str::FromStr for CreateOnlyMultipart {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "detect" => Ok(Self::Detect),
+            "conditional" => Ok(Self::Conditional),
+            "placeholder" => Ok(Self::Placeholder),
+            other => Err(format!("`{other}`; use `detect`, `conditional` or `placeholder`")),
+        }
+    }
+}
+
 /// The settings of one S3 backend. `Debug` never shows the secret key or the session token.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -80,6 +109,13 @@ pub struct S3Config {
     pub acls: bool,
     /// How every request reaches S3 (`proxies`, `verify`, timeouts in django-storages and botocore).
     pub client: ClientSettings,
+    /// How a create-only multipart save claims its name: detected by default.
+    pub create_only_multipart: CreateOnlyMultipart,
+    /// Copies of objects larger than this are multipart copies (UploadPartCopy) of `copy_part_size` parts; default
+    /// 5 GiB, the largest a single CopyObject takes.
+    pub multipart_copy_threshold: u64,
+    /// The size of each part of a multipart copy (5 MiB to 5 GiB; default 512 MiB).
+    pub copy_part_size: u64,
 }
 
 /// The HTTP client settings of every request the backend sends: object_store's and its own hand-signed ones alike.
@@ -156,6 +192,9 @@ impl fmt::Debug for S3Config {
             .field("cloudfront", &self.cloudfront)
             .field("acls", &self.acls)
             .field("client", &self.client)
+            .field("create_only_multipart", &self.create_only_multipart)
+            .field("multipart_copy_threshold", &self.multipart_copy_threshold)
+            .field("copy_part_size", &self.copy_part_size)
             .finish()
     }
 }
@@ -188,6 +227,9 @@ impl S3Config {
             cloudfront: None,
             acls: true,
             client: ClientSettings::default(),
+            create_only_multipart: CreateOnlyMultipart::Detect,
+            multipart_copy_threshold: 5 << 30,
+            copy_part_size: 512 << 20,
         }
     }
 
@@ -268,6 +310,18 @@ impl S3Config {
     /// Whether the bucket takes object ACLs; `false` for a bucket with ACLs disabled (every new AWS bucket).
     pub fn with_acls(mut self, acls: bool) -> Self {
         self.acls = acls;
+        self
+    }
+    /// How create-only multipart saves claim their names (by default detected from the server).
+    pub fn with_create_only_multipart(mut self, mode: CreateOnlyMultipart) -> Self {
+        self.create_only_multipart = mode;
+        self
+    }
+    /// Copies above `threshold` bytes go as multipart copies of `part_size` parts (default: above 5 GiB, in parts
+    /// of 512 MiB).
+    pub fn with_multipart_copy(mut self, threshold: u64, part_size: u64) -> Self {
+        self.multipart_copy_threshold = threshold;
+        self.copy_part_size = part_size;
         self
     }
     /// Send every request with these client settings (proxy, certificates, timeouts).
@@ -352,6 +406,13 @@ impl S3Config {
         if self.part_size < 5 * MIB || self.multipart_threshold < self.part_size {
             return problem(
                 "`part_size` must be at least 5 MiB (S3's minimum) and at most `multipart_threshold`".into(),
+            );
+        }
+        if !(5 * MIB as u64..=5 << 30).contains(&self.copy_part_size) || self.multipart_copy_threshold > 5 << 30 {
+            return problem(
+                "`copy_part_size` must be between 5 MiB and 5 GiB, and `multipart_copy_threshold` at most 5 GiB (the \
+                 largest single CopyObject)"
+                    .into(),
             );
         }
         if self.part_concurrency == 0 {

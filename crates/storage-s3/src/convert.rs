@@ -87,6 +87,10 @@ pub(crate) fn attribute_headers(attributes: &Attributes) -> Result<Vec<(HeaderNa
 /// left behind.
 pub(crate) const PLACEHOLDER: &str = "storage-placeholder";
 
+/// The key prefix of the objects that probe the server's conditional completion (hidden like placeholders, for the
+/// moment they exist; `gc` removes one a killed process left).
+pub(crate) const PROBE: &str = ".storage-probe-";
+
 /// `attributes` marked as a placeholder's.
 pub(crate) fn placeholder_attributes(mut attributes: Attributes) -> Attributes {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

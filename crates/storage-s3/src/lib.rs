@@ -46,7 +46,9 @@ mod signed;
 
 pub use adapter::ObjectStoreBackend;
 pub use cloudfront::{CloudFrontPolicy, CloudFrontSigner};
-pub use config::{AddressingStyle, ClientSettings, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption};
+pub use config::{
+    AddressingStyle, ClientSettings, CreateOnlyMultipart, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption,
+};
 pub use policy::{iam_policy, public_prefix_policy};
 
 use acl::acl_header;
@@ -74,6 +76,8 @@ struct Inner {
     config: S3Config,
     /// `location` with a trailing `/`, or empty.
     prefix: String,
+    /// Whether the server honours `If-None-Match: *` on CompleteMultipartUpload, once probed.
+    conditional_completion: tokio::sync::OnceCell<bool>,
 }
 
 impl S3Backend {
@@ -98,7 +102,9 @@ impl S3Backend {
             "" => String::new(),
             location => format!("{location}/"),
         };
-        Ok(Self { inner: Arc::new(Inner { store, presigner, signed: Signed { client, credentials }, config, prefix }) })
+        let signed = Signed { client, credentials };
+        let conditional_completion = tokio::sync::OnceCell::new();
+        Ok(Self { inner: Arc::new(Inner { store, presigner, signed, config, prefix, conditional_completion }) })
     }
 
     /// A [`Storage`] over this backend with the default policy.
@@ -144,7 +150,7 @@ impl S3Backend {
         let mut removed = Vec::new();
         while let Some(meta) = listed.try_next().await.map_err(|err| map_error(err, None))? {
             let Some(key) = self.key_of(meta.location.as_ref()).map(str::to_owned) else { continue };
-            if meta.size != 0 {
+            if meta.size != 0 && !key.starts_with(convert::PROBE) {
                 continue;
             }
             let options = object_store::GetOptions { head: true, ..Default::default() };
@@ -194,6 +200,15 @@ impl S3Backend {
             .skip(1)
             .filter_map(|tag| Some((xml_text(tag, "Key")?, xml_text(tag, "Value")?)))
             .collect())
+    }
+
+    /// CopyObject, keeping the source's ACL (CopyObject alone would give the copy the bucket's default).
+    async fn copy_object(&self, from: &str, to: &str, acl: Option<Acl>) -> Result<()> {
+        self.inner.store.copy(&self.path(from)?, &self.path(to)?).await.map_err(|err| map_error(err, Some(from)))?;
+        match acl {
+            Some(acl) if acl != Acl::Private => self.set_acl(to, acl).await,
+            _ => Ok(()),
+        }
     }
 
     /// `Unsupported` when the bucket takes no ACLs (`acls = false`), before any request carries one.
@@ -315,26 +330,34 @@ impl Backend for S3Backend {
     }
 
     async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        // No byte of the object passes through this client: CopyObject up to 5 GiB, UploadPartCopy above.
+        let source = self.head(from).await?;
+        let acl = if self.inner.config.acls { Some(self.acl(from).await?) } else { None };
+        let large = source.size() > self.inner.config.multipart_copy_threshold;
         if mode == WriteMode::CreateOnly {
+            if self.completes_conditionally().await {
+                return self.multipart_copy(from, to, &source, acl, true).await;
+            }
             // CopyObject cannot refuse an existing target: claim the name with a create-only placeholder first, then
-            // copy over it on the server, so no byte of the object passes through this client.
-            self.head(from).await?;
+            // copy over it.
             let claim = PutOptions::new(WriteMode::CreateOnly, placeholder_attributes(Default::default()), None);
             let take_name = self.put_single(to, Bytes::new(), &claim);
             let path = self.path(to)?;
             let release = async {
                 let _ = self.inner.store.delete(&path).await;
             };
-            let copy = self.copy(from, to, WriteMode::Overwrite);
+            let copy = async {
+                if large {
+                    return self.multipart_copy(from, to, &source, acl, false).await;
+                }
+                self.copy_object(from, to, acl).await
+            };
             return multipart::create_only_upload(take_name, Default::default(), copy, release).await;
         }
-        let acl = if self.inner.config.acls { self.acl(from).await? } else { Acl::Private };
-        self.inner.store.copy(&self.path(from)?, &self.path(to)?).await.map_err(|err| map_error(err, Some(from)))?;
-        // CopyObject gives the copy the bucket's default ACL; keep the source's.
-        if acl != Acl::Private {
-            self.set_acl(to, acl).await?;
+        if large {
+            return self.multipart_copy(from, to, &source, acl, false).await;
         }
-        Ok(())
+        self.copy_object(from, to, acl).await
     }
 
     fn public_url(&self, key: &str) -> Result<String> {

@@ -5,7 +5,7 @@ use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use storage_core::{Backend, ErrorKind, ListEntry, ListOptions, Result};
 
 use crate::S3Backend;
-use crate::convert::{map_error, to_meta};
+use crate::convert::{PROBE, map_error, to_meta};
 
 /// Every entry under `options.prefix`, page by page.
 pub(crate) fn list(backend: S3Backend, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
@@ -34,6 +34,9 @@ pub(crate) fn list(backend: S3Backend, options: ListOptions) -> BoxStream<'stati
                     let mut entries: Vec<Result<ListEntry>> = Vec::new();
                     for meta in &page.result.objects {
                         let Some(key) = backend.key_of(meta.location.as_ref()) else { continue };
+                        if key.starts_with(PROBE) {
+                            continue;
+                        }
                         // A placeholder is a zero-byte object whose HEAD says what it is; it is not listed.
                         if meta.size == 0 {
                             match backend.head(key).await {

@@ -1,15 +1,18 @@
-//! Large saves: multipart uploads with `part_concurrency` parts in flight, gathered from the stream's chunks without
-//! copying, aborted on any failure; and the one way a create-only multipart save claims its name, on every backend
-//! of this crate ([`create_only_upload`]).
+//! Large saves and copies: multipart uploads with `part_concurrency` parts in flight, gathered from the stream's
+//! chunks without copying, aborted on any failure; multipart copies (UploadPartCopy) that stay on the server; the
+//! completion, conditional (`If-None-Match: *`) where the server honours it, which is detected once; and the
+//! placeholder claim for servers that ignore it ([`create_only_upload`]).
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use http::Method as HttpMethod;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::{ObjectStoreExt, PutPayload};
-use storage_core::{Error, PutOptions, Result, WriteMode};
+use storage_core::signing::encode_key_path;
+use storage_core::{Acl, Error, ErrorKind, Metadata, PutOptions, Result, WriteMode};
 
 use crate::acl::acl_header;
+use crate::config::CreateOnlyMultipart;
 use crate::convert::{attribute_headers, map_error};
 use crate::signed::xml_text;
 use crate::{NAME, S3Backend};
@@ -36,8 +39,9 @@ pub(crate) async fn create_only_upload(
 }
 
 impl S3Backend {
-    /// A multipart upload with `part_concurrency` parts in flight, aborted on any failure (no orphaned parts);
-    /// create-only through [`create_only_upload`].
+    /// A multipart upload with `part_concurrency` parts in flight, aborted on any failure (no orphaned parts).
+    /// Create-only either by completing conditionally (the storage then keeps the content for another name until the
+    /// completion answers) or through [`create_only_upload`].
     pub(crate) async fn put_multipart(
         &self,
         key: &str,
@@ -46,10 +50,13 @@ impl S3Backend {
         options: &PutOptions,
         claim: storage_core::NameClaim,
     ) -> Result<()> {
-        let upload = self.upload_parts(key, first, rest, options);
         if options.mode == WriteMode::Overwrite {
-            return upload.await;
+            return self.upload_parts(key, first, rest, options, false).await;
         }
+        if self.completes_conditionally().await {
+            return self.upload_parts(key, first, rest, options, true).await;
+        }
+        let upload = self.upload_parts(key, first, rest, options, false);
         let attributes = crate::convert::placeholder_attributes(options.attributes.clone());
         let placeholder = PutOptions::new(WriteMode::CreateOnly, attributes, options.acl);
         let take_name = self.put_single(key, Bytes::new(), &placeholder);
@@ -60,24 +67,123 @@ impl S3Backend {
         create_only_upload(take_name, claim, upload, release).await
     }
 
-    async fn upload_parts(
-        &self,
-        key: &str,
-        first: Bytes,
-        mut rest: storage_core::ByteStream,
-        options: &PutOptions,
-    ) -> Result<()> {
-        let path = self.path(key)?;
+    /// Whether create-only multipart saves and copies complete with `If-None-Match: *` instead of claiming their
+    /// names with a placeholder: as configured, or (by default) detected once, on first use, by a probe.
+    pub async fn completes_conditionally(&self) -> bool {
+        match self.inner.config.create_only_multipart {
+            CreateOnlyMultipart::Conditional => true,
+            CreateOnlyMultipart::Placeholder => false,
+            CreateOnlyMultipart::Detect => *self.inner.conditional_completion.get_or_init(|| self.probe()).await,
+        }
+    }
+
+    /// Complete a one-part upload with `If-None-Match: *` over an object that exists: a refusal means the server
+    /// honours the header. Both objects are hidden as placeholders while they exist (a crash leaves them to `gc`),
+    /// and both are removed. Any failure reads as "not honoured": placeholders work on every server.
+    async fn probe(&self) -> bool {
+        let key = format!("{}{:016x}", crate::convert::PROBE, fastrand::u64(..));
+        let hidden =
+            PutOptions::new(WriteMode::Overwrite, crate::convert::placeholder_attributes(Default::default()), None);
+        let honoured = async {
+            self.put_single(&key, Bytes::from_static(b"probe"), &hidden).await?;
+            let upload_id = self.create_upload(&key, &hidden).await?;
+            let completed = async {
+                let part = self
+                    .inner
+                    .store
+                    .put_part(&self.path(&key)?, &upload_id, 0, PutPayload::from_static(b"probe"))
+                    .await
+                    .map_err(|err| map_error(err, Some(&key)))?;
+                self.complete_upload(&key, &upload_id, &[part.content_id], true).await
+            }
+            .await;
+            if completed.is_err() {
+                self.abort_upload(&key, &upload_id).await;
+            }
+            Ok::<_, Error>(completed.is_err_and(|err| err.kind() == ErrorKind::AlreadyExists))
+        }
+        .await;
+        if let Ok(path) = self.path(&key) {
+            let _ = self.inner.store.delete(&path).await;
+        }
+        let honoured = honoured.unwrap_or(false);
+        tracing::debug!(honoured, "s3: probed If-None-Match on CompleteMultipartUpload");
+        honoured
+    }
+
+    /// CreateMultipartUpload with the object's attributes, ACL, class and encryption; its upload id.
+    async fn create_upload(&self, key: &str, options: &PutOptions) -> Result<String> {
         let url = self.object_url(&self.inner.config.endpoint_or_default(), key);
         let mut headers = attribute_headers(&options.attributes)?;
         headers.extend(options.acl.map(acl_header));
         headers.extend(self.inner.config.object_headers());
         let created =
             self.inner.signed.send(HttpMethod::POST, &format!("{url}?uploads"), headers, Bytes::new(), key).await?;
-        let upload_id = xml_text(&created.check(key)?.body, "UploadId").ok_or_else(|| {
+        xml_text(&created.check(key)?.body, "UploadId").ok_or_else(|| {
             Error::backend(NAME, Some(key), "CreateMultipartUpload answered no UploadId", true, "missing UploadId")
-        })?;
+        })
+    }
 
+    /// The URL of one multipart upload, with more query parameters.
+    fn upload_url(&self, key: &str, upload_id: &str, more: &str) -> String {
+        let url = self.object_url(&self.inner.config.endpoint_or_default(), key);
+        // The encoding object_store gives the same id: everything but letters, digits, `-`, `.` and `_`.
+        const ID: &percent_encoding::AsciiSet =
+            &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
+        let id = percent_encoding::utf8_percent_encode(upload_id, ID);
+        format!("{url}?{more}uploadId={id}")
+    }
+
+    /// CompleteMultipartUpload of the parts with these ETags, in order; with `If-None-Match: *` when `conditional`.
+    /// A refusal (412) is `AlreadyExists`, unless the object there is this very upload: a retry after a completion
+    /// whose answer was lost is refused by the object it made, which has the ETag these parts give.
+    async fn complete_upload(&self, key: &str, upload_id: &str, etags: &[String], conditional: bool) -> Result<()> {
+        let escape = |text: &str| quick_xml::escape::escape(text).into_owned();
+        let parts: String = etags
+            .iter()
+            .enumerate()
+            .map(|(index, etag)| {
+                format!("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", index + 1, escape(etag))
+            })
+            .collect();
+        let body = Bytes::from(format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>"));
+        let headers = if conditional {
+            vec![(http::header::IF_NONE_MATCH, http::HeaderValue::from_static("*"))]
+        } else {
+            Vec::new()
+        };
+        let url = self.upload_url(key, upload_id, "");
+        let refused = match self.inner.signed.send(HttpMethod::POST, &url, headers, body, key).await?.check(key) {
+            Ok(_) => return Ok(()),
+            Err(err) if conditional && err.kind() == ErrorKind::AlreadyExists => err,
+            Err(err) => return Err(err),
+        };
+        let ours = multipart_etag(etags);
+        match self.inner.store.head(&self.path(key)?).await {
+            Ok(meta) if ours.is_some() && meta.e_tag.as_deref().map(|e| e.trim_matches('"')) == ours.as_deref() => {
+                Ok(())
+            }
+            _ => Err(refused),
+        }
+    }
+
+    /// AbortMultipartUpload, so no part is left behind; a failure to abort is not the caller's error.
+    async fn abort_upload(&self, key: &str, upload_id: &str) {
+        if let Ok(path) = self.path(key) {
+            let _ = self.inner.store.abort_multipart(&path, &upload_id.to_owned()).await;
+        }
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &str,
+        first: Bytes,
+        mut rest: storage_core::ByteStream,
+        options: &PutOptions,
+        conditional: bool,
+    ) -> Result<()> {
+        let path = self.path(key)?;
+        let upload_id = self.create_upload(key, options).await?;
         let uploaded = async {
             let (part_size, concurrency) = (self.inner.config.part_size, self.inner.config.part_concurrency);
             // Dropping the set (on an error) aborts the parts still in flight.
@@ -117,21 +223,82 @@ impl S3Backend {
                 parts.push(joined_part(in_flight.join_next().await, key)?);
             }
             parts.sort_unstable_by_key(|(index, _)| *index);
-            let parts = parts.into_iter().map(|(_, id)| id).collect();
-            self.inner
-                .store
-                .complete_multipart(&path, &upload_id, parts)
-                .await
-                .map_err(|err| map_error(err, Some(key)))?;
+            let etags: Vec<String> = parts.into_iter().map(|(_, id)| id.content_id).collect();
+            self.complete_upload(key, &upload_id, &etags, conditional).await?;
             // Ceph ignores x-amz-tagging on CreateMultipartUpload; set the tags on the finished object instead.
             self.put_tags(key).await
         }
         .await;
         if uploaded.is_err() {
-            let _ = self.inner.store.abort_multipart(&path, &upload_id).await;
+            self.abort_upload(key, &upload_id).await;
         }
         uploaded
     }
+
+    /// A copy on the server in parts (UploadPartCopy), `part_concurrency` at a time: for objects above CopyObject's
+    /// 5 GiB, and for create-only copies completed conditionally. The copy gets the source's attributes and `acl`.
+    pub(crate) async fn multipart_copy(
+        &self,
+        from: &str,
+        to: &str,
+        source: &Metadata,
+        acl: Option<Acl>,
+        conditional: bool,
+    ) -> Result<()> {
+        let options = PutOptions::new(WriteMode::Overwrite, source.attributes.clone(), acl);
+        let upload_id = self.create_upload(to, &options).await?;
+        let copied = async {
+            let source_name =
+                format!("{}/{}", self.inner.config.bucket, encode_key_path(&format!("{}{from}", self.inner.prefix)));
+            let copy_source = http::HeaderValue::from_str(&source_name)
+                .map_err(|_| Error::invalid_name(from, "cannot be named in x-amz-copy-source"))?;
+            let (size, part_size) = (source.size(), self.inner.config.copy_part_size);
+            let parts = (0..size.div_ceil(part_size)).map(|index| {
+                let (start, end) = (index * part_size, ((index + 1) * part_size).min(size) - 1);
+                let headers = vec![
+                    (http::HeaderName::from_static("x-amz-copy-source"), copy_source.clone()),
+                    (
+                        http::HeaderName::from_static("x-amz-copy-source-range"),
+                        http::HeaderValue::from_str(&format!("bytes={start}-{end}")).expect("digits are ascii"),
+                    ),
+                ];
+                let url = self.upload_url(to, &upload_id, &format!("partNumber={}&", index + 1));
+                async move {
+                    let reply = self.inner.signed.send(HttpMethod::PUT, &url, headers, Bytes::new(), to).await?;
+                    xml_text(&reply.check(to)?.body, "ETag").ok_or_else(|| {
+                        Error::backend(NAME, Some(to), "UploadPartCopy answered no ETag", true, "missing ETag")
+                    })
+                }
+            });
+            let etags: Vec<String> =
+                futures::stream::iter(parts).buffered(self.inner.config.part_concurrency).try_collect().await?;
+            self.complete_upload(to, &upload_id, &etags, conditional).await?;
+            self.put_tags(to).await
+        }
+        .await;
+        if copied.is_err() {
+            self.abort_upload(to, &upload_id).await;
+        }
+        copied
+    }
+}
+
+/// The ETag S3 gives an object completed from parts with these ETags: the MD5 of their MD5s, a dash and their count;
+/// `None` when a part's ETag is not an MD5 (SSE-KMS).
+fn multipart_etag(etags: &[String]) -> Option<String> {
+    use md5::Digest as _;
+    let mut digests = md5::Md5::new();
+    for etag in etags {
+        let hex = etag.trim_matches('"');
+        if hex.len() != 32 {
+            return None;
+        }
+        for at in (0..32).step_by(2) {
+            digests.update([u8::from_str_radix(&hex[at..at + 2], 16).ok()?]);
+        }
+    }
+    let hex: String = digests.finalize().iter().map(|byte| format!("{byte:02x}")).collect();
+    Some(format!("{hex}-{}", etags.len()))
 }
 
 /// Chunks waiting to become a part.

@@ -27,8 +27,19 @@ pub struct Recording {
     failures: Failures,
 }
 
-/// Requests to answer with a 503 instead of forwarding: a part of the URL, and how many more times.
-type Failures = Arc<Mutex<Vec<(String, usize)>>>;
+/// Answers to give instead of the server's.
+type Failures = Arc<Mutex<Vec<Injection>>>;
+
+/// An answer to give to the next requests of a method whose URL contains `part`, `left` more times.
+struct Injection {
+    method: &'static str,
+    part: String,
+    left: usize,
+    status: u16,
+    code: &'static str,
+    /// Whether the request still reaches the server first, its answer lost on the way back.
+    forward_first: bool,
+}
 
 impl Recording {
     pub fn requests(&self) -> Vec<Recorded> {
@@ -38,7 +49,32 @@ impl Recording {
     /// Answer the next `times` requests whose URL contains `part` with `503 Service Unavailable`, as S3 does when
     /// it sheds load.
     pub fn fail_next(&self, part: &str, times: usize) {
-        self.failures.lock().unwrap().push((part.to_owned(), times));
+        self.inject("", part, times, 503, "ServiceUnavailable", false);
+    }
+
+    /// Answer the next `method` request whose URL contains `part` with `status` and an S3 error `code` instead of
+    /// forwarding it: what another S3 would answer (AWS refusing a conditional completion with 412, say).
+    pub fn answer_next(&self, method: &'static str, part: &str, status: u16, code: &'static str) {
+        self.inject(method, part, 1, status, code, false);
+    }
+
+    /// Forward the next `method` request whose URL contains `part`, but answer it with `status` and `code`, as when
+    /// the server's answer is lost and a retry is refused by what the first attempt did.
+    pub fn lose_answer_of_next(&self, method: &'static str, part: &str, status: u16, code: &'static str) {
+        self.inject(method, part, 1, status, code, true);
+    }
+
+    fn inject(
+        &self,
+        method: &'static str,
+        part: &str,
+        times: usize,
+        status: u16,
+        code: &'static str,
+        forward_first: bool,
+    ) {
+        let part = part.to_owned();
+        self.failures.lock().unwrap().push(Injection { method, part, left: times, status, code, forward_first });
     }
 }
 
@@ -71,37 +107,43 @@ async fn forward(
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let fail = failures
+    let injected = failures
         .lock()
         .unwrap()
         .iter_mut()
-        .find(|(part, left)| *left > 0 && path.contains(part.as_str()))
-        .map(|(_, left)| *left -= 1)
-        .is_some();
-    if fail {
-        log.lock().unwrap().push(Recorded {
-            method: parts.method.to_string(),
-            uri: format!("{path} (answered 503)"),
-            headers: Vec::new(),
-            bytes_up: body.len(),
-            bytes_down: 0,
+        .find(|injection| {
+            injection.left > 0
+                && path.contains(injection.part.as_str())
+                && (injection.method.is_empty() || injection.method == parts.method.as_str())
+        })
+        .map(|injection| {
+            injection.left -= 1;
+            (injection.status, injection.code, injection.forward_first)
         });
-        let xml = "<?xml version=\"1.0\"?><Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>";
-        return Response::builder().status(503).body(Body::from(xml)).unwrap();
-    }
-    // As a proxy, the request names the whole URL (absolute form); as an endpoint, only the path.
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
     let url = match parts.uri.authority() {
         Some(_) => parts.uri.to_string(),
         None => format!("{upstream}{path}"),
     };
-    let mut forwarded = client.request(parts.method.clone(), url).body(body.clone());
-    for (name, value) in &parts.headers {
-        // The length goes along: a server wants it even for an empty body.
-        if name == "content-length" || !HOP_BY_HOP.contains(&name.as_str()) {
-            forwarded = forwarded.header(name, value);
+    if let Some((status, code, forward_first)) = injected {
+        if forward_first {
+            let _ = send(client, &parts, url, body.clone()).await;
         }
+        log.lock().unwrap().push(Recorded {
+            method: parts.method.to_string(),
+            uri: format!("{path} (answered {status})"),
+            headers,
+            bytes_up: body.len(),
+            bytes_down: 0,
+        });
+        let xml = format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected</Message></Error>");
+        return Response::builder().status(status).body(Body::from(xml)).unwrap();
     }
-    let answer = forwarded.send().await.unwrap();
+    let answer = send(client, &parts, url, body.clone()).await;
     let mut response = Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
         // The length goes back as sent: a HEAD's names the object's size, not its empty body's.
@@ -113,13 +155,27 @@ async fn forward(
     log.lock().unwrap().push(Recorded {
         method: parts.method.to_string(),
         uri: path.to_owned(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
+        headers,
         bytes_up: body.len(),
         bytes_down: answer_body.len(),
     });
     response.body(Body::from(answer_body)).unwrap()
+}
+
+/// Forward a request to `url` (as a proxy the request names the whole URL, in absolute form; as an endpoint, only
+/// the path, which the caller joined to the upstream).
+async fn send(
+    client: &reqwest::Client,
+    parts: &http::request::Parts,
+    url: String,
+    body: bytes::Bytes,
+) -> reqwest::Response {
+    let mut forwarded = client.request(parts.method.clone(), url).body(body);
+    for (name, value) in &parts.headers {
+        // The length goes along: a server wants it even for an empty body.
+        if name == "content-length" || !HOP_BY_HOP.contains(&name.as_str()) {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    forwarded.send().await.unwrap()
 }
