@@ -74,6 +74,9 @@ enum Command {
     Mv(Transfer),
     /// Print a file's URL: public, or with --expires a temporary signed one.
     Url(UrlArgs),
+    /// Print an HTML form with which a browser uploads straight to the storage, within limits (S3 checks them as a
+    /// POST policy; `storage serve` for disk and memory storages).
+    UploadUrl(UploadUrlArgs),
     /// Copy every file under a prefix from one storage to another (names or URLs), keeping names, attributes and
     /// ACLs. Files the target holds with the same size and MD5 are skipped, so a second run resumes the first.
     Migrate(MigrateArgs),
@@ -224,6 +227,33 @@ struct UrlArgs {
     download_name: Option<String>,
 }
 
+#[derive(Args)]
+struct UploadUrlArgs {
+    /// The name to upload to; ending in `/`, a prefix under which the browser's file name is used.
+    name: String,
+    /// The largest file accepted, e.g. `10MiB`.
+    #[arg(long, value_parser = size)]
+    max_size: Option<u64>,
+    /// The smallest file accepted.
+    #[arg(long, value_parser = size, default_value = "0")]
+    min_size: u64,
+    /// The content type: exact (`application/pdf`), or a prefix ending in `/` (`image/`).
+    #[arg(long)]
+    content_type: Option<String>,
+    /// How long the form works.
+    #[arg(long, default_value = "10m", value_parser = duration)]
+    expires: Duration,
+    /// Replace a file of the same name instead of refusing the upload.
+    #[arg(long)]
+    overwrite: bool,
+    /// The stored file's canned ACL.
+    #[arg(long, value_parser = acl)]
+    acl: Option<Acl>,
+    /// After the upload, send the browser here (with `key` added to the query).
+    #[arg(long)]
+    redirect: Option<String>,
+}
+
 /// `--method`: what a URL is for.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum UrlMethod {
@@ -263,6 +293,25 @@ struct MigrateArgs {
 /// `30s`, `10m`, `2h`, `7d`, for clap.
 fn duration(text: &str) -> Result<Duration, String> {
     parse_duration(text).map_err(|err| err.to_string())
+}
+
+/// A size such as `512`, `64KiB`, `10MiB`, `1GiB` (or `kB`/`MB`/`GB` in powers of ten), for clap.
+fn size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a size; write e.g. 10MiB"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("unknown size unit `{other}`; use B, KiB, MiB, GiB, kB, MB or GB")),
+    };
+    number.checked_mul(scale).ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// A canned ACL by its S3 name, for clap.
@@ -324,6 +373,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Cp(transfer) => copy(&context, &transfer).await,
         Command::Mv(transfer) => move_file(&context, &transfer).await,
         Command::Url(args) => url(&context, args).await,
+        Command::UploadUrl(args) => upload_url(&context, args).await,
         Command::Migrate(args) => migrate(&context, args).await,
         Command::Gc { older_than } => gc(&context, older_than).await,
         Command::S3(S3Command::Policy(args)) => s3_policy(&context, args),
@@ -589,6 +639,44 @@ async fn url(context: &Context, args: UrlArgs) -> Result<()> {
         }
     };
     context.print(&url, json!({ "url": url }));
+    Ok(())
+}
+
+async fn upload_url(context: &Context, args: UploadUrlArgs) -> Result<()> {
+    let (built, name) = context.locate(&args.name)?;
+    let mut policy = match name.strip_suffix('/') {
+        Some(_) => storage_core::UploadPolicy::prefix(&name),
+        None => storage_core::UploadPolicy::exact(&name),
+    }
+    .expires_in(args.expires);
+    if let Some(max) = args.max_size {
+        policy = policy.with_size(args.min_size..=max);
+    } else if args.min_size > 0 {
+        policy = policy.with_size(args.min_size..=u64::MAX);
+    }
+    policy = match args.content_type {
+        Some(prefix) if prefix.ends_with('/') => policy.with_content_type_prefix(prefix),
+        Some(exact) => policy.with_content_type(exact),
+        None => policy,
+    };
+    if args.overwrite {
+        policy = policy.allowing_overwrite();
+    }
+    if let Some(acl) = args.acl {
+        policy = policy.with_acl(acl);
+    }
+    if let Some(url) = args.redirect {
+        policy = policy.with_success_redirect(url);
+    }
+    let form = built.storage.upload_form(&policy).await?;
+    let text = std::iter::once(format!("POST {}", form.url))
+        .chain(form.fields.iter().map(|(name, value)| format!("{name}: {value}")))
+        .chain(std::iter::once(format!("{}: <the file, last>", storage_core::upload::FILE_FIELD)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let fields: serde_json::Map<String, serde_json::Value> =
+        form.fields.iter().map(|(name, value)| (name.clone(), json!(value))).collect();
+    context.print(&text, json!({ "method": "POST", "url": form.url, "fields": fields, "file_field": "file" }));
     Ok(())
 }
 

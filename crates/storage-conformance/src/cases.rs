@@ -694,6 +694,26 @@ pub async fn set_attributes_keeps_bytes_and_acl(fx: Fixture) {
     assert_kind(missing, ErrorKind::NotFound, "set_attributes of a missing object");
 }
 
+/// Upload forms: a backend without them says `Unsupported`; one with them gives a `POST` form carrying its key, and
+/// refuses a policy that is not a valid name or has an empty size range (the whole table is
+/// `storage_conformance::direct_uploads`, over HTTP).
+pub async fn upload_forms_or_unsupported(fx: Fixture) {
+    let storage = fx.storage();
+    let policy = storage_core::UploadPolicy::exact("inbox/photo.png").allowing_overwrite();
+    if !fx.backend.capabilities().upload_form {
+        assert_kind(storage.upload_form(&policy).await, ErrorKind::Unsupported, "upload_form");
+        return;
+    }
+    let form = storage.upload_form(&policy).await.expect("upload_form");
+    assert_eq!(form.method(), "POST");
+    assert!(form.field("key").is_some_and(|key| key.ends_with("inbox/photo.png")), "{form:?}");
+    let bad_name = storage_core::UploadPolicy::exact("../escape.png");
+    assert_kind(storage.upload_form(&bad_name).await, ErrorKind::InvalidName, "a key that is not a name");
+    #[allow(clippy::reversed_empty_ranges, reason = "the empty range is the point")]
+    let empty = policy.clone().with_size(10..=1);
+    assert_kind(storage.upload_form(&empty).await, ErrorKind::InvalidArgument, "an empty size range");
+}
+
 /// An overwrite that gives no ACL leaves the object private, however often it happens, and its plain URL refuses a
 /// stranger. (The disk once reused a freed inode for the next temporary file and paired the new bytes with the old
 /// file's `public-read` metadata: every second overwrite was served publicly.)

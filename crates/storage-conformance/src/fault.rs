@@ -251,6 +251,10 @@ impl Backend for Faulty {
     fn public_url(&self, key: &str) -> Result<String> {
         self.inner.public_url(key)
     }
+    async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> storage_core::Result<storage_core::UploadForm> {
+        // Like signing: local work for disk and memory storages.
+        self.inner.upload_form(policy).await
+    }
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         // Signing is local work: it does not fail the way a network does.
         self.inner.presign(request).await

@@ -27,10 +27,12 @@ pub mod cases;
 mod fault;
 mod mirror;
 mod model;
+mod uploads;
 
 pub use fault::{FaultKind, FaultLayer, under_faults};
 pub use mirror::{Scenario, Step, mirror_model, mirror_model_with_cases, mirror_scenarios, mirror_stress};
 pub use model::differential;
+pub use uploads::direct_uploads;
 
 /// A request to a URL a backend issued, as a plain HTTP client would send it (no credentials).
 #[derive(Debug, Clone)]
@@ -304,6 +306,7 @@ macro_rules! with_case_list {
             acl_round_trip,
             overwrite_without_an_acl_is_private_every_time,
             set_attributes_keeps_bytes_and_acl,
+            upload_forms_or_unsupported,
             public_urls,
             temporary_url_get,
             temporary_url_put,

@@ -41,6 +41,8 @@ pub struct Capabilities {
     pub acl: bool,
     /// `set_attributes` replaces an existing object's attributes without writing its bytes again.
     pub set_attributes: bool,
+    /// `upload_form` gives HTML forms for direct uploads whose policy the backend (or its HTTP service) enforces.
+    pub upload_form: bool,
 }
 
 impl Capabilities {
@@ -57,6 +59,7 @@ impl Capabilities {
             presign_max_expiry: None,
             acl: false,
             set_attributes: false,
+            upload_form: false,
         }
     }
 
@@ -73,6 +76,7 @@ impl Capabilities {
             presign_max_expiry: None,
             acl: true,
             set_attributes: true,
+            upload_form: true,
         }
     }
 }
@@ -303,6 +307,12 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         let _ = request;
         Err(Error::unsupported(self.name(), "temporary URLs"))
+    }
+
+    /// An HTML form for a direct upload that enforces `policy` (already validated by the storage).
+    async fn upload_form(&self, policy: &crate::upload::UploadPolicy) -> Result<crate::upload::UploadForm> {
+        let _ = policy;
+        Err(Error::unsupported(self.name(), "direct upload forms"))
     }
 
     /// Give an existing object a canned ACL.

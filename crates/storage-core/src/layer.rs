@@ -18,6 +18,7 @@ use crate::content::Content;
 use crate::error::{Error, ErrorKind, Result};
 use crate::migrate::{md5_of, stream_md5};
 use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
+use crate::upload::{UploadForm, UploadPolicy};
 
 /// Something that wraps a backend in another backend. [`crate::Storage::layer`] adds one to a storage.
 pub trait Layer {
@@ -133,6 +134,9 @@ impl Backend for Traced {
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         // The span names the method and the key; the signed URL is a secret until it expires.
         self.traced(presign_operation(request), &request.key, None, self.inner.presign(request)).await
+    }
+    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
+        self.traced("upload_form", &policy.key_field(), None, self.inner.upload_form(policy)).await
     }
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         self.traced("set_acl", key, None, self.inner.set_acl(key, acl)).await
@@ -395,6 +399,9 @@ impl Backend for Retried {
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         self.retrying(|_| self.inner.presign(request)).await
     }
+    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
+        self.retrying(|_| self.inner.upload_form(policy)).await
+    }
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         self.retrying(|_| self.inner.set_acl(key, acl)).await
     }
@@ -525,6 +532,9 @@ impl Backend for TimedOut {
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         self.within("presign", Some(&request.key), self.inner.presign(request)).await
     }
+    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
+        self.within("upload_form", None, self.inner.upload_form(policy)).await
+    }
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         self.within("set_acl", Some(key), self.inner.set_acl(key, acl)).await
     }
@@ -635,6 +645,10 @@ impl Backend for Limited {
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         self.inner.presign(request).await
     }
+    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
+        let _permit = self.permit().await;
+        self.inner.upload_form(policy).await
+    }
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         let _permit = self.permit().await;
         self.inner.set_acl(key, acl).await
@@ -738,6 +752,9 @@ impl Backend for Measured {
     }
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         self.measured(presign_operation(request), self.inner.presign(request)).await
+    }
+    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
+        self.measured("upload_form", self.inner.upload_form(policy)).await
     }
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         self.measured("set_acl", self.inner.set_acl(key, acl)).await

@@ -29,6 +29,7 @@ pub mod name;
 pub mod signing;
 mod storage;
 mod types;
+pub mod upload;
 mod url;
 
 pub use backend::{
@@ -45,6 +46,7 @@ pub use storage::{
     DEFAULT_CONTENT_TYPE, OverwritePolicy, Page, SaveOptions, Storage, StorageOptions, guess_content_type,
 };
 pub use types::{Acl, Attributes, ByteRange, ListEntry, Metadata, ObjectMeta};
+pub use upload::{Checksum, ContentTypeRule, SuccessAction, UploadForm, UploadKey, UploadPolicy};
 pub use url::{DEFAULT_EXPIRY, UrlOptions, UrlPolicy, content_disposition};
 
 /// Re-exported so backends implement [`Backend`] with the same macro version.

@@ -361,6 +361,11 @@ impl Backend for MirrorBackend {
         self.primary.public_url(key)
     }
 
+    async fn upload_form(&self, policy: &crate::upload::UploadPolicy) -> Result<crate::upload::UploadForm> {
+        // Uploads land on the primary, as every write does; a live migration backfills them.
+        self.primary.upload_form(policy).await
+    }
+
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         if request.method != Method::Get {
             return self.primary.presign(request).await;

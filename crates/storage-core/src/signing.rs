@@ -415,3 +415,178 @@ impl Params {
 fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+// ----- upload forms --------------------------------------------------------------------------------------------------
+
+/// The form field that carries the encoded policy.
+pub const FIELD_POLICY: &str = "policy";
+/// The form field that names the key the policy was signed with.
+pub const FIELD_KEY_ID: &str = "x-storage-key-id";
+/// The form field that carries the policy's signature.
+pub const FIELD_SIGNATURE: &str = "x-storage-signature";
+
+/// What the HMAC of an upload policy covers besides the policy, so a URL signature can never pass for one.
+const UPLOAD_VERSION: &str = "storage-upload-v1:";
+
+/// An upload policy whose signature and expiry were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifiedUpload {
+    /// What the upload may be.
+    pub policy: crate::upload::UploadPolicy,
+    /// When the form stops working.
+    pub expires_at: SystemTime,
+}
+
+impl UrlSigner {
+    /// The form for `policy`, posting to the base URL: `key`, `Content-Type` (for an exact type), then the policy,
+    /// the key id and the signature. The policy travels whole and signed, so the server needs no state.
+    pub fn sign_upload(&self, policy: &crate::upload::UploadPolicy, now: SystemTime) -> crate::upload::UploadForm {
+        let expires = unix_seconds(now) + policy.expires_in.as_secs().max(1);
+        let encoded = URL_SAFE_NO_PAD.encode(encode_policy(policy, expires));
+        let signature = URL_SAFE_NO_PAD.encode(upload_mac(&self.current, &encoded).finalize().into_bytes());
+        let mut fields = vec![("key".to_owned(), policy.key_field())];
+        if let Some(crate::upload::ContentTypeRule::Exact(content_type)) = &policy.content_type {
+            fields.push(("Content-Type".to_owned(), content_type.clone()));
+        }
+        fields.push((FIELD_POLICY.to_owned(), encoded));
+        fields.push((FIELD_KEY_ID.to_owned(), self.current.id().to_owned()));
+        fields.push((FIELD_SIGNATURE.to_owned(), signature));
+        crate::upload::UploadForm::new(self.base_url.clone(), fields)
+    }
+
+    /// Check an upload form's policy, key id and signature (any configured key), then its expiry.
+    pub fn verify_upload(
+        &self,
+        policy: &str,
+        key_id: &str,
+        signature: &str,
+        now: SystemTime,
+    ) -> Result<VerifiedUpload, SignatureError> {
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| SignatureError::Malformed("the signature is not base64url"))?;
+        let signing_key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|candidate| candidate.id() == key_id)
+            .ok_or(SignatureError::UnknownKey)?;
+        upload_mac(signing_key, policy).verify_slice(&signature).map_err(|_| SignatureError::BadSignature)?;
+        let text =
+            URL_SAFE_NO_PAD.decode(policy).map_err(|_| SignatureError::Malformed("the policy is not base64url"))?;
+        let text = String::from_utf8(text).map_err(|_| SignatureError::Malformed("the policy is not utf-8"))?;
+        let (policy, expires) = decode_policy(&text)?;
+        if unix_seconds(now) >= expires {
+            return Err(SignatureError::Expired);
+        }
+        Ok(VerifiedUpload { policy, expires_at: UNIX_EPOCH + Duration::from_secs(expires) })
+    }
+}
+
+fn upload_mac(key: &SigningKey, encoded_policy: &str) -> Hmac<Sha256> {
+    let mut mac = key.mac();
+    mac.update(UPLOAD_VERSION.as_bytes());
+    mac.update(encoded_policy.as_bytes());
+    mac
+}
+
+/// The policy as `name=value` pairs joined by `&`, values percent-encoded.
+fn encode_policy(policy: &crate::upload::UploadPolicy, expires: u64) -> String {
+    use crate::upload::{Checksum, ContentTypeRule, SuccessAction, UploadKey};
+    let mut pairs: Vec<(String, String)> = vec![("expires".into(), expires.to_string())];
+    match &policy.key {
+        UploadKey::Exact(key) => pairs.push(("key".into(), key.clone())),
+        UploadKey::Prefix(prefix) => pairs.push(("key-prefix".into(), prefix.clone())),
+    }
+    pairs.push(("create-only".into(), if policy.create_only { "1" } else { "0" }.into()));
+    if let Some(size) = &policy.size {
+        pairs.push(("size".into(), format!("{}-{}", size.start(), size.end())));
+    }
+    match &policy.content_type {
+        Some(ContentTypeRule::Exact(content_type)) => pairs.push(("type".into(), content_type.clone())),
+        Some(ContentTypeRule::Prefix(prefix)) => pairs.push(("type-prefix".into(), prefix.clone())),
+        None => {}
+    }
+    match policy.checksum {
+        Some(Checksum::Md5(md5)) => pairs.push(("md5".into(), URL_SAFE_NO_PAD.encode(md5))),
+        Some(Checksum::Sha256(sha256)) => pairs.push(("sha256".into(), URL_SAFE_NO_PAD.encode(sha256))),
+        None => {}
+    }
+    if let Some(acl) = policy.acl {
+        pairs.push(("acl".into(), acl.as_str().into()));
+    }
+    let attributes = &policy.attributes;
+    for (name, value) in [
+        ("cache-control", &attributes.cache_control),
+        ("content-disposition", &attributes.content_disposition),
+        ("content-encoding", &attributes.content_encoding),
+        ("content-language", &attributes.content_language),
+    ] {
+        if let Some(value) = value {
+            pairs.push((name.into(), value.clone()));
+        }
+    }
+    for (name, value) in &attributes.metadata {
+        pairs.push((format!("meta.{name}"), value.clone()));
+    }
+    match &policy.success {
+        SuccessAction::Status(status) => pairs.push(("success-status".into(), status.to_string())),
+        SuccessAction::Redirect(url) => pairs.push(("success-redirect".into(), url.clone())),
+    }
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode_query_value(name), encode_query_value(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn decode_policy(text: &str) -> Result<(crate::upload::UploadPolicy, u64), SignatureError> {
+    use crate::upload::{Checksum, SuccessAction, UploadKey, UploadPolicy};
+    let malformed = SignatureError::Malformed;
+    let mut policy = UploadPolicy::exact(String::new());
+    let (mut expires, mut key) = (None, None);
+    for pair in text.split('&') {
+        let (name, value) = pair.split_once('=').ok_or(malformed("a policy field has no value"))?;
+        let decode = |text: &str| percent_decode_str(text).decode_utf8().map(|text| text.into_owned());
+        let (name, value) =
+            (decode(name).map_err(|_| malformed("bad policy"))?, decode(value).map_err(|_| malformed("bad policy"))?);
+        let digest = |value: &str| URL_SAFE_NO_PAD.decode(value).map_err(|_| malformed("bad checksum"));
+        match name.as_str() {
+            "expires" => expires = Some(value.parse().map_err(|_| malformed("bad expiry"))?),
+            "key" => key = Some(UploadKey::Exact(value)),
+            "key-prefix" => key = Some(UploadKey::Prefix(value)),
+            "create-only" => policy.create_only = value == "1",
+            "size" => {
+                let (min, max) = value.split_once('-').ok_or(malformed("bad size"))?;
+                let number = |n: &str| n.parse::<u64>().map_err(|_| malformed("bad size"));
+                policy.size = Some(number(min)?..=number(max)?);
+            }
+            "type" => policy = policy.with_content_type(value),
+            "type-prefix" => policy = policy.with_content_type_prefix(value),
+            "md5" => {
+                let md5 = digest(&value)?.try_into().map_err(|_| malformed("bad checksum"))?;
+                policy.checksum = Some(Checksum::Md5(md5));
+            }
+            "sha256" => {
+                let sha256 = digest(&value)?.try_into().map_err(|_| malformed("bad checksum"))?;
+                policy.checksum = Some(Checksum::Sha256(sha256));
+            }
+            "acl" => policy.acl = Some(value.parse().map_err(|_| malformed("unknown acl"))?),
+            "cache-control" => policy.attributes.cache_control = Some(value),
+            "content-disposition" => policy.attributes.content_disposition = Some(value),
+            "content-encoding" => policy.attributes.content_encoding = Some(value),
+            "content-language" => policy.attributes.content_language = Some(value),
+            "success-status" => {
+                policy.success = SuccessAction::Status(value.parse().map_err(|_| malformed("bad success status"))?);
+            }
+            "success-redirect" => policy.success = SuccessAction::Redirect(value),
+            other => match other.strip_prefix("meta.") {
+                Some(meta) => {
+                    policy.attributes.metadata.insert(meta.to_owned(), value);
+                }
+                None => return Err(malformed("unknown policy field")),
+            },
+        }
+    }
+    policy.key = key.ok_or(malformed("the policy names no key"))?;
+    Ok((policy, expires.ok_or(malformed("the policy has no expiry"))?))
+}

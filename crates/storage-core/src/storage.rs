@@ -14,6 +14,7 @@ use crate::content::Content;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::name::{AvailableNames, UploadTo, validate_key};
 use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata, ObjectMeta};
+use crate::upload::{UploadForm, UploadPolicy};
 use crate::url::{UrlOptions, UrlPolicy, check_header_value, content_disposition};
 
 /// How a save treats a name that is taken. The default, `Unique`, is the same on every backend.
@@ -670,6 +671,31 @@ impl Storage {
                 }
             }
             self.backend.presign(&request).await
+        }
+        .await
+        .map_err(during(Operation::Presign))
+    }
+
+    /// An HTML form with which a browser uploads straight to the storage, within `policy`: the key or prefix, the
+    /// size range, the content types, the checksum, the ACL (the storage's default ACL when the policy has none),
+    /// the attributes and the expiry. S3 enforces it as a POST policy; disk and memory storages through
+    /// `storage_http::SignedUrlService`, while the bytes stream in. `Unsupported` where the backend has no forms.
+    pub async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
+        async {
+            policy.validate()?;
+            let caps = self.capabilities();
+            if !caps.upload_form {
+                return Err(Error::unsupported(self.backend_name(), "direct upload forms"));
+            }
+            let key = policy.key_field();
+            check_expiry(&key, self.backend_name(), policy.expires_in, caps.presign_max_expiry)?;
+            check_attributes(&key, &policy.attributes)?;
+            let mut policy = policy.clone();
+            policy.acl = policy.acl.or(self.options.default_acl);
+            if policy.acl.is_some() && !caps.acl {
+                return Err(Error::unsupported(self.backend_name(), "ACLs"));
+            }
+            self.backend.upload_form(&policy).await
         }
         .await
         .map_err(during(Operation::Presign))

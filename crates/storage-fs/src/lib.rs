@@ -475,6 +475,7 @@ impl Backend for FsBackend {
         capabilities.public_url = self.inner.base_url.is_some();
         capabilities.presign_read = self.inner.signer.is_some();
         capabilities.presign_write = self.inner.signer.is_some();
+        capabilities.upload_form = self.inner.signer.is_some();
         if !self.inner.attributes {
             capabilities.write_with_attributes = false;
             capabilities.write_with_user_metadata = false;
@@ -674,6 +675,11 @@ impl Backend for FsBackend {
         let url = signer.sign(request, SystemTime::now());
         let headers = request.content_type.iter().map(|ct| ("content-type".to_owned(), ct.clone())).collect();
         Ok(PresignedRequest::new(request.method, url, headers))
+    }
+
+    async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
+        let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "direct upload forms"))?;
+        Ok(signer.sign_upload(policy, SystemTime::now()))
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {

@@ -10,9 +10,13 @@
 //!   when taken), with the signed content type and ACL (403 when the request's content type differs);
 //! - `GET` of a plain URL: the object if its ACL is `public-read` (as on S3; a storage of public files sets
 //!   `default_acl`), else 403;
+//! - `POST` of a direct-upload form (`Storage::upload_form`) to the base path: the file stored within the form's
+//!   signed policy, enforced while it streams in (`form.rs`);
 //! - 403 for an expired, tampered, wrong-method or unknown-key URL, 404 for a missing object.
 
 #![warn(missing_docs)]
+
+mod form;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -85,6 +89,9 @@ impl Service {
         let Some(encoded_key) = parts.uri.path().strip_prefix(&self.base_path) else {
             return status(StatusCode::NOT_FOUND);
         };
+        if parts.method == HttpMethod::POST && encoded_key.is_empty() {
+            return self.accept_form(&parts.headers, body).await;
+        }
         let method = match parts.method {
             HttpMethod::GET | HttpMethod::HEAD => Method::Get,
             HttpMethod::PUT => Method::Put,

@@ -191,3 +191,18 @@ async fn keep_alive_and_h2c_serve_several_requests_on_one_connection() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_uploads_are_enforced_while_they_stream_in() {
+    for kind in ["fs", "memory"] {
+        let (storage, dir) = served(kind, None).await;
+        storage_conformance::direct_uploads(&storage, "forms").await;
+        if let Some(dir) = dir {
+            // No refused upload left a temporary file behind.
+            let temp = dir.path().join(".storage/tmp");
+            let left: Vec<_> =
+                std::fs::read_dir(&temp).map(|dir| dir.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+            assert!(left.is_empty(), "temporary files left: {left:?}");
+        }
+    }
+}

@@ -405,6 +405,10 @@ impl Backend for MemoryBackend {
         Ok(PresignedRequest::new(request.method, url, headers))
     }
 
+    async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
+        Ok(self.inner.signer.sign_upload(policy, SystemTime::now()))
+    }
+
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         let mut objects = self.objects_mut();
         let object = objects.get_mut(key).ok_or_else(|| Error::not_found(NAME, key))?;

@@ -198,6 +198,10 @@ mod recorded {
             self.record(format!("presign {:?}", request.key));
             self.inner.presign(request).await
         }
+        async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
+            self.record(format!("upload_form {:?}", policy.key_field()));
+            self.inner.upload_form(policy).await
+        }
         async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
             self.record(format!("set_acl {key:?}"));
             self.inner.set_acl(key, acl).await

@@ -41,6 +41,7 @@ mod gzip;
 mod list;
 mod multipart;
 mod policy;
+mod post;
 mod presign;
 mod signed;
 
@@ -374,6 +375,10 @@ impl Backend for S3Backend {
 
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         presign::presign(self, request).await
+    }
+
+    async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
+        self.post_form(policy).await
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {

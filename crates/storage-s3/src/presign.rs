@@ -151,6 +151,47 @@ impl Presigner {
         format!("{}{path}?{query_string}&X-Amz-Signature={signature}", self.origin)
     }
 
+    /// Sign a browser POST form (SigV4 POST policy): `conditions` and `fields` get the algorithm, credential, date
+    /// (and session token) added, the policy document expires after `expires_in`, and its signature is one HMAC
+    /// with the day's cached key. The form posts to the bucket's URL on the public host.
+    pub async fn sign_post(
+        &self,
+        expires_in: Duration,
+        mut conditions: Vec<serde_json::Value>,
+        mut fields: Vec<(String, String)>,
+    ) -> Result<storage_core::UploadForm> {
+        use base64::Engine as _;
+        let credential = self.credentials.get_credential().await.map_err(|err| crate::convert::map_error(err, None))?;
+        let now = SystemTime::now();
+        let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+        let key = self.day_key(&credential, seconds, now);
+        let time_of_day = seconds % SECONDS_PER_DAY;
+        let amz_date =
+            format!("{}T{:02}{:02}{:02}Z", key.date, time_of_day / 3600, time_of_day / 60 % 60, time_of_day % 60);
+        let mut signing = vec![
+            ("x-amz-algorithm", ALGORITHM.to_owned()),
+            ("x-amz-credential", format!("{}/{}", credential.key_id, key.scope)),
+            ("x-amz-date", amz_date),
+        ];
+        if let Some(token) = &credential.token {
+            signing.push(("x-amz-security-token", token.clone()));
+        }
+        for (name, value) in signing {
+            conditions.push(serde_json::json!({ name: value }));
+            fields.push((name.to_owned(), value));
+        }
+        let expiration = chrono::DateTime::<chrono::Utc>::from(now + expires_in.max(Duration::from_secs(1)));
+        let document = serde_json::json!({
+            "expiration": expiration.format("%Y-%m-%dT%H:%M:%S.000Z").to_string(),
+            "conditions": conditions,
+        });
+        let policy = base64::engine::general_purpose::STANDARD.encode(document.to_string());
+        let signature = aws_sigv4::sign::v4::calculate_signature(&key.signing_key, policy.as_bytes());
+        fields.push(("policy".to_owned(), policy));
+        fields.push(("x-amz-signature".to_owned(), signature));
+        Ok(storage_core::UploadForm::new(format!("{}{}", self.origin, self.bucket_path), fields))
+    }
+
     /// The day's signing key, derived again only when the day or the credential changes.
     fn day_key(&self, credential: &Arc<AwsCredential>, seconds: u64, now: SystemTime) -> Arc<DayKey> {
         let day = seconds / SECONDS_PER_DAY;

@@ -175,6 +175,83 @@ fn share_serves_a_link_that_works_then_expires() {
     child.wait().unwrap();
 }
 
+/// Post the form `upload-url --json` printed, then a file, as a browser does; the answer's status.
+fn post_form(client: &Http, form: &serde_json::Value, file_name: &str, content_type: &str, data: Vec<u8>) -> u16 {
+    let mut multipart = reqwest::multipart::Form::new();
+    for (name, value) in form["fields"].as_object().unwrap() {
+        multipart = multipart.text(name.clone(), value.as_str().unwrap().to_owned());
+    }
+    let file = reqwest::multipart::Part::bytes(data).file_name(file_name.to_owned()).mime_str(content_type).unwrap();
+    multipart = multipart.part("file", file);
+    let url = form["url"].as_str().unwrap();
+    client.0.block_on(async { client.1.post(url).multipart(multipart).send().await.unwrap().status().as_u16() })
+}
+
+#[test]
+fn upload_url_prints_a_form_that_serve_enforces() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("storage.toml"),
+        format!("[storages.default]\nbackend = 'fs'\nlocation = 'data'\nbase_url = 'http://127.0.0.1:{port}/'\n"),
+    )
+    .unwrap();
+    let printed =
+        ok(storage(dir.path(), &["--json", "upload-url", "inbox/", "--max-size", "1KiB", "--content-type", "text/"]));
+    let form: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(
+        (form["method"].as_str(), form["url"].as_str()),
+        (Some("POST"), Some(format!("http://127.0.0.1:{port}/").as_str()))
+    );
+    assert_eq!(form["fields"]["key"].as_str(), Some("inbox/${filename}"), "{form}");
+    let human = ok(storage(dir.path(), &["upload-url", "inbox/a.txt", "--max-size", "10MiB"]));
+    assert!(human.starts_with("POST http://") && human.contains("key: inbox/a.txt"), "{human}");
+    let bad = storage(dir.path(), &["upload-url", "inbox/a.txt", "--max-size", "10 parsecs"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
+        .args(["serve", "--serve-for", "2m"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = http();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.status(&format!("http://127.0.0.1:{port}/")).is_none() {
+        assert!(Instant::now() < deadline, "`storage serve` did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(post_form(&client, &form, "note.txt", "text/plain", b"a short note".to_vec()), 204);
+    assert_eq!(ok(storage(dir.path(), &["get", "inbox/note.txt", "-"])), "a short note");
+    assert_eq!(post_form(&client, &form, "big.txt", "text/plain", vec![b'x'; 1025]), 413, "one byte over 1 KiB");
+    assert_eq!(post_form(&client, &form, "pic.png", "image/png", b"png".to_vec()), 400, "not a text type");
+    assert_eq!(post_form(&client, &form, "note.txt", "text/plain", b"again".to_vec()), 412, "create-only");
+    let listed = ok(storage(dir.path(), &["ls", "inbox/"]));
+    assert_eq!(listed.trim(), "inbox/note.txt", "only the accepted upload is stored");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn upload_url_on_s3_is_a_post_policy_rgw_enforces() {
+    let rgw = Rgw::new();
+    let dir = tempfile::tempdir().unwrap();
+    let location =
+        format!("cli-forms-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos());
+    let url = rgw.url(&location);
+    let printed = storage_with_env(
+        dir.path(),
+        &["--storage", &url, "--json", "upload-url", "doc.txt", "--max-size", "100", "--content-type", "text/plain"],
+        &rgw.env,
+    );
+    let form: serde_json::Value = serde_json::from_str(&ok(printed)).unwrap();
+    let client = http();
+    assert_eq!(post_form(&client, &form, "doc.txt", "text/plain", vec![b'y'; 101]) / 100, 4, "over the limit");
+    assert_eq!(post_form(&client, &form, "doc.txt", "text/plain", b"fits".to_vec()) / 100, 2, "within it");
+    assert_eq!(ok(storage_with_env(dir.path(), &["--storage", &url, "get", "doc.txt", "-"], &rgw.env)), "fits");
+}
+
 /// The local RGW as the command sees it: its settings, credentials as `AWS_*` variables, the test bucket made.
 struct Rgw {
     bucket: String,

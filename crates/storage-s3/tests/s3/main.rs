@@ -9,3 +9,4 @@ mod private_files;
 mod recording;
 mod server_side;
 mod support;
+mod uploads;

@@ -1,0 +1,163 @@
+//! The direct-upload table: the same cases on every storage with upload forms (memory and disk through
+//! `storage_http::SignedUrlService`, S3 by its POST policy). A browser is played by reqwest posting the form's
+//! fields in order and then the file; each case checks the answer's class and, above all, what is stored.
+
+use std::time::{Duration, SystemTime};
+
+use storage_core::{Acl, Attributes, Checksum, ErrorKind, Storage, UploadForm, UploadPolicy};
+
+/// One post of a form: its fields (some replaced or added, as a browser or an attacker would), then the file.
+async fn post(
+    form: &UploadForm,
+    replace: &[(&str, &str)],
+    file_name: &str,
+    content_type: &str,
+    data: Vec<u8>,
+) -> reqwest::Response {
+    let mut multipart = reqwest::multipart::Form::new();
+    let mut fields = form.fields.clone();
+    for (name, value) in replace {
+        match fields.iter_mut().find(|(field, _)| field.eq_ignore_ascii_case(name)) {
+            Some(field) => field.1 = (*value).to_owned(),
+            None => fields.insert(1, ((*name).to_owned(), (*value).to_owned())),
+        }
+    }
+    for (name, value) in fields {
+        multipart = multipart.text(name, value);
+    }
+    let file = reqwest::multipart::Part::bytes(data).file_name(file_name.to_owned()).mime_str(content_type).unwrap();
+    multipart = multipart.part(storage_core::upload::FILE_FIELD, file);
+    let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    client.post(&form.url).multipart(multipart).send().await.unwrap()
+}
+
+fn accepted(response: &reqwest::Response) -> bool {
+    response.status().is_success() || response.status() == 303
+}
+
+fn refused(response: &reqwest::Response) -> bool {
+    response.status().is_client_error()
+}
+
+async fn absent(storage: &Storage, name: &str) -> bool {
+    !storage.exists(name).await.unwrap()
+}
+
+/// Run every case under `root` (a fresh prefix) on `storage`.
+pub async fn direct_uploads(storage: &Storage, root: &str) {
+    let caps = storage.capabilities();
+    let name = |leaf: &str| format!("{root}/{leaf}");
+    let data = crate::test_bytes(41, 1000);
+    let md5 = {
+        use md5::Digest as _;
+        let digest: [u8; 16] = md5::Md5::digest(&data).into();
+        digest
+    };
+    // User metadata travels on every backend; Ceph 16 drops `Cache-Control` from a POST (AWS keeps it).
+    let attributes = Attributes::default().with_metadata("owner", "alice");
+    // Each refusal case breaks one condition only.
+    let within = |key: &str| {
+        let mut policy = UploadPolicy::exact(key)
+            .with_size(100..=1000)
+            .with_content_type("image/png")
+            .with_attributes(attributes.clone());
+        if caps.acl {
+            policy = policy.with_acl(Acl::PublicRead);
+        }
+        policy
+    };
+
+    // Within every limit: stored with the type, attributes and ACL.
+    let form = storage.upload_form(&within(&name("ok.png"))).await.unwrap();
+    let answer = post(&form, &[], "photo.png", "image/png", data.clone()).await;
+    assert!(accepted(&answer), "within limits: {}", answer.status());
+    assert!(storage.read(&name("ok.png")).await.unwrap() == data, "the bytes");
+    let stored = storage.metadata(&name("ok.png")).await.unwrap().attributes;
+    assert_eq!(stored.content_type.as_deref(), Some("image/png"));
+    assert_eq!(stored.metadata.get("owner").map(String::as_str), Some("alice"), "the attributes");
+    if caps.acl {
+        assert_eq!(storage.acl(&name("ok.png")).await.unwrap(), Acl::PublicRead, "the ACL");
+    }
+
+    // Refused, and nothing stored: one byte over, under the minimum, another type, another checksum.
+    let over = crate::test_bytes(42, 1001);
+    for (case, leaf, content_type, bytes) in [
+        ("one byte over the maximum", "over.png", "image/png", over),
+        ("under the minimum", "under.png", "image/png", data[..99].to_vec()),
+        ("another type", "type.png", "text/html", data.clone()),
+    ] {
+        let form = storage.upload_form(&within(&name(leaf))).await.unwrap();
+        let replace: Vec<(&str, &str)> =
+            if content_type == "image/png" { vec![] } else { vec![("Content-Type", content_type)] };
+        let answer = post(&form, &replace, leaf, content_type, bytes).await;
+        assert!(refused(&answer), "{case}: {}", answer.status());
+        assert!(absent(storage, &name(leaf)).await, "{case}: nothing is stored");
+    }
+
+    // A checksum: the right bytes are stored, others refused. S3 cannot check one on a POST (Ceph ignores
+    // `Content-MD5` there), so its forms refuse the policy instead of promising what the server would not keep.
+    let with_checksum = |leaf: &str| within(&name(leaf)).with_checksum(Checksum::Md5(md5));
+    match storage.upload_form(&with_checksum("sum.png")).await {
+        Err(err) => assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}"),
+        Ok(form) => {
+            let answer = post(&form, &[], "sum.png", "image/png", crate::test_bytes(43, 1000)).await;
+            assert!(refused(&answer), "another checksum: {}", answer.status());
+            assert!(absent(storage, &name("sum.png")).await, "another checksum: nothing is stored");
+            let form = storage.upload_form(&with_checksum("right.png")).await.unwrap();
+            let answer = post(&form, &[], "right.png", "image/png", data.clone()).await;
+            assert!(accepted(&answer), "the right checksum: {}", answer.status());
+            assert!(storage.read(&name("right.png")).await.unwrap() == data);
+        }
+    }
+
+    // A type matching the prefix, and a key the browser completes under the allowed prefix.
+    let images = UploadPolicy::prefix(name("images/")).with_content_type_prefix("image/").allowing_overwrite();
+    let form = storage.upload_form(&images).await.unwrap();
+    let answer = post(&form, &[("Content-Type", "image/webp")], "cat.webp", "image/webp", data.clone()).await;
+    assert!(accepted(&answer), "a type under the prefix: {}", answer.status());
+    let stored = storage.metadata(&name("images/cat.webp")).await.unwrap();
+    assert_eq!(stored.attributes.content_type.as_deref(), Some("image/webp"), "stored as the file's name and type");
+
+    // A key outside the prefix, and a tampered key on an exact policy.
+    let outside = name("elsewhere/cat.webp");
+    let answer =
+        post(&form, &[("key", &outside), ("Content-Type", "image/webp")], "cat.webp", "image/webp", data.clone()).await;
+    assert!(refused(&answer), "a key outside the prefix: {}", answer.status());
+    assert!(absent(storage, &outside).await);
+    let form = storage.upload_form(&within(&name("exact.png"))).await.unwrap();
+    let tampered = name("other.png");
+    let answer = post(&form, &[("key", &tampered)], "photo.png", "image/png", data.clone()).await;
+    assert!(refused(&answer), "a tampered key: {}", answer.status());
+    assert!(absent(storage, &tampered).await, "nothing at the tampered key");
+
+    // A taken name under create-only: refused when the form is made (S3 claims the name then) or when posted.
+    storage.save(&name("taken.png"), b"first".as_slice()).await.unwrap();
+    match storage.upload_form(&within(&name("taken.png"))).await {
+        Err(err) => assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}"),
+        Ok(form) => {
+            let answer = post(&form, &[], "photo.png", "image/png", data.clone()).await;
+            assert_eq!(answer.status(), 412, "a taken name");
+        }
+    }
+    assert_eq!(storage.read(&name("taken.png")).await.unwrap().as_ref(), b"first", "the taken file is kept");
+
+    // An expired policy: wait until the clock is past its expiry (a condition on the clock, not a guessed delay).
+    let policy = within(&name("late.png")).expires_in(Duration::from_secs(1));
+    let made = SystemTime::now();
+    let form = storage.upload_form(&policy).await.unwrap();
+    while SystemTime::now() < made + Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = post(&form, &[], "photo.png", "image/png", data.clone()).await;
+    assert!(refused(&answer), "an expired policy: {}", answer.status());
+    assert!(absent(storage, &name("late.png")).await, "an expired policy stores nothing");
+
+    // Success by redirect: the browser is sent on, with the key.
+    let policy = UploadPolicy::exact(name("done.txt")).with_success_redirect("http://app.invalid/uploaded");
+    let form = storage.upload_form(&policy).await.unwrap();
+    let answer = post(&form, &[], "done.txt", "text/plain", b"done".to_vec()).await;
+    assert_eq!(answer.status(), 303, "redirected");
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("http://app.invalid/uploaded?") && location.contains("key="), "{location}");
+    assert_eq!(storage.read(&name("done.txt")).await.unwrap().as_ref(), b"done");
+}

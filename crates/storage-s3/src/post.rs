@@ -1,0 +1,100 @@
+//! Direct uploads to S3: an [`UploadPolicy`] as a browser POST form whose SigV4 policy document S3 itself enforces
+//! (`content-length-range`, the key or its prefix, the content type, the ACL, the attributes, the success answer).
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use storage_core::{
+    ContentTypeRule, Error, PutOptions, Result, SuccessAction, UploadForm, UploadKey, UploadPolicy, WriteMode,
+};
+
+use crate::convert::placeholder_attributes;
+use crate::{NAME, S3Backend};
+
+impl S3Backend {
+    /// The POST form for `policy`. A create-only policy for an exact key claims the name now, with the same hidden
+    /// placeholder as other unique saves (S3 cannot refuse a taken name on a POST), so a taken name is refused here
+    /// and the browser's upload replaces only the claim; under a prefix the name is unknown until the upload, so a
+    /// create-only prefix policy is `Unsupported`.
+    pub(crate) async fn post_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
+        let full = |key: &str| format!("{}{key}", self.inner.prefix);
+        let mut form = Form { fields: Vec::new(), conditions: vec![json!({ "bucket": self.inner.config.bucket })] };
+        match &policy.key {
+            UploadKey::Exact(key) => form.exact("key", full(key)),
+            UploadKey::Prefix(prefix) => {
+                form.fields.push(("key".to_owned(), format!("{}${{filename}}", full(prefix))));
+                form.conditions.push(json!(["starts-with", "$key", full(prefix)]));
+            }
+            _ => return Err(Error::unsupported(NAME, "this kind of upload key")),
+        }
+        if let Some(acl) = policy.acl {
+            form.exact("acl", acl.as_str().to_owned());
+        }
+        match &policy.content_type {
+            Some(ContentTypeRule::Exact(content_type)) => form.exact("Content-Type", content_type.clone()),
+            // The page sets the `Content-Type` field to the file's type before posting.
+            Some(ContentTypeRule::Prefix(prefix)) => {
+                form.conditions.push(json!(["starts-with", "$Content-Type", prefix]));
+            }
+            Some(_) => return Err(Error::unsupported(NAME, "this kind of content type rule")),
+            None => form.conditions.push(json!(["starts-with", "$Content-Type", ""])),
+        }
+        let attributes = &policy.attributes;
+        for (name, value) in [
+            ("Cache-Control", &attributes.cache_control),
+            ("Content-Disposition", &attributes.content_disposition),
+            ("Content-Encoding", &attributes.content_encoding),
+        ] {
+            if let Some(value) = value {
+                form.exact(name, value.clone());
+            }
+        }
+        if attributes.content_language.is_some() {
+            return Err(Error::unsupported(NAME, "a content language on POST uploads"));
+        }
+        for (name, value) in &attributes.metadata {
+            form.exact(&format!("x-amz-meta-{name}"), value.clone());
+        }
+        if policy.checksum.is_some() {
+            // A POST carries no checksum S3 checks (Ceph ignores a `Content-MD5` field); refusing the policy is
+            // better than a form that promises what the server would not enforce.
+            return Err(Error::unsupported(NAME, "checksums on POST uploads (S3 does not check them on a form)"));
+        }
+        match &policy.success {
+            SuccessAction::Status(status) => form.exact("success_action_status", status.to_string()),
+            SuccessAction::Redirect(url) => form.exact("success_action_redirect", url.clone()),
+            _ => return Err(Error::unsupported(NAME, "this success action")),
+        }
+        if let Some(class) = &self.inner.config.storage_class {
+            form.exact("x-amz-storage-class", class.clone());
+        }
+        if let Some(size) = &policy.size {
+            form.conditions.push(json!(["content-length-range", size.start(), size.end()]));
+        }
+        if policy.create_only {
+            let UploadKey::Exact(key) = &policy.key else {
+                return Err(Error::unsupported(
+                    NAME,
+                    "create-only uploads under a prefix (an S3 POST cannot refuse a taken name); give an exact key, \
+                     or allow overwriting",
+                ));
+            };
+            let claim = PutOptions::new(WriteMode::CreateOnly, placeholder_attributes(Default::default()), None);
+            self.put_single(key, Bytes::new(), &claim).await?;
+        }
+        self.inner.presigner.sign_post(policy.expires_in, form.conditions, form.fields).await
+    }
+}
+
+/// The fields of a form and the policy conditions that hold them.
+struct Form {
+    fields: Vec<(String, String)>,
+    conditions: Vec<Value>,
+}
+
+impl Form {
+    /// A field whose value the policy fixes.
+    fn exact(&mut self, name: &str, value: String) {
+        self.conditions.push(json!({ name: value }));
+        self.fields.push((name.to_owned(), value));
+    }
+}
