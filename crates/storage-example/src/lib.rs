@@ -159,6 +159,8 @@ pub struct AppState {
     users: Vec<UserConfig>,
     sessions: Mutex<HashMap<String, User>>,
     documents: Mutex<Vec<Document>>,
+    /// The private-storage prefixes handed out for direct uploads, and to whom.
+    direct_uploads: Mutex<HashMap<String, String>>,
     /// Disk and memory storages' URL services, mounted under their `base_url` path.
     url_services: Vec<SignedUrlService>,
 }
@@ -209,6 +211,7 @@ impl AppState {
             users: config.app.users.clone(),
             sessions: Mutex::default(),
             documents: Mutex::default(),
+            direct_uploads: Mutex::default(),
             url_services,
         }))
     }
@@ -220,10 +223,14 @@ impl AppState {
             .route("/login", get(login_page).post(login))
             .route("/logout", post(logout))
             .route("/documents", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
+            .route("/documents/direct", get(direct_upload_page))
+            .route("/documents/direct/done", get(direct_upload_done))
             .route("/documents/{id}", get(document_page))
             .route("/documents/{id}/private", get(private_download));
         for service in &self.url_services {
             router = router.route_service(&format!("{}{{*key}}", service.base_path()), service.clone());
+            // Direct-upload forms post to the base path itself.
+            router = router.route_service(service.base_path(), service.clone());
         }
         router.layer(axum::middleware::from_fn(log_request)).with_state(self.clone())
     }
@@ -419,6 +426,74 @@ async fn upload(State(app): State<Arc<AppState>>, user: User, mut form: Multipar
     redirect(StatusCode::SEE_OTHER, &format!("/documents/{}", document.id))
 }
 
+/// `GET /documents/direct`: a form that uploads the private file straight to the private storage (S3, or this app's
+/// own URL service for a disk), never through the app: up to the app's upload limit, into a fresh prefix of the
+/// user's; the storage then sends the browser back to `/documents/direct/done`.
+async fn direct_upload_page(State(app): State<Arc<AppState>>, user: User, headers: HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or("127.0.0.1");
+    let prefix = format!("seekrit/direct/{}/", new_session_token());
+    let policy = storage_core::UploadPolicy::prefix(&prefix)
+        .with_size(1..=MAX_UPLOAD_BYTES as u64)
+        .allowing_overwrite() // a fresh prefix of random letters: nothing there to overwrite
+        .with_success_redirect(format!("http://{host}/documents/direct/done"));
+    let form = match app.private.upload_form(&policy).await {
+        Ok(form) => form,
+        Err(err) => return Refusal::Storage(err).into_response(),
+    };
+    app.direct_uploads.lock().unwrap_or_else(|p| p.into_inner()).insert(prefix, user.name);
+    let fields: String = form
+        .fields
+        .iter()
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value)))
+        .collect();
+    let body = format!(
+        "<form id=\"direct\" method=\"post\" action=\"{action}\" enctype=\"multipart/form-data\">{fields}\
+         <label>Private file <input type=\"file\" name=\"{file}\" id=\"direct-file\"></label> \
+         <button id=\"direct-upload\">Upload</button></form>",
+        action = escape(&form.url),
+        file = storage_core::upload::FILE_FIELD,
+    );
+    Html(page("Direct upload", &body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct DirectUploadDone {
+    key: String,
+}
+
+/// `GET /documents/direct/done?key=…`: the storage's redirect after a direct upload. The key must be under a
+/// prefix this user was given (S3 names the whole key, with the storage's location before it), and the file must be
+/// there; then the app records the document, as after an upload through it.
+async fn direct_upload_done(
+    State(app): State<Arc<AppState>>,
+    user: User,
+    axum::extract::Query(done): axum::extract::Query<DirectUploadDone>,
+) -> Response {
+    let name = {
+        let issued = app.direct_uploads.lock().unwrap_or_else(|p| p.into_inner());
+        issued
+            .iter()
+            .filter(|(_, owner)| **owner == user.name)
+            .find_map(|(prefix, _)| done.key.find(prefix.as_str()).map(|at| done.key[at..].to_owned()))
+    };
+    let Some(name) = name else { return Refusal::NotFound.into_response() };
+    match app.private.exists(&name).await {
+        Ok(true) => {}
+        Ok(false) => return Refusal::NotFound.into_response(),
+        Err(err) => return Refusal::Storage(err).into_response(),
+    }
+    let filename = base_name(&name);
+    let document = app.add_document(Document {
+        id: 0,
+        owner: user.name,
+        title: filename.clone(),
+        public_file: None,
+        private_file: Some(name),
+        private_filename: Some(filename),
+    });
+    redirect(StatusCode::SEE_OTHER, &format!("/documents/{}", document.id))
+}
+
 /// Save a multipart field without holding it in memory: its chunks go through a small channel while the save reads
 /// them. (A field borrows the form, so it cannot be moved into the `'static` stream a save takes.)
 async fn save_streaming(
@@ -506,7 +581,8 @@ const LOGIN_FORM: &str = "<form method=\"post\" action=\"/login\"><label>Name <i
 
 const UPLOAD_FORM: &str = "<h2>Upload</h2><form method=\"post\" action=\"/documents\" enctype=\"multipart/form-data\">\
     <label>Title <input name=\"title\"></label> <label>Public file <input type=\"file\" name=\"public_file\"></label> \
-    <label>Private file <input type=\"file\" name=\"private_file\"></label> <button>Upload</button></form>";
+    <label>Private file <input type=\"file\" name=\"private_file\"></label> <button>Upload</button></form>\
+    <p><a id=\"direct-link\" href=\"/documents/direct\">Upload a private file straight to storage</a></p>";
 
 fn page(title: &str, body: &str) -> String {
     let title = escape(title);

@@ -174,3 +174,39 @@ async fn browser_logs_in_and_downloads_a_private_file_on_disk() {
 async fn browser_logs_in_and_downloads_a_private_file_on_s3() {
     check_browser_download(Backend::S3).await;
 }
+
+/// A private file uploaded by the browser straight to the storage (RGW, or the app's own URL service for a disk),
+/// recorded by the app after the storage's redirect, then downloaded through the app's private link.
+async fn check_browser_direct_upload(backend: Backend) {
+    let app = RunningApp::start(backend).await;
+    let bytes = random_bytes(150_000);
+    let files = tempfile::tempdir().unwrap();
+    let local = files.path().join("scan.pdf");
+    std::fs::write(&local, &bytes).unwrap();
+
+    let downloads = tempfile::tempdir().unwrap();
+    let browser = Browser::start(downloads.path()).await;
+    browser.open(&format!("{}/", app.url)).await;
+    browser.type_into("#name", "alice").await;
+    browser.type_into("#password", "alice-demo-password").await;
+    browser.click("#login").await;
+    assert_eq!(browser.wait_for_text("#user").await, "alice", "logged in");
+    browser.open(&format!("{}/documents/direct", app.url)).await;
+    // WebDriver sets a file input by typing the file's path into it.
+    browser.type_into("#direct-file", &local.display().to_string()).await;
+    browser.click("#direct-upload").await;
+    assert_eq!(browser.wait_for_text("#private-link").await, "Private file", "the app recorded the upload");
+    browser.click("#private-link").await;
+    assert!(downloaded(downloads.path(), "scan.pdf").await == bytes, "the downloaded file has the exact bytes");
+    browser.call("DELETE", "", json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_uploads_straight_to_the_disk_and_downloads_it() {
+    check_browser_direct_upload(Backend::Fs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_uploads_straight_to_s3_and_downloads_it() {
+    check_browser_direct_upload(Backend::S3).await;
+}
