@@ -252,6 +252,10 @@ struct UploadUrlArgs {
     /// After the upload, send the browser here (with `key` added to the query).
     #[arg(long)]
     redirect: Option<String>,
+    /// Print a presigned PUT (URL and headers to send) instead of a form: for one name, an exact size
+    /// (`--min-size N --max-size N`) and an exact type.
+    #[arg(long, conflicts_with = "redirect")]
+    put: bool,
 }
 
 /// `--method`: what a URL is for.
@@ -667,6 +671,17 @@ async fn upload_url(context: &Context, args: UploadUrlArgs) -> Result<()> {
     }
     if let Some(url) = args.redirect {
         policy = policy.with_success_redirect(url);
+    }
+    if args.put {
+        let request = built.storage.upload_url(&policy).await?;
+        let text = std::iter::once(format!("PUT {}", request.url))
+            .chain(request.headers.iter().map(|(name, value)| format!("{name}: {value}")))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let headers: serde_json::Map<String, serde_json::Value> =
+            request.headers.iter().map(|(name, value)| (name.clone(), json!(value))).collect();
+        context.print(&text, json!({ "method": "PUT", "url": request.url, "headers": headers }));
+        return Ok(());
     }
     let form = built.storage.upload_form(&policy).await?;
     let text = std::iter::once(format!("POST {}", form.url))

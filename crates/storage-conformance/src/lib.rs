@@ -32,7 +32,7 @@ mod uploads;
 pub use fault::{FaultKind, FaultLayer, under_faults};
 pub use mirror::{Scenario, Step, mirror_model, mirror_model_with_cases, mirror_scenarios, mirror_stress};
 pub use model::differential;
-pub use uploads::direct_uploads;
+pub use uploads::{direct_uploads, upload_urls};
 
 /// A request to a URL a backend issued, as a plain HTTP client would send it (no credentials).
 #[derive(Debug, Clone)]

@@ -161,3 +161,71 @@ pub async fn direct_uploads(storage: &Storage, root: &str) {
     assert!(location.starts_with("http://app.invalid/uploaded?") && location.contains("key="), "{location}");
     assert_eq!(storage.read(&name("done.txt")).await.unwrap().as_ref(), b"done");
 }
+
+/// A presigned PUT with the headers it names; `content-length` always comes from the body, as a client sends it.
+async fn put(request: &storage_core::PresignedRequest, body: Vec<u8>) -> reqwest::Response {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut put = client.put(&request.url).body(body);
+    for (name, value) in &request.headers {
+        if name != "content-length" {
+            put = put.header(name, value);
+        }
+    }
+    put.send().await.unwrap()
+}
+
+/// The PUT side of direct uploads (`Storage::upload_url`): an exact size and an MD5 signed into the URL are
+/// enforced, a taken name is refused under create-only, and what a PUT cannot enforce is refused up front.
+pub async fn upload_urls(storage: &Storage, root: &str) {
+    let name = |leaf: &str| format!("{root}/{leaf}");
+    let data = crate::test_bytes(51, 1000);
+    let md5: [u8; 16] = {
+        use md5::Digest as _;
+        md5::Md5::digest(&data).into()
+    };
+    let exact = |leaf: &str| {
+        UploadPolicy::exact(name(leaf))
+            .with_exact_size(1000)
+            .with_content_type("application/octet-stream")
+            .with_checksum(Checksum::Md5(md5))
+    };
+    if !storage.capabilities().presign_write {
+        assert_eq!(storage.upload_url(&exact("put.bin")).await.unwrap_err().kind(), ErrorKind::Unsupported);
+        return;
+    }
+    let request = storage.upload_url(&exact("put.bin")).await.unwrap();
+    let answer = put(&request, data.clone()).await;
+    assert!(answer.status().is_success(), "within the policy: {}", answer.status());
+    assert!(storage.read(&name("put.bin")).await.unwrap() == data);
+    let stored = storage.metadata(&name("put.bin")).await.unwrap();
+    assert_eq!(stored.attributes.content_type.as_deref(), Some("application/octet-stream"));
+
+    let mut longer = data.clone();
+    longer.push(0);
+    let mut other = data.clone();
+    other[500] ^= 1;
+    // Each case breaks one condition only: the size case signs no MD5, which would refuse other bytes anyway.
+    let size_only = UploadPolicy::exact(name("long.bin")).with_exact_size(1000);
+    for (case, policy, leaf, body) in
+        [("one byte more", size_only, "long.bin", longer), ("another MD5", exact("md5.bin"), "md5.bin", other)]
+    {
+        let request = storage.upload_url(&policy).await.unwrap();
+        let answer = put(&request, body).await;
+        assert!(refused(&answer), "{case}: {}", answer.status());
+        assert!(absent(storage, &name(leaf)).await, "{case}: nothing is stored");
+    }
+    let request = storage.upload_url(&exact("put.bin")).await.unwrap();
+    assert_eq!(put(&request, data.clone()).await.status(), 412, "a taken name under create-only");
+
+    for (case, policy) in [
+        ("a key prefix", UploadPolicy::prefix(name("inbox/"))),
+        ("a size range", UploadPolicy::exact(name("r.bin")).with_size(1..=10)),
+        ("a type prefix", UploadPolicy::exact(name("t.bin")).with_content_type_prefix("image/")),
+    ] {
+        let err = storage.upload_url(&policy).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{case}: {err}");
+        assert!(err.to_string().contains("use upload_form"), "{case}: {err}");
+    }
+    let sha256 = UploadPolicy::exact(name("s.bin")).with_checksum(Checksum::Sha256([0; 32]));
+    assert_eq!(storage.upload_url(&sha256).await.unwrap_err().kind(), ErrorKind::Unsupported);
+}

@@ -220,6 +220,10 @@ pub struct PresignRequest {
     pub acl: Option<Acl>,
     /// PUT: refuse the upload if the key exists.
     pub create_only: bool,
+    /// PUT: the exact size the upload must have (a signed `Content-Length`).
+    pub content_length: Option<u64>,
+    /// PUT: the MD5 the uploaded bytes must have (a signed `Content-MD5`).
+    pub content_md5: Option<[u8; 16]>,
 }
 
 impl PresignRequest {
@@ -234,7 +238,26 @@ impl PresignRequest {
             content_type: None,
             acl: None,
             create_only: false,
+            content_length: None,
+            content_md5: None,
         }
+    }
+
+    /// The headers a PUT of this request must carry that describe its body: `content-type`, `content-length` and
+    /// `content-md5` (base64), each when the request sets it.
+    pub fn body_headers(&self) -> Vec<(String, String)> {
+        use base64::Engine as _;
+        let mut headers = Vec::new();
+        if let Some(content_type) = &self.content_type {
+            headers.push(("content-type".to_owned(), content_type.clone()));
+        }
+        if let Some(length) = self.content_length {
+            headers.push(("content-length".to_owned(), length.to_string()));
+        }
+        if let Some(md5) = self.content_md5 {
+            headers.push(("content-md5".to_owned(), base64::engine::general_purpose::STANDARD.encode(md5)));
+        }
+        headers
     }
 }
 

@@ -48,6 +48,8 @@ const P_RESPONSE_TYPE: &str = "response-content-type";
 const P_CONTENT_TYPE: &str = "X-Storage-Content-Type";
 const P_ACL: &str = "X-Storage-Acl";
 const P_CREATE_ONLY: &str = "X-Storage-Create-Only";
+const P_CONTENT_LENGTH: &str = "X-Storage-Content-Length";
+const P_CONTENT_MD5: &str = "X-Storage-Content-MD5";
 const P_SIGNATURE: &str = "X-Storage-Signature";
 
 /// One signing secret with the id URLs name it by. `Debug` never shows the secret.
@@ -164,6 +166,10 @@ pub struct VerifiedUrl {
     pub acl: Option<Acl>,
     /// PUT: refuse the upload if the key exists.
     pub create_only: bool,
+    /// PUT: the exact size of the upload.
+    pub content_length: Option<u64>,
+    /// PUT: the MD5 of the uploaded bytes.
+    pub content_md5: Option<[u8; 16]>,
 }
 
 /// Signs and verifies URLs under one base URL with a current key and any number of retired keys still accepted.
@@ -223,6 +229,8 @@ impl UrlSigner {
             content_type: request.content_type.as_deref(),
             acl: request.acl,
             create_only: request.create_only,
+            content_length: request.content_length,
+            content_md5: request.content_md5.map(|md5| URL_SAFE_NO_PAD.encode(md5)),
         };
         let signature = URL_SAFE_NO_PAD.encode(fields.mac(&self.current).finalize().into_bytes());
 
@@ -239,6 +247,8 @@ impl UrlSigner {
             (P_CREATE_ONLY, request.create_only.then_some("1")),
         ];
         query.extend(optional.into_iter().filter_map(|(name, value)| Some((name, value?.to_owned()))));
+        query.extend(request.content_length.map(|length| (P_CONTENT_LENGTH, length.to_string())));
+        query.extend(fields.content_md5.clone().map(|md5| (P_CONTENT_MD5, md5)));
         query.push((P_SIGNATURE, signature));
         let query: Vec<String> =
             query.into_iter().map(|(name, value)| format!("{name}={}", encode_query_value(&value))).collect();
@@ -299,6 +309,21 @@ impl UrlSigner {
             content_type: params.optional(P_CONTENT_TYPE),
             acl,
             create_only,
+            content_length: match params.optional(P_CONTENT_LENGTH) {
+                Some(length) => Some(length.parse().map_err(|_| SignatureError::Malformed("bad content length"))?),
+                None => None,
+            },
+            content_md5: params.optional(P_CONTENT_MD5).map(str::to_owned),
+        };
+        let content_md5 = match &fields.content_md5 {
+            Some(md5) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(md5)
+                    .ok()
+                    .and_then(|md5| <[u8; 16]>::try_from(md5).ok())
+                    .ok_or(SignatureError::Malformed("bad content md5"))?,
+            ),
+            None => None,
         };
         fields.mac(signing_key).verify_slice(&signature).map_err(|_| SignatureError::BadSignature)?;
         // Checked only after the signature, so a forged expiry or method reads as tampering, not as expiry.
@@ -316,6 +341,8 @@ impl UrlSigner {
             content_type: fields.content_type.map(str::to_owned),
             acl,
             create_only,
+            content_length: fields.content_length,
+            content_md5,
             key,
         })
     }
@@ -332,6 +359,9 @@ struct Fields<'a> {
     content_type: Option<&'a str>,
     acl: Option<Acl>,
     create_only: bool,
+    /// Newer fields: covered only when present, so links signed before they existed still verify.
+    content_length: Option<u64>,
+    content_md5: Option<String>,
 }
 
 impl Fields<'_> {
@@ -361,6 +391,16 @@ impl Fields<'_> {
             }
             mac.update(field.unwrap_or_default().as_bytes());
         }
+        let mut length_digits = itoa::Buffer::new();
+        let newer = [
+            ("content-length", self.content_length.map(|length| length_digits.format(length))),
+            ("content-md5", self.content_md5.as_deref()),
+        ];
+        for (name, value) in newer.into_iter().filter_map(|(name, value)| Some((name, value?))) {
+            // Named as well as length-prefixed: an absent field leaves no trace, so each present one says what it is.
+            mac.update(format!("{name}={}:", value.len()).as_bytes());
+            mac.update(value.as_bytes());
+        }
         mac
     }
 }
@@ -369,7 +409,9 @@ impl Fields<'_> {
 struct Params(Vec<(String, String)>);
 
 impl Params {
-    const KNOWN: [&'static str; 9] = [
+    const KNOWN: [&'static str; 11] = [
+        P_CONTENT_LENGTH,
+        P_CONTENT_MD5,
         P_METHOD,
         P_EXPIRES,
         P_KEY_ID,

@@ -701,6 +701,64 @@ impl Storage {
         .map_err(during(Operation::Presign))
     }
 
+    /// A presigned PUT for `policy`, when a PUT can enforce it: one exact key, an exact size (a signed
+    /// `Content-Length`), an exact content type, an MD5 (a signed `Content-MD5`), the ACL and create-only. The
+    /// request's headers must be sent as given. A size range, a type prefix, a key prefix, attributes or a success
+    /// action need [`Storage::upload_form`] (`InvalidArgument` says so); a SHA-256 is `Unsupported` on a PUT.
+    pub async fn upload_url(&self, policy: &UploadPolicy) -> Result<PresignedRequest> {
+        async {
+            policy.validate()?;
+            let form_only = |what: &str| {
+                Err(Error::invalid_argument(
+                    Some(&policy.key_field()),
+                    format!("a PUT cannot enforce {what}; use upload_form for this policy"),
+                ))
+            };
+            let crate::upload::UploadKey::Exact(key) = &policy.key else { return form_only("a key prefix") };
+            let content_length = match &policy.size {
+                None => None,
+                Some(size) if size.start() == size.end() => Some(*size.start()),
+                Some(_) => return form_only("a size range (only an exact size)"),
+            };
+            let content_type = match &policy.content_type {
+                None => None,
+                Some(crate::upload::ContentTypeRule::Exact(content_type)) => Some(content_type.clone()),
+                Some(_) => return form_only("a content type prefix"),
+            };
+            let content_md5 = match policy.checksum {
+                None => None,
+                Some(crate::upload::Checksum::Md5(md5)) => Some(md5),
+                Some(_) => return Err(Error::unsupported(self.backend_name(), "SHA-256 checksums on a PUT; use MD5")),
+            };
+            if policy.attributes != Attributes::default() {
+                return form_only("attributes");
+            }
+            if policy.success != crate::upload::SuccessAction::Status(204) {
+                return form_only("a success action");
+            }
+            let caps = self.capabilities();
+            if !caps.presign_write {
+                return Err(Error::unsupported(self.backend_name(), "temporary URLs for uploading"));
+            }
+            check_expiry(key, self.backend_name(), policy.expires_in, caps.presign_max_expiry)?;
+            let mut request = PresignRequest::new(Method::Put, key.clone(), policy.expires_in);
+            if let Some(content_type) = &content_type {
+                check_header_value(key, "content type", content_type)?;
+            }
+            request.content_type = content_type;
+            request.acl = policy.acl.or(self.options.default_acl);
+            if request.acl.is_some() && !caps.acl {
+                return Err(Error::unsupported(self.backend_name(), "ACLs"));
+            }
+            request.create_only = policy.create_only;
+            request.content_length = content_length;
+            request.content_md5 = content_md5;
+            self.backend.presign(&request).await
+        }
+        .await
+        .map_err(during(Operation::Presign))
+    }
+
     /// Replace the attributes of `name` (content type, cache-control, user metadata, …) without writing its bytes
     /// again; its ACL stays. `Unsupported` where the backend cannot (S3: copy it onto itself with [`Storage::copy_to`]).
     pub async fn set_attributes(&self, name: &str, attributes: Attributes) -> Result<()> {

@@ -673,7 +673,7 @@ impl Backend for FsBackend {
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "temporary URLs"))?;
         let url = signer.sign(request, SystemTime::now());
-        let headers = request.content_type.iter().map(|ct| ("content-type".to_owned(), ct.clone())).collect();
+        let headers = request.body_headers();
         Ok(PresignedRequest::new(request.method, url, headers))
     }
 

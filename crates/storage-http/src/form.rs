@@ -88,7 +88,8 @@ impl Service {
         }
 
         let refusal = Arc::new(Mutex::new(None));
-        let chunks = checked(file, &policy, refusal.clone());
+        let file = file.map_err(|err| std::io::Error::other(format!("the upload was interrupted: {err}")));
+        let chunks = checked(file, Limits::of(&policy), refusal.clone());
         let mut attributes: Attributes = policy.attributes.clone();
         attributes.content_type = content_type.filter(|t| !t.is_empty());
         let overwrite = if policy.create_only { OverwritePolicy::Fail } else { OverwritePolicy::Overwrite };
@@ -109,11 +110,24 @@ impl Service {
     }
 }
 
-/// The file's bytes, failing the stream (and so the save) once they pass the maximum size, and at their end when
+/// What an upload's bytes must be: a size range and a checksum.
+pub(crate) struct Limits {
+    pub min: u64,
+    pub max: Option<u64>,
+    pub checksum: Option<Checksum>,
+}
+
+impl Limits {
+    fn of(policy: &UploadPolicy) -> Limits {
+        Limits { min: policy.min_size(), max: policy.max_size(), checksum: policy.checksum }
+    }
+}
+
+/// The upload's bytes, failing the stream (and so the save) once they pass the maximum size, and at their end when
 /// they are under the minimum or their checksum differs; the status to answer goes to `refusal`.
-fn checked(
-    file: multer::Field<'static>,
-    policy: &UploadPolicy,
+pub(crate) fn checked(
+    chunks: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    limits: Limits,
     refusal: Arc<Mutex<Option<StatusCode>>>,
 ) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     struct Tally {
@@ -122,31 +136,29 @@ fn checked(
         sha256: Sha256,
     }
     let tally = Arc::new(Mutex::new(Tally { size: 0, md5: Md5::new(), sha256: Sha256::new() }));
-    let (max, min, checksum) = (policy.max_size(), policy.min_size(), policy.checksum);
+    let Limits { min, max, checksum } = limits;
     let refuse = move |refusal: &Mutex<Option<StatusCode>>, code: StatusCode, why: &str| {
         *refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(code);
         std::io::Error::other(format!("the upload was refused: {why}"))
     };
     let (counting, ending, refused) = (tally.clone(), refusal.clone(), refusal);
-    let body = file.map_err(|err| std::io::Error::other(format!("the upload was interrupted: {err}"))).and_then(
-        move |chunk| {
-            let mut tally = counting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            tally.size += chunk.len() as u64;
-            let result = if max.is_some_and(|max| tally.size > max) {
-                Err(refuse(&refused, StatusCode::PAYLOAD_TOO_LARGE, "larger than the policy allows"))
-            } else {
-                if let Some(checksum) = checksum {
-                    match checksum {
-                        Checksum::Md5(_) => tally.md5.update(&chunk),
-                        Checksum::Sha256(_) => tally.sha256.update(&chunk),
-                        _ => {}
-                    }
+    let body = chunks.and_then(move |chunk| {
+        let mut tally = counting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        tally.size += chunk.len() as u64;
+        let result = if max.is_some_and(|max| tally.size > max) {
+            Err(refuse(&refused, StatusCode::PAYLOAD_TOO_LARGE, "larger than the policy allows"))
+        } else {
+            if let Some(checksum) = checksum {
+                match checksum {
+                    Checksum::Md5(_) => tally.md5.update(&chunk),
+                    Checksum::Sha256(_) => tally.sha256.update(&chunk),
+                    _ => {}
                 }
-                Ok(chunk)
-            };
-            futures::future::ready(result)
-        },
-    );
+            }
+            Ok(chunk)
+        };
+        futures::future::ready(result)
+    });
     let end = futures::stream::once(async move {
         let tally = std::mem::replace(
             &mut *tally.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),

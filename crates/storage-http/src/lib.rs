@@ -263,11 +263,21 @@ impl Service {
         if let Some(acl) = granted.acl {
             options = options.with_acl(acl);
         }
-        let chunks = body
-            .into_data_stream()
-            .map_err(|err| std::io::Error::other(format!("the upload was interrupted: {err}")))
-            .boxed();
-        match self.storage.save_with(&granted.key, Content::from_stream(chunks, None), options).await {
+        let chunks =
+            body.into_data_stream().map_err(|err| std::io::Error::other(format!("the upload was interrupted: {err}")));
+        // A signed size and MD5 are checked as the bytes arrive, as a form's are: nothing is stored if they differ.
+        let limits = form::Limits {
+            min: granted.content_length.unwrap_or(0),
+            max: granted.content_length,
+            checksum: granted.content_md5.map(storage_core::Checksum::Md5),
+        };
+        let refusal = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let chunks = form::checked(chunks, limits, refusal.clone()).boxed();
+        let saved = self.storage.save_with(&granted.key, Content::from_stream(chunks, None), options).await;
+        if let Some(code) = refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            return status(code);
+        }
+        match saved {
             Ok(_) => status(StatusCode::CREATED),
             Err(err) if err.kind() == ErrorKind::AlreadyExists => status(StatusCode::PRECONDITION_FAILED),
             Err(err) if err.kind() == ErrorKind::InvalidName => status(StatusCode::BAD_REQUEST),

@@ -197,6 +197,7 @@ async fn direct_uploads_are_enforced_while_they_stream_in() {
     for kind in ["fs", "memory"] {
         let (storage, dir) = served(kind, None).await;
         storage_conformance::direct_uploads(&storage, "forms").await;
+        storage_conformance::upload_urls(&storage, "puts").await;
         if let Some(dir) = dir {
             // No refused upload left a temporary file behind.
             let temp = dir.path().join(".storage/tmp");

@@ -400,8 +400,8 @@ impl Backend for MemoryBackend {
             expires_in: request.expires_in,
             url: url.clone(),
         });
-        // Every constraint is in the signed query; only a required content type must also be sent.
-        let headers = request.content_type.iter().map(|ct| ("content-type".to_owned(), ct.clone())).collect();
+        // Every constraint is in the signed query; the headers only describe the body, as S3's do.
+        let headers = request.body_headers();
         Ok(PresignedRequest::new(request.method, url, headers))
     }
 

@@ -239,11 +239,13 @@ pub(crate) async fn presign(backend: &S3Backend, request: &PresignRequest) -> Re
         return Ok(PresignedRequest::new(Method::Get, signed, Vec::new()));
     }
     let mut headers: Vec<(String, String)> = Vec::new();
-    for (name, value) in [
-        ("content-type", request.content_type.as_deref()),
-        ("x-amz-acl", request.acl.map(Acl::as_str)),
-        ("if-none-match", request.create_only.then_some("*")),
-    ] {
+    // content-length and content-md5 are signed too: S3 refuses a body of another size or digest.
+    let body = request.body_headers();
+    for (name, value) in body
+        .iter()
+        .map(|(name, value)| (name.as_str(), Some(value.as_str())))
+        .chain([("x-amz-acl", request.acl.map(Acl::as_str)), ("if-none-match", request.create_only.then_some("*"))])
+    {
         if let Some(value) = value {
             HeaderValue::from_str(value)
                 .map_err(|_| Error::invalid_argument(Some(key), format!("{name} is not a valid header value")))?;

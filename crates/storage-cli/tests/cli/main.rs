@@ -208,6 +208,13 @@ fn upload_url_prints_a_form_that_serve_enforces() {
     assert!(human.starts_with("POST http://") && human.contains("key: inbox/a.txt"), "{human}");
     let bad = storage(dir.path(), &["upload-url", "inbox/a.txt", "--max-size", "10 parsecs"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let put = ok(storage(dir.path(), &["upload-url", "inbox/b.txt", "--put", "--min-size", "5", "--max-size", "5"]));
+    assert!(
+        put.starts_with(&format!("PUT http://127.0.0.1:{port}/inbox/b.txt?")) && put.contains("content-length: 5"),
+        "{put}"
+    );
+    let range = storage(dir.path(), &["upload-url", "inbox/b.txt", "--put", "--max-size", "5"]);
+    assert!(stderr(&range).contains("use upload_form"), "{}", stderr(&range));
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
         .args(["serve", "--serve-for", "2m"])

@@ -7,6 +7,7 @@ use crate::support::{backend_with, config};
 async fn direct_uploads_are_enforced_by_the_post_policy() {
     let storage = backend_with(config()).await.storage();
     storage_conformance::direct_uploads(&storage, "forms").await;
+    storage_conformance::upload_urls(&storage, "puts").await;
     let without_acls = backend_with(config().with_acls(false)).await.storage();
     storage_conformance::direct_uploads(&without_acls, "forms").await;
 }
