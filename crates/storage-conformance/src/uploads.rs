@@ -129,6 +129,14 @@ pub async fn direct_uploads(storage: &Storage, root: &str) {
     let answer = post(&form, &[("key", &tampered)], "photo.png", "image/png", data.clone()).await;
     assert!(refused(&answer), "a tampered key: {}", answer.status());
     assert!(absent(storage, &tampered).await, "nothing at the tampered key");
+    // The policy itself rewritten (here one character of it): its signature no longer matches.
+    let form = storage.upload_form(&within(&name("forged.png"))).await.unwrap();
+    let mut forged = form.field("policy").expect("a policy field").to_owned();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let answer = post(&form, &[("policy", &forged)], "photo.png", "image/png", data.clone()).await;
+    assert!(refused(&answer), "a tampered policy: {}", answer.status());
+    assert!(absent(storage, &name("forged.png")).await, "a tampered policy stores nothing");
 
     // A taken name under create-only: refused when the form is made (S3 claims the name then) or when posted.
     storage.save(&name("taken.png"), b"first".as_slice()).await.unwrap();

@@ -132,12 +132,8 @@ fn named_storages_from_a_config_file() {
     assert!(dir.path().join("elsewhere/a.txt").exists(), "environment overrides the file");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-#[test]
-fn share_serves_a_link_that_works_then_expires() {
+/// A directory whose `storage.toml` names a disk storage whose links point at a fresh port on 127.0.0.1.
+fn disk_storage_served_on_a_fresh_port() -> (tempfile::TempDir, u16) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     std::fs::write(
@@ -145,6 +141,16 @@ fn share_serves_a_link_that_works_then_expires() {
         format!("[storages.default]\nbackend = 'fs'\nlocation = 'data'\nbase_url = 'http://127.0.0.1:{port}/'\n"),
     )
     .unwrap();
+    (dir, port)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn share_serves_a_link_that_works_then_expires() {
+    let (dir, port) = disk_storage_served_on_a_fresh_port();
     std::fs::write(dir.path().join("report.pdf"), b"%PDF shared").unwrap();
     let (before, lifetime) = (SystemTime::now(), Duration::from_secs(10));
     let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
@@ -189,13 +195,7 @@ fn post_form(client: &Http, form: &serde_json::Value, file_name: &str, content_t
 
 #[test]
 fn upload_url_prints_a_form_that_serve_enforces() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    std::fs::write(
-        dir.path().join("storage.toml"),
-        format!("[storages.default]\nbackend = 'fs'\nlocation = 'data'\nbase_url = 'http://127.0.0.1:{port}/'\n"),
-    )
-    .unwrap();
+    let (dir, port) = disk_storage_served_on_a_fresh_port();
     let printed =
         ok(storage(dir.path(), &["--json", "upload-url", "inbox/", "--max-size", "1KiB", "--content-type", "text/"]));
     let form: serde_json::Value = serde_json::from_str(&printed).unwrap();

@@ -88,6 +88,15 @@ impl Browser {
         if value.get("error").is_some() { Err(value) } else { Ok(value) }
     }
 
+    /// Log in on the app's front page as a demo user (password `<name>-demo-password`).
+    async fn log_in(&self, app: &RunningApp, user: &str) {
+        self.open(&format!("{}/", app.url)).await;
+        self.type_into("#name", user).await;
+        self.type_into("#password", &format!("{user}-demo-password")).await;
+        self.click("#login").await;
+        assert_eq!(self.wait_for_text("#user").await, user, "logged in");
+    }
+
     async fn open(&self, url: &str) {
         self.call("POST", "/url", json!({ "url": url })).await;
     }
@@ -154,11 +163,7 @@ async fn check_browser_download(backend: Backend) {
 
     let downloads = tempfile::tempdir().unwrap();
     let browser = Browser::start(downloads.path()).await;
-    browser.open(&format!("{}/", app.url)).await;
-    browser.type_into("#name", "alice").await;
-    browser.type_into("#password", "alice-demo-password").await;
-    browser.click("#login").await;
-    assert_eq!(browser.wait_for_text("#user").await, "alice", "logged in");
+    browser.log_in(&app, "alice").await;
     browser.open(&format!("{}/documents/{id}", app.url)).await;
     browser.click("#private-link").await;
     assert!(downloaded(downloads.path(), "minutes.pdf").await == bytes, "the downloaded file has the exact bytes");
@@ -186,11 +191,7 @@ async fn check_browser_direct_upload(backend: Backend) {
 
     let downloads = tempfile::tempdir().unwrap();
     let browser = Browser::start(downloads.path()).await;
-    browser.open(&format!("{}/", app.url)).await;
-    browser.type_into("#name", "alice").await;
-    browser.type_into("#password", "alice-demo-password").await;
-    browser.click("#login").await;
-    assert_eq!(browser.wait_for_text("#user").await, "alice", "logged in");
+    browser.log_in(&app, "alice").await;
     browser.open(&format!("{}/documents/direct", app.url)).await;
     // WebDriver sets a file input by typing the file's path into it.
     browser.type_into("#direct-file", &local.display().to_string()).await;
