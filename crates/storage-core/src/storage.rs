@@ -663,10 +663,7 @@ impl Storage {
                         check_header_value(name, "content type", content_type)?;
                     }
                     request.content_type = options.content_type;
-                    request.acl = options.acl.or(self.options.default_acl);
-                    if request.acl.is_some() && !caps.acl {
-                        return Err(Error::unsupported(self.backend_name(), "ACLs"));
-                    }
+                    request.acl = self.upload_acl(options.acl, &caps)?;
                     request.create_only = self.options.overwrite != OverwritePolicy::Overwrite;
                 }
             }
@@ -674,6 +671,16 @@ impl Storage {
         }
         .await
         .map_err(during(Operation::Presign))
+    }
+
+    /// The ACL an upload by URL or form sets: the one asked for, else the storage's default; `Unsupported` when the
+    /// backend has no ACLs.
+    fn upload_acl(&self, acl: Option<Acl>, caps: &Capabilities) -> Result<Option<Acl>> {
+        let acl = acl.or(self.options.default_acl);
+        if acl.is_some() && !caps.acl {
+            return Err(Error::unsupported(self.backend_name(), "ACLs"));
+        }
+        Ok(acl)
     }
 
     /// An HTML form with which a browser uploads straight to the storage, within `policy`: the key or prefix, the
@@ -691,10 +698,7 @@ impl Storage {
             check_expiry(&key, self.backend_name(), policy.expires_in, caps.presign_max_expiry)?;
             check_attributes(&key, &policy.attributes)?;
             let mut policy = policy.clone();
-            policy.acl = policy.acl.or(self.options.default_acl);
-            if policy.acl.is_some() && !caps.acl {
-                return Err(Error::unsupported(self.backend_name(), "ACLs"));
-            }
+            policy.acl = self.upload_acl(policy.acl, &caps)?;
             self.backend.upload_form(&policy).await
         }
         .await
@@ -746,10 +750,7 @@ impl Storage {
                 check_header_value(key, "content type", content_type)?;
             }
             request.content_type = content_type;
-            request.acl = policy.acl.or(self.options.default_acl);
-            if request.acl.is_some() && !caps.acl {
-                return Err(Error::unsupported(self.backend_name(), "ACLs"));
-            }
+            request.acl = self.upload_acl(policy.acl, &caps)?;
             request.create_only = policy.create_only;
             request.content_length = content_length;
             request.content_md5 = content_md5;

@@ -181,9 +181,7 @@ pub(crate) fn checked(
 
 /// The policy's answer to a stored upload.
 fn success(action: &SuccessAction, name: &str) -> Response<ResponseBody> {
-    const QUERY_VALUE: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-    let key = percent_encoding::utf8_percent_encode(name, QUERY_VALUE);
+    let key = storage_core::signing::encode_query_value(name);
     match action {
         SuccessAction::Redirect(url) => {
             let separator = if url.contains('?') { '&' } else { '?' };

@@ -289,16 +289,10 @@ fn multipart_etag(etags: &[String]) -> Option<String> {
     use md5::Digest as _;
     let mut digests = md5::Md5::new();
     for etag in etags {
-        let hex = etag.trim_matches('"');
-        if hex.len() != 32 {
-            return None;
-        }
-        for at in (0..32).step_by(2) {
-            digests.update([u8::from_str_radix(&hex[at..at + 2], 16).ok()?]);
-        }
+        let digest = hex::decode(etag.trim_matches('"')).ok().filter(|digest| digest.len() == 16)?;
+        digests.update(digest);
     }
-    let hex: String = digests.finalize().iter().map(|byte| format!("{byte:02x}")).collect();
-    Some(format!("{hex}-{}", etags.len()))
+    Some(format!("{}-{}", hex::encode(digests.finalize()), etags.len()))
 }
 
 /// Chunks waiting to become a part.
