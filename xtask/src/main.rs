@@ -11,6 +11,7 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod bench_serve;
 mod flaky;
+mod fuzz;
 mod s3;
 mod tidy;
 
@@ -23,6 +24,9 @@ commands:
   s3 start|stop|env
           a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests (installed from Debian when missing);
           `start` and `env` print its settings as export lines
+  fuzz [--minutes N]
+          every `fuzz_*` proptest (the parsers an attacker reaches): one bounded pass, or rounds of fresh
+          random cases for N minutes; a failing input is kept in proptest-regressions/
   flaky [N] [-- cargo test args]
           run the test phase N times (default 10) against one local RGW and list every test that failed at
           least once, with its count and first message; each run's output is in target/flaky/
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Some("deps") => check_core_dependencies(),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("flaky") => flaky::command(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some("s3") => s3::command(args.get(1).map(String::as_str)),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
@@ -81,7 +86,10 @@ fn ci() -> Result<(), String> {
     // was not already running.
     let already_running = s3::running();
     let settings = s3::start()?;
-    let tested = run("cargo test", cargo().args(["test", "--workspace", "--locked"]).envs(settings));
+    // The fuzz targets run once, in their own bounded pass.
+    let skip_fuzz = ["--", "--skip", fuzz::TARGET_PREFIX];
+    let tested = run("cargo test", cargo().args(["test", "--workspace", "--locked"]).args(skip_fuzz).envs(settings))
+        .and_then(|()| fuzz::bounded());
     if !already_running {
         s3::stop()?;
     }

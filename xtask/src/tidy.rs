@@ -169,3 +169,57 @@ fn s3_tests_never_skip_without_a_server() {
         "local_rgw fails without a server"
     );
 }
+
+/// The doors docs/security.md must cover, by the start of their section titles.
+const SECURITY_DOORS: &[&str] = &[
+    "Signed GET and HEAD links",
+    "Signed PUT links",
+    "Form uploads",
+    "Plain URLs",
+    "`storage serve` and `storage share`",
+    "The config file and the environment",
+    "The disk layout and the signing key",
+    "S3",
+    "The example app",
+    "Fuzzing",
+];
+
+/// Every door of the threat model says what an attacker controls and names the tests that prove its guarantees,
+/// and every test it names exists.
+#[test]
+fn every_security_claim_names_a_test() {
+    let security = read(&workspace_root().join("docs/security.md"));
+    let sources: String = files(&[".rs"]).iter().map(|path| read(path)).collect();
+    let sections: Vec<&str> = security.split("\n## ").skip(1).collect();
+    for door in SECURITY_DOORS {
+        let section = sections
+            .iter()
+            .find(|section| section.starts_with(door))
+            .unwrap_or_else(|| panic!("docs/security.md has no section `## {door}`"));
+        if *door != "Fuzzing" {
+            assert!(section.contains("**Attacker controls:**"), "`## {door}` says what an attacker controls");
+        }
+        let named = tests_named_in(section);
+        assert!(!named.is_empty(), "`## {door}` names no test (`Tests:` followed by `test_name`s)");
+        for test in named {
+            assert!(sources.contains(&format!("fn {test}(")), "docs/security.md names `{test}`, which no file defines");
+        }
+    }
+    let fuzzing = sections.iter().find(|section| section.starts_with("Fuzzing")).expect("a fuzzing section");
+    for target in tests_named_in(fuzzing) {
+        assert!(
+            target.starts_with(crate::fuzz::TARGET_PREFIX),
+            "`{target}` runs in `cargo xtask fuzz` only as `fuzz_*`"
+        );
+    }
+}
+
+/// The test names in the `Tests:` lines of a section: each backticked word, the last `::` segment kept.
+fn tests_named_in(section: &str) -> Vec<&str> {
+    section
+        .lines()
+        .filter_map(|line| line.split_once("Tests:").map(|(_, named)| named))
+        .flat_map(|named| named.split('`').skip(1).step_by(2))
+        .map(|name| name.rsplit("::").next().unwrap_or(name))
+        .collect()
+}

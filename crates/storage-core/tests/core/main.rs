@@ -2,6 +2,7 @@
 
 mod django;
 mod errors;
+mod fuzz;
 mod naming;
 mod policy;
 mod signing;
