@@ -223,3 +223,22 @@ fn tests_named_in(section: &str) -> Vec<&str> {
         .map(|name| name.rsplit("::").next().unwrap_or(name))
         .collect()
 }
+
+/// The README's Rust blocks compile as doc tests (storage-memory includes the README) and are complete as shown:
+/// no line hidden by rustdoc's `# ` prefix, so what a newcomer copies is what was tested.
+#[test]
+fn readme_rust_blocks_hide_no_lines() {
+    let readme = read(&workspace_root().join("README.md"));
+    let mut hidden = Vec::new();
+    let mut in_rust = false;
+    for (number, line) in readme.lines().enumerate() {
+        match line.trim_start() {
+            fence if fence.starts_with("```") => {
+                in_rust = !in_rust && fence.trim_start_matches('`').starts_with("rust")
+            }
+            code if in_rust && (code.starts_with("# ") || code == "#") => hidden.push(number + 1),
+            _ => {}
+        }
+    }
+    assert!(hidden.is_empty(), "README.md hides lines from the reader at {hidden:?}; show the code complete");
+}

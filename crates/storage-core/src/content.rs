@@ -325,22 +325,38 @@ impl From<Vec<u8>> for Content {
     }
 }
 
-impl From<&'static [u8]> for Content {
-    fn from(bytes: &'static [u8]) -> Self {
-        Content::from_bytes(bytes)
+/// Borrowed bytes are copied once, so a save never borrows its caller's buffer (it may send the bytes again on a
+/// retry, after the borrow ended). To skip the copy, pass owned bytes (`Vec<u8>`, [`Bytes`], `String`), a file
+/// ([`Content::from_path`]) or a stream ([`Content::from_stream`]).
+impl From<&[u8]> for Content {
+    fn from(bytes: &[u8]) -> Self {
+        Content::from_bytes(Bytes::copy_from_slice(bytes))
     }
 }
 
-impl<const N: usize> From<&'static [u8; N]> for Content {
-    fn from(bytes: &'static [u8; N]) -> Self {
-        Content::from_bytes(&bytes[..])
+impl<const N: usize> From<&[u8; N]> for Content {
+    fn from(bytes: &[u8; N]) -> Self {
+        Content::from(&bytes[..])
     }
 }
 
-/// Text content (its UTF-8 bytes). A path is never taken from a string: use [`Content::from_path`].
-impl From<&'static str> for Content {
-    fn from(text: &'static str) -> Self {
-        Content::from_bytes(text.as_bytes())
+impl From<&Vec<u8>> for Content {
+    fn from(bytes: &Vec<u8>) -> Self {
+        Content::from(bytes.as_slice())
+    }
+}
+
+/// Text content (its UTF-8 bytes), copied once as borrowed bytes are. A path is never taken from a string: use
+/// [`Content::from_path`].
+impl From<&str> for Content {
+    fn from(text: &str) -> Self {
+        Content::from(text.as_bytes())
+    }
+}
+
+impl From<&String> for Content {
+    fn from(text: &String) -> Self {
+        Content::from(text.as_bytes())
     }
 }
 

@@ -104,3 +104,25 @@ async fn a_file_is_streamed_not_read_whole() {
     assert!(chunks.len() >= 4, "read in chunks of at most {} bytes", storage_core::content::FILE_CHUNK);
     assert!(chunks.iter().all(|c| c.len() <= storage_core::content::FILE_CHUNK));
 }
+
+/// Borrowed data is accepted as it is (copied once), as owned data is: `save(name, &data[..])` compiles for data that
+/// lives on the stack, not only for `b"…"` literals.
+#[tokio::test]
+async fn borrowed_and_owned_bytes_are_content() {
+    let owned: Vec<u8> = b"borrowed".to_vec();
+    let text = String::from("text");
+    let contents = [
+        Content::from(&owned[..]),
+        Content::from(&owned),
+        Content::from(text.as_str()),
+        Content::from(&text),
+        Content::from(owned.clone()),
+        Content::from(Bytes::from(owned.clone())),
+        Content::from(text.clone()),
+        Content::from(b"literal"),
+    ];
+    drop(owned);
+    let sizes: Vec<Option<u64>> =
+        futures::future::join_all(contents.iter().map(|content| async { content.size().await.unwrap() })).await;
+    assert_eq!(sizes, [8, 8, 4, 4, 8, 8, 4, 7].map(Some));
+}
