@@ -654,13 +654,13 @@ impl Storage {
                         None => None,
                     };
                     if let Some(content_type) = &options.response_content_type {
-                        check_header_value(name, "response content type", content_type)?;
+                        crate::content_type::check(name, "response content type", content_type)?;
                     }
                     request.response_content_type = options.response_content_type;
                 }
                 Method::Put => {
                     if let Some(content_type) = &options.content_type {
-                        check_header_value(name, "content type", content_type)?;
+                        crate::content_type::check(name, "content type", content_type)?;
                     }
                     request.content_type = options.content_type;
                     request.acl = self.upload_acl(options.acl, &caps)?;
@@ -746,9 +746,6 @@ impl Storage {
             }
             check_expiry(key, self.backend_name(), policy.expires_in, caps.presign_max_expiry)?;
             let mut request = PresignRequest::new(Method::Put, key.clone(), policy.expires_in);
-            if let Some(content_type) = &content_type {
-                check_header_value(key, "content type", content_type)?;
-            }
             request.content_type = content_type;
             request.acl = self.upload_acl(policy.acl, &caps)?;
             request.create_only = policy.create_only;
@@ -859,8 +856,10 @@ pub fn guess_content_type(name: &str) -> String {
 }
 
 fn check_attributes(key: &str, attributes: &Attributes) -> Result<()> {
+    if let Some(content_type) = &attributes.content_type {
+        crate::content_type::check(key, "content type", content_type)?;
+    }
     let headers = [
-        ("content type", &attributes.content_type),
         ("cache-control", &attributes.cache_control),
         ("content-disposition", &attributes.content_disposition),
         ("content-encoding", &attributes.content_encoding),
