@@ -100,13 +100,17 @@ impl fmt::Display for ContentType {
     }
 }
 
+/// The `Content-Security-Policy` of a response whose type is active: no script runs, nothing loads, the page gets
+/// an opaque origin.
+pub const SANDBOX_POLICY: &str = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
 /// How a served response presents a stored (or signed override) content type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServedType {
     /// The `Content-Type` to send.
     pub content_type: String,
-    /// The response needs a sandboxing `Content-Security-Policy`: a browser would run script in it.
+    /// The response needs [`SANDBOX_POLICY`] as its `Content-Security-Policy`: a browser would run script in it.
     pub active: bool,
     /// The response must be `Content-Disposition: attachment`: the stored type did not parse, so it is sent as
     /// `application/octet-stream` and saved, never shown.

@@ -207,10 +207,7 @@ impl Service {
             .header(header::ACCEPT_RANGES, "bytes")
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
         if served.active {
-            response = response.header(
-                header::CONTENT_SECURITY_POLICY,
-                "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-            );
+            response = response.header(header::CONTENT_SECURITY_POLICY, storage_core::content_type::SANDBOX_POLICY);
         }
         if range.is_some() {
             let content_range = format!("bytes {}-{}/{size}", reader.range.start, reader.range.end.saturating_sub(1));
