@@ -132,20 +132,22 @@ impl ServedType {
     }
 }
 
-/// A type-prefix rule's prefix: one top-level type and a slash, e.g. `image/`.
-pub(crate) fn check_prefix(prefix: &str) -> Result<()> {
+/// Check a type-prefix rule's prefix: one top-level type and a slash, e.g. `image/`.
+pub fn validate_prefix(prefix: &str) -> std::result::Result<(), InvalidContentType> {
     let top = prefix.strip_suffix('/').unwrap_or_default();
     let valid = ContentType::parse(&format!("{top}/x")).is_ok_and(|parsed| parsed.top_level().len() == top.len());
     if !valid {
-        return Err(Error::invalid_argument(
-            None,
-            format!(
-                "the content type prefix {prefix:?} is not one top-level type and a slash; give e.g. `image/`, or \
-                 an exact type"
-            ),
-        ));
+        return Err(InvalidContentType(format!(
+            "the content type prefix {prefix:?} is not one top-level type and a slash; give e.g. `image/`, or an \
+             exact type"
+        )));
     }
     Ok(())
+}
+
+/// [`validate_prefix`] as a storage error.
+pub(crate) fn check_prefix(prefix: &str) -> Result<()> {
+    validate_prefix(prefix).map_err(|reason| Error::invalid_argument(None, reason.to_string()))
 }
 
 /// Whether `content_type` is under `prefix` (checked with [`check_prefix`]): one media type of that top-level
