@@ -145,8 +145,8 @@ struct PutArgs {
     /// A canned ACL: private, public-read, authenticated-read, ...
     #[arg(long, value_parser = acl)]
     acl: Option<Acl>,
-    /// The content type (default: guessed from the name).
-    #[arg(long)]
+    /// The content type, exactly one media type (default: guessed from the name).
+    #[arg(long, value_parser = media_type)]
     content_type: Option<String>,
     /// What to do when the name is taken (default: the storage's policy, `unique` unless configured).
     #[arg(long, value_enum)]
@@ -225,6 +225,9 @@ struct UrlArgs {
     /// The name a browser saves the download under.
     #[arg(long)]
     download_name: Option<String>,
+    /// With `--method put`, the type the upload must be sent with; with `get`, the type the response carries.
+    #[arg(long, value_parser = media_type)]
+    content_type: Option<String>,
 }
 
 #[derive(Args)]
@@ -237,8 +240,9 @@ struct UploadUrlArgs {
     /// The smallest file accepted.
     #[arg(long, value_parser = size, default_value = "0")]
     min_size: u64,
-    /// The content type: exact (`application/pdf`), or a prefix ending in `/` (`image/`).
-    #[arg(long)]
+    /// The content type: exact (`application/pdf`), or a top-level type ending in `/` (`image/`), which admits
+    /// any single type of it except those a browser runs script in (name those exactly).
+    #[arg(long, value_parser = media_type_or_prefix)]
     content_type: Option<String>,
     /// How long the form works.
     #[arg(long, default_value = "10m", value_parser = duration)]
@@ -319,6 +323,21 @@ fn size(text: &str) -> Result<u64, String> {
 }
 
 /// A canned ACL by its S3 name, for clap.
+/// `--content-type`: exactly one media type, as the library checks it (clap names the flag in the error).
+fn media_type(text: &str) -> Result<String, String> {
+    storage_core::ContentType::parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|reason| format!("not exactly one media type ({reason}); give one such as image/png"))
+}
+
+/// `upload-url --content-type`: one media type, or a top-level type and `/`.
+fn media_type_or_prefix(text: &str) -> Result<String, String> {
+    if !text.ends_with('/') {
+        return media_type(text);
+    }
+    storage_core::content_type::validate_prefix(text).map(|()| text.to_owned()).map_err(|reason| reason.to_string())
+}
+
 fn acl(text: &str) -> Result<Acl, String> {
     text.parse().map_err(|err: storage_core::Error| err.to_string())
 }
@@ -628,12 +647,14 @@ fn same_storage(context: &Context, transfer: &Transfer, from: &Built, to: &Built
 
 async fn url(context: &Context, args: UrlArgs) -> Result<()> {
     let (built, name) = context.locate(&args.name)?;
-    let url = match (args.expires, args.method, args.download_name) {
-        (None, UrlMethod::Get, None) => built.storage.url(&name).await?,
-        (expires, method, download_name) => {
-            let mut options = match method {
-                UrlMethod::Get => UrlOptions::get(),
-                UrlMethod::Put => UrlOptions::put(),
+    let url = match (args.expires, args.method, args.download_name, args.content_type) {
+        (None, UrlMethod::Get, None, None) => built.storage.url(&name).await?,
+        (expires, method, download_name, content_type) => {
+            let mut options = match (method, content_type) {
+                (UrlMethod::Get, None) => UrlOptions::get(),
+                (UrlMethod::Get, Some(content_type)) => UrlOptions::get().with_response_content_type(content_type),
+                (UrlMethod::Put, None) => UrlOptions::put(),
+                (UrlMethod::Put, Some(content_type)) => UrlOptions::put().with_content_type(content_type),
             };
             if let Some(download_name) = download_name {
                 options = options.with_download_name(download_name);

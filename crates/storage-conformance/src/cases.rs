@@ -694,6 +694,48 @@ pub async fn set_attributes_keeps_bytes_and_acl(fx: Fixture) {
     assert_kind(missing, ErrorKind::NotFound, "set_attributes of a missing object");
 }
 
+/// A content type is exactly one media type at every entry, on every backend: a list (which a browser reads as its
+/// last, active type), a parameter that does not parse or a control character is `InvalidArgument` on save, copy,
+/// attribute update, signed links and upload policies, and nothing is written.
+pub async fn content_type_lists_refused_at_every_entry(fx: Fixture) {
+    use storage_core::UploadPolicy;
+    let storage = fx.storage();
+    let caps = fx.backend.capabilities();
+    for bad in ["image/png,text/html", "text/plain, text/html", "text/plain; charset", "text/plain\r\nx: y"] {
+        let typed = SaveOptions::default().with_content_type(bad);
+        assert_kind(storage.save_with("list.txt", "x", typed).await, ErrorKind::InvalidArgument, bad);
+        let attributes = SaveOptions::default().with_attributes(Attributes::default().with_content_type(bad));
+        assert_kind(storage.save_with("list.txt", "x", attributes).await, ErrorKind::InvalidArgument, bad);
+        let defaults = storage.clone().with_default_attributes(Attributes::default().with_content_type(bad));
+        assert_kind(defaults.save("list.txt", "x").await, ErrorKind::InvalidArgument, bad);
+        assert!(!storage.exists("list.txt").await.expect("exists"), "{bad}: a refused save writes nothing");
+
+        let updated = storage.set_attributes("list.txt", Attributes::default().with_content_type(bad)).await;
+        assert_kind(updated, ErrorKind::InvalidArgument, bad);
+        let hour = Duration::from_secs(3600);
+        let put = storage.presigned_request("list.txt", hour, UrlOptions::put().with_content_type(bad)).await;
+        assert_kind(put, ErrorKind::InvalidArgument, bad);
+        let get = storage.temporary_url("list.txt", hour, UrlOptions::get().with_response_content_type(bad)).await;
+        assert_kind(get, ErrorKind::InvalidArgument, bad);
+        let exact = UploadPolicy::exact("list.txt").with_content_type(bad);
+        assert_kind(storage.upload_form(&exact).await, ErrorKind::InvalidArgument, bad);
+        assert_kind(storage.upload_url(&exact).await, ErrorKind::InvalidArgument, bad);
+    }
+    for prefix in ["image/png,", "image", "image/png/", "*/", "/", "image /", "imag\ne/"] {
+        let policy = UploadPolicy::prefix("inbox/").with_content_type_prefix(prefix);
+        assert_kind(storage.upload_form(&policy).await, ErrorKind::InvalidArgument, prefix);
+    }
+    if caps.write_with_attributes {
+        // A file stored below the policy with a list (by an older version, or another tool) is not copied with it.
+        let attributes = Attributes::default().with_content_type("image/png,text/html");
+        let options = storage_core::PutOptions::new(storage_core::WriteMode::Overwrite, attributes, None);
+        fx.backend.put("legacy.png", Bytes::from_static(b"<script>").into(), options).await.expect("put");
+        let copied = storage.copy_to("legacy.png", &storage, "copied.png").await;
+        assert_kind(copied, ErrorKind::InvalidArgument, "a copy carrying a list type");
+        assert!(!storage.exists("copied.png").await.expect("exists"), "a refused copy writes nothing");
+    }
+}
+
 /// Upload forms: a backend without them says `Unsupported`; one with them gives a `POST` form carrying its key, and
 /// refuses a policy that is not a valid name or has an empty size range (the whole table is
 /// `storage_conformance::direct_uploads`, over HTTP).

@@ -306,6 +306,7 @@ macro_rules! with_case_list {
             acl_round_trip,
             overwrite_without_an_acl_is_private_every_time,
             set_attributes_keeps_bytes_and_acl,
+            content_type_lists_refused_at_every_entry,
             upload_forms_or_unsupported,
             public_urls,
             temporary_url_get,

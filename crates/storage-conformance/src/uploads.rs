@@ -110,11 +110,42 @@ pub async fn direct_uploads(storage: &Storage, root: &str) {
         }
     }
 
-    // A type matching the prefix, and a key the browser completes under the allowed prefix.
-    let images = UploadPolicy::prefix(name("images/")).with_content_type_prefix("image/").allowing_overwrite();
+    // A list in the type field, which a browser reads as its active last type: refused by an exact type.
+    for (leaf, list) in [("list.png", "image/png,text/html"), ("spaced.png", "image/png, text/html")] {
+        let form = storage.upload_form(&within(&name(leaf))).await.unwrap();
+        let answer = post(&form, &[("Content-Type", list)], leaf, "image/png", data.clone()).await;
+        assert!(refused(&answer), "{list}: {}", answer.status());
+        assert!(absent(storage, &name(leaf)).await, "{list}: nothing is stored");
+    }
+
+    // A type prefix admits single types of that top-level type and never a list or an active type. S3 has no
+    // condition that says so (`starts-with` admits `image/png,text/html`): its forms refuse a prefix instead.
+    let prefixed = UploadPolicy::prefix(name("typed/")).with_content_type_prefix("image/").allowing_overwrite();
+    if storage.backend().name() == "s3" {
+        let err = storage.upload_form(&prefixed).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("name the exact type"), "{err}");
+    } else {
+        let form = storage.upload_form(&prefixed).await.unwrap();
+        let answer = post(&form, &[("Content-Type", "image/webp")], "dog.webp", "image/webp", data.clone()).await;
+        assert!(accepted(&answer), "a type under the prefix: {}", answer.status());
+        for (case, sent) in [
+            ("a list", "image/png,text/html"),
+            ("a list with a space", "image/png, text/html"),
+            ("an active type", "image/svg+xml"),
+            ("another top-level type", "imagefoo/png"),
+        ] {
+            let answer = post(&form, &[("Content-Type", sent)], "page.png", "image/png", data.clone()).await;
+            assert!(refused(&answer), "{case} under image/: {}", answer.status());
+            assert!(absent(storage, &name("typed/page.png")).await, "{case}: nothing is stored");
+        }
+    }
+
+    // A key the browser completes under the allowed prefix.
+    let images = UploadPolicy::prefix(name("images/")).with_content_type("image/webp").allowing_overwrite();
     let form = storage.upload_form(&images).await.unwrap();
     let answer = post(&form, &[("Content-Type", "image/webp")], "cat.webp", "image/webp", data.clone()).await;
-    assert!(accepted(&answer), "a type under the prefix: {}", answer.status());
+    assert!(accepted(&answer), "a key under the prefix: {}", answer.status());
     let stored = storage.metadata(&name("images/cat.webp")).await.unwrap();
     assert_eq!(stored.attributes.content_type.as_deref(), Some("image/webp"), "stored as the file's name and type");
 

@@ -21,6 +21,7 @@
 
 mod backend;
 pub mod content;
+pub mod content_type;
 mod error;
 pub mod layer;
 pub mod migrate;
@@ -37,6 +38,7 @@ pub use backend::{
     WriteMode,
 };
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
+pub use content_type::{ContentType, InvalidContentType, ServedType};
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
 pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
 pub use migrate::{MigrateOptions, MigrationReport, migrate};

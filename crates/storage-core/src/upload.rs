@@ -25,9 +25,10 @@ pub enum UploadKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ContentTypeRule {
-    /// Exactly this type (the form carries it).
+    /// Exactly this type (the form carries it); the only way to allow an active type such as `text/html`.
     Exact(String),
-    /// Any type starting with this, e.g. `image/`; the browser sends the file's own type.
+    /// Any single type of this top-level type, e.g. `image/` (`image/png`, never `image/png,text/html` nor
+    /// `imagefoo/x`), except active ones (`image/svg+xml`); the browser sends the file's own type.
     Prefix(String),
 }
 
@@ -124,7 +125,8 @@ impl UploadPolicy {
         self
     }
 
-    /// Any content type starting with `prefix`, e.g. `image/`.
+    /// Any single content type of the top-level type `prefix`, e.g. `image/`, except the active ones a browser
+    /// would run script in (`image/svg+xml`): name those exactly with [`UploadPolicy::with_content_type`].
     pub fn with_content_type_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.content_type = Some(ContentTypeRule::Prefix(prefix.into()));
         self
@@ -178,8 +180,10 @@ impl UploadPolicy {
     pub fn allows_content_type(&self, content_type: &str) -> bool {
         match &self.content_type {
             None => true,
-            Some(ContentTypeRule::Exact(exact)) => content_type == exact,
-            Some(ContentTypeRule::Prefix(prefix)) => content_type.starts_with(prefix.as_str()),
+            Some(ContentTypeRule::Exact(exact)) => {
+                content_type == exact && crate::ContentType::parse(content_type).is_ok()
+            }
+            Some(ContentTypeRule::Prefix(prefix)) => crate::content_type::matches_prefix(prefix, content_type),
         }
     }
 
@@ -208,6 +212,13 @@ impl UploadPolicy {
             UploadKey::Prefix(prefix) if prefix.is_empty() => Ok(()),
             UploadKey::Prefix(prefix) => crate::validate_key(&format!("{prefix}x")),
         }?;
+        match &self.content_type {
+            Some(ContentTypeRule::Exact(exact)) => {
+                crate::content_type::check(&self.key_field(), "content type", exact)?;
+            }
+            Some(ContentTypeRule::Prefix(prefix)) => crate::content_type::check_prefix(prefix)?,
+            None => {}
+        }
         if let Some(size) = &self.size
             && size.start() > size.end()
         {

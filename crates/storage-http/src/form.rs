@@ -77,8 +77,19 @@ impl Service {
             return status(StatusCode::FORBIDDEN);
         }
         // The form's `Content-Type` field, as on S3, else the type the browser gave the file.
-        let content_type =
-            field("Content-Type").map(str::to_owned).or_else(|| file.content_type().map(|m| m.to_string()));
+        // The part's raw header, not multer's parse of it: a type that does not parse must be refused, not dropped.
+        let part_type = match file.headers().get(header::CONTENT_TYPE).map(|value| value.to_str()) {
+            Some(Err(_)) => return status(StatusCode::BAD_REQUEST),
+            sent => sent.and_then(Result::ok),
+        };
+        let content_type = field("Content-Type").or(part_type).map(str::to_owned);
+        // Stored as sent: exactly one media type, or the upload is refused (an empty field means none).
+        if content_type
+            .as_deref()
+            .is_some_and(|sent| !sent.is_empty() && storage_core::ContentType::parse(sent).is_err())
+        {
+            return status(StatusCode::BAD_REQUEST);
+        }
         let type_allowed = match &content_type {
             Some(content_type) => policy.allows_content_type(content_type),
             None => policy.content_type.is_none(),

@@ -5,9 +5,12 @@
 //!
 //! - `GET`/`HEAD` of a signed URL: 200 with the bytes (206 for a `Range`), the stored or overridden
 //!   `Content-Type` and `Content-Disposition`, `X-Content-Type-Options: nosniff`, and a sandboxing
-//!   `Content-Security-Policy` for types a browser would render (HTML, SVG, XML);
+//!   `Content-Security-Policy` for types a browser would run script in (decided on the parsed type by
+//!   `storage_core::ServedType`); a stored type that is not exactly one media type is sent as
+//!   `application/octet-stream`, as an attachment;
 //! - `PUT` of a signed upload URL: stores the body under exactly that name, create-only when the URL says so (412
-//!   when taken), with the signed content type and ACL (403 when the request's content type differs);
+//!   when taken), with the signed content type and ACL (403 when the request's content type differs, 400 when it
+//!   is not exactly one media type);
 //! - `GET` of a plain URL: the object if its ACL is `public-read` (as on S3; a storage of public files sets
 //!   `default_acl`), else 403;
 //! - `POST` of a direct-upload form (`Storage::upload_form`) to the base path: the file stored within the form's
@@ -30,7 +33,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, Request, Re
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use storage_core::signing::{UrlSigner, VerifiedUrl, decode_key_path};
-use storage_core::{ByteRange, Content, ErrorKind, Metadata, Method, OverwritePolicy, SaveOptions, Storage};
+use storage_core::{
+    ByteRange, Content, ContentType, ErrorKind, Metadata, Method, OverwritePolicy, SaveOptions, ServedType, Storage,
+};
 
 /// The body of every response.
 pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -183,13 +188,17 @@ impl Service {
             Err(err) => return error_status(&err),
         };
         let attributes = &reader.metadata.attributes;
-        let content_type = granted
-            .and_then(|g| g.response_content_type.clone())
-            .or_else(|| attributes.content_type.clone())
-            .unwrap_or_else(|| storage_core::DEFAULT_CONTENT_TYPE.to_owned());
-        let disposition = granted
-            .and_then(|g| g.response_content_disposition.clone())
-            .or_else(|| attributes.content_disposition.clone());
+        // "Active" is decided on the parsed type; a type that does not parse is only ever downloaded.
+        let served = ServedType::of(
+            granted.and_then(|g| g.response_content_type.as_deref()).or(attributes.content_type.as_deref()),
+        );
+        let disposition = if served.force_attachment {
+            Some("attachment".to_owned())
+        } else {
+            granted
+                .and_then(|g| g.response_content_disposition.clone())
+                .or_else(|| attributes.content_disposition.clone())
+        };
 
         let size = reader.metadata.size();
         let mut response = Response::builder()
@@ -197,18 +206,15 @@ impl Service {
             .header(header::CONTENT_LENGTH, reader.range.end - reader.range.start)
             .header(header::ACCEPT_RANGES, "bytes")
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-        if renders_active_content(&content_type) {
-            response = response.header(
-                header::CONTENT_SECURITY_POLICY,
-                "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-            );
+        if served.active {
+            response = response.header(header::CONTENT_SECURITY_POLICY, storage_core::content_type::SANDBOX_POLICY);
         }
         if range.is_some() {
             let content_range = format!("bytes {}-{}/{size}", reader.range.start, reader.range.end.saturating_sub(1));
             response = response.header(header::CONTENT_RANGE, content_range);
         }
         let optional = [
-            (header::CONTENT_TYPE, Some(content_type)),
+            (header::CONTENT_TYPE, Some(served.content_type)),
             (header::CONTENT_DISPOSITION, disposition),
             (header::CONTENT_ENCODING, attributes.content_encoding.clone()),
             (header::CONTENT_LANGUAGE, attributes.content_language.clone()),
@@ -251,7 +257,12 @@ impl Service {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: std::fmt::Display,
     {
-        let sent_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // Stored as sent, so it must be exactly one media type (a browser reads `text/plain, text/html` as HTML).
+        let sent_type = match headers.get(header::CONTENT_TYPE).map(|value| value.to_str().map(ContentType::parse)) {
+            None => None,
+            Some(Ok(Ok(parsed))) => Some(parsed.as_str().to_owned()),
+            Some(_) => return status(StatusCode::BAD_REQUEST),
+        };
         if granted.content_type.is_some() && granted.content_type != sent_type {
             return status(StatusCode::FORBIDDEN);
         }
@@ -375,15 +386,6 @@ fn status(code: StatusCode) -> Response<ResponseBody> {
     let mut response = Response::new(empty());
     *response.status_mut() = code;
     response
-}
-
-/// Types a browser would run scripts in when shown inline.
-fn renders_active_content(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    matches!(
-        essence.as_str(),
-        "text/html" | "application/xhtml+xml" | "image/svg+xml" | "text/xml" | "application/xml" | "text/javascript"
-    )
 }
 
 enum RangeHeader {

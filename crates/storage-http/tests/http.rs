@@ -207,3 +207,62 @@ async fn direct_uploads_are_enforced_while_they_stream_in() {
         }
     }
 }
+
+/// A `multipart/form-data` body by hand, so a part's type can be anything a client sends: `fields` in order, then
+/// the file with `file_type` (none when `None`).
+fn raw_form(fields: &[(String, String)], file_type: Option<&str>, data: &str) -> (String, String) {
+    let boundary = "content-type-test-boundary";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body += &format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n");
+    }
+    body += &format!("--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"page.png\"\r\n");
+    if let Some(file_type) = file_type {
+        body += &format!("content-type: {file_type}\r\n");
+    }
+    body += &format!("\r\n{data}\r\n--{boundary}--\r\n");
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_list_is_refused_at_the_put_link_and_the_form_and_an_unparsable_stored_type_downloads() {
+    use storage_core::{Attributes, PutOptions, UploadPolicy, WriteMode};
+    let html = "<script>document.title='ran'</script>";
+    for kind in ["fs", "memory"] {
+        let (storage, _dir) = served(kind, None).await;
+        for (case, list) in [("image/png,text/html", "image/png,text/html"), ("with a space", "text/plain, text/html")]
+        {
+            // A PUT link that signs no type: the request's type is stored as sent, so it must be one media type.
+            let link = storage.presigned_request("notes/a.txt", Duration::from_secs(600), UrlOptions::put()).await;
+            let link = link.unwrap().url;
+            let answer = client().put(&link).header("content-type", list).body(html).send().await.unwrap();
+            assert_eq!(answer.status(), 400, "{kind}: a PUT link with {case}");
+            assert!(!storage.exists("notes/a.txt").await.unwrap(), "{kind}: {case}: nothing stored");
+
+            // A form under `image/`: the `Content-Type` field, and the file part's own type without a field.
+            let images = UploadPolicy::prefix("uploads/").with_content_type_prefix("image/").with_size(0..=1 << 20);
+            let any_type = UploadPolicy::prefix("uploads/");
+            for (policy, field, part) in [(&images, Some(list), Some("image/png")), (&any_type, None, Some(list))] {
+                let form = storage.upload_form(policy).await.unwrap();
+                let mut fields = form.fields.clone();
+                fields.extend(field.map(|list| ("Content-Type".to_owned(), list.to_owned())));
+                let (content_type, body) = raw_form(&fields, part, html);
+                let answer =
+                    client().post(&form.url).header("content-type", content_type).body(body).send().await.unwrap();
+                assert_eq!(answer.status(), 400, "{kind}: a form with {case} (field {field:?}, part {part:?})");
+                assert!(!storage.exists("uploads/page.png").await.unwrap(), "{kind}: {case}: nothing stored");
+            }
+        }
+
+        // Below the policy, straight through the backend: a stored type that does not parse is only downloaded.
+        let attributes = Attributes::default().with_content_type("image/png,text/html");
+        let options = PutOptions::new(WriteMode::Overwrite, attributes, None);
+        storage.backend().put("legacy.png", html.into(), options).await.unwrap();
+        let link = storage.temporary_url("legacy.png", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+        let answer = get(&link, &[]).await;
+        assert_eq!(answer.status(), 200, "{kind}");
+        assert_eq!(header(&answer, "content-type"), "application/octet-stream", "{kind}");
+        assert_eq!(header(&answer, "content-disposition"), "attachment", "{kind}");
+        assert_eq!(header(&answer, "x-content-type-options"), "nosniff", "{kind}");
+    }
+}

@@ -32,8 +32,8 @@ use md5::{Digest, Md5};
 use storage_core::signing::{SignatureError, SigningKey, UrlSigner, encode_key_path};
 use storage_core::{
     Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode,
-    async_trait,
+    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, ServedType, Storage,
+    WriteMode, async_trait,
 };
 
 const NAME: &str = "memory";
@@ -247,6 +247,10 @@ impl MemoryBackend {
             Method::Put => {
                 let content_type =
                     headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).map(|(_, value)| *value);
+                // Stored as sent, as storage-http does: exactly one media type, or 400.
+                if content_type.is_some_and(|sent| storage_core::ContentType::parse(sent).is_err()) {
+                    return Response::status(400);
+                }
                 if granted.content_type.is_some() && granted.content_type.as_deref() != content_type {
                     return Response::status(403);
                 }
@@ -283,10 +287,17 @@ fn percent_decode(path: &str) -> String {
     storage_core::signing::decode_key_path(path).unwrap_or_default()
 }
 
+/// The answer storage-http gives: the type as `ServedType` presents it (sandboxed when active, an unparsable one
+/// downloaded as `application/octet-stream`).
 fn ok_response(object: Object, content_type: Option<String>, disposition: Option<String>) -> Response {
+    let served = ServedType::of(content_type.as_deref());
+    let disposition = if served.force_attachment { Some("attachment".to_owned()) } else { disposition };
     let mut headers = vec![("etag".to_owned(), object.etag.clone())];
-    headers.extend(content_type.map(|v| ("content-type".to_owned(), v)));
+    headers.push(("content-type".to_owned(), served.content_type));
     headers.extend(disposition.map(|v| ("content-disposition".to_owned(), v)));
+    if served.active {
+        headers.push(("content-security-policy".to_owned(), storage_core::content_type::SANDBOX_POLICY.to_owned()));
+    }
     Response { status: 200, headers, body: object.data }
 }
 

@@ -82,6 +82,33 @@ fn issued_urls_are_recorded_and_verifiable() {
 }
 
 #[test]
+fn fetch_refuses_a_type_list_and_serves_types_as_storage_http_does() {
+    runtime().block_on(async {
+        let memory = MemoryBackend::new();
+        let storage = memory.storage();
+        let put = storage.temporary_url("a.txt", Duration::from_secs(60), UrlOptions::put()).await.unwrap();
+        for list in ["text/plain, text/html", "image/png,text/html"] {
+            let answer = memory.fetch("PUT", &put, &[("content-type", list)], Bytes::from("<script>"));
+            assert_eq!(answer.status, 400, "{list}");
+            memory.assert_missing("a.txt");
+        }
+        let page = storage.save("page.html", "<script>").await.unwrap();
+        let url = storage.temporary_url(&page, Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+        let answer = memory.fetch("GET", &url, &[], Bytes::new());
+        assert_eq!(answer.header("content-type"), Some("text/html"));
+        assert!(answer.header("content-security-policy").is_some_and(|csp| csp.starts_with("sandbox")), "sandboxed");
+        // Below the policy: a stored type that does not parse is downloaded, never shown.
+        let attributes = storage_core::Attributes::default().with_content_type("image/png,text/html");
+        let options = storage_core::PutOptions::new(storage_core::WriteMode::Overwrite, attributes, None);
+        storage.backend().put("legacy.png", "<script>".into(), options).await.unwrap();
+        let url = storage.temporary_url("legacy.png", Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+        let answer = memory.fetch("GET", &url, &[], Bytes::new());
+        assert_eq!(answer.header("content-type"), Some("application/octet-stream"));
+        assert_eq!(answer.header("content-disposition"), Some("attachment"));
+    });
+}
+
+#[test]
 fn urls_from_another_memory_backend_are_refused() {
     runtime().block_on(async {
         let issuer = MemoryBackend::new();

@@ -1,10 +1,12 @@
 //! Direct uploads to S3: an [`UploadPolicy`] as a browser POST form whose SigV4 policy document S3 itself enforces
-//! (`content-length-range`, the key or its prefix, the content type, the ACL, the attributes, the success answer).
+//! (`content-length-range`, the key or its prefix, the exact content type, the ACL, the attributes, the success
+//! answer).
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 use storage_core::{
-    ContentTypeRule, Error, PutOptions, Result, SuccessAction, UploadForm, UploadKey, UploadPolicy, WriteMode,
+    ContentTypeRule, DEFAULT_CONTENT_TYPE, Error, PutOptions, Result, SuccessAction, UploadForm, UploadKey,
+    UploadPolicy, WriteMode, guess_content_type,
 };
 
 use crate::convert::placeholder_attributes;
@@ -29,15 +31,24 @@ impl S3Backend {
         if let Some(acl) = policy.acl {
             form.exact("acl", acl.as_str().to_owned());
         }
-        match &policy.content_type {
-            Some(ContentTypeRule::Exact(content_type)) => form.exact("Content-Type", content_type.clone()),
-            // The page sets the `Content-Type` field to the file's type before posting.
-            Some(ContentTypeRule::Prefix(prefix)) => {
-                form.conditions.push(json!(["starts-with", "$Content-Type", prefix]));
+        // Only exact conditions: `starts-with $Content-Type image/` also admits `image/png,text/html`, which a browser
+        // reads as HTML, and S3 has no condition that admits one type of a family and nothing else (docs/s3.md).
+        let content_type = match (&policy.content_type, &policy.key) {
+            (Some(ContentTypeRule::Exact(content_type)), _) => content_type.clone(),
+            (Some(ContentTypeRule::Prefix(_)), _) => {
+                return Err(Error::unsupported(
+                    NAME,
+                    "content type prefixes on POST uploads (a starts-with condition also admits a list such as \
+                     image/png,text/html, which browsers read as HTML); name the exact type with \
+                     UploadPolicy::with_content_type",
+                ));
             }
-            Some(_) => return Err(Error::unsupported(NAME, "this kind of content type rule")),
-            None => form.conditions.push(json!(["starts-with", "$Content-Type", ""])),
-        }
+            (Some(_), _) => return Err(Error::unsupported(NAME, "this kind of content type rule")),
+            // No rule: the type `Storage::save` would give the name, never one the page chooses.
+            (None, UploadKey::Exact(key)) => guess_content_type(key),
+            (None, _) => DEFAULT_CONTENT_TYPE.to_owned(),
+        };
+        form.exact("Content-Type", content_type);
         let attributes = &policy.attributes;
         for (name, value) in [
             ("Cache-Control", &attributes.cache_control),

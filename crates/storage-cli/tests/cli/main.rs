@@ -110,6 +110,36 @@ fn bad_input_gives_one_clear_line_and_writes_nothing() {
 }
 
 #[test]
+fn a_content_type_that_is_not_one_media_type_is_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("page.txt"), "<script>document.title='ran'</script>").unwrap();
+    for list in ["image/png,text/html", "text/plain, text/html", "text/plain; charset"] {
+        for args in [
+            &["put", "page.txt", "--content-type", list][..],
+            &["url", "notes/a.txt", "--method", "put", "--content-type", list],
+            &["url", "page.txt", "--expires", "1m", "--content-type", list],
+            &["upload-url", "uploads/", "--content-type", list],
+        ] {
+            let output = storage(dir.path(), args);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+            let message = stderr(&output);
+            assert!(message.contains("--content-type") && message.contains("media type"), "{args:?}: {message}");
+        }
+    }
+    for prefix in ["image/png/", "imag e/", "*/"] {
+        let output = storage(dir.path(), &["upload-url", "uploads/", "--content-type", prefix]);
+        assert_eq!(output.status.code(), Some(2), "{prefix}: {}", stderr(&output));
+        assert!(stderr(&output).contains("--content-type"), "{prefix}: {}", stderr(&output));
+    }
+    let stored = std::fs::read_dir(dir.path().join("storage-data"))
+        .map(|d| d.flatten().filter(|e| e.file_name() != ".storage").count())
+        .unwrap_or(0);
+    assert_eq!(stored, 0, "nothing was stored");
+    let put = ok(storage(dir.path(), &["put", "page.txt", "--content-type", "text/plain; charset=utf-8"]));
+    assert_eq!(put, "page.txt");
+}
+
+#[test]
 fn named_storages_from_a_config_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

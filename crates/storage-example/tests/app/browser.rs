@@ -211,3 +211,59 @@ async fn browser_uploads_straight_to_the_disk_and_downloads_it() {
 async fn browser_uploads_straight_to_s3_and_downloads_it() {
     check_browser_direct_upload(Backend::S3).await;
 }
+
+/// The reproduced attack, in a real browser: a form under `image/` posted with `Content-Type=image/png,text/html`
+/// and an HTML body whose script loads an image from a beacon. The upload is refused; a file stored with that type
+/// below the policy (by an older version) is downloaded, never shown; an HTML file is sandboxed. Chromium never
+/// asks the beacon for anything (a page's load waits for its images, and WebDriver waits for the load).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_never_runs_the_script_of_an_upload_with_a_type_list() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use storage_core::signing::{SigningKey, UrlSigner};
+    use storage_core::{Attributes, PutOptions, UploadPolicy, UrlOptions, WriteMode};
+
+    let hits = Arc::new(AtomicUsize::new(0));
+    let beacon_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let beacon_port = beacon_listener.local_addr().unwrap().port();
+    let counted = hits.clone();
+    let beacon = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { axum::http::StatusCode::NO_CONTENT }
+    });
+    tokio::spawn(async move { axum::serve(beacon_listener, beacon).await.unwrap() });
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let signer = UrlSigner::new(format!("http://127.0.0.1:{port}/files/"), SigningKey::generate());
+    let storage = storage_memory::MemoryBackend::with_signer(signer.clone()).storage();
+    let files = axum::Router::new().fallback_service(storage_http::SignedUrlService::new(storage.clone(), signer));
+    tokio::spawn(async move { axum::serve(listener, files).await.unwrap() });
+    let page = format!("<script>document.write('<img src=\"http://127.0.0.1:{beacon_port}/ran\">')</script>");
+
+    let policy = UploadPolicy::prefix("uploads/").with_content_type_prefix("image/").with_size(0..=1 << 20);
+    let form = storage.upload_form(&policy).await.unwrap();
+    let mut multipart = reqwest::multipart::Form::new();
+    for (name, value) in form.fields.iter().cloned().chain([("Content-Type".into(), "image/png,text/html".into())]) {
+        multipart = multipart.text(name, value);
+    }
+    let file = reqwest::multipart::Part::text(page.clone()).file_name("page.png").mime_str("image/png").unwrap();
+    multipart = multipart.part(storage_core::upload::FILE_FIELD, file);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let answer = client.post(&form.url).multipart(multipart).send().await.unwrap();
+    assert_eq!(answer.status(), 400, "the reproduced upload is refused");
+    assert!(!storage.exists("uploads/page.png").await.unwrap());
+
+    let downloads = tempfile::tempdir().unwrap();
+    let browser = Browser::start(downloads.path()).await;
+    for (name, content_type) in [("page.html", "text/html"), ("legacy.png", "image/png,text/html")] {
+        let options =
+            PutOptions::new(WriteMode::Overwrite, Attributes::default().with_content_type(content_type), None);
+        storage.backend().put(name, page.clone().into(), options).await.unwrap();
+        let link = storage.temporary_url(name, Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+        browser.open(&link).await;
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no page ran its script");
+    assert_eq!(downloaded(downloads.path(), "legacy.png").await, page.as_bytes(), "the unparsable type downloads");
+    browser.call("DELETE", "", json!({})).await;
+}
