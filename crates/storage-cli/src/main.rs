@@ -294,9 +294,12 @@ struct MigrateArgs {
     live: bool,
 }
 
-/// `30s`, `10m`, `2h`, `7d`, for clap.
+/// `30s`, `10m`, `2h`, `7d`, for clap: storage-core's parser, its message alone.
 fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration(text).map_err(|err| err.to_string())
+    parse_duration(text).map_err(|err| match err {
+        storage_core::Error::InvalidArgument { message, .. } => message,
+        other => other.to_string(),
+    })
 }
 
 /// A size such as `512`, `64KiB`, `10MiB`, `1GiB` (or `kB`/`MB`/`GB` in powers of ten), for clap.

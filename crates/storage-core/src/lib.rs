@@ -22,6 +22,7 @@
 mod backend;
 pub mod content;
 mod error;
+mod expiry;
 pub mod layer;
 pub mod migrate;
 mod mirror;
@@ -38,6 +39,7 @@ pub use backend::{
 };
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
+pub use expiry::{DEFAULT_MAX_EXPIRY, check_expiry, parse_duration};
 pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
 pub use migrate::{MigrateOptions, MigrationReport, migrate};
 pub use mirror::MirrorBackend;

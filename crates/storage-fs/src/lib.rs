@@ -476,6 +476,7 @@ impl Backend for FsBackend {
         capabilities.presign_read = self.inner.signer.is_some();
         capabilities.presign_write = self.inner.signer.is_some();
         capabilities.upload_form = self.inner.signer.is_some();
+        capabilities.presign_max_expiry = self.inner.signer.as_ref().map(UrlSigner::max_expiry);
         if !self.inner.attributes {
             capabilities.write_with_attributes = false;
             capabilities.write_with_user_metadata = false;
@@ -672,14 +673,14 @@ impl Backend for FsBackend {
 
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "temporary URLs"))?;
-        let url = signer.sign(request, SystemTime::now());
+        let url = signer.sign(request, SystemTime::now())?;
         let headers = request.body_headers();
         Ok(PresignedRequest::new(request.method, url, headers))
     }
 
     async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
         let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "direct upload forms"))?;
-        Ok(signer.sign_upload(policy, SystemTime::now()))
+        signer.sign_upload(policy, SystemTime::now())
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {

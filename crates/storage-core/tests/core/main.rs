@@ -2,6 +2,7 @@
 
 mod django;
 mod errors;
+mod expiry;
 mod naming;
 mod policy;
 mod signing;
