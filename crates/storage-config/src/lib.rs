@@ -504,11 +504,28 @@ fn key_engine() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
 
-/// The key in the file at `path`: the I/O error, or the key or what is wrong with the text.
+/// Permission bits a signing key must not have: any access by group or others, as ssh requires of private keys.
+const KEY_SHARED_BITS: u32 = 0o077;
+
+/// The key in the file at `path`: the I/O error, or the key or what is wrong with the file (readable by others) or
+/// the text.
 fn read_key(path: &Path) -> std::io::Result<Result<SigningKey>> {
     use base64::Engine as _;
-    let text = std::fs::read_to_string(path)?;
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut file = std::fs::File::open(path)?;
     let bad = |what: &str| config_error(format!("signing key file {}: {what}", path.display()));
+    // The mode of the file opened, not of whatever the path names a moment later.
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode & KEY_SHARED_BITS != 0 {
+        return Ok(Err(bad(&format!(
+            "group or others can access it (mode {mode:04o}), so another local user could forge links; run \
+             `chmod 600 {}`",
+            path.display()
+        ))));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
     Ok((|| {
         let (id, secret) = text.trim().split_once(':').ok_or_else(|| bad("expected `id:base64-secret`"))?;
         let secret = key_engine().decode(secret).map_err(|_| bad("the secret is not base64"))?;
@@ -576,6 +593,28 @@ mod tests {
         assert!(!acl(StorageConfig::from_url("s3://b/p?acls=false&region=us-east-1", Path::new("/")).unwrap()));
         let bad = StorageConfig::from_url("s3://b/p?acls=no", Path::new("/")).unwrap_err();
         assert!(bad.to_string().contains("`acls` is `no`; use `true` or `false`"), "{bad}");
+    }
+
+    #[test]
+    fn a_signing_key_group_or_others_can_access_is_refused_with_the_chmod_hint() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing-key");
+        let made = super::load_or_create_key(&path).unwrap();
+        let chmod = |mode: u32| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            chmod(mode);
+            let err = super::load_or_create_key(&path).expect_err("a key others can access");
+            let message = err.to_string();
+            let hint = format!("run `chmod 600 {}`", path.display());
+            assert!(message.contains(&format!("mode {mode:04o}")) && message.contains(&hint), "{message}");
+            let secret = base64::Engine::encode(&super::key_engine(), made.secret());
+            assert!(!message.contains(&secret), "the error never carries the secret");
+        }
+        chmod(0o600);
+        assert_eq!(super::load_or_create_key(&path).unwrap().id(), made.id(), "a 0600 key is accepted");
+        chmod(0o400);
+        assert_eq!(super::load_or_create_key(&path).unwrap().id(), made.id(), "and a read-only one");
     }
 
     #[test]
