@@ -18,26 +18,38 @@ pub const DEFAULT_MAX_EXPIRY: Duration = Duration::from_secs(7 * 86_400);
 /// assert!(storage_core::parse_duration("213503982334602d").is_err()); // more seconds than a u64 holds
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration> {
+    match parse_age(text)? {
+        Duration::ZERO => Err(duration_error(text, "a duration is at least one second")),
+        duration => Ok(duration),
+    }
+}
+
+/// An age threshold such as `storage gc --older-than`: what [`parse_duration`] reads, and also zero (`0s`: any age).
+pub fn parse_age(text: &str) -> Result<Duration> {
     let text = text.trim();
-    let bad = |what: String| Err(Error::invalid_argument(None, format!("duration `{text}`: {what}")));
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     if number.is_empty() {
-        return bad("not a duration; write a positive number with s, m, h or d, as 30s, 10m, 2h or 7d".into());
+        return Err(duration_error(
+            text,
+            "not a duration; write a positive number with s, m, h or d, as 30s, 10m, 2h or 7d",
+        ));
     }
     let seconds_per_unit: u64 = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return bad(format!("unknown unit `{unit}`; use s, m, h or d")),
+        _ => return Err(duration_error(text, &format!("unknown unit `{unit}`; use s, m, h or d"))),
     };
     // Digits only: `parse` fails only when the number does not fit, and so does the product.
-    let seconds = number.parse::<u64>().ok().and_then(|number| number.checked_mul(seconds_per_unit));
-    match seconds {
-        None => bad(format!("too long; the longest is {} s", u64::MAX)),
-        Some(0) => bad("a duration is at least one second".into()),
+    match number.parse::<u64>().ok().and_then(|number| number.checked_mul(seconds_per_unit)) {
+        None => Err(duration_error(text, &format!("too long; the longest is {} s", u64::MAX))),
         Some(seconds) => Ok(Duration::from_secs(seconds)),
     }
+}
+
+fn duration_error(text: &str, what: &str) -> Error {
+    Error::invalid_argument(None, format!("duration `{}`: {what}", text.trim()))
 }
 
 /// The one expiry rule: `expires` is at least a second and at most `max` (None: [`DEFAULT_MAX_EXPIRY`]), which

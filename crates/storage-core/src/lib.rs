@@ -39,7 +39,7 @@ pub use backend::{
 };
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
-pub use expiry::{DEFAULT_MAX_EXPIRY, check_expiry, parse_duration};
+pub use expiry::{DEFAULT_MAX_EXPIRY, check_expiry, parse_age, parse_duration};
 pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
 pub use migrate::{MigrateOptions, MigrationReport, migrate};
 pub use mirror::MirrorBackend;

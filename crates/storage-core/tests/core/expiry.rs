@@ -4,9 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use storage_core::signing::{SigningKey, UrlSigner};
-use storage_core::{DEFAULT_MAX_EXPIRY, ErrorKind, Method, PresignRequest, UploadPolicy, parse_duration};
+use storage_core::{DEFAULT_MAX_EXPIRY, ErrorKind, Method, PresignRequest, UploadPolicy, parse_age, parse_duration};
 
-/// The value of `text` in seconds, computed in u128 so that nothing wraps: what the parser must agree with.
+/// The value of `text` in seconds, computed in u128 so that nothing wraps: what the parsers must agree with.
 fn reference_seconds(text: &str) -> Option<u128> {
     let text = text.trim();
     let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
@@ -25,7 +25,16 @@ fn reference_seconds(text: &str) -> Option<u128> {
         _ => return None,
     };
     let seconds = number.parse::<u128>().ok()? * scale;
-    (seconds > 0 && seconds <= u128::from(u64::MAX)).then_some(seconds)
+    (seconds <= u128::from(u64::MAX)).then_some(seconds)
+}
+
+/// Both entry points against the reference: an age is any value that fits, a duration one of at least a second.
+fn check_against_reference(text: &str) -> Result<(), TestCaseError> {
+    let seconds = |parsed: storage_core::Result<Duration>| parsed.ok().map(|duration| u128::from(duration.as_secs()));
+    let expected = reference_seconds(text);
+    prop_assert_eq!(seconds(parse_age(text)), expected, "age {:?}", text);
+    prop_assert_eq!(seconds(parse_duration(text)), expected.filter(|seconds| *seconds > 0), "duration {:?}", text);
+    Ok(())
 }
 
 #[test]
@@ -34,6 +43,8 @@ fn durations_in_every_unit_and_their_refusals() {
         assert_eq!(parse_duration(text).unwrap(), Duration::from_secs(seconds), "{text}");
     }
     assert_eq!(parse_duration("18446744073709551615s").unwrap(), Duration::from_secs(u64::MAX));
+    assert_eq!(parse_age("0s").unwrap(), Duration::ZERO, "an age may be zero: any age");
+    assert!(parse_age("213503982334602d").is_err() && parse_age("-5m").is_err());
     let refused = [
         ("213503982334602d", "too long"),
         ("18446744073709551616", "too long"),
@@ -100,14 +111,11 @@ fn near_miss() -> impl Strategy<Value = String> {
 proptest! {
     #[test]
     fn fuzz_duration(text in prop_oneof![any::<String>(), near_miss(), "[0-9smhd -]{0,24}"]) {
-        let parsed = parse_duration(&text).ok().map(|duration| u128::from(duration.as_secs()));
-        prop_assert_eq!(parsed, reference_seconds(&text), "{:?}", text);
+        check_against_reference(&text)?;
     }
 
     #[test]
     fn fuzz_duration_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..32)) {
-        let text = String::from_utf8_lossy(&bytes);
-        let parsed = parse_duration(&text).ok().map(|duration| u128::from(duration.as_secs()));
-        prop_assert_eq!(parsed, reference_seconds(&text), "{:?}", text);
+        check_against_reference(&String::from_utf8_lossy(&bytes))?;
     }
 }
