@@ -40,10 +40,12 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// 2 for wrong usage, 3 for a missing file, 1 for everything else.
+    /// 2 for wrong usage (an argument the storage refuses, such as an expiry past its maximum, is one), 3 for a
+    /// missing file, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
+            CliError::Storage(err) if err.kind() == ErrorKind::InvalidArgument => 2,
             CliError::Storage(err) if err.kind() == ErrorKind::NotFound => 3,
             _ => 1,
         }
@@ -74,6 +76,7 @@ mod tests {
     fn exit_codes_follow_the_kind() {
         assert_eq!(CliError::Usage("name the file".into()).exit_code(), 2);
         assert_eq!(CliError::from(storage_core::Error::not_found("fs", "a.txt")).exit_code(), 3);
+        assert_eq!(CliError::from(storage_core::Error::invalid_argument(Some("a.txt"), "too long")).exit_code(), 2);
         assert_eq!(CliError::UnknownStorage { name: "x".into(), known: vec![] }.exit_code(), 1);
         let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
         let line = one_line(&CliError::local("out.bin", "cannot write it", Some(io)));

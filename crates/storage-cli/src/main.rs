@@ -83,8 +83,8 @@ enum Command {
     /// Remove what interrupted saves left behind: on S3, the placeholders of unique-name saves and copies whose
     /// process was killed. Other backends leave nothing (their temporary files are never visible).
     Gc {
-        /// Only what is at least this old (default a day; a save in progress is never that old).
-        #[arg(long, default_value = "1d", value_parser = duration)]
+        /// Only what is at least this old (default a day; a save in progress is never that old; `0s`: any age).
+        #[arg(long, default_value = "1d", value_parser = age)]
         older_than: Duration,
     },
     /// S3 setup: the bucket policy that makes one key prefix public, and the least IAM policy the backend needs.
@@ -298,9 +298,22 @@ struct MigrateArgs {
     live: bool,
 }
 
-/// `30s`, `10m`, `2h`, `7d`, for clap.
+/// `30s`, `10m`, `2h`, `7d`, for clap: storage-core's parser, its message alone.
 fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration(text).map_err(|err| err.to_string())
+    parse_duration(text).map_err(clap_message)
+}
+
+/// `0s`, `30m`, `2d`: an age, for clap.
+fn age(text: &str) -> Result<Duration, String> {
+    storage_core::parse_age(text).map_err(clap_message)
+}
+
+/// What a parser of storage-core refused, as clap shows it: its message alone.
+fn clap_message(err: storage_core::Error) -> String {
+    match err {
+        storage_core::Error::InvalidArgument { message, .. } => message,
+        other => other.to_string(),
+    }
 }
 
 /// A size such as `512`, `64KiB`, `10MiB`, `1GiB` (or `kB`/`MB`/`GB` in powers of ten), for clap.

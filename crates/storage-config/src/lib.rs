@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+pub use storage_core::parse_duration;
 use storage_core::signing::{SigningKey, UrlSigner};
 use storage_core::{Acl, Error, OverwritePolicy, Result, Storage, UrlPolicy};
 use storage_fs::FsBackend;
@@ -109,6 +110,9 @@ pub struct StorageConfig {
     pub private: Option<bool>,
     /// How long signed URLs live: `60s`, `10m`, `1h`, `7d` (default 1h).
     pub expires: Option<String>,
+    /// fs and memory: the longest expiry of their links and forms, `30d` (default `7d`, S3's fixed limit; an S3
+    /// storage refuses the setting).
+    pub max_expires: Option<String>,
 }
 
 /// A storage ready to use, and what serving its URLs needs.
@@ -166,6 +170,7 @@ fn from_url(text: &str, base: &Path) -> Result<StorageConfig> {
             "base_url" => config.base_url = value,
             "overwrite" => config.overwrite = value,
             "expires" => config.expires = value,
+            "max_expires" => config.max_expires = value,
             "custom_domain" => config.custom_domain = value,
             "acls" => config.acls = Some(parse_bool(&name, value.as_deref().unwrap_or_default()).map_err(|e| bad(&e))?),
             "create_only_multipart" => config.create_only_multipart = value,
@@ -188,20 +193,15 @@ fn parse_bool(name: &str, text: &str) -> std::result::Result<bool, String> {
     }
 }
 
-/// `30s`, `10m`, `2h`, `7d`, or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let number: u64 =
-        number.parse().map_err(|_| config_error(format!("{text:?} is not a duration; write 30s, 10m, 2h or 7d")))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        "d" => number * 86_400,
-        _ => return Err(config_error(format!("{text:?} has an unknown unit; use s, m, h or d"))),
-    };
-    Ok(Duration::from_secs(seconds))
+/// A duration setting (`expires`, `max_expires`, a timeout) of storage `name`, read by storage-core's one parser.
+fn duration_setting(name: &str, field: &str, text: &str) -> Result<Duration> {
+    parse_duration(text).map_err(|err| {
+        let what = match &err {
+            Error::InvalidArgument { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        config_error(format!("storage `{name}`: `{field}`: {what}"))
+    })
 }
 
 impl Config {
@@ -284,6 +284,10 @@ impl StorageConfig {
         let backend =
             config.backend.clone().ok_or_else(|| config_error(at("set `backend` (fs, memory or s3) or `url`")))?;
         let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let max_expiry = match &config.max_expires {
+            Some(text) => duration_setting(name, "max_expires", text)?,
+            None => storage_core::DEFAULT_MAX_EXPIRY,
+        };
         let (storage, signer, s3) = match backend.as_str() {
             "fs" => {
                 let location = base.join(
@@ -297,7 +301,7 @@ impl StorageConfig {
                     .signing_key_file
                     .clone()
                     .unwrap_or_else(|| backend.root().join(storage_fs::RESERVED_DIR).join("signing-key"));
-                let signer = UrlSigner::new(base_url, load_or_create_key(&key_file)?);
+                let signer = UrlSigner::new(base_url, load_or_create_key(&key_file)?).with_max_expiry(max_expiry);
                 (backend.with_url_signer(signer.clone()).storage(), Some(signer), None)
             }
             "memory" => {
@@ -305,10 +309,17 @@ impl StorageConfig {
                     Some(file) => load_or_create_key(&base.join(file))?,
                     None => SigningKey::generate(),
                 };
-                let signer = UrlSigner::new(base_url, key);
+                let signer = UrlSigner::new(base_url, key).with_max_expiry(max_expiry);
                 (MemoryBackend::with_signer(signer.clone()).storage(), Some(signer), None)
             }
             "s3" => {
+                if config.max_expires.is_some() {
+                    return Err(config_error(at(&format!(
+                        "`max_expires` is for fs and memory storages; S3 presigned URLs last at most {} s \
+                         (SigV4), so remove it",
+                        storage_s3::MAX_PRESIGN_EXPIRY.as_secs()
+                    ))));
+                }
                 let backend = S3Backend::new(config.s3_config(name)?)?;
                 (backend.storage(), None, Some(backend))
             }
@@ -349,7 +360,8 @@ impl StorageConfig {
             overwrite,
             acl,
             private,
-            expires
+            expires,
+            max_expires
         );
         self
     }
@@ -400,9 +412,11 @@ impl StorageConfig {
             client.ca_certificates_pem = Some(pem);
         }
         client.accept_invalid_certificates = self.verify == Some(false);
-        let timeout = |text: &Option<String>| text.as_deref().map(parse_duration).transpose();
-        client.connect_timeout = timeout(&self.connect_timeout)?;
-        client.request_timeout = timeout(&self.timeout)?;
+        let timeout = |field: &str, text: &Option<String>| {
+            text.as_deref().map(|text| duration_setting(name, field, text)).transpose()
+        };
+        client.connect_timeout = timeout("connect_timeout", &self.connect_timeout)?;
+        client.request_timeout = timeout("timeout", &self.timeout)?;
         let config = config.with_client(client);
         let acls = match &self.env_acls {
             Some((variable, text)) => parse_bool(variable, text).map_err(config_error)?,
@@ -426,7 +440,10 @@ impl StorageConfig {
             Some("fail") => OverwritePolicy::Fail,
             Some(other) => return Err(at(format!("overwrite `{other}` is not unique, overwrite or fail"))),
         };
-        let expires = self.expires.as_deref().map(parse_duration).transpose()?.unwrap_or(storage_core::DEFAULT_EXPIRY);
+        let expires = match &self.expires {
+            Some(text) => duration_setting(name, "expires", text)?,
+            None => storage_core::DEFAULT_EXPIRY,
+        };
         let mut storage = storage.with_overwrite(overwrite);
         if self.private.unwrap_or(false) {
             storage = storage.private(expires);
@@ -442,7 +459,7 @@ impl StorageConfig {
                 None if layer == "retry" => storage.layer(storage_core::RetryLayer::default()),
                 None if layer == "tracing" => storage.layer(storage_core::TracingLayer),
                 Some(("timeout", limit)) => {
-                    let limit = parse_duration(limit)?;
+                    let limit = duration_setting(name, "layers", limit)?;
                     storage.layer(storage_core::TimeoutLayer::new(limit, limit))
                 }
                 Some(("limit", count)) => match count.parse::<usize>() {
@@ -487,11 +504,28 @@ fn key_engine() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
 
-/// The key in the file at `path`: the I/O error, or the key or what is wrong with the text.
+/// Permission bits a signing key must not have: any access by group or others, as ssh requires of private keys.
+const KEY_SHARED_BITS: u32 = 0o077;
+
+/// The key in the file at `path`: the I/O error, or the key or what is wrong with the file (readable by others) or
+/// the text.
 fn read_key(path: &Path) -> std::io::Result<Result<SigningKey>> {
     use base64::Engine as _;
-    let text = std::fs::read_to_string(path)?;
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut file = std::fs::File::open(path)?;
     let bad = |what: &str| config_error(format!("signing key file {}: {what}", path.display()));
+    // The mode of the file opened, not of whatever the path names a moment later.
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode & KEY_SHARED_BITS != 0 {
+        return Ok(Err(bad(&format!(
+            "group or others can access it (mode {mode:04o}), so another local user could forge links; run \
+             `chmod 600 {}`",
+            path.display()
+        ))));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
     Ok((|| {
         let (id, secret) = text.trim().split_once(':').ok_or_else(|| bad("expected `id:base64-secret`"))?;
         let secret = key_engine().decode(secret).map_err(|_| bad("the secret is not base64"))?;
@@ -559,6 +593,28 @@ mod tests {
         assert!(!acl(StorageConfig::from_url("s3://b/p?acls=false&region=us-east-1", Path::new("/")).unwrap()));
         let bad = StorageConfig::from_url("s3://b/p?acls=no", Path::new("/")).unwrap_err();
         assert!(bad.to_string().contains("`acls` is `no`; use `true` or `false`"), "{bad}");
+    }
+
+    #[test]
+    fn a_signing_key_group_or_others_can_access_is_refused_with_the_chmod_hint() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing-key");
+        let made = super::load_or_create_key(&path).unwrap();
+        let chmod = |mode: u32| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            chmod(mode);
+            let err = super::load_or_create_key(&path).expect_err("a key others can access");
+            let message = err.to_string();
+            let hint = format!("run `chmod 600 {}`", path.display());
+            assert!(message.contains(&format!("mode {mode:04o}")) && message.contains(&hint), "{message}");
+            let secret = base64::Engine::encode(&super::key_engine(), made.secret());
+            assert!(!message.contains(&secret), "the error never carries the secret");
+        }
+        chmod(0o600);
+        assert_eq!(super::load_or_create_key(&path).unwrap().id(), made.id(), "a 0600 key is accepted");
+        chmod(0o400);
+        assert_eq!(super::load_or_create_key(&path).unwrap().id(), made.id(), "and a read-only one");
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub struct Capabilities {
     pub presign_read: bool,
     /// `presign` gives expiring URLs for PUT.
     pub presign_write: bool,
-    /// The longest expiry `presign` accepts.
+    /// The longest expiry `presign` and `upload_form` accept; `None` is [`crate::DEFAULT_MAX_EXPIRY`] (7 days).
     pub presign_max_expiry: Option<Duration>,
     /// Canned ACLs on put, and `set_acl` / `acl` on existing objects.
     pub acl: bool,

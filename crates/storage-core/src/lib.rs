@@ -23,6 +23,7 @@ mod backend;
 pub mod content;
 pub mod content_type;
 mod error;
+mod expiry;
 pub mod layer;
 pub mod migrate;
 mod mirror;
@@ -40,6 +41,7 @@ pub use backend::{
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use content_type::{ContentType, InvalidContentType, ServedType};
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
+pub use expiry::{DEFAULT_MAX_EXPIRY, check_expiry, parse_age, parse_duration};
 pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
 pub use migrate::{MigrateOptions, MigrationReport, migrate};
 pub use mirror::MirrorBackend;

@@ -178,6 +178,7 @@ pub struct UrlSigner {
     base_url: String,
     current: SigningKey,
     previous: Vec<SigningKey>,
+    max_expiry: Duration,
 }
 
 impl fmt::Debug for UrlSigner {
@@ -186,6 +187,7 @@ impl fmt::Debug for UrlSigner {
             .field("base_url", &self.base_url)
             .field("current", &self.current)
             .field("previous", &self.previous)
+            .field("max_expiry", &self.max_expiry)
             .finish()
     }
 }
@@ -197,7 +199,26 @@ impl UrlSigner {
         if !base_url.ends_with('/') {
             base_url.push('/');
         }
-        Self { base_url, current, previous: Vec::new() }
+        Self { base_url, current, previous: Vec::new(), max_expiry: crate::DEFAULT_MAX_EXPIRY }
+    }
+
+    /// Sign links and forms valid for up to `max` (7 days by default). The backends this signer serves declare it
+    /// as their `presign_max_expiry`, so `Storage` refuses a longer expiry before anything is signed.
+    pub fn with_max_expiry(mut self, max: Duration) -> Self {
+        self.max_expiry = max;
+        self
+    }
+
+    /// The longest expiry this signer signs.
+    pub fn max_expiry(&self) -> Duration {
+        self.max_expiry
+    }
+
+    /// The Unix second a link or form for `key`, issued at `now` for `expires`, stops working; refused past the
+    /// maximum or past what the clock can represent.
+    fn deadline(&self, key: &str, now: SystemTime, expires: Duration) -> Result<u64, crate::Error> {
+        crate::check_expiry(key, "url signer", expires, Some(self.max_expiry))?;
+        crate::expiry::deadline(key, now, expires)
     }
 
     /// Keep accepting URLs signed with a retired key.
@@ -216,9 +237,9 @@ impl UrlSigner {
         format!("{}{}", self.base_url, encode_key_path(key))
     }
 
-    /// Sign `request` as of `now`.
-    pub fn sign(&self, request: &PresignRequest, now: SystemTime) -> String {
-        let expires = unix_seconds(now + request.expires_in + Duration::from_millis(999));
+    /// Sign `request` as of `now`; `InvalidArgument` when its expiry is zero, past the maximum or past the clock's end.
+    pub fn sign(&self, request: &PresignRequest, now: SystemTime) -> Result<String, crate::Error> {
+        let expires = self.deadline(&request.key, now, request.expires_in)?;
         let fields = Fields {
             method: request.method,
             key: &request.key,
@@ -252,7 +273,7 @@ impl UrlSigner {
         query.push((P_SIGNATURE, signature));
         let query: Vec<String> =
             query.into_iter().map(|(name, value)| format!("{name}={}", encode_query_value(&value))).collect();
-        format!("{}?{}", self.plain_url(&request.key), query.join("&"))
+        Ok(format!("{}?{}", self.plain_url(&request.key), query.join("&")))
     }
 
     /// Verify a full URL for a request made with `method` at `now`.
@@ -482,9 +503,14 @@ pub struct VerifiedUpload {
 
 impl UrlSigner {
     /// The form for `policy`, posting to the base URL: `key`, `Content-Type` (for an exact type), then the policy,
-    /// the key id and the signature. The policy travels whole and signed, so the server needs no state.
-    pub fn sign_upload(&self, policy: &crate::upload::UploadPolicy, now: SystemTime) -> crate::upload::UploadForm {
-        let expires = unix_seconds(now) + policy.expires_in.as_secs().max(1);
+    /// the key id and the signature. The policy travels whole and signed, so the server needs no state. The expiry
+    /// obeys the same rule as a URL's.
+    pub fn sign_upload(
+        &self,
+        policy: &crate::upload::UploadPolicy,
+        now: SystemTime,
+    ) -> Result<crate::upload::UploadForm, crate::Error> {
+        let expires = self.deadline(&policy.key_field(), now, policy.expires_in)?;
         let encoded = URL_SAFE_NO_PAD.encode(encode_policy(policy, expires));
         let signature = URL_SAFE_NO_PAD.encode(upload_mac(&self.current, &encoded).finalize().into_bytes());
         let mut fields = vec![("key".to_owned(), policy.key_field())];
@@ -494,7 +520,7 @@ impl UrlSigner {
         fields.push((FIELD_POLICY.to_owned(), encoded));
         fields.push((FIELD_KEY_ID.to_owned(), self.current.id().to_owned()));
         fields.push((FIELD_SIGNATURE.to_owned(), signature));
-        crate::upload::UploadForm::new(self.base_url.clone(), fields)
+        Ok(crate::upload::UploadForm::new(self.base_url.clone(), fields))
     }
 
     /// Check an upload form's policy, key id and signature (any configured key), then its expiry.

@@ -652,7 +652,7 @@ impl Storage {
                 };
                 return Err(Error::unsupported(self.backend_name(), what));
             }
-            check_expiry(name, self.backend_name(), expires, caps.presign_max_expiry)?;
+            self.check_expiry(name, expires, &caps)?;
 
             let mut request = PresignRequest::new(options.method, name, expires);
             match options.method {
@@ -673,6 +673,11 @@ impl Storage {
         }
         .await
         .map_err(during(Operation::Presign))
+    }
+
+    /// The one expiry rule, with the maximum the backend declares.
+    fn check_expiry(&self, key: &str, expires: Duration, caps: &Capabilities) -> Result<()> {
+        crate::expiry::check_expiry(key, &format!("{} backend", self.backend_name()), expires, caps.presign_max_expiry)
     }
 
     /// The ACL an upload by URL or form sets: the one asked for, else the storage's default; `Unsupported` when the
@@ -697,7 +702,7 @@ impl Storage {
                 return Err(Error::unsupported(self.backend_name(), "direct upload forms"));
             }
             let key = policy.key_field();
-            check_expiry(&key, self.backend_name(), policy.expires_in, caps.presign_max_expiry)?;
+            self.check_expiry(&key, policy.expires_in, &caps)?;
             check_attributes(&key, &policy.attributes)?;
             let mut policy = policy.clone();
             policy.acl = self.upload_acl(policy.acl, &caps)?;
@@ -746,7 +751,7 @@ impl Storage {
             if !caps.presign_write {
                 return Err(Error::unsupported(self.backend_name(), "temporary URLs for uploading"));
             }
-            check_expiry(key, self.backend_name(), policy.expires_in, caps.presign_max_expiry)?;
+            self.check_expiry(key, policy.expires_in, &caps)?;
             let mut request = PresignRequest::new(Method::Put, key.clone(), policy.expires_in);
             request.content_type = content_type;
             request.acl = self.upload_acl(policy.acl, &caps)?;
@@ -889,23 +894,6 @@ fn check_attributes(key: &str, attributes: &Attributes) -> Result<()> {
                 ),
             ));
         }
-    }
-    Ok(())
-}
-
-fn check_expiry(key: &str, backend: &str, expires: Duration, max: Option<Duration>) -> Result<()> {
-    if expires.is_zero() {
-        return Err(Error::invalid_argument(Some(key), "a temporary URL must be valid for at least one second"));
-    }
-    if let Some(max) = max.filter(|max| expires > *max) {
-        return Err(Error::invalid_argument(
-            Some(key),
-            format!(
-                "an expiry of {} s is longer than the {backend} backend allows ({} s); choose a shorter one",
-                expires.as_secs(),
-                max.as_secs()
-            ),
-        ));
     }
     Ok(())
 }

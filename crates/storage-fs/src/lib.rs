@@ -58,8 +58,11 @@ use paths::{Entry, Found};
 
 pub(crate) const NAME: &str = "fs";
 
-/// Django's `FILE_UPLOAD_PERMISSIONS` default.
+/// Django's `FILE_UPLOAD_PERMISSIONS` default: the mode of public files. Private ones keep its owner bits alone.
 pub const DEFAULT_FILE_MODE: u32 = 0o644;
+
+/// The permission bits a private file keeps of the file mode: its owner's.
+const OWNER_BITS: u32 = 0o700;
 
 /// Temporary files older than this are left over from a crashed writer and removed when a backend opens the root.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -160,7 +163,9 @@ impl FsBackend {
         })
     }
 
-    /// Mode of new files (Django's `file_permissions_mode`; default 0o644).
+    /// Mode of new public files (Django's `file_permissions_mode`; default 0o644), whatever the process umask.
+    /// Private files (any ACL but `public-read` and `public-read-write`, or none) keep its owner bits alone, 0o600
+    /// by default, so no other local user can read them.
     pub fn with_file_mode(self, mode: u32) -> Self {
         self.configure(|inner| inner.file_mode = mode)
     }
@@ -227,14 +232,25 @@ impl Inner {
         }
     }
 
-    /// A new temporary file in `.storage/tmp`, removed again unless it is published.
-    fn temp_file(&self, key: &str) -> Result<(TempGuard, std::fs::File)> {
+    /// The permission bits of a file whose record is `record`: the file mode when its ACL is public, else the
+    /// mode's owner bits alone.
+    fn mode_of(&self, record: &Record) -> rustix::fs::Mode {
+        let mode = if record.acl().is_public_read() { self.file_mode } else { self.file_mode & OWNER_BITS };
+        rustix::fs::Mode::from_raw_mode(mode)
+    }
+
+    /// A new temporary file in `.storage/tmp` for an object with `record`, removed again unless it is published. It
+    /// has its final mode before its first byte: created owner-only (the umask can only narrow that), then set
+    /// exactly, whatever the umask, so a private file is never readable by others, not even while it is written.
+    fn temp_file(&self, key: &str, record: &Record) -> Result<(TempGuard, std::fs::File)> {
         use rustix::fs::{Mode, OFlags};
+        let io_error = |err: rustix::io::Errno| Error::from_io(NAME, Some(key), err.into());
         let name = temp_name();
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-        let fd = rustix::fs::openat(&*self.temp_fd, name.as_str(), flags, Mode::from_raw_mode(self.file_mode))
-            .map_err(|err| Error::from_io(NAME, Some(key), err.into()))?;
-        Ok((TempGuard { dir: self.temp_fd.clone(), name: Some(name) }, std::fs::File::from(fd)))
+        let fd = rustix::fs::openat(&*self.temp_fd, name.as_str(), flags, Mode::RUSR | Mode::WUSR).map_err(io_error)?;
+        let guard = TempGuard { dir: self.temp_fd.clone(), name: Some(name) };
+        rustix::fs::fchmod(&fd, self.mode_of(record)).map_err(io_error)?;
+        Ok((guard, std::fs::File::from(fd)))
     }
 
     /// Finish a written temporary file before it is published: its metadata record (with the MD5 of its bytes) on
@@ -476,6 +492,7 @@ impl Backend for FsBackend {
         capabilities.presign_read = self.inner.signer.is_some();
         capabilities.presign_write = self.inner.signer.is_some();
         capabilities.upload_form = self.inner.signer.is_some();
+        capabilities.presign_max_expiry = self.inner.signer.as_ref().map(UrlSigner::max_expiry);
         if !self.inner.attributes {
             capabilities.write_with_attributes = false;
             capabilities.write_with_user_metadata = false;
@@ -493,7 +510,7 @@ impl Backend for FsBackend {
             return self
                 .blocking(move |inner| {
                     let target = inner.write_target(&key)?;
-                    let (temp, mut file) = inner.temp_file(&key)?;
+                    let (temp, mut file) = inner.temp_file(&key, &record)?;
                     io::Write::write_all(&mut file, &bytes).map_err(|err| Error::from_io(NAME, Some(&key), err))?;
                     let md5 = inner.attributes.then(|| Md5::digest(&bytes).into());
                     inner.seal(&key, &file, record, md5)?;
@@ -506,7 +523,7 @@ impl Backend for FsBackend {
 
         let target_key = key.clone();
         let target = self.blocking(move |inner| inner.write_target(&target_key)).await?;
-        let (temp, mut file) = self.inner.temp_file(&key)?;
+        let (temp, mut file) = self.inner.temp_file(&key, &record)?;
         let io_error = |err| Error::from_io(NAME, Some(&key), err);
         let (file, md5) = if let Some(source) = content.as_path() {
             // A local file: copied in one blocking task, hashed on the way.
@@ -631,7 +648,7 @@ impl Backend for FsBackend {
             let (source, _, record) = inner.open_file(&from)?;
             let record = record.moved(&from, &to).unwrap_or(record);
             let target = inner.write_target(&to)?;
-            let (temp, mut file) = inner.temp_file(&to)?;
+            let (temp, mut file) = inner.temp_file(&to, &record)?;
             let md5 = hashing_copy(source, &mut file).map_err(|err| Error::from_io(NAME, Some(&from), err))?;
             inner.seal(&to, &file, record, Some(md5))?;
             drop(file);
@@ -672,14 +689,14 @@ impl Backend for FsBackend {
 
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "temporary URLs"))?;
-        let url = signer.sign(request, SystemTime::now());
+        let url = signer.sign(request, SystemTime::now())?;
         let headers = request.body_headers();
         Ok(PresignedRequest::new(request.method, url, headers))
     }
 
     async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
         let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "direct upload forms"))?;
-        Ok(signer.sign_upload(policy, SystemTime::now()))
+        signer.sign_upload(policy, SystemTime::now())
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
@@ -692,7 +709,15 @@ impl Backend for FsBackend {
             rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|err| io_error(err.into()))?;
             let mut record = inner.record_of(&file).map_err(io_error)?;
             record.set_acl(acl);
+            // The mode follows the ACL. No syscall changes a record and a mode at once, so no moment, a crash
+            // included, lets more users read the file than both its old and its new ACL allow: bits the new ACL
+            // drops go before the record changes, bits it adds come after.
+            let old_mode = rustix::fs::fstat(&file).map_err(|err| io_error(err.into()))?.st_mode;
+            let new_mode = inner.mode_of(&record);
+            let narrowed = rustix::fs::Mode::from_raw_mode(old_mode) & new_mode;
+            rustix::fs::fchmod(&file, narrowed).map_err(|err| io_error(err.into()))?;
             meta::write(&file, &record).map_err(io_error)?;
+            rustix::fs::fchmod(&file, new_mode).map_err(|err| io_error(err.into()))?;
             if inner.fsync {
                 file.sync_all().map_err(io_error)?;
             }

@@ -314,7 +314,9 @@ impl Backend for MemoryBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
+        let mut capabilities = Capabilities::all();
+        capabilities.presign_max_expiry = Some(self.inner.signer.max_expiry());
+        capabilities
     }
 
     async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
@@ -404,7 +406,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        let url = self.inner.signer.sign(request, SystemTime::now());
+        let url = self.inner.signer.sign(request, SystemTime::now())?;
         self.inner.issued.lock().unwrap_or_else(|p| p.into_inner()).push(IssuedUrl {
             method: request.method,
             key: request.key.clone(),
@@ -417,7 +419,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
-        Ok(self.inner.signer.sign_upload(policy, SystemTime::now()))
+        self.inner.signer.sign_upload(policy, SystemTime::now())
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {

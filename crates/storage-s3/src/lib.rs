@@ -59,8 +59,8 @@ use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
 
 pub(crate) const NAME: &str = "s3";
 
-/// S3's longest presigned URL lifetime (SigV4): seven days.
-pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+/// S3's longest presigned URL lifetime (SigV4): seven days, every backend's default maximum, which S3 cannot raise.
+pub const MAX_PRESIGN_EXPIRY: Duration = storage_core::DEFAULT_MAX_EXPIRY;
 
 /// A backend over one bucket (and an optional key prefix, `location`). Cheap to clone.
 #[derive(Debug, Clone)]

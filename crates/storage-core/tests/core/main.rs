@@ -3,6 +3,7 @@
 mod content_type;
 mod django;
 mod errors;
+mod expiry;
 mod fuzz;
 mod naming;
 mod policy;

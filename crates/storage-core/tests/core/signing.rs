@@ -26,7 +26,7 @@ fn a_signed_url_verifies_and_grants_what_was_signed() {
     let mut request = get("docs/report #1.pdf");
     request.response_content_disposition = Some("attachment; filename=\"r.pdf\"".into());
     request.response_content_type = Some("application/pdf".into());
-    let url = signer.sign(&request, now());
+    let url = signer.sign(&request, now()).unwrap();
     assert!(url.starts_with("http://127.0.0.1:8000/files/docs/report%20%231.pdf?"), "{url}");
     let granted = signer.verify_url(Method::Get, &url, now()).expect("valid");
     assert_eq!(granted.key, "docs/report #1.pdf");
@@ -42,7 +42,7 @@ fn put_constraints_are_signed() {
     request.content_type = Some("text/plain".into());
     request.acl = Some(Acl::Private);
     request.create_only = true;
-    let url = signer.sign(&request, now());
+    let url = signer.sign(&request, now()).unwrap();
     let granted = signer.verify_url(Method::Put, &url, now()).expect("valid");
     assert_eq!(
         (granted.content_type.as_deref(), granted.acl, granted.create_only),
@@ -58,7 +58,7 @@ fn put_constraints_are_signed() {
 #[test]
 fn refusals() {
     let signer = signer("k1", 1);
-    let url = signer.sign(&get("a.txt"), now());
+    let url = signer.sign(&get("a.txt"), now()).unwrap();
     let check = |url: &str, method, at, expected: SignatureError| {
         assert_eq!(signer.verify_url(method, url, at), Err(expected), "{url}");
     };
@@ -98,11 +98,14 @@ fn refusals() {
 #[test]
 fn key_rotation() {
     let old = signer("old", 1);
-    let url = old.sign(&get("a.txt"), now());
+    let url = old.sign(&get("a.txt"), now()).unwrap();
     let rotated = UrlSigner::new(BASE, SigningKey::new("new", vec![2; 32]).unwrap())
         .with_previous_key(SigningKey::new("old", vec![1; 32]).unwrap());
     assert!(rotated.verify_url(Method::Get, &url, now()).is_ok(), "a retired key still verifies");
-    assert!(rotated.sign(&get("a.txt"), now()).contains("X-Storage-Key-Id=new"), "new urls use the current key");
+    assert!(
+        rotated.sign(&get("a.txt"), now()).unwrap().contains("X-Storage-Key-Id=new"),
+        "new urls use the current key"
+    );
     let forgotten = signer("new", 2);
     assert_eq!(forgotten.verify_url(Method::Get, &url, now()), Err(SignatureError::UnknownKey));
     let impostor = signer("old", 3);
@@ -146,7 +149,7 @@ proptest! {
         let signer = signer("k1", 1);
         let mut request = get(&key);
         request.response_content_disposition = Some("attachment; filename=\"x\"".into());
-        let url = signer.sign(&request, now());
+        let url = signer.sign(&request, now()).unwrap();
         let original = signer.verify_url(Method::Get, &url, now()).expect("valid");
         let mut chars: Vec<char> = url.chars().collect();
         let at = position.index(chars.len());

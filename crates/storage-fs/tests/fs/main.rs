@@ -5,6 +5,7 @@ mod confinement;
 mod conformance;
 mod crash;
 mod layout;
+mod modes;
 mod processes;
 mod server;
 mod support;
