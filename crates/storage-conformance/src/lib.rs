@@ -308,6 +308,7 @@ macro_rules! with_case_list {
             set_attributes_keeps_bytes_and_acl,
             upload_forms_or_unsupported,
             public_urls,
+            plain_urls_of_files_never_made_public_are_refused,
             temporary_url_get,
             temporary_url_put,
             temporary_url_expiry_limits,

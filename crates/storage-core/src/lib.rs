@@ -45,7 +45,7 @@ pub use name::{UploadTo, validate_key};
 pub use storage::{
     DEFAULT_CONTENT_TYPE, OverwritePolicy, Page, SaveOptions, Storage, StorageOptions, guess_content_type,
 };
-pub use types::{Acl, Attributes, ByteRange, ListEntry, Metadata, ObjectMeta};
+pub use types::{Acl, Attributes, ByteRange, FileAcl, ListEntry, Metadata, ObjectMeta, PublicReads};
 pub use upload::{Checksum, ContentTypeRule, SuccessAction, UploadForm, UploadKey, UploadPolicy};
 pub use url::{DEFAULT_EXPIRY, UrlOptions, UrlPolicy, content_disposition};
 

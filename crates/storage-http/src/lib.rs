@@ -8,8 +8,8 @@
 //!   `Content-Security-Policy` for types a browser would render (HTML, SVG, XML);
 //! - `PUT` of a signed upload URL: stores the body under exactly that name, create-only when the URL says so (412
 //!   when taken), with the signed content type and ACL (403 when the request's content type differs);
-//! - `GET` of a plain URL: the object if its ACL is `public-read` (as on S3; a storage of public files sets
-//!   `default_acl`), else 403;
+//! - `GET` of a plain URL: the object only if it is proven public ([`Storage::is_public`]: its ACL is
+//!   `public-read`, as on S3, or the storage keeps no ACLs and is declared public), else 403;
 //! - `POST` of a direct-upload form (`Storage::upload_form`) to the base path: the file stored within the form's
 //!   signed policy, enforced while it streams in (`form.rs`);
 //! - 403 for an expired, tampered, wrong-method or unknown-key URL, 404 for a missing object.
@@ -122,13 +122,11 @@ impl Service {
         if method != Method::Get || !self.storage.capabilities().public_url {
             return status(StatusCode::FORBIDDEN);
         }
-        match self.storage.acl(&key).await {
-            // As on S3: only objects whose ACL grants public read are served without a signature.
-            Ok(acl) if acl.is_public_read() => self.serve(&key, headers, None, head_only).await,
-            Ok(_) => status(StatusCode::FORBIDDEN),
+        // Private unless proven public (storage-core's rule): a signature is needed for everything else.
+        match self.storage.is_public(&key).await {
+            Ok(true) => self.serve(&key, headers, None, head_only).await,
+            Ok(false) => status(StatusCode::FORBIDDEN),
             Err(err) if err.kind() == ErrorKind::NotFound => status(StatusCode::NOT_FOUND),
-            // Without ACLs there is nothing to enforce: a public base URL serves what is stored.
-            Err(err) if err.kind() == ErrorKind::Unsupported => self.serve(&key, headers, None, head_only).await,
             Err(_) => status(StatusCode::FORBIDDEN),
         }
     }

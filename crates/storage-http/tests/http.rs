@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use storage_core::signing::{SigningKey, UrlSigner};
-use storage_core::{Acl, SaveOptions, Storage, UrlOptions};
+use storage_core::{Acl, PublicReads, SaveOptions, Storage, UrlOptions};
 use storage_http::SignedUrlService;
 
 /// A storage of `kind` whose URLs a `SignedUrlService` answers on a fresh port; the temp dir lives as long as it.
@@ -17,6 +17,16 @@ async fn served(kind: &str, public_cache_control: Option<&str>) -> (Storage, Opt
             let dir = tempfile::tempdir().unwrap();
             let backend = storage_fs::FsBackend::new(dir.path()).unwrap().with_url_signer(signer.clone());
             (backend.storage(), Some(dir))
+        }
+        "fs without acls" | "fs without acls, declared public" => {
+            let dir = tempfile::tempdir().unwrap();
+            let backend =
+                storage_fs::FsBackend::without_attributes(dir.path()).unwrap().with_url_signer(signer.clone());
+            let storage = match kind {
+                "fs without acls" => backend.storage(),
+                _ => backend.storage().with_public_reads(PublicReads::Everything),
+            };
+            (storage, Some(dir))
         }
         _ => (storage_memory::MemoryBackend::with_signer(signer.clone()).storage(), None),
     };
@@ -205,5 +215,23 @@ async fn direct_uploads_are_enforced_while_they_stream_in() {
                 std::fs::read_dir(&temp).map(|dir| dir.flatten().map(|e| e.path()).collect()).unwrap_or_default();
             assert!(left.is_empty(), "temporary files left: {left:?}");
         }
+    }
+}
+
+/// Without per-file ACLs, a plain URL serves only when the storage itself is declared public; a signed link always.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_acls_only_a_storage_declared_public_serves_plain_urls() {
+    // A storage not declared public says nothing of what exists: a missing file is refused as a stored one is.
+    for (kind, plain_status, missing_status) in
+        [("fs without acls", 403, 403), ("fs without acls, declared public", 200, 404)]
+    {
+        let (storage, _dir) = served(kind, None).await;
+        let name = storage.save("docs/secret.txt", "secret").await.unwrap();
+        let plain = storage.url(&name).await.unwrap();
+        assert!(!plain.contains('?'), "{kind}: a plain URL: {plain}");
+        assert_eq!(get(&plain, &[]).await.status(), plain_status, "{kind}");
+        assert_eq!(get(&format!("{plain}.missing"), &[]).await.status(), missing_status, "{kind}: a missing file");
+        let link = storage.temporary_url(&name, Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+        assert_eq!(get(&link, &[]).await.status(), 200, "{kind}: a signed link");
     }
 }

@@ -31,9 +31,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use md5::{Digest, Md5};
 use storage_core::signing::{SignatureError, SigningKey, UrlSigner, encode_key_path};
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode,
-    async_trait,
+    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, FileAcl, GetResult, ListEntry, ListOptions,
+    Metadata, Method, ObjectMeta, PresignRequest, PresignedRequest, PublicReads, PutOptions, PutResult, Result,
+    Storage, WriteMode, async_trait,
 };
 
 const NAME: &str = "memory";
@@ -267,8 +267,8 @@ impl MemoryBackend {
         }
         let key = percent_decode(path);
         match self.object(&key) {
-            // As on S3: only objects whose ACL grants public read are served without a signature.
-            Ok(object) if !object.acl.is_some_and(Acl::is_public_read) => Response::status(403),
+            // Private unless proven public, by storage-core's rule (this backend keeps every file's ACL).
+            Ok(object) if !PublicReads::PerFileAcl.allows(FileAcl::Kept(object.acl)) => Response::status(403),
             Ok(object) => {
                 let (content_type, disposition) =
                     (object.attributes.content_type.clone(), object.attributes.content_disposition.clone());
