@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod conditional;
 pub mod content;
 mod error;
 pub mod layer;
@@ -36,6 +37,7 @@ pub use backend::{
     Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, PutResult,
     WriteMode,
 };
+pub use conditional::{Conditions, Precondition};
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
 pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};

@@ -17,6 +17,8 @@
 #![warn(missing_docs)]
 
 mod form;
+#[cfg(test)]
+mod range_fuzz;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,7 +32,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, Request, Re
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use storage_core::signing::{UrlSigner, VerifiedUrl, decode_key_path};
-use storage_core::{ByteRange, Content, ErrorKind, Metadata, Method, OverwritePolicy, SaveOptions, Storage};
+use storage_core::{
+    ByteRange, Conditions, Content, ErrorKind, Metadata, Method, OverwritePolicy, Precondition, SaveOptions, Storage,
+};
 
 /// The body of every response.
 pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -138,28 +142,32 @@ impl Service {
         granted: Option<&VerifiedUrl>,
         head_only: bool,
     ) -> Response<ResponseBody> {
-        let conditional = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::IF_RANGE]
-            .iter()
-            .any(|name| headers.contains_key(name));
+        let conditions =
+            Conditions::from_headers(headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())));
         let mut range = match headers.get(header::RANGE).map(parse_range) {
             None | Some(RangeHeader::Ignored) => None,
             Some(RangeHeader::Single(range)) => Some(range),
         };
-        // Conditions are decided on the metadata alone, before any byte is read.
-        if conditional {
+        // Conditions are decided on the metadata alone, before any byte is read, in RFC 9110's order.
+        if !conditions.is_empty() {
             let metadata = match self.storage.metadata(key).await {
                 Ok(metadata) => metadata,
                 Err(err) => return error_status(&err),
             };
-            if not_modified(headers, &metadata) {
-                let mut response = Response::builder().status(StatusCode::NOT_MODIFIED);
-                for (name, value) in validators(&metadata).into_iter().chain(self.cache_control(&metadata, granted)) {
-                    response = response.header(name, value);
+            match conditions.evaluate(&metadata.meta) {
+                Precondition::Proceed => {}
+                Precondition::Failed => return status(StatusCode::PRECONDITION_FAILED),
+                Precondition::NotModified => {
+                    let mut response = Response::builder().status(StatusCode::NOT_MODIFIED);
+                    for (name, value) in validators(&metadata).into_iter().chain(self.cache_control(&metadata, granted))
+                    {
+                        response = response.header(name, value);
+                    }
+                    return response.body(empty()).unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR));
                 }
-                return response.body(empty()).unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR));
             }
             // A range only of the version the client holds: for any other, the whole object.
-            if range.is_some() && !if_range_holds(headers, &metadata) {
+            if range.is_some() && !conditions.range_applies(&metadata.meta) {
                 range = None;
             }
         }
@@ -327,35 +335,6 @@ fn http_date(time: chrono::DateTime<chrono::Utc>) -> String {
     httpdate::fmt_http_date(time.into())
 }
 
-/// An HTTP date, in seconds since the epoch (the precision HTTP dates have).
-fn parse_http_date(value: &HeaderValue) -> Option<i64> {
-    let time = httpdate::parse_http_date(value.to_str().ok()?).ok()?;
-    Some(time.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as i64)
-}
-
-/// Whether `If-None-Match` lists this object's tag (weakly compared), or, without it, `If-Modified-Since` is not
-/// before its last change (to the second, as HTTP dates are).
-fn not_modified(headers: &HeaderMap, metadata: &Metadata) -> bool {
-    if let Some(wanted) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        let ours = metadata.meta.etag.as_deref().map(|etag| etag.trim_start_matches("W/"));
-        return wanted.split(',').map(str::trim).any(|tag| tag == "*" || Some(tag.trim_start_matches("W/")) == ours);
-    }
-    match headers.get(header::IF_MODIFIED_SINCE).and_then(parse_http_date) {
-        Some(since) => metadata.meta.last_modified.timestamp() <= since,
-        None => false,
-    }
-}
-
-/// Whether an `If-Range` (if any) names this version: its strong tag, or exactly its last-modified date.
-fn if_range_holds(headers: &HeaderMap, metadata: &Metadata) -> bool {
-    let Some(value) = headers.get(header::IF_RANGE) else { return true };
-    let text = value.to_str().unwrap_or_default();
-    if text.starts_with('"') {
-        return metadata.meta.etag.as_deref() == Some(text);
-    }
-    parse_http_date(value) == Some(metadata.meta.last_modified.timestamp())
-}
-
 /// The status for a failed read.
 fn error_status(err: &storage_core::Error) -> Response<ResponseBody> {
     match err.kind() {
@@ -403,7 +382,10 @@ fn parse_range(value: &HeaderValue) -> RangeHeader {
         (true, false) => number(end).map_or(RangeHeader::Ignored, |n| RangeHeader::Single(ByteRange::Suffix(n))),
         (false, true) => number(start).map_or(RangeHeader::Ignored, |s| RangeHeader::Single(ByteRange::From(s))),
         (false, false) => match (number(start), number(end)) {
-            (Some(s), Some(e)) if s <= e => RangeHeader::Single(ByteRange::Bounded { start: s, end: e + 1 }),
+            // An end at the last position a u64 holds is past any object: it reads to the end.
+            (Some(s), Some(e)) if s <= e => RangeHeader::Single(
+                e.checked_add(1).map_or(ByteRange::From(s), |end| ByteRange::Bounded { start: s, end }),
+            ),
             _ => RangeHeader::Ignored,
         },
         (true, true) => RangeHeader::Ignored,
