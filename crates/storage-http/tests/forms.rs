@@ -85,6 +85,21 @@ fn multipart() -> String {
     format!("multipart/form-data; boundary={BOUNDARY}")
 }
 
+/// A body sent without end: `start`, then `tail` again and again, and the answer it must get.
+struct Endless {
+    what: &'static str,
+    content_type: String,
+    start: Vec<u8>,
+    tail: Bytes,
+    expected: StatusCode,
+}
+
+impl Endless {
+    fn of(what: &'static str, start: Vec<u8>, tail: Bytes) -> Self {
+        Endless { what, content_type: multipart(), start, tail, expected: StatusCode::PAYLOAD_TOO_LARGE }
+    }
+}
+
 /// Each unbounded body is refused after at most a few hundred KiB were read, before any signature could be checked,
 /// with the limit it passed named.
 #[tokio::test]
@@ -101,16 +116,19 @@ async fn endless_headers_fields_and_preambles_are_refused_after_a_bounded_read()
         );
     }
     let signed_file_start = parts_then_file_header(&form.fields, "a.txt");
-    let cases: [(&str, String, Vec<u8>, &[u8], StatusCode); 5] = [
-        ("an endless part header", multipart(), endless_header, b"AAAAAAAA", StatusCode::PAYLOAD_TOO_LARGE),
-        ("no boundary at all", multipart(), Vec::new(), b"no boundary here ", StatusCode::PAYLOAD_TOO_LARGE),
-        ("an endless field", multipart(), endless_field, b"vvvvvvvv", StatusCode::PAYLOAD_TOO_LARGE),
-        ("fields without end", multipart(), many_fields, b"", StatusCode::PAYLOAD_TOO_LARGE),
-        ("no boundary in the type", "multipart/form-data".into(), Vec::new(), b"x", StatusCode::BAD_REQUEST),
+    let repeated = |pattern: &[u8]| Bytes::from(pattern.repeat(1024));
+    let cases = [
+        Endless::of("an endless part header", endless_header, repeated(b"AAAAAAAA")),
+        Endless::of("no boundary at all", Vec::new(), repeated(b"no boundary here ")),
+        Endless::of("an endless field", endless_field, repeated(b"vvvvvvvv")),
+        Endless::of("fields without end", many_fields, Bytes::from(signed_file_start)),
+        Endless {
+            content_type: "multipart/form-data".into(),
+            expected: StatusCode::BAD_REQUEST,
+            ..Endless::of("no boundary in the type", Vec::new(), repeated(b"x"))
+        },
     ];
-    for (what, content_type, start, tail, expected) in cases {
-        let tail =
-            if tail.is_empty() { Bytes::from(signed_file_start.clone()) } else { Bytes::from(tail.repeat(1024)) };
+    for Endless { what, content_type, start, tail, expected } in cases {
         let (status, read) = post_endless(&service, &content_type, start, tail).await;
         assert_eq!(status, expected, "{what}");
         assert!(read < 512 << 10, "{what}: {read} bytes were read before the refusal");
