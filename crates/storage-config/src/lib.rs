@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::Deserialize;
 pub use storage_core::parse_duration;
 use storage_core::signing::{SigningKey, UrlSigner};
-use storage_core::{Acl, Error, OverwritePolicy, Result, Storage, UrlPolicy};
+use storage_core::{Acl, Error, OverwritePolicy, PublicReads, Result, Storage, UrlPolicy};
 use storage_fs::FsBackend;
 use storage_memory::MemoryBackend;
 use storage_s3::{AddressingStyle, ClientSettings, S3Backend, S3Config};
@@ -108,6 +108,9 @@ pub struct StorageConfig {
     pub acl: Option<String>,
     /// Every URL of this storage is signed and expires (and saves are `private` where the backend has ACLs).
     pub private: Option<bool>,
+    /// A storage of public files on a backend that keeps no per-file ACLs (fs with `attributes = false`): anyone
+    /// may read every file at its plain URL. Without it, such a storage serves nothing without a signature.
+    pub public: Option<bool>,
     /// How long signed URLs live: `60s`, `10m`, `1h`, `7d` (default 1h).
     pub expires: Option<String>,
     /// fs and memory: the longest expiry of their links and forms, `30d` (default `7d`, S3's fixed limit; an S3
@@ -360,6 +363,7 @@ impl StorageConfig {
             overwrite,
             acl,
             private,
+            public,
             expires,
             max_expires
         );
@@ -453,6 +457,11 @@ impl StorageConfig {
         if let Some(acl) = &self.acl {
             let acl: Acl = acl.parse().map_err(|err: Error| at(err.to_string()))?;
             storage = storage.with_default_acl(Some(acl));
+        }
+        match (self.public.unwrap_or(false), self.private.unwrap_or(false)) {
+            (true, true) => return Err(at("`public = true` and `private = true` contradict; keep one".to_owned())),
+            (true, false) => storage = storage.with_public_reads(PublicReads::Everything),
+            (false, _) => {}
         }
         for layer in self.layers.iter().flatten() {
             storage = match layer.split_once(':') {
@@ -552,7 +561,7 @@ fn publish_key(path: &Path, key: &SigningKey) -> std::io::Result<()> {
 mod tests {
     use std::path::Path;
 
-    use super::{Config, StorageConfig};
+    use super::{Config, PublicReads, StorageConfig};
 
     #[test]
     fn create_only_multipart_from_the_table_or_the_url_reaches_the_backend() {
@@ -615,6 +624,22 @@ mod tests {
         assert_eq!(super::load_or_create_key(&path).unwrap().id(), made.id(), "a 0600 key is accepted");
         chmod(0o400);
         assert_eq!(super::load_or_create_key(&path).unwrap().id(), made.id(), "and a read-only one");
+    }
+
+    #[test]
+    fn public_declares_every_file_public_and_contradicts_private() {
+        let config: Config = toml::from_str(
+            "[storages.open]\nbackend = \"memory\"\npublic = true\n[storages.closed]\nbackend = \"memory\"\n\
+             [storages.both]\nbackend = \"memory\"\npublic = true\nprivate = true\n",
+        )
+        .unwrap();
+        let reads = |name: &str| {
+            config.storage(name).unwrap().build(name, Path::new("/")).map(|built| built.storage.options().public_reads)
+        };
+        assert_eq!(reads("open").unwrap(), PublicReads::Everything);
+        assert_eq!(reads("closed").unwrap(), PublicReads::PerFileAcl, "private unless declared public");
+        let both = reads("both").unwrap_err().to_string();
+        assert!(both.contains("`public = true` and `private = true` contradict"), "{both}");
     }
 
     #[test]

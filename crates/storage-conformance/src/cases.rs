@@ -813,6 +813,45 @@ pub async fn public_urls(fx: Fixture) {
     }
 }
 
+/// Private unless proven public: a file nobody made public never answers 2xx at its plain URL, nor at a signed
+/// link's URL without its query, on a backend with per-file ACLs or without them.
+pub async fn plain_urls_of_files_never_made_public_are_refused(fx: Fixture) {
+    let storage = fx.storage();
+    let caps = fx.backend.capabilities();
+    let private = storage.clone().private(Duration::from_secs(60));
+    let mut names = vec![
+        storage.save("docs/plain secret.txt", "never made public").await.expect("save"),
+        private.save("docs/private secret.txt", "never made public").await.expect("save"),
+    ];
+    if caps.acl {
+        let name = storage.save("docs/made private.txt", "never made public").await.expect("save");
+        storage.set_acl(&name, Acl::Private).await.expect("set_acl");
+        names.push(name);
+    }
+    assert!(!storage.is_public(&names[0]).await.expect("is_public"), "a plain save is not public");
+    if !caps.public_url {
+        assert_kind(storage.url(&names[0]).await, ErrorKind::Unsupported, "url");
+        return;
+    }
+    for name in &names {
+        let mut urls = vec![storage.url(name).await.expect("url")];
+        if caps.presign_read {
+            let signed = private.url(name).await.expect("a signed url");
+            urls.push(signed.split('?').next().expect("a url").to_owned());
+        }
+        for url in urls {
+            for headers in [vec![], vec![("range".to_owned(), "bytes=0-3".to_owned())]] {
+                let response = send(&fx, "GET", &url, headers.clone(), Bytes::new()).await;
+                assert!(
+                    !(200..300).contains(&response.status) && response.body != "never made public",
+                    "GET {url} {headers:?} of a file never made public answered {}",
+                    response.status
+                );
+            }
+        }
+    }
+}
+
 /// Signed download URLs work, refuse tampering and other methods, and expire.
 pub async fn temporary_url_get(fx: Fixture) {
     let storage = fx.storage().private(Duration::from_secs(60));

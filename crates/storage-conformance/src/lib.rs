@@ -309,6 +309,7 @@ macro_rules! with_case_list {
             content_type_lists_refused_at_every_entry,
             upload_forms_or_unsupported,
             public_urls,
+            plain_urls_of_files_never_made_public_are_refused,
             temporary_url_get,
             temporary_url_put,
             temporary_url_expiry_limits,

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod conditional;
 pub mod content;
 pub mod content_type;
 mod error;
@@ -38,6 +39,7 @@ pub use backend::{
     Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, PutResult,
     WriteMode,
 };
+pub use conditional::{Conditions, Precondition};
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use content_type::{ContentType, InvalidContentType, ServedType};
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
@@ -49,7 +51,7 @@ pub use name::{UploadTo, validate_key};
 pub use storage::{
     DEFAULT_CONTENT_TYPE, OverwritePolicy, Page, SaveOptions, Storage, StorageOptions, guess_content_type,
 };
-pub use types::{Acl, Attributes, ByteRange, ListEntry, Metadata, ObjectMeta};
+pub use types::{Acl, Attributes, ByteRange, FileAcl, ListEntry, Metadata, ObjectMeta, PublicReads};
 pub use upload::{Checksum, ContentTypeRule, SuccessAction, UploadForm, UploadKey, UploadPolicy};
 pub use url::{DEFAULT_EXPIRY, UrlOptions, UrlPolicy, content_disposition};
 

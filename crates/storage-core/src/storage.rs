@@ -13,7 +13,7 @@ use crate::backend::{
 use crate::content::Content;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::name::{AvailableNames, UploadTo, validate_key};
-use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata, ObjectMeta};
+use crate::types::{Acl, Attributes, ByteRange, FileAcl, ListEntry, Metadata, ObjectMeta, PublicReads};
 use crate::upload::{UploadForm, UploadPolicy};
 use crate::url::{UrlOptions, UrlPolicy, check_header_value, content_disposition};
 
@@ -54,6 +54,8 @@ pub struct StorageOptions {
     pub default_attributes: Attributes,
     /// Attributes for a given name, layered over `default_attributes` and under the save's own.
     pub attributes_for: Option<AttributesHook>,
+    /// Which files anyone may read without a signature (see [`Storage::is_public`]).
+    pub public_reads: PublicReads,
 }
 
 impl std::fmt::Debug for StorageOptions {
@@ -65,6 +67,7 @@ impl std::fmt::Debug for StorageOptions {
             .field("max_name_length", &self.max_name_length)
             .field("default_attributes", &self.default_attributes)
             .field("attributes_for", &self.attributes_for.as_ref().map(|_| "Fn(&str) -> Attributes"))
+            .field("public_reads", &self.public_reads)
             .finish()
     }
 }
@@ -78,6 +81,7 @@ impl Default for StorageOptions {
             max_name_length: None,
             default_attributes: Attributes::default(),
             attributes_for: None,
+            public_reads: PublicReads::default(),
         }
     }
 }
@@ -191,6 +195,14 @@ impl Storage {
     /// `exports/` (django-storages' `get_object_parameters`).
     pub fn with_attributes_for(mut self, hook: impl Fn(&str) -> Attributes + Send + Sync + 'static) -> Self {
         Arc::make_mut(&mut self.options).attributes_for = Some(Arc::new(hook));
+        self
+    }
+
+    /// This storage with a rule for which files anyone may read at their plain URLs. A backend that keeps per-file
+    /// ACLs answers by each file's ACL whatever is set here; [`PublicReads::Everything`] declares a storage of public
+    /// files on one that keeps none.
+    pub fn with_public_reads(mut self, public_reads: PublicReads) -> Self {
+        Arc::make_mut(&mut self.options).public_reads = public_reads;
         self
     }
 
@@ -800,6 +812,29 @@ impl Storage {
                 return Err(Error::unsupported(self.backend_name(), "ACLs"));
             }
             self.backend.acl(name).await
+        }
+        .await
+        .map_err(during(Operation::Acl))
+    }
+
+    /// Whether anyone may read `name` without a signature: its own ACL grants public read, or, on a backend that
+    /// keeps no per-file ACLs, the storage itself is declared public (its default ACL grants public read, or
+    /// [`PublicReads::Everything`]). Everything else is private: servers of plain URLs answer 403 unless this is
+    /// `true`. `NotFound` only where the backend keeps ACLs (elsewhere a missing file of a private storage is just not
+    /// public, so strangers learn nothing of what exists).
+    pub async fn is_public(&self, name: &str) -> Result<bool> {
+        async {
+            validate_key(name)?;
+            let file_acl = if self.capabilities().acl {
+                FileAcl::Kept(Some(self.backend.acl(name).await?))
+            } else {
+                FileAcl::NotKept
+            };
+            let declared = match self.options.default_acl {
+                Some(acl) if acl.is_public_read() => PublicReads::Everything,
+                _ => self.options.public_reads,
+            };
+            Ok(declared.allows(file_acl))
         }
         .await
         .map_err(during(Operation::Acl))

@@ -159,6 +159,41 @@ impl Acl {
     }
 }
 
+/// Which files of a storage anyone may read at their plain URLs, without a signature.
+///
+/// A file is private unless proven public: its own ACL grants public read, or, on a backend that keeps no per-file
+/// ACLs, the storage itself is declared public. [`crate::Storage::is_public`] applies this rule for servers of plain
+/// URLs; a server that holds a file's ACL already applies [`PublicReads::allows`] itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PublicReads {
+    /// Only files whose own ACL grants public read; where the backend keeps no ACLs, none.
+    #[default]
+    PerFileAcl,
+    /// Every file of a storage of public files, on a backend that keeps no per-file ACLs (where it keeps them, each
+    /// file's ACL still decides).
+    Everything,
+}
+
+/// What a backend knows of one file's ACL, for [`PublicReads::allows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAcl {
+    /// The backend keeps per-file ACLs; this is the file's (`None`: saved without one, so private).
+    Kept(Option<Acl>),
+    /// The backend keeps no per-file ACLs.
+    NotKept,
+}
+
+impl PublicReads {
+    /// Whether a file with this ACL may be read without a signature.
+    pub fn allows(self, file_acl: FileAcl) -> bool {
+        match file_acl {
+            FileAcl::Kept(acl) => acl.is_some_and(Acl::is_public_read),
+            FileAcl::NotKept => self == PublicReads::Everything,
+        }
+    }
+}
+
 impl fmt::Display for Acl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

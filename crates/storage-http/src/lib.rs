@@ -11,8 +11,8 @@
 //! - `PUT` of a signed upload URL: stores the body under exactly that name, create-only when the URL says so (412
 //!   when taken), with the signed content type and ACL (403 when the request's content type differs, 400 when it
 //!   is not exactly one media type);
-//! - `GET` of a plain URL: the object if its ACL is `public-read` (as on S3; a storage of public files sets
-//!   `default_acl`), else 403;
+//! - `GET` of a plain URL: the object only if it is proven public ([`Storage::is_public`]: its ACL is
+//!   `public-read`, as on S3, or the storage keeps no ACLs and is declared public), else 403;
 //! - `POST` of a direct-upload form (`Storage::upload_form`) to the base path: the file stored within the form's
 //!   signed policy, enforced while it streams in (`form.rs`);
 //! - 403 for an expired, tampered, wrong-method or unknown-key URL, 404 for a missing object.
@@ -20,6 +20,8 @@
 #![warn(missing_docs)]
 
 mod form;
+#[cfg(test)]
+mod range_fuzz;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,7 +36,8 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use storage_core::signing::{UrlSigner, VerifiedUrl, decode_key_path};
 use storage_core::{
-    ByteRange, Content, ContentType, ErrorKind, Metadata, Method, OverwritePolicy, SaveOptions, ServedType, Storage,
+    ByteRange, Conditions, Content, ContentType, ErrorKind, Metadata, Method, OverwritePolicy, Precondition,
+    SaveOptions, ServedType, Storage,
 };
 
 /// The body of every response.
@@ -127,13 +130,11 @@ impl Service {
         if method != Method::Get || !self.storage.capabilities().public_url {
             return status(StatusCode::FORBIDDEN);
         }
-        match self.storage.acl(&key).await {
-            // As on S3: only objects whose ACL grants public read are served without a signature.
-            Ok(acl) if acl.is_public_read() => self.serve(&key, headers, None, head_only).await,
-            Ok(_) => status(StatusCode::FORBIDDEN),
+        // Private unless proven public (storage-core's rule): a signature is needed for everything else.
+        match self.storage.is_public(&key).await {
+            Ok(true) => self.serve(&key, headers, None, head_only).await,
+            Ok(false) => status(StatusCode::FORBIDDEN),
             Err(err) if err.kind() == ErrorKind::NotFound => status(StatusCode::NOT_FOUND),
-            // Without ACLs there is nothing to enforce: a public base URL serves what is stored.
-            Err(err) if err.kind() == ErrorKind::Unsupported => self.serve(&key, headers, None, head_only).await,
             Err(_) => status(StatusCode::FORBIDDEN),
         }
     }
@@ -145,28 +146,32 @@ impl Service {
         granted: Option<&VerifiedUrl>,
         head_only: bool,
     ) -> Response<ResponseBody> {
-        let conditional = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::IF_RANGE]
-            .iter()
-            .any(|name| headers.contains_key(name));
+        let conditions =
+            Conditions::from_headers(headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())));
         let mut range = match headers.get(header::RANGE).map(parse_range) {
             None | Some(RangeHeader::Ignored) => None,
             Some(RangeHeader::Single(range)) => Some(range),
         };
-        // Conditions are decided on the metadata alone, before any byte is read.
-        if conditional {
+        // Conditions are decided on the metadata alone, before any byte is read, in RFC 9110's order.
+        if !conditions.is_empty() {
             let metadata = match self.storage.metadata(key).await {
                 Ok(metadata) => metadata,
                 Err(err) => return error_status(&err),
             };
-            if not_modified(headers, &metadata) {
-                let mut response = Response::builder().status(StatusCode::NOT_MODIFIED);
-                for (name, value) in validators(&metadata).into_iter().chain(self.cache_control(&metadata, granted)) {
-                    response = response.header(name, value);
+            match conditions.evaluate(&metadata.meta) {
+                Precondition::Proceed => {}
+                Precondition::Failed => return status(StatusCode::PRECONDITION_FAILED),
+                Precondition::NotModified => {
+                    let mut response = Response::builder().status(StatusCode::NOT_MODIFIED);
+                    for (name, value) in validators(&metadata).into_iter().chain(self.cache_control(&metadata, granted))
+                    {
+                        response = response.header(name, value);
+                    }
+                    return response.body(empty()).unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR));
                 }
-                return response.body(empty()).unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR));
             }
             // A range only of the version the client holds: for any other, the whole object.
-            if range.is_some() && !if_range_holds(headers, &metadata) {
+            if range.is_some() && !conditions.range_applies(&metadata.meta) {
                 range = None;
             }
         }
@@ -340,35 +345,6 @@ fn http_date(time: chrono::DateTime<chrono::Utc>) -> String {
     httpdate::fmt_http_date(time.into())
 }
 
-/// An HTTP date, in seconds since the epoch (the precision HTTP dates have).
-fn parse_http_date(value: &HeaderValue) -> Option<i64> {
-    let time = httpdate::parse_http_date(value.to_str().ok()?).ok()?;
-    Some(time.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as i64)
-}
-
-/// Whether `If-None-Match` lists this object's tag (weakly compared), or, without it, `If-Modified-Since` is not
-/// before its last change (to the second, as HTTP dates are).
-fn not_modified(headers: &HeaderMap, metadata: &Metadata) -> bool {
-    if let Some(wanted) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        let ours = metadata.meta.etag.as_deref().map(|etag| etag.trim_start_matches("W/"));
-        return wanted.split(',').map(str::trim).any(|tag| tag == "*" || Some(tag.trim_start_matches("W/")) == ours);
-    }
-    match headers.get(header::IF_MODIFIED_SINCE).and_then(parse_http_date) {
-        Some(since) => metadata.meta.last_modified.timestamp() <= since,
-        None => false,
-    }
-}
-
-/// Whether an `If-Range` (if any) names this version: its strong tag, or exactly its last-modified date.
-fn if_range_holds(headers: &HeaderMap, metadata: &Metadata) -> bool {
-    let Some(value) = headers.get(header::IF_RANGE) else { return true };
-    let text = value.to_str().unwrap_or_default();
-    if text.starts_with('"') {
-        return metadata.meta.etag.as_deref() == Some(text);
-    }
-    parse_http_date(value) == Some(metadata.meta.last_modified.timestamp())
-}
-
 /// The status for a failed read.
 fn error_status(err: &storage_core::Error) -> Response<ResponseBody> {
     match err.kind() {
@@ -407,7 +383,10 @@ fn parse_range(value: &HeaderValue) -> RangeHeader {
         (true, false) => number(end).map_or(RangeHeader::Ignored, |n| RangeHeader::Single(ByteRange::Suffix(n))),
         (false, true) => number(start).map_or(RangeHeader::Ignored, |s| RangeHeader::Single(ByteRange::From(s))),
         (false, false) => match (number(start), number(end)) {
-            (Some(s), Some(e)) if s <= e => RangeHeader::Single(ByteRange::Bounded { start: s, end: e + 1 }),
+            // An end at the last position a u64 holds is past any object: it reads to the end.
+            (Some(s), Some(e)) if s <= e => RangeHeader::Single(
+                e.checked_add(1).map_or(ByteRange::From(s), |end| ByteRange::Bounded { start: s, end }),
+            ),
             _ => RangeHeader::Ignored,
         },
         (true, true) => RangeHeader::Ignored,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use storage_core::signing::{SigningKey, UrlSigner};
-use storage_core::{Acl, SaveOptions, Storage, UrlOptions};
+use storage_core::{Acl, PublicReads, SaveOptions, Storage, UrlOptions};
 use storage_http::SignedUrlService;
 
 /// A storage of `kind` whose URLs a `SignedUrlService` answers on a fresh port; the temp dir lives as long as it.
@@ -17,6 +17,16 @@ async fn served(kind: &str, public_cache_control: Option<&str>) -> (Storage, Opt
             let dir = tempfile::tempdir().unwrap();
             let backend = storage_fs::FsBackend::new(dir.path()).unwrap().with_url_signer(signer.clone());
             (backend.storage(), Some(dir))
+        }
+        "fs without acls" | "fs without acls, declared public" => {
+            let dir = tempfile::tempdir().unwrap();
+            let backend =
+                storage_fs::FsBackend::without_attributes(dir.path()).unwrap().with_url_signer(signer.clone());
+            let storage = match kind {
+                "fs without acls" => backend.storage(),
+                _ => backend.storage().with_public_reads(PublicReads::Everything),
+            };
+            (storage, Some(dir))
         }
         _ => (storage_memory::MemoryBackend::with_signer(signer.clone()).storage(), None),
     };
@@ -264,5 +274,123 @@ async fn a_type_list_is_refused_at_the_put_link_and_the_form_and_an_unparsable_s
         assert_eq!(header(&answer, "content-type"), "application/octet-stream", "{kind}");
         assert_eq!(header(&answer, "content-disposition"), "attachment", "{kind}");
         assert_eq!(header(&answer, "x-content-type-options"), "nosniff", "{kind}");
+    }
+}
+
+/// Without per-file ACLs, a plain URL serves only when the storage itself is declared public; a signed link always.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_acls_only_a_storage_declared_public_serves_plain_urls() {
+    // A storage not declared public says nothing of what exists: a missing file is refused as a stored one is.
+    for (kind, plain_status, missing_status) in
+        [("fs without acls", 403, 403), ("fs without acls, declared public", 200, 404)]
+    {
+        let (storage, _dir) = served(kind, None).await;
+        let name = storage.save("docs/secret.txt", "secret").await.unwrap();
+        let plain = storage.url(&name).await.unwrap();
+        assert!(!plain.contains('?'), "{kind}: a plain URL: {plain}");
+        assert_eq!(get(&plain, &[]).await.status(), plain_status, "{kind}");
+        assert_eq!(get(&format!("{plain}.missing"), &[]).await.status(), missing_status, "{kind}: a missing file");
+        let link = storage.temporary_url(&name, Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+        assert_eq!(get(&link, &[]).await.status(), 200, "{kind}: a signed link");
+    }
+}
+
+/// One GET or HEAD with its conditional headers, and the status RFC 9110 §13.2.2 orders (`E` is the object's ETag,
+/// `LM` its Last-Modified, `OLD` a date before it, `NEW` one after).
+const PRECONDITIONS: &[(&[(&str, &str)], u16)] = &[
+    (&[], 200),
+    (&[("if-match", "E")], 200),
+    (&[("if-match", "\"other\"")], 412),
+    (&[("if-match", "*")], 200),
+    (&[("if-match", "W/E")], 412),
+    (&[("if-match", "\"other\", E")], 200),
+    (&[("if-match", "\"other\""), ("if-match", "E")], 200),
+    (&[("if-match", "not a tag")], 412),
+    (&[("if-unmodified-since", "OLD")], 412),
+    (&[("if-unmodified-since", "LM")], 200),
+    (&[("if-unmodified-since", "NEW")], 200),
+    (&[("if-unmodified-since", "not a date")], 200),
+    (&[("if-match", "E"), ("if-unmodified-since", "OLD")], 200),
+    (&[("if-none-match", "E")], 304),
+    (&[("if-none-match", "W/E")], 304),
+    (&[("if-none-match", "\"other\"")], 200),
+    (&[("if-none-match", "*")], 304),
+    (&[("if-none-match", "\"other\", *")], 304),
+    (&[("if-modified-since", "LM")], 304),
+    (&[("if-modified-since", "OLD")], 200),
+    (&[("if-none-match", "\"other\""), ("if-modified-since", "LM")], 200),
+    (&[("if-match", "\"other\""), ("if-none-match", "E")], 412),
+    (&[("if-unmodified-since", "OLD"), ("if-none-match", "E")], 412),
+    (&[("if-match", "E"), ("if-none-match", "E")], 304),
+    (&[("range", "bytes=0-9"), ("if-range", "E")], 206),
+    (&[("range", "bytes=0-9"), ("if-range", "\"other\"")], 200),
+    (&[("range", "bytes=0-9"), ("if-range", "W/E")], 200),
+    (&[("range", "bytes=0-9"), ("if-range", "LM")], 206),
+    (&[("range", "bytes=0-9"), ("if-range", "OLD")], 200),
+    (&[("range", "bytes=0-9"), ("if-match", "\"other\"")], 412),
+    (&[("range", "bytes=0-9"), ("if-none-match", "E")], 304),
+];
+
+/// `value` with `E`, `W/E`, `LM`, `OLD` and `NEW` replaced by the object's validators and dates around them.
+fn with_validators(value: &str, etag: &str, modified: &str) -> String {
+    let last = httpdate::parse_http_date(modified).unwrap();
+    let newer = httpdate::fmt_http_date(last + Duration::from_secs(86_400));
+    match value {
+        "LM" => modified.to_owned(),
+        "OLD" => "Mon, 01 Jan 2001 00:00:00 GMT".to_owned(),
+        "NEW" => newer,
+        "W/E" => format!("W/{etag}"),
+        // No other value in the table holds a capital E.
+        _ => value.replace('E', etag),
+    }
+}
+
+/// The table above on fs and memory, through signed and public links, by GET and HEAD, and on the memory backend's
+/// own `fetch` (which serves no ranges: its answer to a 206 row is the whole object, 200).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preconditions_are_evaluated_in_the_order_of_rfc_9110() {
+    for kind in ["fs", "memory"] {
+        let (storage, _dir) = served(kind, None).await;
+        let data: Vec<u8> = (0..100u8).collect();
+        storage.save_with("open.bin", data.clone(), SaveOptions::default().with_acl(Acl::PublicRead)).await.unwrap();
+        let signed = storage.temporary_url("open.bin", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+        let public = storage.url("open.bin").await.unwrap();
+        let whole = get(&signed, &[]).await;
+        let (etag, modified) = (header(&whole, "etag").to_owned(), header(&whole, "last-modified").to_owned());
+        for (conditions, expected) in PRECONDITIONS {
+            let sent: Vec<(&str, String)> =
+                conditions.iter().map(|(name, value)| (*name, with_validators(value, &etag, &modified))).collect();
+            for url in [&signed, &public] {
+                for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+                    let mut request = client().request(method.clone(), url.as_str());
+                    for (name, value) in &sent {
+                        request = request.header(*name, value);
+                    }
+                    let status = request.send().await.unwrap().status().as_u16();
+                    assert_eq!(status, *expected, "{kind} {method} {url} {sent:?}");
+                }
+            }
+        }
+    }
+    let memory = storage_memory::MemoryBackend::new();
+    let storage = memory.storage();
+    storage
+        .save_with("open.bin", b"0123456789".to_vec(), SaveOptions::default().with_acl(Acl::PublicRead))
+        .await
+        .unwrap();
+    let signed = storage.temporary_url("open.bin", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+    let public = storage.url("open.bin").await.unwrap();
+    let whole = memory.fetch("GET", &signed, &[], bytes::Bytes::new());
+    let etag = whole.header("etag").unwrap().to_owned();
+    let modified = httpdate::fmt_http_date(storage.metadata("open.bin").await.unwrap().meta.last_modified.into());
+    for (conditions, expected) in PRECONDITIONS {
+        let sent: Vec<(&str, String)> =
+            conditions.iter().map(|(name, value)| (*name, with_validators(value, &etag, &modified))).collect();
+        let headers: Vec<(&str, &str)> = sent.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let expected = if *expected == 206 { 200 } else { *expected };
+        for url in [&signed, &public] {
+            let status = memory.fetch("GET", url, &headers, bytes::Bytes::new()).status;
+            assert_eq!(status, expected, "memory fetch {url} {sent:?}");
+        }
     }
 }

@@ -31,9 +31,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use md5::{Digest, Md5};
 use storage_core::signing::{SignatureError, SigningKey, UrlSigner, encode_key_path};
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, ServedType, Storage,
-    WriteMode, async_trait,
+    Acl, Attributes, Backend, ByteRange, Capabilities, Conditions, Content, Error, FileAcl, GetResult, ListEntry,
+    ListOptions, Metadata, Method, ObjectMeta, Precondition, PresignRequest, PresignedRequest, PublicReads, PutOptions,
+    PutResult, Result, ServedType, Storage, WriteMode, async_trait,
 };
 
 const NAME: &str = "memory";
@@ -217,7 +217,7 @@ impl MemoryBackend {
     /// Answer a request for one of this backend's URLs the way the HTTP service of a real deployment would:
     /// signed GET and PUT URLs are verified (403 when expired, tampered or for another method), plain URLs serve
     /// only objects whose ACL is `public-read` (403 otherwise, as on S3), missing objects are 404, a create-only upload onto an existing
-    /// name is 412. `body` is the upload of a PUT.
+    /// name is 412, and a GET's preconditions answer 412 or 304 as [`Conditions`] decide them (ranges are not served). `body` is the upload of a PUT.
     pub fn fetch(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Bytes) -> Response {
         let method = match method {
             "GET" => Method::Get,
@@ -228,7 +228,7 @@ impl MemoryBackend {
             return Response::status(404);
         };
         if !rest.contains('?') {
-            return self.fetch_plain(method, rest);
+            return self.fetch_plain(method, rest, headers);
         }
         let granted = match self.verify(method, url) {
             Ok(granted) => granted,
@@ -242,7 +242,7 @@ impl MemoryBackend {
                 let content_type = granted.response_content_type.or(object.attributes.content_type.clone());
                 let disposition =
                     granted.response_content_disposition.or(object.attributes.content_disposition.clone());
-                ok_response(object, content_type, disposition)
+                get_response(&granted.key, object, headers, content_type, disposition)
             }
             Method::Put => {
                 let content_type =
@@ -265,18 +265,18 @@ impl MemoryBackend {
         }
     }
 
-    fn fetch_plain(&self, method: Method, path: &str) -> Response {
+    fn fetch_plain(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Response {
         if method != Method::Get {
             return Response::status(403);
         }
         let key = percent_decode(path);
         match self.object(&key) {
-            // As on S3: only objects whose ACL grants public read are served without a signature.
-            Ok(object) if !object.acl.is_some_and(Acl::is_public_read) => Response::status(403),
+            // Private unless proven public, by storage-core's rule (this backend keeps every file's ACL).
+            Ok(object) if !PublicReads::PerFileAcl.allows(FileAcl::Kept(object.acl)) => Response::status(403),
             Ok(object) => {
                 let (content_type, disposition) =
                     (object.attributes.content_type.clone(), object.attributes.content_disposition.clone());
-                ok_response(object, content_type, disposition)
+                get_response(&key, object, headers, content_type, disposition)
             }
             Err(_) => Response::status(404),
         }
@@ -287,9 +287,24 @@ fn percent_decode(path: &str) -> String {
     storage_core::signing::decode_key_path(path).unwrap_or_default()
 }
 
-/// The answer storage-http gives: the type as `ServedType` presents it (sandboxed when active, an unparsable one
-/// downloaded as `application/octet-stream`).
-fn ok_response(object: Object, content_type: Option<String>, disposition: Option<String>) -> Response {
+/// The answer to a GET of `object`: its preconditions first (RFC 9110's order, as storage-http decides them), then
+/// the object with its type as `ServedType` presents it (sandboxed when active, an unparsable one downloaded as
+/// `application/octet-stream`), as storage-http answers.
+fn get_response(
+    key: &str,
+    object: Object,
+    headers: &[(&str, &str)],
+    content_type: Option<String>,
+    disposition: Option<String>,
+) -> Response {
+    let conditions = Conditions::from_headers(headers.iter().map(|(name, value)| (*name, value.as_bytes())));
+    match conditions.evaluate(&object.meta(key)) {
+        Precondition::Proceed => {}
+        Precondition::Failed => return Response::status(412),
+        Precondition::NotModified => {
+            return Response { status: 304, headers: vec![("etag".to_owned(), object.etag)], body: Bytes::new() };
+        }
+    }
     let served = ServedType::of(content_type.as_deref());
     let disposition = if served.force_attachment { Some("attachment".to_owned()) } else { disposition };
     let mut headers = vec![("etag".to_owned(), object.etag.clone())];

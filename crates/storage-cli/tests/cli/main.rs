@@ -2,6 +2,7 @@
 
 mod backends;
 mod expiry;
+mod forms;
 mod migrate;
 mod mirror;
 

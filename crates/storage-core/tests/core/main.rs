@@ -1,5 +1,6 @@
 //! storage-core's integration tests, in one binary: naming, signing, errors, storage policy.
 
+mod conditional;
 mod content_type;
 mod django;
 mod errors;

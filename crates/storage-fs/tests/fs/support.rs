@@ -24,11 +24,16 @@ impl Drop for ServerTask {
 }
 
 pub async fn served() -> Served {
+    served_by(|dir| FsBackend::new(dir)).await
+}
+
+/// As [`served`], over the backend `open` makes in the temp dir (e.g. one without attributes).
+pub async fn served_by(open: fn(&std::path::Path) -> storage_core::Result<FsBackend>) -> Served {
     let dir = tempfile::tempdir().expect("temp dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
     let port = listener.local_addr().expect("local address").port();
     let signer = UrlSigner::new(format!("http://127.0.0.1:{port}/files/"), SigningKey::generate());
-    let backend = FsBackend::new(dir.path()).expect("backend").with_url_signer(signer.clone());
+    let backend = open(dir.path()).expect("backend").with_url_signer(signer.clone());
     let service = SignedUrlService::new(backend.storage(), signer);
     let app = axum::Router::new().fallback_service(service);
     let task = tokio::spawn(async move {
@@ -38,7 +43,15 @@ pub async fn served() -> Served {
 }
 
 pub async fn fixture() -> Fixture {
-    let served = served().await;
+    fixture_of(served().await)
+}
+
+/// The fixture of a storage without extended attributes (so without per-file ACLs), served the same way.
+pub async fn fixture_without_attributes() -> Fixture {
+    fixture_of(served_by(|dir| FsBackend::without_attributes(dir)).await)
+}
+
+fn fixture_of(served: Served) -> Fixture {
     Fixture::new(served.backend.clone())
         .with_http(ReqwestClient::default())
         .keep_alive(served.dir)
