@@ -49,7 +49,7 @@ impl ContentType {
         }
         // A browser splits a header on commas (quoted or not) and may take any of the types: one type, no list.
         if text.contains(',') {
-            return invalid("it is a list (it has a comma)");
+            return invalid("it is a list: it has a comma");
         }
         let mime = mime::Mime::from_str(text).map_err(|err| InvalidContentType(format!("it does not parse: {err}")))?;
         if mime.subtype().as_str().is_empty() {
