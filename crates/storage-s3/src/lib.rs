@@ -274,6 +274,8 @@ impl Backend for S3Backend {
         // copies the bytes again instead.
         capabilities.set_attributes = false;
         capabilities.acl = self.inner.config.acls;
+        // A POST has no condition on the key's absence: a form could neither refuse a taken name nor a second post.
+        capabilities.upload_form_with_create_only = false;
         capabilities.presign_max_expiry = Some(MAX_PRESIGN_EXPIRY);
         capabilities
     }
