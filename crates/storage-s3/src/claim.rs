@@ -1,0 +1,143 @@
+//! Name claims, for create-only saves and copies on servers that ignore `If-None-Match: *` on
+//! CompleteMultipartUpload (Ceph 16): a hidden placeholder holds the name while the object is uploaded or copied over
+//! it, and records its deadline, the time after which its holder can no longer complete. A holder that runs past its
+//! lifetime fails instead of completing, so a claim whose deadline has passed is dead: a process killed mid-upload
+//! left it. The next create-only write to the name takes a dead claim over with `If-Match` on its ETag, so of two
+//! writers meeting the same dead claim exactly one gets the name; a live claim still means the name is taken.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, UpdateVersion};
+use storage_core::{Error, ErrorKind, NameClaim, Operation, PutOptions, Result, WriteMode};
+
+use crate::convert::{PLACEHOLDER, from_store_attributes, map_error, placeholder_attributes};
+use crate::{NAME, S3Backend};
+
+/// The user-metadata key of a claim's deadline, in seconds since 1970: after it, its holder cannot complete.
+pub(crate) const CLAIM_DEADLINE: &str = "storage-claim-deadline";
+
+/// A placeholder's body: random bytes, so that every claim has its own ETag (a zero-byte object's ETag is always
+/// the MD5 of nothing, and a takeover conditional on it would also succeed over another takeover).
+const NONCE_LEN: usize = 16;
+
+/// The longest a holder's last request (its completion or copy) is given after its lifetime: a claim is dead only
+/// once that request cannot land any more.
+const LAST_REQUEST: Duration = Duration::from_secs(300);
+
+/// Whether an object of `size` bytes may be a placeholder, whose HEAD says so (zero bytes: written before claims
+/// carried a nonce).
+pub(crate) fn may_be_placeholder(size: u64) -> bool {
+    size == 0 || size == NONCE_LEN as u64
+}
+
+/// A name held by a placeholder this process wrote.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Claim {
+    /// The last moment the holder may start to complete; its deadline, which others see, is later by the time a
+    /// last request may take.
+    cutoff: SystemTime,
+}
+
+impl Claim {
+    /// `Ok` while the holder may still complete over its claim; after the claim lifetime, an error: completing now
+    /// could replace the object of a writer that took the dead claim over.
+    pub(crate) fn check_live(&self, key: &str, lifetime: Duration) -> Result<()> {
+        if SystemTime::now() < self.cutoff {
+            return Ok(());
+        }
+        let message = format!(
+            "the save or copy took longer than its claim on the name ({}s, `claim_lifetime`), so it was not \
+             completed and the name is given up; raise S3Config::with_claim_lifetime for uploads this long",
+            lifetime.as_secs()
+        );
+        let (operation, key, backend) = (Operation::Unspecified, Some(key.to_owned()), NAME.to_owned());
+        // Not retryable: a second attempt would claim the name again and take as long.
+        Err(Error::Backend { operation, key, backend, message, retryable: false, source: None })
+    }
+
+    fn is_live(&self) -> bool {
+        SystemTime::now() < self.cutoff
+    }
+}
+
+/// A create-only upload over a claim: `claim` takes the name (on S3, with a placeholder; elsewhere with any
+/// create-only write), `upload` then writes over it, and `release` frees the name if the upload fails. Every
+/// create-only save too large for one request and every create-only copy that cannot complete conditionally goes
+/// through here, so the name is never checked and then written separately.
+pub(crate) async fn create_only_upload<C: Copy, U, R>(
+    claim: impl Future<Output = Result<C>>,
+    name_claim: NameClaim,
+    upload: impl FnOnce(C) -> U,
+    release: impl FnOnce(C) -> R,
+) -> Result<()>
+where
+    U: Future<Output = Result<()>>,
+    R: Future<Output = ()>,
+{
+    let held = claim.await?;
+    // The name is ours now: the storage need not keep the content for another attempt.
+    name_claim.claimed();
+    let uploaded = upload(held).await;
+    if uploaded.is_err() {
+        release(held).await;
+    }
+    uploaded
+}
+
+impl S3Backend {
+    /// Claim `key` with a placeholder, or take over the dead claim there.
+    pub(crate) async fn claim(&self, key: &str) -> Result<Claim> {
+        let lifetime = self.inner.config.claim_lifetime;
+        let written = SystemTime::now();
+        let deadline = written + lifetime + lifetime.min(LAST_REQUEST);
+        let mut attributes = placeholder_attributes(Default::default());
+        let deadline_secs = deadline.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + 1;
+        attributes.metadata.insert(CLAIM_DEADLINE.to_owned(), deadline_secs.to_string());
+        let placeholder = PutOptions::new(WriteMode::CreateOnly, attributes, None);
+        let nonce: Vec<u8> = std::iter::repeat_with(|| fastrand::u8(..)).take(NONCE_LEN).collect();
+        self.put_create_only(key, Bytes::from(nonce), &placeholder).await?;
+        Ok(Claim { cutoff: written + lifetime })
+    }
+
+    /// Delete the placeholder of a failed upload, while the claim is live: a dead one may already be another
+    /// writer's, and is taken over by the next write anyway.
+    pub(crate) async fn release(&self, key: &str, claim: Claim) {
+        if claim.is_live()
+            && let Ok(path) = self.path(key)
+        {
+            let _ = self.inner.store.delete(&path).await;
+        }
+    }
+
+    /// A single-request create-only write (an object, or a placeholder) that takes a dead claim over: refused with
+    /// `AlreadyExists` by any other object, and by a live claim.
+    pub(crate) async fn put_create_only(&self, key: &str, bytes: Bytes, options: &PutOptions) -> Result<()> {
+        let taken = match self.put_single_as(key, bytes.clone(), options, PutMode::Create).await {
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => err,
+            written => return written,
+        };
+        let Some(e_tag) = self.dead_claim(key).await? else { return Err(taken) };
+        // Conditional on the dead claim's own ETag: of two writers taking it over, the second finds the first's.
+        let over_dead_claim = PutMode::Update(UpdateVersion { e_tag: Some(e_tag), version: None });
+        self.put_single_as(key, bytes, options, over_dead_claim).await
+    }
+
+    /// The ETag of the placeholder at `key` if it is a dead claim (its deadline has passed); `None` for anything
+    /// else there, including a live claim, or nothing.
+    async fn dead_claim(&self, key: &str) -> Result<Option<String>> {
+        let options = object_store::GetOptions { head: true, ..Default::default() };
+        let head = match self.inner.store.get_opts(&self.path(key)?, options).await {
+            Ok(head) => head,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(map_error(err, Some(key))),
+        };
+        let attributes = from_store_attributes(&head.attributes);
+        let deadline = attributes.metadata.get(CLAIM_DEADLINE).and_then(|secs| secs.parse::<u64>().ok());
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let placeholder = attributes.metadata.contains_key(PLACEHOLDER) && may_be_placeholder(head.meta.size);
+        let dead = placeholder && deadline.is_some_and(|deadline| now > deadline);
+        // Bare, as Ceph compares `If-Match` with the stored ETag, which has no quotes (AWS takes either).
+        Ok(head.meta.e_tag.filter(|_| dead).map(|e_tag| e_tag.trim_matches('"').to_owned()))
+    }
+}
