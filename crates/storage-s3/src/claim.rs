@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, UpdateVersion};
-use storage_core::{Error, ErrorKind, NameClaim, Operation, PutOptions, Result, WriteMode};
+use storage_core::{Attributes, Error, ErrorKind, NameClaim, Operation, PutOptions, Result, WriteMode};
 
 use crate::convert::{PLACEHOLDER, from_store_attributes, map_error, placeholder_attributes};
 use crate::{NAME, S3Backend};
@@ -29,6 +29,32 @@ const LAST_REQUEST: Duration = Duration::from_secs(300);
 /// carried a nonce).
 pub(crate) fn may_be_placeholder(size: u64) -> bool {
     size == 0 || size == NONCE_LEN as u64
+}
+
+/// Whether an object of `size` bytes with `attributes` is a claim whose deadline is before `now`: a placeholder
+/// (marked, and of a placeholder's size) whose deadline is a number of seconds. Anything else is taken, including
+/// a placeholder with a deadline that does not parse (an older placeholder's: `storage gc` removes those).
+fn is_dead_claim(attributes: &Attributes, size: u64, now: SystemTime) -> bool {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let deadline = attributes.metadata.get(CLAIM_DEADLINE).and_then(|secs| secs.parse::<u64>().ok());
+    let placeholder = attributes.metadata.contains_key(PLACEHOLDER) && may_be_placeholder(size);
+    placeholder && deadline.is_some_and(|deadline| now > deadline)
+}
+
+/// `InvalidArgument` for attributes that name a claim's metadata: only a claim may carry them, or a save could
+/// hide itself as a placeholder, or make itself look dead and be replaced by the next create-only write.
+pub(crate) fn refuse_claim_metadata(key: &str, attributes: &Attributes) -> Result<()> {
+    let Some(name) = attributes
+        .metadata
+        .keys()
+        .find(|name| [PLACEHOLDER, CLAIM_DEADLINE].iter().any(|reserved| name.eq_ignore_ascii_case(reserved)))
+    else {
+        return Ok(());
+    };
+    Err(Error::invalid_argument(
+        Some(key),
+        format!("the user metadata `{name}` is reserved for the s3 backend's name claims; give it another name"),
+    ))
 }
 
 /// A name held by a placeholder this process wrote.
@@ -133,11 +159,74 @@ impl S3Backend {
             Err(err) => return Err(map_error(err, Some(key))),
         };
         let attributes = from_store_attributes(&head.attributes);
-        let deadline = attributes.metadata.get(CLAIM_DEADLINE).and_then(|secs| secs.parse::<u64>().ok());
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let placeholder = attributes.metadata.contains_key(PLACEHOLDER) && may_be_placeholder(head.meta.size);
-        let dead = placeholder && deadline.is_some_and(|deadline| now > deadline);
+        let dead = is_dead_claim(&attributes, head.meta.size, SystemTime::now());
         // Bare, as Ceph compares `If-Match` with the stored ETag, which has no quotes (AWS takes either).
         Ok(head.meta.e_tag.filter(|_| dead).map(|e_tag| e_tag.trim_matches('"').to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn claim_with(deadline: &str) -> Attributes {
+        Attributes::default().with_metadata(PLACEHOLDER, "100").with_metadata(CLAIM_DEADLINE, deadline)
+    }
+
+    #[test]
+    fn only_a_placeholder_past_its_deadline_is_dead() {
+        let claim = claim_with("200");
+        assert!(is_dead_claim(&claim, NONCE_LEN as u64, at(201)));
+        assert!(!is_dead_claim(&claim, NONCE_LEN as u64, at(200)), "live until after its deadline");
+        assert!(!is_dead_claim(&claim, 1000, at(201)), "an object of another size is never a claim");
+        let unmarked = Attributes::default().with_metadata(CLAIM_DEADLINE, "200");
+        assert!(!is_dead_claim(&unmarked, NONCE_LEN as u64, at(201)), "a deadline alone does not make a claim");
+        let older = Attributes::default().with_metadata(PLACEHOLDER, "100");
+        assert!(!is_dead_claim(&older, 0, at(u64::MAX >> 1)), "a placeholder without a deadline is left to gc");
+    }
+
+    #[test]
+    fn claim_metadata_is_refused_in_any_case() {
+        for name in [PLACEHOLDER, CLAIM_DEADLINE, "Storage-Claim-Deadline"] {
+            let attributes = Attributes::default().with_metadata(name, "1");
+            let err = refuse_claim_metadata("a.bin", &attributes).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+            assert!(err.to_string().contains("reserved") && err.to_string().contains("a.bin"), "{err}");
+        }
+        assert!(refuse_claim_metadata("a.bin", &Attributes::default().with_metadata("owner", "1")).is_ok());
+    }
+
+    proptest! {
+        /// Whatever metadata and size an object has (the metadata of any object in the bucket, which a writer
+        /// chose), it is dead only if it is marked as a placeholder, has a placeholder's size and a deadline that
+        /// parses as a time before now; and no writer can give a save the claim's metadata.
+        #[test]
+        fn fuzz_claim_metadata(
+            deadline in prop_oneof![any::<u64>().prop_map(|n| n.to_string()), ".{0,24}"],
+            marked in any::<bool>(),
+            size in prop_oneof![Just(0u64), Just(NONCE_LEN as u64), any::<u64>()],
+            now in any::<u32>(),
+            other_name in "[a-zA-Z-]{1,24}",
+        ) {
+            let mut attributes = Attributes::default().with_metadata(CLAIM_DEADLINE, deadline.clone());
+            if marked {
+                attributes = attributes.with_metadata(PLACEHOLDER, "1");
+            }
+            let dead = is_dead_claim(&attributes, size, at(u64::from(now)));
+            let parsed = deadline.parse::<u64>().ok();
+            prop_assert_eq!(
+                dead,
+                marked && may_be_placeholder(size) && parsed.is_some_and(|d| u64::from(now) > d)
+            );
+            prop_assert!(refuse_claim_metadata("k", &attributes).is_err());
+            let other = Attributes::default().with_metadata(other_name.clone(), deadline);
+            let reserved = [PLACEHOLDER, CLAIM_DEADLINE].iter().any(|r| other_name.eq_ignore_ascii_case(r));
+            prop_assert_eq!(refuse_claim_metadata("k", &other).is_err(), reserved);
+        }
     }
 }

@@ -289,6 +289,7 @@ impl Backend for S3Backend {
     }
 
     async fn put(&self, key: &str, content: Content, mut options: PutOptions) -> Result<PutResult> {
+        claim::refuse_claim_metadata(key, &options.attributes)?;
         if options.acl.is_some() {
             self.require_acls()?;
         }

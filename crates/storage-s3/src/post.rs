@@ -38,6 +38,7 @@ impl S3Backend {
             None => form.conditions.push(json!(["starts-with", "$Content-Type", ""])),
         }
         let attributes = &policy.attributes;
+        crate::claim::refuse_claim_metadata(&policy.key_field(), attributes)?;
         for (name, value) in [
             ("Cache-Control", &attributes.cache_control),
             ("Content-Disposition", &attributes.content_disposition),

@@ -208,3 +208,22 @@ async fn a_save_past_its_claim_lifetime_fails_and_its_dead_claim_is_taken_over()
     assert_eq!(storage.save("slow.bin", b"next".as_slice()).await.unwrap(), "slow.bin", "the dead claim is taken over");
     assert_eq!(storage.read("slow.bin").await.unwrap().as_ref(), b"next");
 }
+
+/// A claim's metadata is the backend's own: a save or an upload form that names it (and could so hide its object as
+/// a placeholder, or make it look dead so that the next create-only write replaces it) is refused, and nothing is
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_cannot_disguise_itself_as_a_claim() {
+    let storage = backend_with(config()).await.storage();
+    for name in ["storage-placeholder", "storage-claim-deadline"] {
+        let attributes = storage_core::Attributes::default().with_metadata(name, "1");
+        let options = storage_core::SaveOptions::default().with_attributes(attributes.clone());
+        let err = storage.save_with("disguised.bin", b"x".as_slice(), options).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{name}: {err}");
+        let policy =
+            storage_core::UploadPolicy::exact("disguised.bin").allowing_overwrite().with_attributes(attributes);
+        assert_eq!(storage.upload_form(&policy).await.unwrap_err().kind(), ErrorKind::InvalidArgument, "{name}");
+    }
+    assert!(backend_with(config()).await.remove_placeholders(Duration::ZERO).await.unwrap().is_empty());
+    assert!(!storage.exists("disguised.bin").await.unwrap());
+}
