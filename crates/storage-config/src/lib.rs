@@ -566,6 +566,11 @@ mod tests {
         assert_eq!(lifetime(StorageConfig::from_url(url, Path::new("/")).unwrap()), std::time::Duration::from_secs(90));
         let default = StorageConfig::from_url("s3://b/p?region=us-east-1", Path::new("/")).unwrap();
         assert_eq!(lifetime(default), std::time::Duration::from_secs(3600));
+        for out_of_range in ["0s", "8d"] {
+            let url = format!("s3://b/p?region=us-east-1&claim_lifetime={out_of_range}");
+            let bad = StorageConfig::from_url(&url, Path::new("/")).unwrap().build("t", Path::new("/")).unwrap_err();
+            assert!(bad.to_string().contains("`claim_lifetime` must be between 1s"), "{out_of_range}: {bad}");
+        }
     }
 
     #[test]

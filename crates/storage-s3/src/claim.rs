@@ -63,19 +63,21 @@ pub(crate) struct Claim {
     /// The last moment the holder may start to complete; its deadline, which others see, is later by the time a
     /// last request may take.
     cutoff: SystemTime,
+    /// The claim lifetime it was written with, for the message of a holder that ran past it.
+    lifetime: Duration,
 }
 
 impl Claim {
     /// `Ok` while the holder may still complete over its claim; after the claim lifetime, an error: completing now
     /// could replace the object of a writer that took the dead claim over.
-    pub(crate) fn check_live(&self, key: &str, lifetime: Duration) -> Result<()> {
+    pub(crate) fn check_live(&self, key: &str) -> Result<()> {
         if SystemTime::now() < self.cutoff {
             return Ok(());
         }
         let message = format!(
             "the save or copy took longer than its claim on the name ({}s, `claim_lifetime`), so it was not \
              completed and the name is given up; raise S3Config::with_claim_lifetime for uploads this long",
-            lifetime.as_secs()
+            self.lifetime.as_secs()
         );
         let (operation, key, backend) = (Operation::Unspecified, Some(key.to_owned()), NAME.to_owned());
         // Not retryable: a second attempt would claim the name again and take as long.
@@ -123,7 +125,7 @@ impl S3Backend {
         let placeholder = PutOptions::new(WriteMode::CreateOnly, attributes, None);
         let nonce: Vec<u8> = std::iter::repeat_with(|| fastrand::u8(..)).take(NONCE_LEN).collect();
         self.put_create_only(key, Bytes::from(nonce), &placeholder).await?;
-        Ok(Claim { cutoff: written + lifetime })
+        Ok(Claim { cutoff: written + lifetime, lifetime })
     }
 
     /// Delete the placeholder of a failed upload, while the claim is live: a dead one may already be another

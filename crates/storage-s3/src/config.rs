@@ -428,8 +428,12 @@ impl S3Config {
                     .into(),
             );
         }
-        if self.claim_lifetime < std::time::Duration::from_secs(1) {
-            return problem("`claim_lifetime` must be at least 1s: a claim's deadline is kept in whole seconds".into());
+        if !(std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(7 * 24 * 3600))
+            .contains(&self.claim_lifetime)
+        {
+            return problem(
+                "`claim_lifetime` must be between 1s (a claim's deadline is kept in whole seconds) and 7 days".into(),
+            );
         }
         if self.part_concurrency == 0 {
             return problem("`part_concurrency` must be at least 1".into());

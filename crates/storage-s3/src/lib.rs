@@ -355,7 +355,7 @@ impl Backend for S3Backend {
                 if large {
                     return self.multipart_copy(from, to, &source, acl, Completion::OverClaim(held)).await;
                 }
-                held.check_live(to, self.inner.config.claim_lifetime)?;
+                held.check_live(to)?;
                 self.copy_object(from, to, acl).await
             };
             let release = |held| self.release(to, held);

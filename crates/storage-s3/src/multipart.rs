@@ -129,7 +129,7 @@ impl S3Backend {
         completion: Completion,
     ) -> Result<()> {
         if let Completion::OverClaim(claim) = completion {
-            claim.check_live(key, self.inner.config.claim_lifetime)?;
+            claim.check_live(key)?;
         }
         let conditional = matches!(completion, Completion::IfAbsent);
         let escape = |text: &str| quick_xml::escape::escape(text).into_owned();
