@@ -247,7 +247,8 @@ struct UploadUrlArgs {
     /// How long the form works.
     #[arg(long, default_value = "10m", value_parser = duration)]
     expires: Duration,
-    /// Replace a file of the same name instead of refusing the upload.
+    /// Replace a file of the same name instead of refusing the upload. Needed on S3, whose forms cannot refuse a
+    /// taken name: there, give a name under a fresh random folder.
     #[arg(long)]
     overwrite: bool,
     /// The stored file's canned ACL.

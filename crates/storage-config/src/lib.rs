@@ -82,8 +82,11 @@ pub struct StorageConfig {
     /// AWS bucket made since April 2023): no request then carries an ACL, and a bucket policy decides what is public.
     pub acls: Option<bool>,
     /// s3: how a create-only multipart save claims its name: `detect` (default, asks the server once),
-    /// `conditional` (`If-None-Match: *` on completion, AWS) or `placeholder` (a hidden zero-byte claim, Ceph 16).
+    /// `conditional` (`If-None-Match: *` on completion, AWS) or `placeholder` (a hidden claim, Ceph 16).
     pub create_only_multipart: Option<String>,
+    /// s3: how long a save or copy may take over a placeholder claim, e.g. `"2h"` (default one hour); a claim a
+    /// killed process left is taken over once this (plus the time of a last request) has passed.
+    pub claim_lifetime: Option<String>,
     /// s3: an HTTP(S) proxy for every request, e.g. `http://proxy.internal:3128` (django-storages' `proxies`).
     pub proxy: Option<String>,
     /// s3: a PEM file of extra trusted CA certificates (django-storages' `verify = "/path/ca.pem"`).
@@ -177,6 +180,7 @@ fn from_url(text: &str, base: &Path) -> Result<StorageConfig> {
             "custom_domain" => config.custom_domain = value,
             "acls" => config.acls = Some(parse_bool(&name, value.as_deref().unwrap_or_default()).map_err(|e| bad(&e))?),
             "create_only_multipart" => config.create_only_multipart = value,
+            "claim_lifetime" => config.claim_lifetime = value,
             other => return Err(bad(&format!("unknown option `{other}`"))),
         }
     }
@@ -352,6 +356,7 @@ impl StorageConfig {
             gzip,
             acls,
             create_only_multipart,
+            claim_lifetime,
             env_acls,
             layers,
             proxy,
@@ -432,6 +437,9 @@ impl StorageConfig {
                 .parse()
                 .map_err(|err| config_error(format!("storage `{name}`: `create_only_multipart` is {err}")))?;
             config = config.with_create_only_multipart(mode);
+        }
+        if let Some(lifetime) = &self.claim_lifetime {
+            config = config.with_claim_lifetime(parse_duration(lifetime)?);
         }
         Ok(config)
     }
@@ -587,6 +595,25 @@ mod tests {
             .build("t", Path::new("/"))
             .unwrap_err();
         assert!(bad.to_string().contains("`create_only_multipart` is `maybe`; use `detect`"), "{bad}");
+    }
+
+    #[test]
+    fn claim_lifetime_from_the_table_or_the_url_reaches_the_backend() {
+        let lifetime = |config: StorageConfig| {
+            config.build("t", Path::new("/")).unwrap().s3.expect("an s3 backend").config().claim_lifetime
+        };
+        let config: Config =
+            toml::from_str("[storages.aws]\nbackend = \"s3\"\nbucket = \"b\"\nclaim_lifetime = \"2h\"\n").unwrap();
+        assert_eq!(lifetime(config.storage("aws").unwrap()), std::time::Duration::from_secs(7200));
+        let url = "s3://b/p?region=us-east-1&claim_lifetime=90s";
+        assert_eq!(lifetime(StorageConfig::from_url(url, Path::new("/")).unwrap()), std::time::Duration::from_secs(90));
+        let default = StorageConfig::from_url("s3://b/p?region=us-east-1", Path::new("/")).unwrap();
+        assert_eq!(lifetime(default), std::time::Duration::from_secs(3600));
+        for out_of_range in ["0s", "8d"] {
+            let url = format!("s3://b/p?region=us-east-1&claim_lifetime={out_of_range}");
+            let bad = StorageConfig::from_url(&url, Path::new("/")).unwrap().build("t", Path::new("/")).unwrap_err();
+            assert!(bad.to_string().contains("`claim_lifetime` must be between 1s"), "{out_of_range}: {bad}");
+        }
     }
 
     #[test]

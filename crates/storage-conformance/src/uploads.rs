@@ -55,6 +55,11 @@ pub async fn direct_uploads(storage: &Storage, root: &str) {
     };
     // User metadata travels on every backend; Ceph 16 drops `Cache-Control` from a POST (AWS keeps it).
     let attributes = Attributes::default().with_metadata("owner", "alice");
+    // The cases that test limits need no create-only: they ask for it where the forms can refuse a taken name, and
+    // replace where they cannot (S3, whose POST has no condition). The cases that need it are declared below.
+    let limits_only = |policy: UploadPolicy| {
+        if caps.upload_form_with_create_only { policy } else { policy.allowing_overwrite() }
+    };
     // Each refusal case breaks one condition only.
     let within = |key: &str| {
         let mut policy = UploadPolicy::exact(key)
@@ -64,7 +69,7 @@ pub async fn direct_uploads(storage: &Storage, root: &str) {
         if caps.acl {
             policy = policy.with_acl(Acl::PublicRead);
         }
-        policy
+        limits_only(policy)
     };
 
     // Within every limit: stored with the type, attributes and ACL.
@@ -92,6 +97,11 @@ pub async fn direct_uploads(storage: &Storage, root: &str) {
         let answer = post(&form, &replace, leaf, content_type, bytes).await;
         assert!(refused(&answer), "{case}: {}", answer.status());
         assert!(absent(storage, &name(leaf)).await, "{case}: nothing is stored");
+        // A refused upload holds no name: a new form for it works, and the right file lands.
+        let again = storage.upload_form(&within(&name(leaf))).await.unwrap();
+        let answer = post(&again, &[], leaf, "image/png", data.clone()).await;
+        assert!(accepted(&answer), "{case}, then a new form for the name: {}", answer.status());
+        assert!(storage.read(&name(leaf)).await.unwrap() == data, "{case}, then a new form: the bytes");
     }
 
     // A checksum: the right bytes are stored, others refused. S3 cannot check one on a POST (Ceph ignores
@@ -169,16 +179,7 @@ pub async fn direct_uploads(storage: &Storage, root: &str) {
     assert!(refused(&answer), "a tampered policy: {}", answer.status());
     assert!(absent(storage, &name("forged.png")).await, "a tampered policy stores nothing");
 
-    // A taken name under create-only: refused when the form is made (S3 claims the name then) or when posted.
-    storage.save(&name("taken.png"), b"first".as_slice()).await.unwrap();
-    match storage.upload_form(&within(&name("taken.png"))).await {
-        Err(err) => assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}"),
-        Ok(form) => {
-            let answer = post(&form, &[], "photo.png", "image/png", data.clone()).await;
-            assert_eq!(answer.status(), 412, "a taken name");
-        }
-    }
-    assert_eq!(storage.read(&name("taken.png")).await.unwrap().as_ref(), b"first", "the taken file is kept");
+    create_only_cases(storage, &name, &data).await;
 
     // An expired policy: wait until the clock is past its expiry (a condition on the clock, not a guessed delay).
     let policy = within(&name("late.png")).expires_in(Duration::from_secs(1));
@@ -192,13 +193,43 @@ pub async fn direct_uploads(storage: &Storage, root: &str) {
     assert!(absent(storage, &name("late.png")).await, "an expired policy stores nothing");
 
     // Success by redirect: the browser is sent on, with the key.
-    let policy = UploadPolicy::exact(name("done.txt")).with_success_redirect("http://app.invalid/uploaded");
+    let policy =
+        limits_only(UploadPolicy::exact(name("done.txt")).with_success_redirect("http://app.invalid/uploaded"));
     let form = storage.upload_form(&policy).await.unwrap();
     let answer = post(&form, &[], "done.txt", "text/plain", b"done".to_vec()).await;
     assert_eq!(answer.status(), 303, "redirected");
     let location = answer.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("http://app.invalid/uploaded?") && location.contains("key="), "{location}");
     assert_eq!(storage.read(&name("done.txt")).await.unwrap().as_ref(), b"done");
+}
+
+/// The cases that need create-only forms (`Capabilities::upload_form_with_create_only`): a taken name is refused,
+/// and a form posted twice keeps its first upload. A backend whose forms cannot refuse a taken name (S3) answers
+/// `Unsupported` with the way out instead, and claims nothing: the name stays free for anyone.
+async fn create_only_cases(storage: &Storage, name: &impl Fn(&str) -> String, data: &[u8]) {
+    let create_only = |leaf: &str| UploadPolicy::exact(name(leaf)).with_size(1..=1000).with_content_type("image/png");
+    storage.save(&name("taken.png"), b"first".as_slice()).await.unwrap();
+    if storage.capabilities().upload_form_with_create_only {
+        let form = storage.upload_form(&create_only("taken.png")).await.unwrap();
+        let answer = post(&form, &[], "photo.png", "image/png", data.to_vec()).await;
+        assert_eq!(answer.status(), 412, "a taken name");
+        let form = storage.upload_form(&create_only("twice.png")).await.unwrap();
+        let first = post(&form, &[], "photo.png", "image/png", data.to_vec()).await;
+        assert!(accepted(&first), "the first post: {}", first.status());
+        let second = post(&form, &[], "photo.png", "image/png", b"the second post".to_vec()).await;
+        assert_eq!(second.status(), 412, "the same form posted again");
+        assert!(storage.read(&name("twice.png")).await.unwrap() == data, "the first upload is kept");
+    } else {
+        for leaf in ["taken.png", "free.png"] {
+            let err = storage.upload_form(&create_only(leaf)).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unsupported, "a create-only form for `{leaf}`: {err}");
+            let message = err.to_string();
+            assert!(message.contains("fresh random segment") && message.contains("allowing_overwrite"), "{message}");
+        }
+        let free = name("free.png");
+        assert_eq!(storage.save(&free, b"mine".as_slice()).await.unwrap(), free, "no claim holds the name");
+    }
+    assert_eq!(storage.read(&name("taken.png")).await.unwrap().as_ref(), b"first", "the taken file is kept");
 }
 
 /// A presigned PUT with the headers it names; `content-length` always comes from the body, as a client sends it.

@@ -43,6 +43,9 @@ pub struct Capabilities {
     pub set_attributes: bool,
     /// `upload_form` gives HTML forms for direct uploads whose policy the backend (or its HTTP service) enforces.
     pub upload_form: bool,
+    /// Those forms honour a create-only policy: the upload is refused when its name is taken at the moment it
+    /// lands. S3 has no conditional POST, so its forms cannot.
+    pub upload_form_with_create_only: bool,
 }
 
 impl Capabilities {
@@ -60,6 +63,7 @@ impl Capabilities {
             acl: false,
             set_attributes: false,
             upload_form: false,
+            upload_form_with_create_only: false,
         }
     }
 
@@ -77,6 +81,7 @@ impl Capabilities {
             acl: true,
             set_attributes: true,
             upload_form: true,
+            upload_form_with_create_only: true,
         }
     }
 }

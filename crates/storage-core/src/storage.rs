@@ -705,13 +705,18 @@ impl Storage {
     /// An HTML form with which a browser uploads straight to the storage, within `policy`: the key or prefix, the
     /// size range, the content types, the checksum, the ACL (the storage's default ACL when the policy has none),
     /// the attributes and the expiry. S3 enforces it as a POST policy; disk and memory storages through
-    /// `storage_http::SignedUrlService`, while the bytes stream in. `Unsupported` where the backend has no forms.
+    /// `storage_http::SignedUrlService`, while the bytes stream in. `Unsupported` where the backend has no forms, and
+    /// for a create-only policy where its forms cannot refuse a taken name (S3: see
+    /// [`Capabilities::upload_form_with_create_only`]).
     pub async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
         async {
             policy.validate()?;
             let caps = self.capabilities();
             if !caps.upload_form {
                 return Err(Error::unsupported(self.backend_name(), "direct upload forms"));
+            }
+            if policy.create_only && !caps.upload_form_with_create_only {
+                return Err(Error::unsupported(self.backend_name(), crate::upload::CREATE_ONLY_FORMS));
             }
             let key = policy.key_field();
             self.check_expiry(&key, policy.expires_in, &caps)?;

@@ -10,6 +10,12 @@ use crate::{Acl, Attributes};
 /// The form field that carries the file; every other field must come before it.
 pub const FILE_FIELD: &str = "file";
 
+/// What a backend whose forms cannot refuse a taken name (S3: a POST has no condition on the key's absence) answers
+/// a create-only form with, and the two ways out: a name nobody else can hold, or replacing.
+pub const CREATE_ONLY_FORMS: &str = "create-only upload forms (its POST cannot refuse a taken name, so a second \
+    post would replace the first): give the form a prefix with a fresh random segment, e.g. `uploads/<random>/`, and \
+    allow overwriting there (`UploadPolicy::allowing_overwrite`, `storage upload-url --overwrite`)";
+
 /// Where an upload may land.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -53,7 +59,8 @@ pub enum SuccessAction {
 }
 
 /// What a browser may upload with one form, until the policy expires. Create-only by default: a taken name is
-/// refused (412 on disk and memory storages).
+/// refused (412 on disk and memory storages); S3's forms cannot refuse one, so there a create-only form is
+/// `Unsupported` ([`CREATE_ONLY_FORMS`]) and a form needs [`UploadPolicy::allowing_overwrite`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UploadPolicy {

@@ -14,8 +14,8 @@ use storage_core::{
     PutResult, Result, Storage, WriteMode, async_trait,
 };
 
+use crate::claim::create_only_upload;
 use crate::convert::{map_error, to_meta, to_store_attributes};
-use crate::multipart::create_only_upload;
 
 /// Saves larger than this are sent as multipart uploads, holding one part in memory at a time.
 const PART_SIZE: usize = 8 << 20;
@@ -84,10 +84,10 @@ impl ObjectStoreBackend {
         claim: storage_core::NameClaim,
     ) -> Result<()> {
         let target = self.path(key)?;
-        let upload = self.upload_parts(key, &target, first, rest, options);
         if options.mode == WriteMode::Overwrite {
-            return upload.await;
+            return self.upload_parts(key, &target, first, rest, options).await;
         }
+        let upload = |()| self.upload_parts(key, &target, first, rest, options);
         let placeholder = object_store::PutOptions {
             mode: PutMode::Create,
             attributes: self.attributes(&options.attributes),
@@ -100,7 +100,7 @@ impl ObjectStoreBackend {
                 .map(drop)
                 .map_err(|err| self.error(err, key))
         };
-        let release = async {
+        let release = async |()| {
             let _ = self.store.delete(&target).await;
         };
         create_only_upload(take_name, claim, upload, release).await

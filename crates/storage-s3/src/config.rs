@@ -111,6 +111,11 @@ pub struct S3Config {
     pub client: ClientSettings,
     /// How a create-only multipart save claims its name: detected by default.
     pub create_only_multipart: CreateOnlyMultipart,
+    /// How long a save or copy may take while a placeholder claims its name (the `placeholder` mode of
+    /// `create_only_multipart`); default one hour. One that takes longer fails instead of completing, and a claim
+    /// whose holder can no longer complete (this long, plus the time a last request may take: up to as long again,
+    /// at most 5 minutes) is dead: the next save or copy to the name takes it over.
+    pub claim_lifetime: std::time::Duration,
     /// Copies of objects larger than this are multipart copies (UploadPartCopy) of `copy_part_size` parts; default
     /// 5 GiB, the largest a single CopyObject takes.
     pub multipart_copy_threshold: u64,
@@ -193,6 +198,7 @@ impl fmt::Debug for S3Config {
             .field("acls", &self.acls)
             .field("client", &self.client)
             .field("create_only_multipart", &self.create_only_multipart)
+            .field("claim_lifetime", &self.claim_lifetime)
             .field("multipart_copy_threshold", &self.multipart_copy_threshold)
             .field("copy_part_size", &self.copy_part_size)
             .finish()
@@ -228,6 +234,7 @@ impl S3Config {
             acls: true,
             client: ClientSettings::default(),
             create_only_multipart: CreateOnlyMultipart::Detect,
+            claim_lifetime: std::time::Duration::from_secs(3600),
             multipart_copy_threshold: 5 << 30,
             copy_part_size: 512 << 20,
         }
@@ -315,6 +322,12 @@ impl S3Config {
     /// How create-only multipart saves claim their names (by default detected from the server).
     pub fn with_create_only_multipart(mut self, mode: CreateOnlyMultipart) -> Self {
         self.create_only_multipart = mode;
+        self
+    }
+    /// How long a save or copy may take while a placeholder claims its name (default one hour): see
+    /// [`S3Config::claim_lifetime`]. Short ones are for tests of what a killed process leaves.
+    pub fn with_claim_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+        self.claim_lifetime = lifetime;
         self
     }
     /// Copies above `threshold` bytes go as multipart copies of `part_size` parts (default: above 5 GiB, in parts
@@ -413,6 +426,13 @@ impl S3Config {
                 "`copy_part_size` must be between 5 MiB and 5 GiB, and `multipart_copy_threshold` at most 5 GiB (the \
                  largest single CopyObject)"
                     .into(),
+            );
+        }
+        if !(std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(7 * 24 * 3600))
+            .contains(&self.claim_lifetime)
+        {
+            return problem(
+                "`claim_lifetime` must be between 1s (a claim's deadline is kept in whole seconds) and 7 days".into(),
             );
         }
         if self.part_concurrency == 0 {

@@ -81,10 +81,10 @@ pub(crate) fn attribute_headers(attributes: &Attributes) -> Result<Vec<(HeaderNa
     Ok(headers)
 }
 
-/// The user-metadata key that marks a create-only placeholder (a zero-byte object holding a name while the object
-/// that will replace it is uploaded or copied); its value is when it was written, in seconds since 1970. No read
-/// path of this crate shows a placeholder: it is absent until replaced, and `storage gc` removes one a killed process
-/// left behind.
+/// The user-metadata key that marks a create-only placeholder (a tiny object holding a name while the object that
+/// will replace it is uploaded or copied: see `claim.rs`); its value is when it was written, in seconds since 1970.
+/// No read path of this crate shows a placeholder: it is absent until replaced. One a killed process left behind
+/// dies at its deadline, and the next write to its name takes it over; `storage gc` removes it.
 pub(crate) const PLACEHOLDER: &str = "storage-placeholder";
 
 /// The key prefix of the objects that probe the server's conditional completion (hidden like placeholders, for the

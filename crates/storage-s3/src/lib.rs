@@ -34,6 +34,7 @@ use storage_core::{
 
 mod acl;
 mod adapter;
+mod claim;
 mod cloudfront;
 mod config;
 mod convert;
@@ -53,7 +54,8 @@ pub use config::{
 pub use policy::{iam_policy, public_prefix_policy};
 
 use acl::acl_header;
-use convert::{PLACEHOLDER, get_object, head_object, map_error, placeholder_attributes, to_store_attributes};
+use convert::{PLACEHOLDER, get_object, head_object, map_error, to_store_attributes};
+use multipart::Completion;
 use presign::Presigner;
 use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
 
@@ -151,7 +153,7 @@ impl S3Backend {
         let mut removed = Vec::new();
         while let Some(meta) = listed.try_next().await.map_err(|err| map_error(err, None))? {
             let Some(key) = self.key_of(meta.location.as_ref()).map(str::to_owned) else { continue };
-            if meta.size != 0 && !key.starts_with(convert::PROBE) {
+            if !claim::may_be_placeholder(meta.size) && !key.starts_with(convert::PROBE) {
                 continue;
             }
             let options = object_store::GetOptions { head: true, ..Default::default() };
@@ -235,12 +237,18 @@ impl S3Backend {
         format!("{bucket_url}/{}", encode_key_path(&format!("{}{key}", self.inner.prefix)))
     }
 
+    /// One PutObject; a create-only one takes over a dead claim (see `claim.rs`).
     async fn put_single(&self, key: &str, bytes: Bytes, options: &PutOptions) -> Result<()> {
+        match options.mode {
+            WriteMode::Overwrite => self.put_single_as(key, bytes, options, PutMode::Overwrite).await,
+            WriteMode::CreateOnly => self.put_create_only(key, bytes, options).await,
+        }
+    }
+
+    /// One PutObject in object_store's `mode` (`Update` sends `If-Match`).
+    async fn put_single_as(&self, key: &str, bytes: Bytes, options: &PutOptions, mode: PutMode) -> Result<()> {
         let mut put = object_store::PutOptions {
-            mode: match options.mode {
-                WriteMode::Overwrite => PutMode::Overwrite,
-                WriteMode::CreateOnly => PutMode::Create,
-            },
+            mode,
             attributes: to_store_attributes(&options.attributes),
             ..Default::default()
         };
@@ -274,11 +282,14 @@ impl Backend for S3Backend {
         // copies the bytes again instead.
         capabilities.set_attributes = false;
         capabilities.acl = self.inner.config.acls;
+        // A POST has no condition on the key's absence: a form could neither refuse a taken name nor a second post.
+        capabilities.upload_form_with_create_only = false;
         capabilities.presign_max_expiry = Some(MAX_PRESIGN_EXPIRY);
         capabilities
     }
 
     async fn put(&self, key: &str, content: Content, mut options: PutOptions) -> Result<PutResult> {
+        claim::refuse_claim_metadata(key, &options.attributes)?;
         if options.acl.is_some() {
             self.require_acls()?;
         }
@@ -337,26 +348,21 @@ impl Backend for S3Backend {
         let large = source.size() > self.inner.config.multipart_copy_threshold;
         if mode == WriteMode::CreateOnly {
             if self.completes_conditionally().await {
-                return self.multipart_copy(from, to, &source, acl, true).await;
+                return self.multipart_copy(from, to, &source, acl, Completion::IfAbsent).await;
             }
-            // CopyObject cannot refuse an existing target: claim the name with a create-only placeholder first, then
-            // copy over it.
-            let claim = PutOptions::new(WriteMode::CreateOnly, placeholder_attributes(Default::default()), None);
-            let take_name = self.put_single(to, Bytes::new(), &claim);
-            let path = self.path(to)?;
-            let release = async {
-                let _ = self.inner.store.delete(&path).await;
-            };
-            let copy = async {
+            // CopyObject cannot refuse an existing target: claim the name first, then copy over it.
+            let copy = async |held: claim::Claim| {
                 if large {
-                    return self.multipart_copy(from, to, &source, acl, false).await;
+                    return self.multipart_copy(from, to, &source, acl, Completion::OverClaim(held)).await;
                 }
+                held.check_live(to)?;
                 self.copy_object(from, to, acl).await
             };
-            return multipart::create_only_upload(take_name, Default::default(), copy, release).await;
+            let release = |held| self.release(to, held);
+            return claim::create_only_upload(self.claim(to), Default::default(), copy, release).await;
         }
         if large {
-            return self.multipart_copy(from, to, &source, acl, false).await;
+            return self.multipart_copy(from, to, &source, acl, Completion::Overwrite).await;
         }
         self.copy_object(from, to, acl).await
     }

@@ -37,8 +37,8 @@ pub(crate) fn list(backend: S3Backend, options: ListOptions) -> BoxStream<'stati
                         if key.starts_with(PROBE) {
                             continue;
                         }
-                        // A placeholder is a zero-byte object whose HEAD says what it is; it is not listed.
-                        if meta.size == 0 {
+                        // A placeholder is a tiny object whose HEAD says what it is; it is not listed.
+                        if crate::claim::may_be_placeholder(meta.size) {
                             match backend.head(key).await {
                                 Err(err) if err.kind() == ErrorKind::NotFound => continue,
                                 Err(err) => entries.push(Err(err)),

@@ -1,7 +1,7 @@
 //! Large saves and copies: multipart uploads with `part_concurrency` parts in flight, gathered from the stream's
 //! chunks without copying, aborted on any failure; multipart copies (UploadPartCopy) that stay on the server; the
 //! completion, conditional (`If-None-Match: *`) where the server honours it, which is detected once; and the
-//! placeholder claim for servers that ignore it ([`create_only_upload`]).
+//! claim (`claim.rs`) for servers that ignore it.
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -12,36 +12,27 @@ use storage_core::signing::encode_key_path;
 use storage_core::{Acl, Error, ErrorKind, Metadata, PutOptions, Result, WriteMode};
 
 use crate::acl::acl_header;
+use crate::claim::{Claim, create_only_upload};
 use crate::config::CreateOnlyMultipart;
 use crate::convert::{attribute_headers, map_error};
 use crate::signed::xml_text;
 use crate::{NAME, S3Backend};
 
-/// A create-only save too large for one request: `claim` takes the name with a create-only, zero-byte placeholder
-/// (every S3 honours `If-None-Match: *` on PutObject, and every object_store `PutMode::Create`; Ceph 16 ignores it on
-/// CompleteMultipartUpload, and object_store completes multipart uploads in overwrite mode), `upload` then completes
-/// over it, and `release` deletes it if the upload fails. The check and the write cannot be separated by another
-/// writer, and a failure leaves the name free.
-pub(crate) async fn create_only_upload(
-    claim: impl Future<Output = Result<()>>,
-    name_claim: storage_core::NameClaim,
-    upload: impl Future<Output = Result<()>>,
-    release: impl Future<Output = ()>,
-) -> Result<()> {
-    claim.await?;
-    // The name is ours now: the storage need not keep the content for another attempt.
-    name_claim.claimed();
-    let uploaded = upload.await;
-    if uploaded.is_err() {
-        release.await;
-    }
-    uploaded
+/// How a multipart upload or copy completes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Completion {
+    /// Replacing whatever is there.
+    Overwrite,
+    /// With `If-None-Match: *`: refused (412, `AlreadyExists`) when the name is taken, where the server honours it.
+    IfAbsent,
+    /// Over this process's claim on the name, only while the claim is live.
+    OverClaim(Claim),
 }
 
 impl S3Backend {
     /// A multipart upload with `part_concurrency` parts in flight, aborted on any failure (no orphaned parts).
     /// Create-only either by completing conditionally (the storage then keeps the content for another name until the
-    /// completion answers) or through [`create_only_upload`].
+    /// completion answers) or over a claim, through [`create_only_upload`].
     pub(crate) async fn put_multipart(
         &self,
         key: &str,
@@ -51,20 +42,13 @@ impl S3Backend {
         claim: storage_core::NameClaim,
     ) -> Result<()> {
         if options.mode == WriteMode::Overwrite {
-            return self.upload_parts(key, first, rest, options, false).await;
+            return self.upload_parts(key, first, rest, options, Completion::Overwrite).await;
         }
         if self.completes_conditionally().await {
-            return self.upload_parts(key, first, rest, options, true).await;
+            return self.upload_parts(key, first, rest, options, Completion::IfAbsent).await;
         }
-        let upload = self.upload_parts(key, first, rest, options, false);
-        let attributes = crate::convert::placeholder_attributes(options.attributes.clone());
-        let placeholder = PutOptions::new(WriteMode::CreateOnly, attributes, options.acl);
-        let take_name = self.put_single(key, Bytes::new(), &placeholder);
-        let path = self.path(key)?;
-        let release = async {
-            let _ = self.inner.store.delete(&path).await;
-        };
-        create_only_upload(take_name, claim, upload, release).await
+        let upload = |held| self.upload_parts(key, first, rest, options, Completion::OverClaim(held));
+        create_only_upload(self.claim(key), claim, upload, |held| self.release(key, held)).await
     }
 
     /// Whether create-only multipart saves and copies complete with `If-None-Match: *` instead of claiming their
@@ -94,7 +78,7 @@ impl S3Backend {
                     .put_part(&self.path(&key)?, &upload_id, 0, PutPayload::from_static(b"probe"))
                     .await
                     .map_err(|err| map_error(err, Some(&key)))?;
-                self.complete_upload(&key, &upload_id, &[part.content_id], true).await
+                self.complete_upload(&key, &upload_id, &[part.content_id], Completion::IfAbsent).await
             }
             .await;
             if completed.is_err() {
@@ -134,10 +118,20 @@ impl S3Backend {
         format!("{url}?{more}uploadId={id}")
     }
 
-    /// CompleteMultipartUpload of the parts with these ETags, in order; with `If-None-Match: *` when `conditional`.
-    /// A refusal (412) is `AlreadyExists`, unless the object there is this very upload: a retry after a completion
-    /// whose answer was lost is refused by the object it made, which has the ETag these parts give.
-    async fn complete_upload(&self, key: &str, upload_id: &str, etags: &[String], conditional: bool) -> Result<()> {
+    /// CompleteMultipartUpload of the parts with these ETags, in order, as `completion` says. A conditional refusal
+    /// (412) is `AlreadyExists`, unless the object there is this very upload: a retry after a completion whose answer
+    /// was lost is refused by the object it made, which has the ETag these parts give.
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+        completion: Completion,
+    ) -> Result<()> {
+        if let Completion::OverClaim(claim) = completion {
+            claim.check_live(key)?;
+        }
+        let conditional = matches!(completion, Completion::IfAbsent);
         let escape = |text: &str| quick_xml::escape::escape(text).into_owned();
         let parts: String = etags
             .iter()
@@ -180,7 +174,7 @@ impl S3Backend {
         first: Bytes,
         mut rest: storage_core::ByteStream,
         options: &PutOptions,
-        conditional: bool,
+        completion: Completion,
     ) -> Result<()> {
         let path = self.path(key)?;
         let upload_id = self.create_upload(key, options).await?;
@@ -224,7 +218,7 @@ impl S3Backend {
             }
             parts.sort_unstable_by_key(|(index, _)| *index);
             let etags: Vec<String> = parts.into_iter().map(|(_, id)| id.content_id).collect();
-            self.complete_upload(key, &upload_id, &etags, conditional).await?;
+            self.complete_upload(key, &upload_id, &etags, completion).await?;
             // Ceph ignores x-amz-tagging on CreateMultipartUpload; set the tags on the finished object instead.
             self.put_tags(key).await
         }
@@ -243,7 +237,7 @@ impl S3Backend {
         to: &str,
         source: &Metadata,
         acl: Option<Acl>,
-        conditional: bool,
+        completion: Completion,
     ) -> Result<()> {
         let options = PutOptions::new(WriteMode::Overwrite, source.attributes.clone(), acl);
         let upload_id = self.create_upload(to, &options).await?;
@@ -272,7 +266,7 @@ impl S3Backend {
             });
             let etags: Vec<String> =
                 futures::stream::iter(parts).buffered(self.inner.config.part_concurrency).try_collect().await?;
-            self.complete_upload(to, &upload_id, &etags, conditional).await?;
+            self.complete_upload(to, &upload_id, &etags, completion).await?;
             self.put_tags(to).await
         }
         .await;

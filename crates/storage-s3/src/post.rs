@@ -2,22 +2,23 @@
 //! (`content-length-range`, the key or its prefix, the exact content type, the ACL, the attributes, the success
 //! answer).
 
-use bytes::Bytes;
 use serde_json::{Value, json};
 use storage_core::{
-    ContentTypeRule, DEFAULT_CONTENT_TYPE, Error, PutOptions, Result, SuccessAction, UploadForm, UploadKey,
-    UploadPolicy, WriteMode, guess_content_type,
+    ContentTypeRule, DEFAULT_CONTENT_TYPE, Error, Result, SuccessAction, UploadForm, UploadKey, UploadPolicy,
+    guess_content_type,
 };
 
-use crate::convert::placeholder_attributes;
 use crate::{NAME, S3Backend};
 
 impl S3Backend {
-    /// The POST form for `policy`. A create-only policy for an exact key claims the name now, with the same hidden
-    /// placeholder as other unique saves (S3 cannot refuse a taken name on a POST), so a taken name is refused here
-    /// and the browser's upload replaces only the claim; under a prefix the name is unknown until the upload, so a
-    /// create-only prefix policy is `Unsupported`.
+    /// The POST form for `policy`. S3 has no conditional POST: a form cannot refuse a taken name, and a form posted
+    /// twice before it expires keeps the second upload. So a create-only policy is `Unsupported`, for an exact key as
+    /// for a prefix (claiming the name when the form is made would hold it after a refused upload, and not stop a
+    /// second post); the storage refuses it first, and this refuses it for a caller of the backend itself.
     pub(crate) async fn post_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
+        if policy.create_only {
+            return Err(Error::unsupported(NAME, storage_core::upload::CREATE_ONLY_FORMS));
+        }
         let full = |key: &str| format!("{}{key}", self.inner.prefix);
         let mut form = Form { fields: Vec::new(), conditions: vec![json!({ "bucket": self.inner.config.bucket })] };
         match &policy.key {
@@ -50,6 +51,7 @@ impl S3Backend {
         };
         form.exact("Content-Type", content_type);
         let attributes = &policy.attributes;
+        crate::claim::refuse_claim_metadata(&policy.key_field(), attributes)?;
         for (name, value) in [
             ("Cache-Control", &attributes.cache_control),
             ("Content-Disposition", &attributes.content_disposition),
@@ -80,17 +82,6 @@ impl S3Backend {
         }
         if let Some(size) = &policy.size {
             form.conditions.push(json!(["content-length-range", size.start(), size.end()]));
-        }
-        if policy.create_only {
-            let UploadKey::Exact(key) = &policy.key else {
-                return Err(Error::unsupported(
-                    NAME,
-                    "create-only uploads under a prefix (an S3 POST cannot refuse a taken name); give an exact key, \
-                     or allow overwriting",
-                ));
-            };
-            let claim = PutOptions::new(WriteMode::CreateOnly, placeholder_attributes(Default::default()), None);
-            self.put_single(key, Bytes::new(), &claim).await?;
         }
         self.inner.presigner.sign_post(policy.expires_in, form.conditions, form.fields).await
     }

@@ -279,11 +279,13 @@ fn upload_url_on_s3_is_a_post_policy_rgw_enforces() {
     let location =
         format!("cli-forms-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos());
     let url = rgw.url(&location);
-    let printed = storage_with_env(
-        dir.path(),
-        &["--storage", &url, "--json", "upload-url", "doc.txt", "--max-size", "100", "--content-type", "text/plain"],
-        &rgw.env,
-    );
+    let form_args =
+        ["--storage", &url, "--json", "upload-url", "doc.txt", "--max-size", "100", "--content-type", "text/plain"];
+    // S3 has no conditional POST: a create-only form (the default) is refused, saying what to do instead.
+    let create_only = storage_with_env(dir.path(), &form_args, &rgw.env);
+    assert_eq!(create_only.status.code(), Some(1), "{}", stderr(&create_only));
+    assert!(stderr(&create_only).contains("--overwrite"), "{}", stderr(&create_only));
+    let printed = storage_with_env(dir.path(), &[&form_args[..], &["--overwrite"]].concat(), &rgw.env);
     let form: serde_json::Value = serde_json::from_str(&ok(printed)).unwrap();
     let client = http();
     assert_eq!(post_form(&client, &form, "doc.txt", "text/plain", vec![b'y'; 101]) / 100, 4, "over the limit");

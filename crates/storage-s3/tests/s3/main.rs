@@ -4,6 +4,7 @@
 
 mod acls_off;
 mod adapter;
+mod claims;
 mod conformance;
 mod private_files;
 mod recording;
