@@ -91,15 +91,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let listener =
         tokio::net::TcpListener::bind(&address).await.map_err(|err| format!("cannot listen on {address}: {err}"))?;
     eprintln!("storage-example: listening on http://{}", listener.local_addr()?);
-    // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, state.router())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    storage_http::Server::default().serve(listener, state.router(), stop).await;
     Ok(())
 }
 

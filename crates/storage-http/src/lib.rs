@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod form;
+mod server;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,6 +32,8 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use storage_core::signing::{UrlSigner, VerifiedUrl, decode_key_path};
 use storage_core::{ByteRange, Content, ErrorKind, Metadata, Method, OverwritePolicy, SaveOptions, Storage};
+
+pub use server::Server;
 
 /// The body of every response.
 pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;

@@ -5,10 +5,19 @@ use std::time::Duration;
 
 use storage_core::signing::{SigningKey, UrlSigner};
 use storage_core::{Acl, SaveOptions, Storage, UrlOptions};
-use storage_http::SignedUrlService;
+use storage_http::{Server, SignedUrlService};
 
 /// A storage of `kind` whose URLs a `SignedUrlService` answers on a fresh port; the temp dir lives as long as it.
 async fn served(kind: &str, public_cache_control: Option<&str>) -> (Storage, Option<tempfile::TempDir>) {
+    served_by(Server::default(), kind, public_cache_control).await
+}
+
+/// [`served`], by `server`.
+async fn served_by(
+    server: Server,
+    kind: &str,
+    public_cache_control: Option<&str>,
+) -> (Storage, Option<tempfile::TempDir>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let signer = UrlSigner::new(format!("http://127.0.0.1:{port}/files/"), SigningKey::generate());
@@ -25,7 +34,7 @@ async fn served(kind: &str, public_cache_control: Option<&str>) -> (Storage, Opt
         service = service.with_public_cache_control(value);
     }
     let app = axum::Router::new().fallback_service(service);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(server.serve(listener, app, std::future::pending()));
     (storage, dir)
 }
 
@@ -206,4 +215,94 @@ async fn direct_uploads_are_enforced_while_they_stream_in() {
             assert!(left.is_empty(), "temporary files left: {left:?}");
         }
     }
+}
+
+/// The address and request target of a signed URL, for requests written by hand on a raw socket.
+fn address_and_target(url: &str) -> (String, String) {
+    let rest = url.trim_start_matches("http://");
+    let slash = rest.find('/').unwrap();
+    (rest[..slash].to_owned(), rest[slash..].to_owned())
+}
+
+/// Everything the server sends until it closes the connection (or resets it).
+fn read_until_closed(mut reader: tokio::net::tcp::OwnedReadHalf) -> tokio::task::JoinHandle<Vec<u8>> {
+    tokio::spawn(async move {
+        let mut received = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut received).await;
+        received
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_or_silent_client_is_closed_within_30s_while_others_are_served() {
+    use tokio::io::AsyncWriteExt;
+    let (storage, _dir) = served("memory", None).await;
+    storage.save("a.txt", "served meanwhile").await.unwrap();
+    let url = storage.temporary_url("a.txt", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+    let (address, target) = address_and_target(&url);
+
+    let silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let silent_closed = read_until_closed(silent.into_split().0);
+    let (reader, mut trickle) = tokio::net::TcpStream::connect(&address).await.unwrap().into_split();
+    let trickler_closed = read_until_closed(reader);
+    trickle.write_all(format!("GET {target} HTTP/1.1\r\n").as_bytes()).await.unwrap();
+    // One header line every 2 s, for at most 30 s, until the server closes the connection.
+    for line in 0..15 {
+        if trickler_closed.is_finished() {
+            break;
+        }
+        let normal = get(&url, &[]).await;
+        assert_eq!(normal.status(), 200, "a normal client is served while one trickles");
+        assert_eq!(normal.text().await.unwrap(), "served meanwhile");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if trickle.write_all(format!("x-trickle-{line}: 1\r\n").as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    assert!(trickler_closed.is_finished() || trickle.write_all(b"x: 1\r\n").await.is_err(), "closed within 30 s");
+    let answer = trickler_closed.await.unwrap();
+    assert!(!answer.starts_with(b"HTTP/1.1 200"), "the trickled request is not served");
+    let silent = tokio::time::timeout(Duration::from_secs(10), silent_closed).await;
+    assert!(silent.is_ok(), "a client that sends nothing is closed as soon");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_wait_until_an_idle_one_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::default().with_max_connections(2).with_header_timeout(Duration::from_secs(1));
+    let (storage, _dir) = served_by(server, "memory", None).await;
+    storage.save("a.txt", "hello").await.unwrap();
+    let url = storage.temporary_url("a.txt", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+    let (address, target) = address_and_target(&url);
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\n\r\n");
+
+    // Two kept-alive connections take both slots, each after one answered request.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        connection.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 4096];
+        let read = connection.read(&mut answer).await.unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..read]));
+        held.push(connection);
+    }
+    // A third waits to be accepted; it is answered once the server closes an idle one.
+    let mut waiting = tokio::net::TcpStream::connect(&address).await.unwrap();
+    waiting.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let read = waiting.read(&mut answer).await.unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..read]));
+    let closed = held.iter().filter(|connection| matches!(connection.try_read(&mut [0; 16]), Ok(0))).count();
+    assert!(closed >= 1, "the third connection was served only after an idle one was closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_body_on_a_request_that_uploads_nothing_is_refused() {
+    let (storage, _dir) = served("memory", None).await;
+    storage.save("a.txt", "hello").await.unwrap();
+    let url = storage.temporary_url("a.txt", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+    let refused = client().get(&url).body(vec![b'x'; 1024 * 1024]).send().await.unwrap();
+    assert_eq!(refused.status(), 413);
+    assert!(refused.text().await.unwrap().contains("a GET request may send at most 16384 bytes"));
+    assert_eq!(client().get(&url).body("small").send().await.unwrap().status(), 200, "a small body is ignored");
 }

@@ -181,6 +181,37 @@ fn share_serves_a_link_that_works_then_expires() {
     child.wait().unwrap();
 }
 
+#[test]
+fn serve_refuses_bodies_where_nothing_is_uploaded_and_closes_silent_clients() {
+    let (dir, port) = disk_storage_served_on_a_fresh_port();
+    std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
+    ok(storage(dir.path(), &["put", "a.txt", "--private"]));
+    let link = ok(storage(dir.path(), &["url", "a.txt", "--expires", "10m"])).trim().to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
+        .args(["serve", "--serve-for", "2m"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = http();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.status(&link).is_none() {
+        assert!(Instant::now() < deadline, "`storage serve` did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let refused = client.0.block_on(async { client.1.get(&link).body(vec![b'x'; 1 << 20]).send().await.unwrap() });
+    assert_eq!(refused.status(), 413, "a GET may not send a large body");
+    assert_eq!(client.body(&link), b"hello", "a plain GET is served");
+    // The server closes a connection that sends nothing within its header timeout (20 s).
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let read = std::io::Read::read(&mut silent, &mut [0; 64]);
+    assert!(matches!(read, Ok(0)), "a silent client is closed, not kept: {read:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Post the form `upload-url --json` printed, then a file, as a browser does; the answer's status.
 fn post_form(client: &Http, form: &serde_json::Value, file_name: &str, content_type: &str, data: Vec<u8>) -> u16 {
     let mut multipart = reqwest::multipart::Form::new();
