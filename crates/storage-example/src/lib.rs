@@ -387,12 +387,10 @@ async fn same_origin_posts_only(
     if matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
         return next.run(request).await;
     }
-    // Exactly one `Origin`, the app's: a second one could be read differently by a proxy in front.
-    let mut origins = request.headers().get_all(header::ORIGIN).iter();
-    let origin = origins.next().and_then(|origin| origin.to_str().ok());
-    if origin == Some(app.origin.as_str()) && origins.next().is_none() {
+    if is_same_origin(request.headers(), &app.origin) {
         return next.run(request).await;
     }
+    let origin = request.headers().get(header::ORIGIN).and_then(|origin| origin.to_str().ok());
     let message = format!(
         "{} {} refused: a form of this app is posted from {} only (the request's Origin is {}); use the app's own pages\n",
         request.method(),
@@ -401,6 +399,12 @@ async fn same_origin_posts_only(
         origin.unwrap_or("missing")
     );
     (StatusCode::FORBIDDEN, message).into_response()
+}
+
+/// Whether the request carries exactly one `Origin`, the app's: a second one could be read differently by a proxy.
+fn is_same_origin(headers: &HeaderMap, origin: &Origin) -> bool {
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    origins.next().is_some_and(|first| first.as_bytes() == origin.as_str().as_bytes()) && origins.next().is_none()
 }
 
 /// 403 for a form without the session's CSRF token.
@@ -653,15 +657,21 @@ struct DirectUploadKey {
 }
 
 impl AppState {
-    /// The private storage's name of `key`, if it lies under a prefix `user` was given (S3 names the whole key,
-    /// with the storage's location before it).
+    /// The private storage's name of `key`, if it lies under a prefix `user` was given.
     fn issued_name(&self, user: &User, key: &str) -> Option<String> {
-        let issued = self.direct_uploads.lock().unwrap_or_else(|p| p.into_inner());
-        issued
-            .iter()
-            .filter(|(_, owner)| **owner == user.name)
-            .find_map(|(prefix, _)| key.find(prefix.as_str()).map(|at| key[at..].to_owned()))
+        issued_name(&self.direct_uploads.lock().unwrap_or_else(|p| p.into_inner()), &user.name, key)
     }
+}
+
+/// The name from the first of `owner`'s prefixes in `issued` (prefix to owner) that `key` contains, from that
+/// prefix on (S3 names the whole key in its redirect, with the storage's location before it), if it is a valid key:
+/// `prefix/../elsewhere` is nobody's upload.
+fn issued_name(issued: &HashMap<String, String>, owner: &str, key: &str) -> Option<String> {
+    issued
+        .iter()
+        .filter(|(_, issued_to)| *issued_to == owner)
+        .find_map(|(prefix, _)| key.find(prefix.as_str()).map(|at| key[at..].to_owned()))
+        .filter(|name| storage_core::validate_key(name).is_ok())
 }
 
 /// `GET /documents/direct/done?key=…`: the storage's redirect after a direct upload lands here. A GET changes
@@ -861,6 +871,59 @@ mod tests {
     fn browser_paths_lose_their_directories() {
         assert_eq!(base_name("C:\\Users\\ann\\report.pdf"), "report.pdf");
         assert_eq!(base_name("../../etc/passwd"), "passwd");
+    }
+
+    proptest::proptest! {
+        /// Any `Origin` headers an attacker sends: only exactly one, byte for byte the app's, is accepted.
+        #[test]
+        fn fuzz_origin_header(
+            values in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 0..3),
+            near in "https?://(docs\\.example\\.com|evil\\.example|docs\\.example\\.com\\.evil)(:443|:8080)?/?",
+        ) {
+            let origin = Origin::parse("https://docs.example.com").unwrap();
+            let twice = vec![b"https://docs.example.com".to_vec(); 2];
+            for candidates in [values.clone(), vec![near.into_bytes()], twice] {
+                let mut headers = HeaderMap::new();
+                for value in &candidates {
+                    if let Ok(value) = axum::http::HeaderValue::from_bytes(value) {
+                        headers.append(header::ORIGIN, value);
+                    }
+                }
+                let sent: Vec<_> = headers.get_all(header::ORIGIN).iter().map(|v| v.as_bytes().to_vec()).collect();
+                let exact = sent == [b"https://docs.example.com".to_vec()];
+                proptest::prop_assert_eq!(is_same_origin(&headers, &origin), exact, "{:?}", sent);
+            }
+        }
+
+        /// Any key in the storage's redirect: the name found is always a valid key inside a prefix issued to that
+        /// user, never `..` out of it.
+        #[test]
+        fn fuzz_direct_upload_key(
+            key in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            suffix in "([a-z%]{1,3}|\\.|\\.\\.|/|\\\\){0,8}",
+            before in "[a-z/]{0,12}",
+        ) {
+            let issued = HashMap::from([
+                ("seekrit/direct/aaaa/".to_owned(), "alice".to_owned()),
+                ("seekrit/direct/bbbb/".to_owned(), "bob".to_owned()),
+            ]);
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let keys = [key, format!("{before}seekrit/direct/bbbb/{suffix}"), format!("{before}seekrit/direct/aaaa/{suffix}")];
+            for key in keys {
+                match issued_name(&issued, "alice", &key) {
+                    Some(name) => {
+                        proptest::prop_assert!(name.starts_with("seekrit/direct/aaaa/"), "{} from {}", name, key);
+                        proptest::prop_assert!(key.ends_with(&name));
+                        proptest::prop_assert!(storage_core::validate_key(&name).is_ok(), "{}", name);
+                    }
+                    None => {
+                        let at = key.find("seekrit/direct/aaaa/");
+                        let valid = at.is_some_and(|at| storage_core::validate_key(&key[at..]).is_ok());
+                        proptest::prop_assert!(!valid, "{} refused", key);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
