@@ -203,3 +203,62 @@ async fn limit_body(State(limit): State<usize>, request: Request, next: Next) ->
     }
     next.run(request.map(|body| Body::new(http_body_util::Limited::new(body, limit)))).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 64;
+
+    /// What reached the handler: the body's length, or that reading it failed at the limit.
+    async fn body_length(request: Request) -> String {
+        match axum::body::to_bytes(request.into_body(), usize::MAX).await {
+            Ok(bytes) => bytes.len().to_string(),
+            Err(_) => "cut".to_owned(),
+        }
+    }
+
+    proptest::proptest! {
+        /// Any method (HEAD aside: its answer has no body to report in), any `Content-Length` bytes, any body: a
+        /// request that uploads nothing never hands the handler more than the limit, and a declared length over it
+        /// is answered 413; uploads pass whole.
+        #[test]
+        fn fuzz_body_limit(
+            method in proptest::sample::select(vec!["GET", "DELETE", "OPTIONS", "PATCH", "TRACE", "POST", "PUT"]),
+            declared in proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..24)),
+            length in proptest::option::of(0..200u64),
+            body_len in 0..200usize,
+        ) {
+            let router = axum::Router::new()
+                .fallback(body_length)
+                .layer(axum::middleware::from_fn_with_state(LIMIT, limit_body));
+            let mut request = http::Request::builder().method(method).uri("/any");
+            if let Some(value) = declared.as_ref().and_then(|bytes| http::HeaderValue::from_bytes(bytes).ok()) {
+                request = request.header(header::CONTENT_LENGTH, value);
+            } else if let Some(length) = length {
+                request = request.header(header::CONTENT_LENGTH, length);
+            }
+            let request = request.body(Body::from(vec![b'x'; body_len])).unwrap();
+            let declared_length = request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (status, reached) = runtime.block_on(async {
+                let response = router.clone().call(request).await.into_response();
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+                (status, String::from_utf8_lossy(&body).into_owned())
+            });
+            if matches!(method, "POST" | "PUT") {
+                proptest::prop_assert_eq!(reached, body_len.to_string(), "an upload passes whole");
+            } else if declared_length.is_some_and(|length| length > LIMIT as u64) {
+                proptest::prop_assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+            } else if body_len > LIMIT {
+                proptest::prop_assert_eq!(reached, "cut", "{} bytes reached a {} handler", body_len, method);
+            } else {
+                proptest::prop_assert_eq!(reached, body_len.to_string());
+            }
+        }
+    }
+}
