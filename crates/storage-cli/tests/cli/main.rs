@@ -181,25 +181,31 @@ fn share_serves_a_link_that_works_then_expires() {
     child.wait().unwrap();
 }
 
-#[test]
-fn serve_refuses_bodies_where_nothing_is_uploaded_and_closes_silent_clients() {
-    let (dir, port) = disk_storage_served_on_a_fresh_port();
-    std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
-    ok(storage(dir.path(), &["put", "a.txt", "--private"]));
-    let link = ok(storage(dir.path(), &["url", "a.txt", "--expires", "10m"])).trim().to_owned();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
+/// `storage serve` in `dir` for two minutes, once `ready_url` answers; and a client.
+fn serve_in(dir: &Path, ready_url: &str) -> (std::process::Child, Http) {
+    let child = Command::new(env!("CARGO_BIN_EXE_storage"))
         .args(["serve", "--serve-for", "2m"])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let client = http();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while client.status(&link).is_none() {
+    while client.status(ready_url).is_none() {
         assert!(Instant::now() < deadline, "`storage serve` did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (child, client)
+}
+
+#[test]
+fn serve_refuses_bodies_where_nothing_is_uploaded_and_closes_silent_clients() {
+    let (dir, port) = disk_storage_served_on_a_fresh_port();
+    std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
+    ok(storage(dir.path(), &["put", "a.txt", "--private"]));
+    let link = ok(storage(dir.path(), &["url", "a.txt", "--expires", "10m"])).trim().to_owned();
+    let (mut child, client) = serve_in(dir.path(), &link);
     let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let refused = client.0.block_on(async { client.1.get(&link).body(vec![b'x'; 1 << 20]).send().await.unwrap() });
     assert_eq!(refused.status(), 413, "a GET may not send a large body");
@@ -247,19 +253,7 @@ fn upload_url_prints_a_form_that_serve_enforces() {
     let range = storage(dir.path(), &["upload-url", "inbox/b.txt", "--put", "--max-size", "5"]);
     assert!(stderr(&range).contains("use upload_form"), "{}", stderr(&range));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
-        .args(["serve", "--serve-for", "2m"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = http();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.status(&format!("http://127.0.0.1:{port}/")).is_none() {
-        assert!(Instant::now() < deadline, "`storage serve` did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, client) = serve_in(dir.path(), &format!("http://127.0.0.1:{port}/"));
     assert_eq!(post_form(&client, &form, "note.txt", "text/plain", b"a short note".to_vec()), 204);
     assert_eq!(ok(storage(dir.path(), &["get", "inbox/note.txt", "-"])), "a short note");
     assert_eq!(post_form(&client, &form, "big.txt", "text/plain", vec![b'x'; 1025]), 413, "one byte over 1 KiB");
