@@ -927,6 +927,19 @@ mod tests {
     }
 
     #[test]
+    fn the_public_url_is_an_origin_and_nothing_more() {
+        let origin = Origin::parse("HTTPS://Docs.Example.com:443/").unwrap();
+        assert_eq!((origin.as_str(), origin.is_https()), ("https://docs.example.com", true));
+        assert_eq!(Origin::parse("http://127.0.0.1:8080").unwrap().as_str(), "http://127.0.0.1:8080");
+        for refused in ["docs.example.com", "ftp://docs.example.com", "https://a:b@docs.example.com", "https://x/app"] {
+            let err = Origin::parse(refused).unwrap_err().to_string();
+            assert!(err.contains("app.public_url") && err.contains("give an origin such as"), "{refused}: {err}");
+        }
+        let config = AppConfig::parse("[app]\nlisten = \"0.0.0.0:9000\"").unwrap();
+        assert_eq!(config.origin().unwrap().as_str(), "http://0.0.0.0:9000", "by default, the listen address");
+    }
+
+    #[test]
     fn passwords_stay_out_of_debug() {
         let user = UserConfig { name: "ann".into(), password: "hunter2-secret".into(), staff: false };
         assert!(!format!("{user:?}").contains("hunter2"));

@@ -124,6 +124,8 @@ mod tests {
             (args.listen.as_deref(), args.link_expiry.as_deref(), args.check),
             (Some("127.0.0.1:0"), Some("5m"), true)
         );
+        let origin = parse(&["--public-url", "https://docs.example.com"]).unwrap().public_url;
+        assert_eq!(origin.as_deref(), Some("https://docs.example.com"));
         assert_eq!(parse(&[]).unwrap().config, std::path::Path::new("app.toml"));
         assert_eq!(parse(&["--listen"]).unwrap_err(), "--listen needs a value");
         assert!(parse(&["--verbose"]).unwrap_err().contains("unknown argument `--verbose`"));
