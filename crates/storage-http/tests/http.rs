@@ -224,6 +224,15 @@ fn address_and_target(url: &str) -> (String, String) {
     (rest[..slash].to_owned(), rest[slash..].to_owned())
 }
 
+/// One file in a memory storage served by `server`: its storage, signed URL, and that URL's address and target.
+async fn served_file(server: Server, contents: &'static str) -> (Storage, String, String, String) {
+    let (storage, _) = served_by(server, "memory", None).await;
+    storage.save("a.txt", contents).await.unwrap();
+    let url = storage.temporary_url("a.txt", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+    let (address, target) = address_and_target(&url);
+    (storage, url, address, target)
+}
+
 /// Everything the server sends until it closes the connection (or resets it).
 fn read_until_closed(mut reader: tokio::net::tcp::OwnedReadHalf) -> tokio::task::JoinHandle<Vec<u8>> {
     tokio::spawn(async move {
@@ -236,10 +245,7 @@ fn read_until_closed(mut reader: tokio::net::tcp::OwnedReadHalf) -> tokio::task:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickling_or_silent_client_is_closed_within_30s_while_others_are_served() {
     use tokio::io::AsyncWriteExt;
-    let (storage, _dir) = served("memory", None).await;
-    storage.save("a.txt", "served meanwhile").await.unwrap();
-    let url = storage.temporary_url("a.txt", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
-    let (address, target) = address_and_target(&url);
+    let (_storage, url, address, target) = served_file(Server::default(), "served meanwhile").await;
 
     let silent = tokio::net::TcpStream::connect(&address).await.unwrap();
     let silent_closed = read_until_closed(silent.into_split().0);
@@ -270,10 +276,7 @@ async fn a_trickling_or_silent_client_is_closed_within_30s_while_others_are_serv
 async fn connections_beyond_the_limit_wait_until_an_idle_one_is_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = Server::default().with_max_connections(2).with_header_timeout(Duration::from_secs(1));
-    let (storage, _dir) = served_by(server, "memory", None).await;
-    storage.save("a.txt", "hello").await.unwrap();
-    let url = storage.temporary_url("a.txt", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
-    let (address, target) = address_and_target(&url);
+    let (_storage, _url, address, target) = served_file(server, "hello").await;
     let request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\n\r\n");
 
     // Two kept-alive connections take both slots, each after one answered request.
@@ -304,11 +307,8 @@ async fn connections_beyond_the_limit_wait_until_an_idle_one_is_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_body_on_a_request_that_uploads_nothing_is_refused() {
-    let (storage, _dir) = served("memory", None).await;
-    storage.save("a.txt", "hello").await.unwrap();
-    let url = storage.temporary_url("a.txt", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+    let (_storage, url, address, target) = served_file(Server::default(), "hello").await;
     // Only the head is sent: the answer comes before any of the body, so no unread body can reset the connection.
-    let (address, target) = address_and_target(&url);
     let (reader, mut writer) = tokio::net::TcpStream::connect(&address).await.unwrap().into_split();
     let head = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 1048576\r\n\r\n");
     tokio::io::AsyncWriteExt::write_all(&mut writer, head.as_bytes()).await.unwrap();
