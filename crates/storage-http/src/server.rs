@@ -10,6 +10,10 @@
 //!   speaks HTTP/1.1 or h2 (a client that connects and sends nothing, or trickles the h2 preface).
 //! - **h2 keep-alive** (`http2().keep_alive_interval` / `keep_alive_timeout`): a peer that stops answering pings is
 //!   closed; `max_concurrent_streams` caps the requests one h2 connection runs at once.
+//! - **Idle timeout** (75 s by default, nginx's `keepalive_timeout`): a connection on which no request has started
+//!   for that long is shut down gracefully (hyper's `graceful_shutdown`: h2 says GOAWAY, requests in flight finish).
+//!   hyper has no such timer for h2, whose pings a live but idle client answers; on HTTP/1.1 the header read timeout
+//!   closes an idle connection sooner.
 //! - **Concurrent connections** (1024 by default): a connection beyond the limit is not accepted and waits in the
 //!   kernel's listen queue until one ends. Waiting rather than refusing serves a burst of real clients a little
 //!   later instead of failing them, and every connection held is bounded by the timeouts above, so a wait is too.
@@ -41,6 +45,8 @@ pub struct Server {
     pub header_timeout: Duration,
     /// How often an idle h2 connection is pinged, and how long the answer may take before it is closed.
     pub h2_keep_alive: Duration,
+    /// How long a connection may go without starting a request before it is shut down gracefully.
+    pub idle_timeout: Duration,
     /// How many connections are served at once; the next ones wait to be accepted.
     pub max_connections: usize,
     /// The most requests one h2 connection runs at once.
@@ -54,6 +60,7 @@ impl Default for Server {
         Self {
             header_timeout: Duration::from_secs(20),
             h2_keep_alive: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(75),
             max_connections: 1024,
             max_h2_streams: 128,
             max_body_without_upload: 16 * 1024,
@@ -71,6 +78,12 @@ impl Server {
     /// The h2 ping interval and answer timeout (20 s by default).
     pub fn with_h2_keep_alive(mut self, interval: Duration) -> Self {
         self.h2_keep_alive = interval;
+        self
+    }
+
+    /// The idle timeout (75 s by default).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 
@@ -123,6 +136,7 @@ impl Server {
                 builder: builder.clone(),
                 router: router.clone(),
                 header_timeout: self.header_timeout,
+                idle_timeout: self.idle_timeout,
                 stopping: stopping.clone(),
             };
             tokio::spawn(async move {
@@ -149,12 +163,13 @@ struct Connection {
     builder: Arc<auto::Builder<TokioExecutor>>,
     router: axum::Router,
     header_timeout: Duration,
+    idle_timeout: Duration,
     stopping: watch::Receiver<bool>,
 }
 
 impl Connection {
-    /// Serve `tcp` until either side closes it, its first request has not begun within the header timeout, or the
-    /// server stops (then the requests in flight finish first).
+    /// Serve `tcp` until either side closes it, its first request has not begun within the header timeout, no request
+    /// has begun for the idle timeout, or the server stops (in the last two cases the requests in flight finish).
     async fn serve(mut self, tcp: TcpStream) {
         // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each.
         let _ = tcp.set_nodelay(true);
@@ -176,10 +191,16 @@ impl Connection {
             () = tokio::time::sleep(self.header_timeout) => return,
             _ = self.stopping.wait_for(|stop| *stop) => return,
         }
-        tokio::select! {
-            _ = connection.as_mut() => return,
-            _ = self.stopping.wait_for(|stop| *stop) => connection.as_mut().graceful_shutdown(),
+        loop {
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                // A request began: the idle time starts again.
+                () = started.notified() => continue,
+                () = tokio::time::sleep(self.idle_timeout) => break,
+                _ = self.stopping.wait_for(|stop| *stop) => break,
+            }
         }
+        connection.as_mut().graceful_shutdown();
         let _ = connection.await;
     }
 }

@@ -319,3 +319,19 @@ async fn a_large_body_on_a_request_that_uploads_nothing_is_refused() {
     assert!(answer.contains("a GET request may send at most 16384 bytes"), "{answer}");
     assert_eq!(client().get(&url).body("small").send().await.unwrap().status(), 200, "a small body is ignored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_connection_idle_after_its_requests_is_closed() {
+    let server = Server::default().with_idle_timeout(Duration::from_secs(1));
+    let (_storage, _url, address, target) = served_file(server, "hello").await;
+    let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{address}{target}")).body(String::new()).unwrap();
+    assert_eq!(sender.send_request(request).await.unwrap().status(), 200);
+    // The client answers every ping, so only the server's idle timeout can end the connection.
+    let ended = tokio::time::timeout(Duration::from_secs(30), connection).await;
+    assert!(ended.is_ok(), "an h2 connection with no request for its idle timeout is closed by the server");
+}
