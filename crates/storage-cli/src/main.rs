@@ -803,14 +803,8 @@ async fn serve(built: Built, duration: Option<Duration>) -> Result<()> {
             }
         }
     };
-    // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(|err| CliError::local(&address, "the server stopped", Some(err)))
+    storage_http::Server::default().serve(listener, app, stop).await;
+    Ok(())
 }
 
 /// The size of a local file to upload, or an error that says plainly what is wrong with the path.

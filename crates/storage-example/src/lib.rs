@@ -42,6 +42,10 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
 pub const DEFAULT_LINK_EXPIRY: Duration = Duration::from_secs(60);
 /// The largest upload accepted. Uploads stream to the storage, so this bounds disk use, not memory.
 pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
+/// The longest title, in characters; a longer one is refused (400), never stored or rendered.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// The largest body of a form that uploads no file (log in, log out, confirm a direct upload).
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guides/private-files.md")]
@@ -65,6 +69,10 @@ pub struct AppConfig {
 pub struct AppSettings {
     /// Where to listen, e.g. `127.0.0.1:8080` (also the host of disk storages' `base_url`).
     pub listen: Option<String>,
+    /// The origin browsers reach the app at, e.g. `https://docs.example.com`: the target of the storage's redirect
+    /// after a direct upload, the only `Origin` a form may be posted from, and `https` makes cookies `Secure`.
+    /// Never taken from a request's `Host`. Default: `http://` and the listen address.
+    pub public_url: Option<String>,
     /// How long the redirect target of a private download lives: `60s` (default), `5m`.
     pub link_expiry: Option<String>,
     /// The users who may log in.
@@ -108,6 +116,54 @@ impl AppConfig {
     pub fn link_expiry(&self) -> Result<Duration, Error> {
         self.app.link_expiry.as_deref().map(parse_duration).transpose().map(|d| d.unwrap_or(DEFAULT_LINK_EXPIRY))
     }
+
+    /// Where the app listens: `app.listen`, or `127.0.0.1:8080`.
+    pub fn listen(&self) -> &str {
+        self.app.listen.as_deref().unwrap_or("127.0.0.1:8080")
+    }
+
+    /// The app's public origin (`scheme://host[:port]`, no path): `app.public_url`, or `http://` and the listen
+    /// address.
+    pub fn origin(&self) -> Result<Origin, Error> {
+        match &self.app.public_url {
+            Some(url) => Origin::parse(url),
+            None => Origin::parse(&format!("http://{}", self.listen())),
+        }
+    }
+}
+
+/// The origin browsers reach the app at, checked once at startup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    /// `url` as an origin: `http` or `https`, a host, and no user, path, query or fragment.
+    pub fn parse(url: &str) -> Result<Origin, Error> {
+        let refuse = |why: &str| {
+            config_error(format!("app.public_url `{url}` {why}; give an origin such as https://docs.example.com"))
+        };
+        let parsed = url::Url::parse(url).map_err(|err| refuse(&format!("is not a URL ({err})")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(refuse("is not an http or https URL with a host"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(refuse("carries credentials"));
+        }
+        if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(refuse("has a path, query or fragment"));
+        }
+        Ok(Origin(parsed.origin().ascii_serialization()))
+    }
+
+    /// `scheme://host[:port]`, as browsers send it in `Origin`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether browsers reach the app over TLS (then its cookies are `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
 }
 
 fn config_error(message: String) -> Error {
@@ -147,6 +203,21 @@ impl User {
     }
 }
 
+impl Document {
+    /// Whether `user` (or an anonymous visitor) may learn that the document exists: its title, owner and page.
+    /// A document with a private file is private: only those who may download that file see it.
+    pub fn is_visible_to(&self, user: Option<&User>) -> bool {
+        self.private_file.is_none() || user.is_some_and(|user| user.may_download(self))
+    }
+}
+
+/// A logged-in browser: who, and the token its forms must carry (so another site cannot post them).
+#[derive(Debug, Clone)]
+struct Session {
+    user: User,
+    csrf: String,
+}
+
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct AppState {
@@ -156,8 +227,10 @@ pub struct AppState {
     pub private: Storage,
     /// How long a private download link lives.
     pub link_expiry: Duration,
+    /// Where browsers reach the app.
+    pub origin: Origin,
     users: Vec<UserConfig>,
-    sessions: Mutex<HashMap<String, User>>,
+    sessions: Mutex<HashMap<String, Session>>,
     documents: Mutex<Vec<Document>>,
     /// The private-storage prefixes handed out for direct uploads, and to whom.
     direct_uploads: Mutex<HashMap<String, String>>,
@@ -208,6 +281,7 @@ impl AppState {
             public,
             private,
             link_expiry: config.link_expiry()?,
+            origin: config.origin()?,
             users: config.app.users.clone(),
             sessions: Mutex::default(),
             documents: Mutex::default(),
@@ -224,9 +298,12 @@ impl AppState {
             .route("/logout", post(logout))
             .route("/documents", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
             .route("/documents/direct", get(direct_upload_page))
-            .route("/documents/direct/done", get(direct_upload_done))
+            .route("/documents/direct/done", get(direct_upload_confirmation).post(direct_upload_done))
             .route("/documents/{id}", get(document_page))
-            .route("/documents/{id}/private", get(private_download));
+            .route("/documents/{id}/private", get(private_download))
+            .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), same_origin_posts_only));
+        // The storages' URL services check signatures, not origins: a signed upload form may be posted from anywhere.
         for service in &self.url_services {
             router = router.route_service(&format!("{}{{*key}}", service.base_path()), service.clone());
             // Direct-upload forms post to the base path itself.
@@ -280,6 +357,70 @@ impl AppState {
     }
 }
 
+impl AppState {
+    fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let token = session_token(headers)?;
+        self.sessions.lock().expect("sessions").get(token).cloned()
+    }
+
+    /// Whether `token` is the CSRF token of the session the request's cookie names.
+    fn is_session_csrf(&self, headers: &HeaderMap, token: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        // Comparing digests keeps the time taken independent of how much of the token matched.
+        self.session(headers).is_some_and(|session| Sha256::digest(&session.csrf) == Sha256::digest(token))
+    }
+
+    /// The session cookie's attributes: never sent by other sites' subrequests or posts (`SameSite=Lax`; `Strict`
+    /// would drop it on the storage's redirect back after a direct upload), and only over TLS when the app is https.
+    fn cookie_attributes(&self) -> &'static str {
+        if self.origin.is_https() { "HttpOnly; SameSite=Lax; Secure; Path=/" } else { "HttpOnly; SameSite=Lax; Path=/" }
+    }
+}
+
+/// Refuse a request that changes state (any method but `GET` and `HEAD`) unless its `Origin` is the app's own, so
+/// no other site can post the app's forms with a visitor's cookie (login included, which has no session yet).
+async fn same_origin_posts_only(
+    State(app): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+        return next.run(request).await;
+    }
+    if is_same_origin(request.headers(), &app.origin) {
+        return next.run(request).await;
+    }
+    let origin = request.headers().get(header::ORIGIN).and_then(|origin| origin.to_str().ok());
+    let message = format!(
+        "{} {} refused: a form of this app is posted from {} only (the request's Origin is {}); use the app's own pages\n",
+        request.method(),
+        request.uri().path(),
+        app.origin.as_str(),
+        origin.unwrap_or("missing")
+    );
+    (StatusCode::FORBIDDEN, message).into_response()
+}
+
+/// Whether the request carries exactly one `Origin`, the app's: a second one could be read differently by a proxy.
+fn is_same_origin(headers: &HeaderMap, origin: &Origin) -> bool {
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    origins.next().is_some_and(|first| first.as_bytes() == origin.as_str().as_bytes()) && origins.next().is_none()
+}
+
+/// 403 for a form without the session's CSRF token.
+fn csrf_refusal() -> Response {
+    (StatusCode::FORBIDDEN, "the form's session token is missing or stale; reload the page and submit it again\n")
+        .into_response()
+}
+
+/// The hidden field that carries the session's CSRF token in every form that changes state.
+fn csrf_field(session: &Session) -> String {
+    format!("<input type=\"hidden\" name=\"{CSRF_FIELD}\" id=\"csrf\" value=\"{}\">", escape(&session.csrf))
+}
+
+/// The name of the CSRF token's form field.
+const CSRF_FIELD: &str = "csrf";
+
 /// Why a private download is refused.
 #[derive(Debug)]
 pub enum Refusal {
@@ -307,8 +448,7 @@ impl FromRequestParts<Arc<AppState>> for User {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let token = session_token(&parts.headers).ok_or(Refusal::LoginRequired)?;
-        state.sessions.lock().expect("sessions").get(token).cloned().ok_or(Refusal::LoginRequired)
+        state.session(&parts.headers).map(|session| session.user).ok_or(Refusal::LoginRequired)
     }
 }
 
@@ -362,8 +502,8 @@ async fn login(State(app): State<Arc<AppState>>, Form(form): Form<LoginForm>) ->
             .into_response();
     };
     let token = new_session_token();
-    app.sessions.lock().expect("sessions").insert(token.clone(), user);
-    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/");
+    app.sessions.lock().expect("sessions").insert(token.clone(), Session { user, csrf: new_session_token() });
+    let cookie = format!("{SESSION_COOKIE}={token}; {}", app.cookie_attributes());
     (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_owned())]).into_response()
 }
 
@@ -373,17 +513,32 @@ fn new_session_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    if !app.is_session_csrf(&headers, &form.csrf) {
+        return csrf_refusal();
+    }
     if let Some(token) = session_token(&headers) {
         app.sessions.lock().expect("sessions").remove(token);
     }
-    let cookie = format!("{SESSION_COOKIE}=; Max-Age=0; Path=/");
+    let cookie = format!("{SESSION_COOKIE}=; Max-Age=0; {}", app.cookie_attributes());
     (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_owned())]).into_response()
 }
 
-/// `POST /documents`: a multipart form with `title`, `public_file` and `private_file`, each file streamed into
-/// its storage as it arrives.
-async fn upload(State(app): State<Arc<AppState>>, user: User, mut form: Multipart) -> Response {
+/// `POST /documents`: a multipart form with `csrf` first, then `title`, `public_file` and `private_file`, each file
+/// streamed into its storage as it arrives. Nothing is stored before the session's token is checked.
+async fn upload(State(app): State<Arc<AppState>>, headers: HeaderMap, user: User, mut form: Multipart) -> Response {
+    let token = match form.next_field().await {
+        Ok(Some(field)) if field.name() == Some(CSRF_FIELD) => read_short_field(field, 256).await.ok(),
+        _ => None,
+    };
+    if !token.is_some_and(|token| app.is_session_csrf(&headers, &token)) {
+        return csrf_refusal();
+    }
     let mut document = Document {
         id: 0,
         owner: user.name,
@@ -402,7 +557,10 @@ async fn upload(State(app): State<Arc<AppState>>, user: User, mut form: Multipar
         let filename = field.file_name().map(base_name).unwrap_or_default();
         let (storage, upload_to) = match field_name.as_str() {
             "title" => {
-                document.title = field.text().await.unwrap_or_default();
+                match read_title(field).await {
+                    Ok(title) => document.title = title,
+                    Err(refusal) => return refusal,
+                }
                 continue;
             }
             "public_file" if !filename.is_empty() => (&app.public, upload_to_public()),
@@ -426,16 +584,53 @@ async fn upload(State(app): State<Arc<AppState>>, user: User, mut form: Multipar
     redirect(StatusCode::SEE_OTHER, &format!("/documents/{}", document.id))
 }
 
+/// A form field of at most `max_bytes`, read without holding more; `Err` when longer or unreadable.
+async fn read_short_field(
+    mut field: axum::extract::multipart::Field<'_>,
+    max_bytes: usize,
+) -> Result<String, FieldError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|_| FieldError::Unreadable)? {
+        if bytes.len() + chunk.len() > max_bytes {
+            return Err(FieldError::TooLong);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| FieldError::Unreadable)
+}
+
+/// Why a short field was not read.
+enum FieldError {
+    TooLong,
+    Unreadable,
+}
+
+/// The `title` field: at most [`MAX_TITLE_CHARS`] characters, or a 400 that says so.
+async fn read_title(field: axum::extract::multipart::Field<'_>) -> Result<String, Response> {
+    let too_long = || {
+        let message = format!("upload refused: the title is longer than {MAX_TITLE_CHARS} characters; shorten it\n");
+        (StatusCode::BAD_REQUEST, message).into_response()
+    };
+    // A character is at most 4 bytes in UTF-8: no more is read than a title can take.
+    match read_short_field(field, MAX_TITLE_CHARS * 4).await {
+        Ok(title) if title.chars().count() <= MAX_TITLE_CHARS => Ok(title),
+        Ok(_) | Err(FieldError::TooLong) => Err(too_long()),
+        Err(FieldError::Unreadable) => {
+            Err((StatusCode::BAD_REQUEST, "upload refused: the title is not readable UTF-8 text\n").into_response())
+        }
+    }
+}
+
 /// `GET /documents/direct`: a form that uploads the private file straight to the private storage (S3, or this app's
 /// own URL service for a disk), never through the app: up to the app's upload limit, into a fresh prefix of the
 /// user's; the storage then sends the browser back to `/documents/direct/done`.
-async fn direct_upload_page(State(app): State<Arc<AppState>>, user: User, headers: HeaderMap) -> Response {
-    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or("127.0.0.1");
+async fn direct_upload_page(State(app): State<Arc<AppState>>, user: User) -> Response {
     let prefix = format!("seekrit/direct/{}/", new_session_token());
     let policy = storage_core::UploadPolicy::prefix(&prefix)
         .with_size(1..=MAX_UPLOAD_BYTES as u64)
         .allowing_overwrite() // a fresh prefix of random letters: nothing there to overwrite
-        .with_success_redirect(format!("http://{host}/documents/direct/done"));
+        // The configured origin, never the request's `Host`: the redirect carries the key.
+        .with_success_redirect(format!("{}/documents/direct/done", app.origin.as_str()));
     let form = match app.private.upload_form(&policy).await {
         Ok(form) => form,
         Err(err) => return Refusal::Storage(err).into_response(),
@@ -457,26 +652,66 @@ async fn direct_upload_page(State(app): State<Arc<AppState>>, user: User, header
 }
 
 #[derive(Deserialize)]
-struct DirectUploadDone {
+struct DirectUploadKey {
     key: String,
 }
 
-/// `GET /documents/direct/done?key=…`: the storage's redirect after a direct upload. The key must be under a
-/// prefix this user was given (S3 names the whole key, with the storage's location before it), and the file must be
-/// there; then the app records the document, as after an upload through it.
+impl AppState {
+    /// The private storage's name of `key`, if it lies under a prefix `user` was given.
+    fn issued_name(&self, user: &User, key: &str) -> Option<String> {
+        issued_name(&self.direct_uploads.lock().unwrap_or_else(|p| p.into_inner()), &user.name, key)
+    }
+}
+
+/// The name from the first of `owner`'s prefixes in `issued` (prefix to owner) that `key` contains, from that
+/// prefix on (S3 names the whole key in its redirect, with the storage's location before it), if it is a valid key:
+/// `prefix/../elsewhere` is nobody's upload.
+fn issued_name(issued: &HashMap<String, String>, owner: &str, key: &str) -> Option<String> {
+    issued
+        .iter()
+        .filter(|(_, issued_to)| *issued_to == owner)
+        .find_map(|(prefix, _)| key.find(prefix.as_str()).map(|at| key[at..].to_owned()))
+        .filter(|name| storage_core::validate_key(name).is_ok())
+}
+
+/// `GET /documents/direct/done?key=…`: the storage's redirect after a direct upload lands here. A GET changes
+/// nothing: it shows a form that posts the key back with the session's token.
+async fn direct_upload_confirmation(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Query(done): axum::extract::Query<DirectUploadKey>,
+) -> Response {
+    let Some(session) = app.session(&headers) else { return Refusal::LoginRequired.into_response() };
+    let Some(name) = app.issued_name(&session.user, &done.key) else { return Refusal::NotFound.into_response() };
+    let body = format!(
+        "<p>Uploaded {file}.</p><form method=\"post\" action=\"/documents/direct/done\">{csrf}\
+         <input type=\"hidden\" name=\"key\" value=\"{key}\"><button id=\"direct-confirm\">Add it to my documents</button>\
+         </form>",
+        file = escape(&base_name(&name)),
+        csrf = csrf_field(&session),
+        key = escape(&done.key),
+    );
+    Html(page("Direct upload", &body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct DirectUploadDone {
+    key: String,
+    csrf: String,
+}
+
+/// `POST /documents/direct/done`: the confirmation of a direct upload. The key must be under a prefix this user was
+/// given, and the file must be there; then the app records the document, as after an upload through it.
 async fn direct_upload_done(
     State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
     user: User,
-    axum::extract::Query(done): axum::extract::Query<DirectUploadDone>,
+    Form(done): Form<DirectUploadDone>,
 ) -> Response {
-    let name = {
-        let issued = app.direct_uploads.lock().unwrap_or_else(|p| p.into_inner());
-        issued
-            .iter()
-            .filter(|(_, owner)| **owner == user.name)
-            .find_map(|(prefix, _)| done.key.find(prefix.as_str()).map(|at| done.key[at..].to_owned()))
-    };
-    let Some(name) = name else { return Refusal::NotFound.into_response() };
+    if !app.is_session_csrf(&headers, &done.csrf) {
+        return csrf_refusal();
+    }
+    let Some(name) = app.issued_name(&user, &done.key) else { return Refusal::NotFound.into_response() };
     match app.private.exists(&name).await {
         Ok(true) => {}
         Ok(false) => return Refusal::NotFound.into_response(),
@@ -524,18 +759,21 @@ fn base_name(filename: &str) -> String {
     filename.rsplit(['/', '\\']).next().unwrap_or_default().to_owned()
 }
 
-async fn index(State(app): State<Arc<AppState>>, user: Option<User>) -> Html<String> {
-    let mut body = match &user {
-        Some(user) => format!(
-            "<p>Logged in as <b id=\"user\">{}</b>{}.</p><form method=\"post\" action=\"/logout\">\
-             <button>Log out</button></form>{UPLOAD_FORM}",
-            escape(&user.name),
-            if user.staff { " (staff)" } else { "" }
+async fn index(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Html<String> {
+    let session = app.session(&headers);
+    let mut body = match &session {
+        Some(session) => format!(
+            "<p>Logged in as <b id=\"user\">{name}</b>{staff}.</p><form method=\"post\" action=\"/logout\">{csrf}\
+             <button>Log out</button></form>{UPLOAD_FORM_START}{csrf}{UPLOAD_FORM_END}",
+            name = escape(&session.user.name),
+            staff = if session.user.staff { " (staff)" } else { "" },
+            csrf = csrf_field(session),
         ),
         None => LOGIN_FORM.to_owned(),
     };
+    let user = session.map(|session| session.user);
     body.push_str("<h2>Documents</h2><ul>");
-    for document in app.documents() {
+    for document in app.documents().iter().filter(|document| document.is_visible_to(user.as_ref())) {
         body.push_str(&format!(
             "<li><a href=\"/documents/{id}\">{title}</a> by {owner}</li>",
             id = document.id,
@@ -554,8 +792,9 @@ async fn login_page() -> Html<String> {
 async fn document_page(
     State(app): State<Arc<AppState>>,
     axum::extract::Path(id): axum::extract::Path<u64>,
+    user: Option<User>,
 ) -> Response {
-    let Some(document) = app.document(id) else {
+    let Some(document) = app.document(id).filter(|document| document.is_visible_to(user.as_ref())) else {
         return Refusal::NotFound.into_response();
     };
     let mut body = format!("<p>Uploaded by {}.</p><ul>", escape(&document.owner));
@@ -579,8 +818,11 @@ const LOGIN_FORM: &str = "<form method=\"post\" action=\"/login\"><label>Name <i
     <label>Password <input name=\"password\" id=\"password\" type=\"password\"></label> \
     <button id=\"login\">Log in</button></form>";
 
-const UPLOAD_FORM: &str = "<h2>Upload</h2><form method=\"post\" action=\"/documents\" enctype=\"multipart/form-data\">\
-    <label>Title <input name=\"title\"></label> <label>Public file <input type=\"file\" name=\"public_file\"></label> \
+/// The upload form, around the CSRF field that must come first.
+const UPLOAD_FORM_START: &str =
+    "<h2>Upload</h2><form method=\"post\" action=\"/documents\" enctype=\"multipart/form-data\">";
+const UPLOAD_FORM_END: &str = "\
+    <label>Title <input name=\"title\" maxlength=\"200\"></label> <label>Public file <input type=\"file\" name=\"public_file\"></label> \
     <label>Private file <input type=\"file\" name=\"private_file\"></label> <button>Upload</button></form>\
     <p><a id=\"direct-link\" href=\"/documents/direct\">Upload a private file straight to storage</a></p>";
 
@@ -629,6 +871,72 @@ mod tests {
     fn browser_paths_lose_their_directories() {
         assert_eq!(base_name("C:\\Users\\ann\\report.pdf"), "report.pdf");
         assert_eq!(base_name("../../etc/passwd"), "passwd");
+    }
+
+    proptest::proptest! {
+        /// Any `Origin` headers an attacker sends: only exactly one, byte for byte the app's, is accepted.
+        #[test]
+        fn fuzz_origin_header(
+            values in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 0..3),
+            near in "https?://(docs\\.example\\.com|evil\\.example|docs\\.example\\.com\\.evil)(:443|:8080)?/?",
+        ) {
+            let origin = Origin::parse("https://docs.example.com").unwrap();
+            let twice = vec![b"https://docs.example.com".to_vec(); 2];
+            for candidates in [values.clone(), vec![near.into_bytes()], twice] {
+                let mut headers = HeaderMap::new();
+                for value in &candidates {
+                    if let Ok(value) = axum::http::HeaderValue::from_bytes(value) {
+                        headers.append(header::ORIGIN, value);
+                    }
+                }
+                let sent: Vec<_> = headers.get_all(header::ORIGIN).iter().map(|v| v.as_bytes().to_vec()).collect();
+                let exact = sent == [b"https://docs.example.com".to_vec()];
+                proptest::prop_assert_eq!(is_same_origin(&headers, &origin), exact, "{:?}", sent);
+            }
+        }
+
+        /// Any key in the storage's redirect: the name found is always a valid key inside a prefix issued to that
+        /// user, never `..` out of it.
+        #[test]
+        fn fuzz_direct_upload_key(
+            key in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            suffix in "([a-z%]{1,3}|\\.|\\.\\.|/|\\\\){0,8}",
+            before in "[a-z/]{0,12}",
+        ) {
+            let issued = HashMap::from([
+                ("seekrit/direct/aaaa/".to_owned(), "alice".to_owned()),
+                ("seekrit/direct/bbbb/".to_owned(), "bob".to_owned()),
+            ]);
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let keys = [key, format!("{before}seekrit/direct/bbbb/{suffix}"), format!("{before}seekrit/direct/aaaa/{suffix}")];
+            for key in keys {
+                match issued_name(&issued, "alice", &key) {
+                    Some(name) => {
+                        proptest::prop_assert!(name.starts_with("seekrit/direct/aaaa/"), "{} from {}", name, key);
+                        proptest::prop_assert!(key.ends_with(&name));
+                        proptest::prop_assert!(storage_core::validate_key(&name).is_ok(), "{}", name);
+                    }
+                    None => {
+                        let at = key.find("seekrit/direct/aaaa/");
+                        let valid = at.is_some_and(|at| storage_core::validate_key(&key[at..]).is_ok());
+                        proptest::prop_assert!(!valid, "{} refused", key);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_public_url_is_an_origin_and_nothing_more() {
+        let origin = Origin::parse("HTTPS://Docs.Example.com:443/").unwrap();
+        assert_eq!((origin.as_str(), origin.is_https()), ("https://docs.example.com", true));
+        assert_eq!(Origin::parse("http://127.0.0.1:8080").unwrap().as_str(), "http://127.0.0.1:8080");
+        for refused in ["docs.example.com", "ftp://docs.example.com", "https://a:b@docs.example.com", "https://x/app"] {
+            let err = Origin::parse(refused).unwrap_err().to_string();
+            assert!(err.contains("app.public_url") && err.contains("give an origin such as"), "{refused}: {err}");
+        }
+        let config = AppConfig::parse("[app]\nlisten = \"0.0.0.0:9000\"").unwrap();
+        assert_eq!(config.origin().unwrap().as_str(), "http://0.0.0.0:9000", "by default, the listen address");
     }
 
     #[test]

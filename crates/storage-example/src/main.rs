@@ -5,27 +5,30 @@ use std::path::PathBuf;
 use storage_example::{AppConfig, AppState};
 
 const USAGE: &str = "\
-usage: storage-example [--config FILE] [--listen ADDRESS] [--link-expiry DURATION] [--check]
+usage: storage-example [--config FILE] [--listen ADDRESS] [--public-url URL] [--link-expiry DURATION] [--check]
 
 Public and private documents, with private downloads through links that expire.
 
   --config FILE            the app's configuration: [app] and [storages.public] / [storages.private] (app.toml)
   --listen ADDRESS         listen here instead of the configured app.listen
+  --public-url URL         the origin browsers reach the app at, instead of app.public_url
   --link-expiry DURATION   how long private download links live (60s, 5m), instead of app.link_expiry
   --check                  load the configuration and build the storages, then exit without serving";
 
-/// The command line. Four flags need no argument-parsing crate: the example depends on the library crates only.
+/// The command line. Five flags need no argument-parsing crate: the example depends on the library crates only.
 #[derive(Debug)]
 struct Args {
     config: PathBuf,
     listen: Option<String>,
+    public_url: Option<String>,
     link_expiry: Option<String>,
     check: bool,
 }
 
 impl Args {
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-        let mut parsed = Args { config: PathBuf::from("app.toml"), listen: None, link_expiry: None, check: false };
+        let mut parsed =
+            Args { config: PathBuf::from("app.toml"), listen: None, public_url: None, link_expiry: None, check: false };
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
@@ -35,6 +38,7 @@ impl Args {
             match flag.as_str() {
                 "--config" => parsed.config = value()?.into(),
                 "--listen" => parsed.listen = Some(value()?),
+                "--public-url" => parsed.public_url = Some(value()?),
                 "--link-expiry" => parsed.link_expiry = Some(value()?),
                 "--check" => parsed.check = true,
                 "-h" | "--help" => return Err(String::new()),
@@ -81,25 +85,26 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.link_expiry.is_some() {
         config.app.link_expiry = args.link_expiry;
     }
+    if args.listen.is_some() {
+        config.app.listen = args.listen;
+    }
+    if args.public_url.is_some() {
+        config.app.public_url = args.public_url;
+    }
     let base = args.config.parent().map(PathBuf::from).unwrap_or_default();
     let state = AppState::from_config(&config, &base)?;
     if args.check {
         eprintln!("storage-example: {} is valid", args.config.display());
         return Ok(());
     }
-    let address = args.listen.or(config.app.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let address = config.listen();
     let listener =
-        tokio::net::TcpListener::bind(&address).await.map_err(|err| format!("cannot listen on {address}: {err}"))?;
-    eprintln!("storage-example: listening on http://{}", listener.local_addr()?);
-    // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, state.router())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        tokio::net::TcpListener::bind(address).await.map_err(|err| format!("cannot listen on {address}: {err}"))?;
+    eprintln!("storage-example: listening on {}, served at {}", listener.local_addr()?, state.origin.as_str());
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    storage_http::Server::default().serve(listener, state.router(), stop).await;
     Ok(())
 }
 
@@ -119,6 +124,8 @@ mod tests {
             (args.listen.as_deref(), args.link_expiry.as_deref(), args.check),
             (Some("127.0.0.1:0"), Some("5m"), true)
         );
+        let origin = parse(&["--public-url", "https://docs.example.com"]).unwrap().public_url;
+        assert_eq!(origin.as_deref(), Some("https://docs.example.com"));
         assert_eq!(parse(&[]).unwrap().config, std::path::Path::new("app.toml"));
         assert_eq!(parse(&["--listen"]).unwrap_err(), "--listen needs a value");
         assert!(parse(&["--verbose"]).unwrap_err().contains("unknown argument `--verbose`"));

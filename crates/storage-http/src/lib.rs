@@ -22,6 +22,7 @@
 mod form;
 #[cfg(test)]
 mod range_fuzz;
+mod server;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -39,6 +40,8 @@ use storage_core::{
     ByteRange, Conditions, Content, ContentType, ErrorKind, Metadata, Method, OverwritePolicy, Precondition,
     SaveOptions, ServedType, Storage,
 };
+
+pub use server::Server;
 
 /// The body of every response.
 pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;

@@ -5,10 +5,19 @@ use std::time::Duration;
 
 use storage_core::signing::{SigningKey, UrlSigner};
 use storage_core::{Acl, PublicReads, SaveOptions, Storage, UrlOptions};
-use storage_http::SignedUrlService;
+use storage_http::{Server, SignedUrlService};
 
 /// A storage of `kind` whose URLs a `SignedUrlService` answers on a fresh port; the temp dir lives as long as it.
 async fn served(kind: &str, public_cache_control: Option<&str>) -> (Storage, Option<tempfile::TempDir>) {
+    served_by(Server::default(), kind, public_cache_control).await
+}
+
+/// [`served`], by `server`.
+async fn served_by(
+    server: Server,
+    kind: &str,
+    public_cache_control: Option<&str>,
+) -> (Storage, Option<tempfile::TempDir>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let signer = UrlSigner::new(format!("http://127.0.0.1:{port}/files/"), SigningKey::generate());
@@ -35,7 +44,7 @@ async fn served(kind: &str, public_cache_control: Option<&str>) -> (Storage, Opt
         service = service.with_public_cache_control(value);
     }
     let app = axum::Router::new().fallback_service(service);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(server.serve(listener, app, std::future::pending()));
     (storage, dir)
 }
 
@@ -393,4 +402,123 @@ async fn preconditions_are_evaluated_in_the_order_of_rfc_9110() {
             assert_eq!(status, expected, "memory fetch {url} {sent:?}");
         }
     }
+}
+
+/// The address and request target of a signed URL, for requests written by hand on a raw socket.
+fn address_and_target(url: &str) -> (String, String) {
+    let rest = url.trim_start_matches("http://");
+    let slash = rest.find('/').unwrap();
+    (rest[..slash].to_owned(), rest[slash..].to_owned())
+}
+
+/// One file in a memory storage served by `server`: its storage, signed URL, and that URL's address and target.
+async fn served_file(server: Server, contents: &'static str) -> (Storage, String, String, String) {
+    let (storage, _) = served_by(server, "memory", None).await;
+    storage.save("a.txt", contents).await.unwrap();
+    let url = storage.temporary_url("a.txt", Duration::from_secs(600), UrlOptions::get()).await.unwrap();
+    let (address, target) = address_and_target(&url);
+    (storage, url, address, target)
+}
+
+/// Everything the server sends until it closes the connection (or resets it).
+fn read_until_closed(mut reader: tokio::net::tcp::OwnedReadHalf) -> tokio::task::JoinHandle<Vec<u8>> {
+    tokio::spawn(async move {
+        let mut received = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut received).await;
+        received
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_or_silent_client_is_closed_within_30s_while_others_are_served() {
+    use tokio::io::AsyncWriteExt;
+    let (_storage, url, address, target) = served_file(Server::default(), "served meanwhile").await;
+
+    let silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let silent_closed = read_until_closed(silent.into_split().0);
+    let (reader, mut trickle) = tokio::net::TcpStream::connect(&address).await.unwrap().into_split();
+    let trickler_closed = read_until_closed(reader);
+    trickle.write_all(format!("GET {target} HTTP/1.1\r\n").as_bytes()).await.unwrap();
+    // One header line every 2 s, for at most 30 s, until the server closes the connection.
+    for line in 0..15 {
+        if trickler_closed.is_finished() {
+            break;
+        }
+        let normal = get(&url, &[]).await;
+        assert_eq!(normal.status(), 200, "a normal client is served while one trickles");
+        assert_eq!(normal.text().await.unwrap(), "served meanwhile");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if trickle.write_all(format!("x-trickle-{line}: 1\r\n").as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    assert!(trickler_closed.is_finished() || trickle.write_all(b"x: 1\r\n").await.is_err(), "closed within 30 s");
+    let answer = trickler_closed.await.unwrap();
+    assert!(!answer.starts_with(b"HTTP/1.1 200"), "the trickled request is not served");
+    let silent = tokio::time::timeout(Duration::from_secs(10), silent_closed).await;
+    assert!(silent.is_ok(), "a client that sends nothing is closed as soon");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_wait_until_an_idle_one_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::default().with_max_connections(2).with_header_timeout(Duration::from_secs(1));
+    let (_storage, _url, address, target) = served_file(server, "hello").await;
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\n\r\n");
+
+    // Two kept-alive connections take both slots, each after one answered request.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        connection.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 4096];
+        let read = connection.read(&mut answer).await.unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..read]));
+        held.push(connection);
+    }
+    // A third waits to be accepted; it is answered once the server closes an idle one.
+    let mut waiting = tokio::net::TcpStream::connect(&address).await.unwrap();
+    waiting.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let read = waiting.read(&mut answer).await.unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..read]));
+    // A plain non-blocking read asks the kernel itself: 0 bytes is the server's FIN, already delivered.
+    let at_eof = |connection: tokio::net::TcpStream| {
+        let mut connection = connection.into_std().unwrap();
+        connection.set_nonblocking(true).unwrap();
+        matches!(std::io::Read::read(&mut connection, &mut [0; 16]), Ok(0))
+    };
+    let closed = held.into_iter().map(at_eof).filter(|closed| *closed).count();
+    assert!(closed >= 1, "the third connection was served only after an idle one was closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_body_on_a_request_that_uploads_nothing_is_refused() {
+    let (_storage, url, address, target) = served_file(Server::default(), "hello").await;
+    // Only the head is sent: the answer comes before any of the body, so no unread body can reset the connection.
+    let (reader, mut writer) = tokio::net::TcpStream::connect(&address).await.unwrap().into_split();
+    let head = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 1048576\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut writer, head.as_bytes()).await.unwrap();
+    // Bounded, should a server wait for the body it was promised.
+    let answer = tokio::time::timeout(Duration::from_secs(30), read_until_closed(reader)).await;
+    let answer = String::from_utf8(answer.expect("the server answers at once").unwrap()).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("a GET request may send at most 16384 bytes"), "{answer}");
+    assert_eq!(client().get(&url).body("small").send().await.unwrap().status(), 200, "a small body is ignored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_connection_idle_after_its_requests_is_closed() {
+    let server = Server::default().with_idle_timeout(Duration::from_secs(1));
+    let (_storage, _url, address, target) = served_file(server, "hello").await;
+    let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{address}{target}")).body(String::new()).unwrap();
+    assert_eq!(sender.send_request(request).await.unwrap().status(), 200);
+    // The client answers every ping, so only the server's idle timeout can end the connection.
+    let ended = tokio::time::timeout(Duration::from_secs(30), connection).await;
+    assert!(ended.is_ok(), "an h2 connection with no request for its idle timeout is closed by the server");
 }

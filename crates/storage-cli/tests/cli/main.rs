@@ -213,6 +213,51 @@ fn share_serves_a_link_that_works_then_expires() {
     child.wait().unwrap();
 }
 
+/// `storage serve` in `dir` for two minutes, once `ready_url` answers; and a client.
+fn serve_in(dir: &Path, ready_url: &str) -> (std::process::Child, Http) {
+    let child = Command::new(env!("CARGO_BIN_EXE_storage"))
+        .args(["serve", "--serve-for", "2m"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = http();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.status(ready_url).is_none() {
+        assert!(Instant::now() < deadline, "`storage serve` did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, client)
+}
+
+#[test]
+fn serve_refuses_bodies_where_nothing_is_uploaded_and_closes_silent_clients() {
+    let (dir, port) = disk_storage_served_on_a_fresh_port();
+    std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
+    ok(storage(dir.path(), &["put", "a.txt", "--private"]));
+    let link = ok(storage(dir.path(), &["url", "a.txt", "--expires", "10m"])).trim().to_owned();
+    let (mut child, client) = serve_in(dir.path(), &link);
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Only the head is sent: the answer comes before any of the body, so no unread body can reset the connection.
+    let mut refused = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Bounded, should a server wait for the body it was promised.
+    refused.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let target = &link[link.find("/a.txt").unwrap()..];
+    let head = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1048576\r\n\r\n");
+    std::io::Write::write_all(&mut refused, head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut refused, &mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "a GET may not send a large body: {answer}");
+    assert_eq!(client.body(&link), b"hello", "a plain GET is served");
+    // The server closes a connection that sends nothing within its header timeout (20 s).
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let read = std::io::Read::read(&mut silent, &mut [0; 64]);
+    assert!(matches!(read, Ok(0)), "a silent client is closed, not kept: {read:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Post the form `upload-url --json` printed, then a file, as a browser does; the answer's status.
 fn post_form(client: &Http, form: &serde_json::Value, file_name: &str, content_type: &str, data: Vec<u8>) -> u16 {
     let mut multipart = reqwest::multipart::Form::new();
@@ -248,19 +293,7 @@ fn upload_url_prints_a_form_that_serve_enforces() {
     let range = storage(dir.path(), &["upload-url", "inbox/b.txt", "--put", "--max-size", "5"]);
     assert!(stderr(&range).contains("use upload_form"), "{}", stderr(&range));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
-        .args(["serve", "--serve-for", "2m"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = http();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.status(&format!("http://127.0.0.1:{port}/")).is_none() {
-        assert!(Instant::now() < deadline, "`storage serve` did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, client) = serve_in(dir.path(), &format!("http://127.0.0.1:{port}/"));
     assert_eq!(post_form(&client, &form, "note.txt", "text/plain", b"a short note".to_vec()), 204);
     assert_eq!(ok(storage(dir.path(), &["get", "inbox/note.txt", "-"])), "a short note");
     assert_eq!(post_form(&client, &form, "big.txt", "text/plain", vec![b'x'; 1025]), 413, "one byte over 1 KiB");

@@ -1,4 +1,5 @@
-//! Headless Chromium, driven through ChromeDriver's WebDriver API, logs in and downloads a private file.
+//! Headless Chromium, driven through ChromeDriver's WebDriver API, logs in and downloads a private file, and uploads
+//! one straight to the storage, confirming it with the app's token-carrying form.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -196,6 +197,9 @@ async fn check_browser_direct_upload(backend: Backend) {
     // WebDriver sets a file input by typing the file's path into it.
     browser.type_into("#direct-file", &local.display().to_string()).await;
     browser.click("#direct-upload").await;
+    // The storage's redirect lands on a confirmation: a GET changes nothing, its form posts with the session's token.
+    assert_eq!(browser.wait_for_text("#direct-confirm").await, "Add it to my documents");
+    browser.click("#direct-confirm").await;
     assert_eq!(browser.wait_for_text("#private-link").await, "Private file", "the app recorded the upload");
     browser.click("#private-link").await;
     assert!(downloaded(downloads.path(), "scan.pdf").await == bytes, "the downloaded file has the exact bytes");

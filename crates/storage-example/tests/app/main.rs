@@ -3,6 +3,7 @@
 
 mod browser;
 mod guide;
+mod security;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,8 @@ const LINK_EXPIRY: Duration = Duration::from_secs(10);
 pub struct RunningApp {
     child: Child,
     pub url: String,
+    /// The origin the app is configured to be reached at (its `--public-url`).
+    pub origin: String,
     _dir: tempfile::TempDir,
 }
 
@@ -39,8 +42,14 @@ pub enum Backend {
 
 impl RunningApp {
     pub async fn start(backend: Backend) -> RunningApp {
+        RunningApp::start_with_public_url(backend, None).await
+    }
+
+    /// The app, configured to be reached at `public_url` (else at its own address).
+    pub async fn start_with_public_url(backend: Backend, public_url: Option<&str>) -> RunningApp {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let origin = public_url.map_or_else(|| format!("http://127.0.0.1:{port}"), str::to_owned);
         let mut env: Vec<(String, String)> = Vec::new();
         let config = match backend {
             Backend::Fs => {
@@ -74,12 +83,13 @@ impl RunningApp {
         let expiry = format!("{}s", LINK_EXPIRY.as_secs());
         let child = Command::new(env!("CARGO_BIN_EXE_storage-example"))
             .args(["--config", config, "--listen", &format!("127.0.0.1:{port}"), "--link-expiry", &expiry])
+            .args(["--public-url", &origin])
             .envs(env)
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let app = RunningApp { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let app = RunningApp { child, url: format!("http://127.0.0.1:{port}"), origin, _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "the example app did not start listening on port {port}");
@@ -98,64 +108,92 @@ fn free_port() -> u16 {
 pub struct Visitor {
     client: reqwest::Client,
     app: String,
+    /// The `Origin` its posts carry: the app's, as a browser on the app's pages sends.
+    origin: String,
     cookie: Option<String>,
+    /// The session's CSRF token, from the hidden field of the app's forms.
+    csrf: Option<String>,
 }
 
 impl Visitor {
     pub fn anonymous(app: &RunningApp) -> Visitor {
         let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Visitor { client, app: app.url.clone(), cookie: None }
+        Visitor { client, app: app.url.clone(), origin: app.origin.clone(), cookie: None, csrf: None }
     }
 
     pub async fn logged_in(app: &RunningApp, name: &str) -> Visitor {
         let mut visitor = Visitor::anonymous(app);
         let password = format!("{name}-demo-password");
-        let response = visitor
-            .client
-            .post(format!("{}/login", app.url))
-            .form(&[("name", name), ("password", password.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let response =
+            visitor.post("/login").form(&[("name", name), ("password", password.as_str())]).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{name} logs in");
         let cookie = response.headers()[reqwest::header::SET_COOKIE].to_str().unwrap();
         visitor.cookie = Some(cookie.split(';').next().unwrap().to_owned());
+        let front = visitor.get("/").await.text().await.unwrap();
+        visitor.csrf = Some(value_of(&front, "csrf").expect("the front page's forms carry the session's token"));
         visitor
     }
 
-    pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
-        let url = if path_or_url.starts_with('/') { format!("{}{path_or_url}", self.app) } else { path_or_url.into() };
-        let mut request = self.client.get(url);
-        if let Some(cookie) = &self.cookie {
-            request = request.header(reqwest::header::COOKIE, cookie);
+    /// A POST to the app, from the app's origin, with the session cookie if logged in.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.post(format!("{}{path}", self.app)).header(reqwest::header::ORIGIN, &self.origin);
+        match &self.cookie {
+            Some(cookie) => request.header(reqwest::header::COOKIE, cookie),
+            None => request,
         }
-        request.send().await.unwrap()
+    }
+
+    /// The session's CSRF token.
+    pub fn csrf(&self) -> &str {
+        self.csrf.as_deref().expect("log in first")
+    }
+
+    pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
+        self.get_request(path_or_url).send().await.unwrap()
+    }
+
+    /// A GET with one header more.
+    pub async fn get_with(&self, path: &str, name: reqwest::header::HeaderName, value: &str) -> reqwest::Response {
+        self.get_request(path).header(name, value).send().await.unwrap()
+    }
+
+    fn get_request(&self, path_or_url: &str) -> reqwest::RequestBuilder {
+        let url = if path_or_url.starts_with('/') { format!("{}{path_or_url}", self.app) } else { path_or_url.into() };
+        let request = self.client.get(url);
+        match &self.cookie {
+            Some(cookie) => request.header(reqwest::header::COOKIE, cookie),
+            None => request,
+        }
     }
 
     /// Upload a document; its id.
     pub async fn upload(&self, title: &str, public: (&str, &[u8]), private: (&str, &[u8])) -> u64 {
         let part = |(name, bytes): (&str, &[u8])| Part::bytes(bytes.to_vec()).file_name(name.to_owned());
         let form = Form::new()
+            .text("csrf", self.csrf().to_owned())
             .text("title", title.to_owned())
             .part("public_file", part(public))
             .part("private_file", part(private));
-        let response = self
-            .client
-            .post(format!("{}/documents", self.app))
-            .header(reqwest::header::COOKIE, self.cookie.as_deref().expect("log in to upload"))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
+        let response = self.post("/documents").multipart(form).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{:?}", response.text().await);
         let location = response.headers()[reqwest::header::LOCATION].to_str().unwrap();
         location.strip_prefix("/documents/").unwrap().parse().unwrap()
     }
 }
 
-/// The value of the `href` of the element with this `id` in an HTML page.
+/// The `href` of the element with this `id` in an HTML page.
 pub fn href(html: &str, id: &str) -> Option<String> {
-    let pattern = format!("id=\"{id}\" href=\"");
+    attribute_after_id(html, id, "href")
+}
+
+/// The `value` of the element with this `id` in an HTML page.
+pub fn value_of(html: &str, id: &str) -> Option<String> {
+    attribute_after_id(html, id, "value")
+}
+
+/// The attribute written right after `id="…"` in the app's markup.
+fn attribute_after_id(html: &str, id: &str, attribute: &str) -> Option<String> {
+    let pattern = format!("id=\"{id}\" {attribute}=\"");
     let start = html.find(&pattern)? + pattern.len();
     let end = start + html[start..].find('"')?;
     Some(html[start..end].replace("&amp;", "&"))
@@ -236,15 +274,10 @@ async fn uploads_need_a_login_and_bad_logins_are_refused() {
     let app = RunningApp::start(Backend::Fs).await;
     let stranger = Visitor::anonymous(&app);
     let form = Form::new().text("title", "x");
-    let response = stranger.client.post(format!("{}/documents", app.url)).multipart(form).send().await.unwrap();
+    let response = stranger.post("/documents").multipart(form).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let response = stranger
-        .client
-        .post(format!("{}/login", app.url))
-        .form(&[("name", "alice"), ("password", "bob-demo-password")])
-        .send()
-        .await
-        .unwrap();
+    let response =
+        stranger.post("/login").form(&[("name", "alice"), ("password", "bob-demo-password")]).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().get(reqwest::header::SET_COOKIE).is_none());
 }
