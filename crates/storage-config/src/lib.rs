@@ -456,6 +456,16 @@ impl StorageConfig {
             Some(text) => duration_setting(name, "expires", text)?,
             None => storage_core::DEFAULT_EXPIRY,
         };
+        // Refused now rather than on every link the storage would hand out.
+        let max = storage.capabilities().presign_max_expiry.unwrap_or(storage_core::DEFAULT_MAX_EXPIRY);
+        if expires > max {
+            return Err(at(format!(
+                "`expires` is {} s, longer than its links may last ({} s); shorten it, or raise `max_expires` \
+                 (fs and memory storages only)",
+                expires.as_secs(),
+                max.as_secs()
+            )));
+        }
         let mut storage = storage.with_overwrite(overwrite);
         if self.private.unwrap_or(false) {
             storage = storage.private(expires);
