@@ -101,7 +101,9 @@ impl Server {
 
     /// Serve `router` on `listener` until `shutdown` completes, then let the requests in flight finish.
     pub async fn serve(self, listener: TcpListener, router: axum::Router, shutdown: impl Future<Output = ()> + Send) {
-        let router = router.layer(axum::middleware::from_fn_with_state(self.max_body_without_upload, limit_body));
+        let router = router
+            .layer(axum::middleware::from_fn_with_state(self.max_body_without_upload, limit_body))
+            .layer(axum::middleware::map_response(close_after_refused_body));
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_timeout);
         builder
@@ -203,6 +205,15 @@ impl Connection {
         connection.as_mut().graceful_shutdown();
         let _ = connection.await;
     }
+}
+
+/// A 413 leaves the request's body unread, so the connection cannot carry another request: say so, or a client that
+/// pools connections sends its next request on one the server is closing, and sees it cut.
+async fn close_after_refused_body(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Answer 413 to a request that uploads nothing yet declares a body over `limit`, and cap a streamed one.

@@ -504,6 +504,8 @@ async fn a_large_body_on_a_request_that_uploads_nothing_is_refused() {
     let answer = String::from_utf8(answer.expect("the server answers at once").unwrap()).unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("a GET request may send at most 16384 bytes"), "{answer}");
+    // The body was left unread, so the connection ends with the answer, and a pooling client is told so.
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
     assert_eq!(client().get(&url).body("small").send().await.unwrap().status(), 200, "a small body is ignored");
 }
 
