@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throw-away single-node Ceph (one monitor, one OSD) with the RADOS Gateway on 127.0.0.1, for the S3 tests and
 # benchmarks. Run through `cargo xtask s3 start|stop|env`. Installs Debian's packages when they are missing.
-# STORAGE_RGW_STORE picks the OSD's object store: memstore (in RAM, 4 GiB; the tests' default) or bluestore (on a
+# STORAGE_RGW_STORE picks the OSD's object store: memstore (in RAM, 8 GiB; the tests' default) or bluestore (on a
 # sparse 16 GiB file, so the benchmarks' gigabytes fit). Unset, a running gateway of either kind is reused.
 set -euo pipefail
 
@@ -46,7 +46,7 @@ install() {
 
 store_settings() {
     case "$1" in
-        memstore) printf 'osd objectstore = memstore\nmemstore device bytes = 4294967296\n' ;;
+        memstore) printf 'osd objectstore = memstore\nmemstore device bytes = 8589934592\n' ;;
         bluestore) printf 'osd objectstore = bluestore\nbluestore block create = true\nbluestore block size = %s\n%s\n' \
             17179869184 'osd memory target = 1073741824' ;;
         *) say "unknown STORAGE_RGW_STORE '$1'; use memstore or bluestore"; exit 2 ;;
