@@ -185,6 +185,11 @@ pub(crate) fn map_error(err: object_store::Error, key: Option<&str>) -> Error {
                 (Some(status), Some(code)) => format!("the server answered {code} ({status})"),
                 (Some(status), None) => format!("the server answered {status}"),
                 (None, _) => match failure.transport {
+                    Some(HttpErrorKind::Connect) => {
+                        "cannot connect to the server, even after retries; check the endpoint and that the server \
+                         runs"
+                            .to_owned()
+                    }
                     Some(kind) => format!("the request failed ({kind:?})"),
                     None => "the request failed".to_owned(),
                 },
