@@ -1,6 +1,7 @@
 //! End-to-end tests of the real `storage` binary: the embedded default, a real Ceph RGW, `share`, bad input.
 
 mod backends;
+mod errors;
 mod expiry;
 mod forms;
 mod migrate;
