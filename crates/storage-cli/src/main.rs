@@ -74,21 +74,27 @@ enum Command {
     Mv(Transfer),
     /// Print a file's URL: public, or with --expires a temporary signed one.
     Url(UrlArgs),
-    /// Print what a browser's form needs to upload straight to the storage, within limits: the POST URL, then one
-    /// `name: value` line per field (S3 checks them as a POST policy; `storage serve` for disk and memory storages).
+    /// Print a form's POST URL and `name: value` fields, for uploads straight to the storage within limits
+    ///
+    /// A browser's form posts the fields, then the file, last. S3 checks the limits as a POST policy; `storage
+    /// serve` does for disk and memory storages. With --put: a presigned PUT's URL and the headers to send.
     UploadUrl(UploadUrlArgs),
-    /// Copy every file under a prefix from one storage to another (names or URLs), keeping names, attributes and
-    /// ACLs. Files the target holds with the same bytes, attributes and ACL are skipped, so a second run resumes the
-    /// first; same bytes with other attributes or ACL are fixed in place (disk, memory) or copied again (S3).
+    /// Copy every file under a prefix from one storage to another, keeping names, attributes and ACLs
+    ///
+    /// FROM and TO are storage names or URLs. Files the target holds with the same bytes, attributes and ACL are
+    /// skipped, so a second run resumes the first; same bytes with other attributes or ACL are fixed in place (disk,
+    /// memory) or copied again (S3).
     Migrate(MigrateArgs),
-    /// Remove what interrupted saves left behind: on S3, the placeholders of unique-name saves and copies whose
-    /// process was killed. Other backends leave nothing (their temporary files are never visible).
+    /// Remove what interrupted saves left behind on S3
+    ///
+    /// On S3, the placeholders of unique-name saves and copies whose process was killed. Other backends leave
+    /// nothing (their temporary files are never visible).
     Gc {
         /// Only what is at least this old (default a day; a save in progress is never that old; `0s`: any age).
         #[arg(long, default_value = "1d", value_parser = age)]
         older_than: Duration,
     },
-    /// S3 setup: the bucket policy that makes one key prefix public, and the least IAM policy the backend needs.
+    /// S3 setup: the bucket policy that makes a prefix public, or the least IAM policy
     #[command(subcommand)]
     S3(S3Command),
     /// Serve the signed URLs of a disk or memory storage over HTTP on 127.0.0.1.
