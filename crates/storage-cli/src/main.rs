@@ -710,11 +710,7 @@ fn same_storage(context: &Context, transfer: &Transfer, from: &Built, to: &Built
 
 async fn url(context: &Context, args: UrlArgs) -> Result<()> {
     let (built, name) = context.locate(&args.name)?;
-    if args.method == UrlMethod::Get && !built.storage.exists(&name).await? {
-        // A link to nothing would only fail later, in someone else's browser.
-        let backend = built.storage.backend().name();
-        return Err(storage_core::Error::not_found(backend, &name).during(storage_core::Operation::Url).into());
-    }
+    let method = args.method;
     let url = match (args.expires, args.method, args.download_name, args.content_type) {
         (None, UrlMethod::Get, None, None) => built.storage.url(&name).await?,
         (expires, method, download_name, content_type) => {
@@ -731,6 +727,12 @@ async fn url(context: &Context, args: UrlArgs) -> Result<()> {
             built.storage.temporary_url(&name, expires, options).await?
         }
     };
+    // Checked after the link is made, so wrong usage (an expiry too long) is said first: a link to nothing would
+    // only fail later, in someone else's browser.
+    if method == UrlMethod::Get && !built.storage.exists(&name).await? {
+        let backend = built.storage.backend().name();
+        return Err(storage_core::Error::not_found(backend, &name).during(storage_core::Operation::Url).into());
+    }
     context.print(&url, json!({ "url": url }));
     Ok(())
 }

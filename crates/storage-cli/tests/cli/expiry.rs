@@ -132,6 +132,9 @@ fn expiries_that_overflow_wrap_or_exceed_the_maximum_are_usage_errors() {
             );
         }
     }
+    // A download link is only made for a file that exists.
+    std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+    ok(storage(dir.path(), &["put", "a.txt"]));
     ok(storage(dir.path(), &["url", "a.txt", "--expires", "7d"]));
     std::fs::write(
         dir.path().join("storage.toml"),
@@ -140,6 +143,7 @@ fn expiries_that_overflow_wrap_or_exceed_the_maximum_are_usage_errors() {
     .unwrap();
     let raised =
         |expires: &str| storage(dir.path(), &["--config", "storage.toml", "url", "a.txt", "--expires", expires]);
+    ok(storage(dir.path(), &["--config", "storage.toml", "put", "a.txt"]));
     ok(raised("30d"));
     assert_eq!(raised("31d").status.code(), Some(2), "{}", stderr(&raised("31d")));
 }
