@@ -441,7 +441,7 @@ impl StorageConfig {
             config = config.with_create_only_multipart(mode);
         }
         if let Some(lifetime) = &self.claim_lifetime {
-            config = config.with_claim_lifetime(parse_duration(lifetime)?);
+            config = config.with_claim_lifetime(duration_setting(name, "claim_lifetime", lifetime)?);
         }
         Ok(config)
     }
@@ -621,10 +621,14 @@ mod tests {
         assert_eq!(lifetime(StorageConfig::from_url(url, Path::new("/")).unwrap()), std::time::Duration::from_secs(90));
         let default = StorageConfig::from_url("s3://b/p?region=us-east-1", Path::new("/")).unwrap();
         assert_eq!(lifetime(default), std::time::Duration::from_secs(3600));
-        for out_of_range in ["0s", "8d"] {
+        for (out_of_range, says) in [
+            ("0s", "`claim_lifetime`: duration `0s`: a duration is at least one second"),
+            ("8d", "`claim_lifetime` must be between 1s"),
+        ] {
             let url = format!("s3://b/p?region=us-east-1&claim_lifetime={out_of_range}");
             let bad = StorageConfig::from_url(&url, Path::new("/")).unwrap().build("t", Path::new("/")).unwrap_err();
-            assert!(bad.to_string().contains("`claim_lifetime` must be between 1s"), "{out_of_range}: {bad}");
+            assert!(bad.to_string().contains(says), "{out_of_range}: {bad}");
+            assert!(!bad.to_string().contains("storage operation"), "the setting is named, not an operation: {bad}");
         }
     }
 
