@@ -242,3 +242,37 @@ fn readme_rust_blocks_hide_no_lines() {
     }
     assert!(hidden.is_empty(), "README.md hides lines from the reader at {hidden:?}; show the code complete");
 }
+
+/// The README's table of commands, `storage NAME` → summary, in its order.
+fn readme_commands(readme: &str) -> Vec<(String, String)> {
+    readme
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `storage "))
+        .filter_map(|row| row.split_once("` | "))
+        .map(|(name, summary)| (name.to_owned(), summary.trim_end_matches('|').trim().to_owned()))
+        .collect()
+}
+
+/// `storage --help`'s commands and their summary lines, without clap's own `help`.
+fn help_commands(help: &str) -> Vec<(String, String)> {
+    let commands = help.split("Commands:\n").nth(1).expect("`storage --help` lists commands");
+    commands
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.trim().split_once(char::is_whitespace))
+        .map(|(name, summary)| (name.to_owned(), summary.trim().to_owned()))
+        .filter(|(name, _)| name != "help")
+        .collect()
+}
+
+#[test]
+fn readme_lists_every_command_as_its_help_says() {
+    let output = crate::cargo()
+        .args(["run", "--quiet", "--package", "storage-cli", "--", "--help"])
+        .output()
+        .expect("run `storage --help`");
+    assert!(output.status.success(), "storage --help: {}", String::from_utf8_lossy(&output.stderr));
+    let help = help_commands(&String::from_utf8_lossy(&output.stdout));
+    let readme = readme_commands(&read(&workspace_root().join("README.md")));
+    assert_eq!(readme, help, "the README's table of commands and `storage --help` differ (README left, help right)");
+}

@@ -19,7 +19,7 @@ use serde_json::json;
 use storage_config::{Built, Config, DEFAULT_BASE_URL, StorageConfig, parse_duration};
 use storage_core::{Acl, Content, ListEntry, ListOptions, MigrateOptions, OverwritePolicy, SaveOptions, UrlOptions};
 
-use crate::error::{CliError, one_line};
+use crate::error::{CliError, Doing, one_line};
 use crate::progress::{files_progress, migrate_progress, report_json, stdin_stream, stop_on_ctrl_c, with_progress};
 
 type Result<T, E = CliError> = std::result::Result<T, E>;
@@ -74,20 +74,27 @@ enum Command {
     Mv(Transfer),
     /// Print a file's URL: public, or with --expires a temporary signed one.
     Url(UrlArgs),
-    /// Print an HTML form with which a browser uploads straight to the storage, within limits (S3 checks them as a
-    /// POST policy; `storage serve` for disk and memory storages).
+    /// Print a form's POST URL and `name: value` fields, for uploads straight to the storage within limits
+    ///
+    /// A browser's form posts the fields, then the file, last. S3 checks the limits as a POST policy; `storage
+    /// serve` does for disk and memory storages. With --put: a presigned PUT's URL and the headers to send.
     UploadUrl(UploadUrlArgs),
-    /// Copy every file under a prefix from one storage to another (names or URLs), keeping names, attributes and
-    /// ACLs. Files the target holds with the same size and MD5 are skipped, so a second run resumes the first.
+    /// Copy every file under a prefix from one storage to another, keeping names, attributes and ACLs
+    ///
+    /// FROM and TO are storage names or URLs. Files the target holds with the same bytes, attributes and ACL are
+    /// skipped, so a second run resumes the first; same bytes with other attributes or ACL are fixed in place (disk,
+    /// memory) or copied again (S3).
     Migrate(MigrateArgs),
-    /// Remove what interrupted saves left behind: on S3, the placeholders of unique-name saves and copies whose
-    /// process was killed. Other backends leave nothing (their temporary files are never visible).
+    /// Remove what interrupted saves left behind on S3
+    ///
+    /// On S3, the placeholders of unique-name saves and copies whose process was killed. Other backends leave
+    /// nothing (their temporary files are never visible).
     Gc {
         /// Only what is at least this old (default a day; a save in progress is never that old; `0s`: any age).
         #[arg(long, default_value = "1d", value_parser = age)]
         older_than: Duration,
     },
-    /// S3 setup: the bucket policy that makes one key prefix public, and the least IAM policy the backend needs.
+    /// S3 setup: the bucket policy that makes a prefix public, or the least IAM policy
     #[command(subcommand)]
     S3(S3Command),
     /// Serve the signed URLs of a disk or memory storage over HTTP on 127.0.0.1.
@@ -353,7 +360,7 @@ fn media_type_or_prefix(text: &str) -> Result<String, String> {
 }
 
 fn acl(text: &str) -> Result<Acl, String> {
-    text.parse().map_err(|err: storage_core::Error| err.to_string())
+    text.parse().map_err(clap_message)
 }
 
 /// `storage serve` allocates a little for every request; mimalloc makes that measurably cheaper than glibc's
@@ -364,6 +371,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     log_to_stderr(cli.verbose);
+    let json = cli.json;
+    let command = cli.command.name();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -373,6 +382,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if json => {
+            eprintln!("{}", err.to_json(command));
+            ExitCode::from(err.exit_code())
+        }
         Err(err) => {
             eprintln!("{}", one_line(&err));
             ExitCode::from(err.exit_code())
@@ -401,7 +414,8 @@ fn log_to_stderr(verbose: u8) {
 /// The table of commands: one function each.
 async fn run(cli: Cli) -> Result<()> {
     let context = Context::new(&cli)?;
-    match cli.command {
+    let doing = cli.command.doing();
+    let result = match cli.command {
         Command::Put(args) => put(&context, args).await,
         Command::Get { name, local } => get(&context, &name, local.as_deref()).await,
         Command::Ls(args) => ls(&context, args).await,
@@ -416,6 +430,41 @@ async fn run(cli: Cli) -> Result<()> {
         Command::S3(S3Command::Policy(args)) => s3_policy(&context, args),
         Command::Serve { serve_for } => serve(context.storage(None)?, serve_for).await,
         Command::Share { local, expires, serve_for } => share(&context, &local, expires, serve_for).await,
+    };
+    result.map_err(|err| err.in_command(doing))
+}
+
+impl Command {
+    /// The subcommand as typed, for `--json` errors.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Put(_) => "put",
+            Command::Get { .. } => "get",
+            Command::Ls(_) => "ls",
+            Command::Stat { .. } => "stat",
+            Command::Rm { .. } => "rm",
+            Command::Cp(_) => "cp",
+            Command::Mv(_) => "mv",
+            Command::Url(_) => "url",
+            Command::UploadUrl(_) => "upload-url",
+            Command::Migrate(_) => "migrate",
+            Command::Gc { .. } => "gc",
+            Command::S3(_) => "s3",
+            Command::Serve { .. } => "serve",
+            Command::Share { .. } => "share",
+        }
+    }
+
+    /// What the command does, for advice in its own flags.
+    fn doing(&self) -> Doing {
+        match self {
+            Command::Put(_) => Doing::Put,
+            Command::UploadUrl(args) if args.put => Doing::UploadPut,
+            Command::UploadUrl(_) => Doing::UploadForm,
+            Command::Url(_) => Doing::Url,
+            Command::Cp(_) | Command::Mv(_) => Doing::Transfer,
+            _ => Doing::Other,
+        }
     }
 }
 
@@ -661,6 +710,7 @@ fn same_storage(context: &Context, transfer: &Transfer, from: &Built, to: &Built
 
 async fn url(context: &Context, args: UrlArgs) -> Result<()> {
     let (built, name) = context.locate(&args.name)?;
+    let method = args.method;
     let url = match (args.expires, args.method, args.download_name, args.content_type) {
         (None, UrlMethod::Get, None, None) => built.storage.url(&name).await?,
         (expires, method, download_name, content_type) => {
@@ -677,11 +727,20 @@ async fn url(context: &Context, args: UrlArgs) -> Result<()> {
             built.storage.temporary_url(&name, expires, options).await?
         }
     };
+    // Checked after the link is made, so wrong usage (an expiry too long) is said first: a link to nothing would
+    // only fail later, in someone else's browser.
+    if method == UrlMethod::Get && !built.storage.exists(&name).await? {
+        let backend = built.storage.backend().name();
+        return Err(storage_core::Error::not_found(backend, &name).during(storage_core::Operation::Url).into());
+    }
     context.print(&url, json!({ "url": url }));
     Ok(())
 }
 
 async fn upload_url(context: &Context, args: UploadUrlArgs) -> Result<()> {
+    if args.put {
+        check_put_flags(&args)?;
+    }
     let (built, name) = context.locate(&args.name)?;
     let mut policy = match name.strip_suffix('/') {
         Some(_) => storage_core::UploadPolicy::prefix(&name),
@@ -728,6 +787,24 @@ async fn upload_url(context: &Context, args: UploadUrlArgs) -> Result<()> {
         form.fields.iter().map(|(name, value)| (name.clone(), json!(value))).collect();
     context.print(&text, json!({ "method": "POST", "url": form.url, "fields": fields, "file_field": "file" }));
     Ok(())
+}
+
+/// What a presigned PUT cannot enforce, refused in the command's flags (the library's message names its API).
+fn check_put_flags(args: &UploadUrlArgs) -> Result<()> {
+    let exact_size =
+        args.max_size.is_none_or(|max| max == args.min_size) && (args.max_size.is_some() || args.min_size == 0);
+    let refused = if args.name.ends_with('/') {
+        "signs one exact name: give a name without a trailing `/`"
+    } else if !exact_size {
+        "enforces only an exact size: give --min-size N --max-size N with the same N"
+    } else if args.content_type.as_deref().is_some_and(|content_type| content_type.ends_with('/')) {
+        "enforces only an exact --content-type such as image/png"
+    } else {
+        return Ok(());
+    };
+    Err(CliError::Usage(format!(
+        "upload-url --put {refused}, or drop --put for a form, which takes prefixes and ranges"
+    )))
 }
 
 async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> {
@@ -814,7 +891,7 @@ fn local_size(path: &Path) -> Result<u64> {
         Ok(meta) if meta.is_file() => Ok(meta.len()),
         Ok(_) => Err(CliError::local(shown, "is not a regular file; give a file to upload", None)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            Err(CliError::local(shown, "no such local file; check the path", None))
+            Err(CliError::NoLocalFile { path: shown.to_string() })
         }
         Err(err) => Err(CliError::local(shown, "cannot read it", Some(err))),
     }

@@ -202,13 +202,15 @@ fn parse_bool(name: &str, text: &str) -> std::result::Result<bool, String> {
 
 /// A duration setting (`expires`, `max_expires`, a timeout) of storage `name`, read by storage-core's one parser.
 fn duration_setting(name: &str, field: &str, text: &str) -> Result<Duration> {
-    parse_duration(text).map_err(|err| {
-        let what = match &err {
-            Error::InvalidArgument { message, .. } => message.clone(),
-            other => other.to_string(),
-        };
-        config_error(format!("storage `{name}`: `{field}`: {what}"))
-    })
+    parse_duration(text).map_err(|err| config_error(format!("storage `{name}`: `{field}`: {}", setting_message(err))))
+}
+
+/// What a parser of storage-core refused in a setting: its message alone, without the operation it names.
+fn setting_message(err: Error) -> String {
+    match err {
+        Error::InvalidArgument { message, .. } => message,
+        other => other.to_string(),
+    }
 }
 
 impl Config {
@@ -473,7 +475,7 @@ impl StorageConfig {
             storage = storage.with_url_policy(UrlPolicy::Public);
         }
         if let Some(acl) = &self.acl {
-            let acl: Acl = acl.parse().map_err(|err: Error| at(err.to_string()))?;
+            let acl: Acl = acl.parse().map_err(|err: Error| at(format!("`acl`: {}", setting_message(err))))?;
             storage = storage.with_default_acl(Some(acl));
         }
         match (self.public.unwrap_or(false), self.private.unwrap_or(false)) {
@@ -619,13 +621,14 @@ mod tests {
         assert_eq!(lifetime(StorageConfig::from_url(url, Path::new("/")).unwrap()), std::time::Duration::from_secs(90));
         let default = StorageConfig::from_url("s3://b/p?region=us-east-1", Path::new("/")).unwrap();
         assert_eq!(lifetime(default), std::time::Duration::from_secs(3600));
-        for (out_of_range, why) in [
+        for (out_of_range, says) in [
             ("0s", "`claim_lifetime`: duration `0s`: a duration is at least one second"),
             ("8d", "`claim_lifetime` must be between 1s"),
         ] {
             let url = format!("s3://b/p?region=us-east-1&claim_lifetime={out_of_range}");
             let bad = StorageConfig::from_url(&url, Path::new("/")).unwrap().build("t", Path::new("/")).unwrap_err();
-            assert!(bad.to_string().contains(why), "{out_of_range}: {bad}");
+            assert!(bad.to_string().contains(says), "{out_of_range}: {bad}");
+            assert!(!bad.to_string().contains("storage operation"), "the setting is named, not an operation: {bad}");
         }
     }
 

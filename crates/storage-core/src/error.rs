@@ -316,6 +316,18 @@ impl Error {
         }
     }
 
+    /// The key this error is about (the name as given, for an invalid name), or `None` for no single object.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Error::NotFound { key, .. } | Error::AlreadyExists { key, .. } | Error::Mirror { key, .. } => Some(key),
+            Error::InvalidName { name, .. } => Some(name),
+            Error::PermissionDenied { key, .. } | Error::InvalidArgument { key, .. } | Error::Backend { key, .. } => {
+                key.as_deref()
+            }
+            Error::Unsupported { .. } | Error::Configuration { .. } => None,
+        }
+    }
+
     /// This error, as part of `operation`: the outermost caller names the operation the user asked for.
     #[must_use]
     pub fn during(mut self, operation: Operation) -> Self {

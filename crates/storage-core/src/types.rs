@@ -204,11 +204,9 @@ impl std::str::FromStr for Acl {
     type Err = crate::Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Acl::ALL.into_iter().find(|acl| acl.as_str() == s).ok_or_else(|| {
-            crate::Error::invalid_argument(
-                Some(s),
-                "unknown canned ACL; use one of private, public-read, public-read-write, authenticated-read, \
-                 aws-exec-read, bucket-owner-read, bucket-owner-full-control",
-            )
+            // The value is not a key: it is quoted in the message, which lists the valid ones.
+            let valid = Acl::ALL.map(Acl::as_str).join(", ");
+            crate::Error::invalid_argument(None, format!("{s:?} is not a canned ACL; use one of {valid}"))
         })
     }
 }

@@ -18,6 +18,7 @@ use storage_core::{
     Attributes, Checksum, Content, ErrorKind, OverwritePolicy, SaveOptions, SuccessAction, UploadPolicy, validate_key,
 };
 
+use crate::refusal::refused;
 use crate::{ResponseBody, Service, empty, status};
 
 /// The most text fields a form may carry before its file, and the longest one.
@@ -31,6 +32,13 @@ const MAX_BYTES_BEFORE_FILE: u64 = 64 << 10;
 /// What a whole form may carry besides the policy's largest file: the headers, fields and boundaries before it (as
 /// above) and the closing boundary after it.
 const FORM_ALLOWANCE: u64 = MAX_BYTES_BEFORE_FILE + (4 << 10);
+
+/// A content type that is not exactly one media type (a browser reads `text/plain, text/html` as HTML).
+pub(crate) const NOT_ONE_TYPE: &str = "the content type is not exactly one media type";
+/// The key (with the file's name put in) is not a storage name.
+pub(crate) const INVALID_KEY: &str = "the key is not a valid storage name";
+/// A create-only upload met a stored file.
+pub(crate) const TAKEN: &str = "the name is taken and the upload may not replace it";
 
 impl Service {
     /// Answer a form POST: 400 for a malformed form, a key that is not a name, or a wrong type or checksum; 403 for
@@ -116,7 +124,7 @@ impl Service {
         meter.allow_body(policy.max_size());
         let key = field("key").unwrap_or_default().replace("${filename}", file.file_name().unwrap_or_default());
         if validate_key(&key).is_err() {
-            return status(StatusCode::BAD_REQUEST);
+            return refused(StatusCode::BAD_REQUEST, INVALID_KEY);
         }
         if !policy.allows_key(&key) {
             return status(StatusCode::FORBIDDEN);
@@ -124,7 +132,7 @@ impl Service {
         // The form's `Content-Type` field, as on S3, else the type the browser gave the file.
         // The part's raw header, not multer's parse of it: a type that does not parse must be refused, not dropped.
         let part_type = match file.headers().get(header::CONTENT_TYPE).map(|value| value.to_str()) {
-            Some(Err(_)) => return status(StatusCode::BAD_REQUEST),
+            Some(Err(_)) => return refused(StatusCode::BAD_REQUEST, NOT_ONE_TYPE),
             sent => sent.and_then(Result::ok),
         };
         let content_type = field("Content-Type").or(part_type).map(str::to_owned);
@@ -133,14 +141,14 @@ impl Service {
             .as_deref()
             .is_some_and(|sent| !sent.is_empty() && storage_core::ContentType::parse(sent).is_err())
         {
-            return status(StatusCode::BAD_REQUEST);
+            return refused(StatusCode::BAD_REQUEST, NOT_ONE_TYPE);
         }
         let type_allowed = match &content_type {
             Some(content_type) => policy.allows_content_type(content_type),
             None => policy.content_type.is_none(),
         };
         if !type_allowed {
-            return status(StatusCode::BAD_REQUEST);
+            return refused(StatusCode::BAD_REQUEST, "the policy does not allow this content type");
         }
 
         let refusal = Arc::new(Mutex::new(None));
@@ -154,16 +162,16 @@ impl Service {
             options = options.with_acl(acl);
         }
         let saved = self.storage.save_with(&key, Content::from_stream(chunks, None), options).await;
-        if let Some(code) = refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
-            return status(code);
+        if let Some((code, why)) = refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            return refused(code, why);
         }
         if let Some(limit) = meter.state().exceeded {
             return limit.refusal();
         }
         match saved {
             Ok(name) => success(&policy.success, &name),
-            Err(err) if err.kind() == ErrorKind::AlreadyExists => status(StatusCode::PRECONDITION_FAILED),
-            Err(err) if err.kind() == ErrorKind::InvalidName => status(StatusCode::BAD_REQUEST),
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => refused(StatusCode::PRECONDITION_FAILED, TAKEN),
+            Err(err) if err.kind() == ErrorKind::InvalidName => refused(StatusCode::BAD_REQUEST, INVALID_KEY),
             Err(_) => status(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -296,16 +304,7 @@ impl BodyMeter {
     }
 }
 
-/// A refusal with a one-line text body that says why.
-fn refused(code: StatusCode, why: &'static str) -> Response<ResponseBody> {
-    Response::builder()
-        .status(code)
-        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(full(Bytes::from_static(why.as_bytes())))
-        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR))
-}
-
-fn full(bytes: Bytes) -> ResponseBody {
+pub(crate) fn full(bytes: Bytes) -> ResponseBody {
     http_body_util::BodyExt::boxed_unsync(http_body_util::BodyExt::map_err(http_body_util::Full::new(bytes), |never| {
         match never {}
     }))
@@ -329,7 +328,7 @@ impl Limits {
 pub(crate) fn checked(
     chunks: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
     limits: Limits,
-    refusal: Arc<Mutex<Option<StatusCode>>>,
+    refusal: Arc<Mutex<Option<(StatusCode, &'static str)>>>,
 ) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     struct Tally {
         size: u64,
@@ -338,8 +337,8 @@ pub(crate) fn checked(
     }
     let tally = Arc::new(Mutex::new(Tally { size: 0, md5: Md5::new(), sha256: Sha256::new() }));
     let Limits { min, max, checksum } = limits;
-    let refuse = move |refusal: &Mutex<Option<StatusCode>>, code: StatusCode, why: &str| {
-        *refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(code);
+    let refuse = move |refusal: &Mutex<Option<(StatusCode, &'static str)>>, code: StatusCode, why: &'static str| {
+        *refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((code, why));
         std::io::Error::other(format!("the upload was refused: {why}"))
     };
     let (counting, ending, refused) = (tally.clone(), refusal.clone(), refusal);
@@ -347,7 +346,7 @@ pub(crate) fn checked(
         let mut tally = counting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tally.size += chunk.len() as u64;
         let result = if max.is_some_and(|max| tally.size > max) {
-            Err(refuse(&refused, StatusCode::PAYLOAD_TOO_LARGE, "larger than the policy allows"))
+            Err(refuse(&refused, StatusCode::PAYLOAD_TOO_LARGE, "the file is larger than the policy allows"))
         } else {
             if let Some(checksum) = checksum {
                 match checksum {
@@ -366,7 +365,7 @@ pub(crate) fn checked(
             Tally { size: 0, md5: Md5::new(), sha256: Sha256::new() },
         );
         if tally.size < min {
-            return Some(Err(refuse(&ending, StatusCode::BAD_REQUEST, "smaller than the policy allows")));
+            return Some(Err(refuse(&ending, StatusCode::BAD_REQUEST, "the file is smaller than the policy allows")));
         }
         let matches = match checksum {
             None => true,
@@ -374,7 +373,8 @@ pub(crate) fn checked(
             Some(Checksum::Sha256(expected)) => tally.sha256.finalize().as_slice() == expected,
             Some(_) => false,
         };
-        (!matches).then(|| Err(refuse(&ending, StatusCode::BAD_REQUEST, "the checksum differs")))
+        (!matches)
+            .then(|| Err(refuse(&ending, StatusCode::BAD_REQUEST, "the file's checksum differs from the signed one")))
     })
     .filter_map(futures::future::ready);
     body.chain(end)

@@ -22,6 +22,7 @@
 mod form;
 #[cfg(test)]
 mod range_fuzz;
+mod refusal;
 mod server;
 
 use std::convert::Infallible;
@@ -92,6 +93,15 @@ impl SignedUrlService {
 
 impl Service {
     async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
+        let headers = request.headers().clone();
+        refusal::in_preferred_form(&headers, self.answer(request).await)
+    }
+
+    async fn answer<B>(&self, request: Request<B>) -> Response<ResponseBody>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: std::fmt::Display,
@@ -269,7 +279,7 @@ impl Service {
         let sent_type = match headers.get(header::CONTENT_TYPE).map(|value| value.to_str().map(ContentType::parse)) {
             None => None,
             Some(Ok(Ok(parsed))) => Some(parsed.as_str().to_owned()),
-            Some(_) => return status(StatusCode::BAD_REQUEST),
+            Some(_) => return refusal::refused(StatusCode::BAD_REQUEST, form::NOT_ONE_TYPE),
         };
         if granted.content_type.is_some() && granted.content_type != sent_type {
             return status(StatusCode::FORBIDDEN);
@@ -293,13 +303,17 @@ impl Service {
         let refusal = std::sync::Arc::new(std::sync::Mutex::new(None));
         let chunks = form::checked(chunks, limits, refusal.clone()).boxed();
         let saved = self.storage.save_with(&granted.key, Content::from_stream(chunks, None), options).await;
-        if let Some(code) = refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
-            return status(code);
+        if let Some((code, why)) = refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            return refusal::refused(code, why);
         }
         match saved {
             Ok(_) => status(StatusCode::CREATED),
-            Err(err) if err.kind() == ErrorKind::AlreadyExists => status(StatusCode::PRECONDITION_FAILED),
-            Err(err) if err.kind() == ErrorKind::InvalidName => status(StatusCode::BAD_REQUEST),
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => {
+                refusal::refused(StatusCode::PRECONDITION_FAILED, form::TAKEN)
+            }
+            Err(err) if err.kind() == ErrorKind::InvalidName => {
+                refusal::refused(StatusCode::BAD_REQUEST, form::INVALID_KEY)
+            }
             Err(_) => status(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }

@@ -324,3 +324,58 @@ proptest! {
         })?;
     }
 }
+
+/// The status, content type and body of `request`'s answer.
+async fn answer(service: &SignedUrlService, request: Request<http_body_util::Full<Bytes>>) -> (u16, String, String) {
+    let response = service.handle(request).await;
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let body = response.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
+    (status, content_type, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A form's body carrying `data` as its file.
+fn form_with_file(form: &UploadForm, data: &[u8]) -> Vec<u8> {
+    [parts_then_file_header(&form.fields, "doc.txt"), data.to_vec(), closing()].concat()
+}
+
+/// A refused upload, by form or by PUT link, says which limit in its body: a line of text, or JSON for a client whose
+/// `Accept` prefers it.
+#[tokio::test]
+async fn refused_uploads_say_which_limit_in_text_or_json() {
+    let (memory, service) = service();
+    let form = form_for(&memory, UploadPolicy::exact("doc.txt").with_size(1..=4)).await;
+    let posted = |data: &[u8], accept: &str| {
+        Request::post("/")
+            .header("content-type", multipart())
+            .header("accept", accept)
+            .body(http_body_util::Full::new(Bytes::from(form_with_file(&form, data))))
+            .unwrap()
+    };
+    let (status, content_type, body) = answer(&service, posted(b"too large", "text/html")).await;
+    assert_eq!((status, content_type.as_str()), (413, "text/plain; charset=utf-8"));
+    assert!(body.contains("larger than the policy allows"), "{body}");
+    let (status, _, body) = answer(&service, posted(b"", "*/*")).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("smaller than the policy allows"), "{body}");
+    let (status, content_type, body) =
+        answer(&service, posted(b"too large", "text/plain;q=0.5, application/json")).await;
+    assert_eq!((status, content_type.as_str()), (413, "application/json"));
+    let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(json["error"]["status"], 413);
+    assert!(json["error"]["message"].as_str().is_some_and(|m| m.contains("larger than the policy allows")), "{json}");
+
+    let put = memory.storage().upload_url(&UploadPolicy::exact("put.txt").with_size(3..=3)).await.unwrap();
+    let after_scheme = put.url.split_once("://").expect("an absolute URL").1;
+    let path = &after_scheme[after_scheme.find('/').expect("a path")..];
+    let sent = |data: &'static [u8], accept: &str| {
+        Request::put(path).header("accept", accept).body(http_body_util::Full::new(Bytes::from_static(data))).unwrap()
+    };
+    let (status, _, body) = answer(&service, sent(b"12345", "text/plain")).await;
+    assert_eq!(status, 413);
+    assert!(body.contains("larger than the policy allows"), "{body}");
+    let (status, content_type, body) = answer(&service, sent(b"1", "application/json")).await;
+    assert_eq!((status, content_type.as_str()), (400, "application/json"));
+    assert!(body.contains("smaller than the policy allows"), "{body}");
+}

@@ -491,6 +491,10 @@ impl S3Config {
         }
         if let (Some(id), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
             builder = builder.with_access_key_id(id).with_secret_access_key(secret);
+        } else if self.endpoint.is_some() && !credentials_in_environment() {
+            // object_store would fall through to AWS's instance metadata, which an S3-compatible server's
+            // credentials never come from: its failure would only hide that none were given.
+            return Err(missing_credentials());
         }
         if let Some(token) = &self.session_token {
             builder = builder.with_token(token);
@@ -507,4 +511,32 @@ impl S3Config {
         }
         Ok(builder)
     }
+}
+
+/// Whether the environment gives object_store credentials, or tells it to sign nothing: keys, a web identity
+/// (Kubernetes), a container's credentials endpoint (ECS), or `AWS_SKIP_SIGNATURE` for a public bucket.
+fn credentials_in_environment() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+    [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_SKIP_SIGNATURE",
+    ]
+    .into_iter()
+    .any(set)
+}
+
+/// No credentials for a server other than AWS: say where they come from, before any request is made.
+fn missing_credentials() -> Error {
+    Error::permission_denied(
+        crate::NAME,
+        None,
+        "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones) \
+         in the environment; for a profile of ~/.aws/config, export its keys with \
+         `eval \"$(aws configure export-credentials --profile NAME --format env)\"`",
+        None,
+    )
+    .during(storage_core::Operation::Configure)
 }

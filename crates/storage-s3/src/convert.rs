@@ -180,11 +180,25 @@ pub(crate) fn map_error(err: object_store::Error, key: Option<&str>) -> Error {
         object_store::Error::UnknownConfigurationKey { key: setting, .. } => {
             Error::configuration("the s3 backend", format!("object_store does not know the setting `{setting}`"))
         }
+        err if failure.status.is_some_and(|status| matches!(status.as_u16(), 401 | 403)) => {
+            // The status is in the cause that follows: say what it means, not the status again.
+            let code = failure.code.as_deref().unwrap_or("refused");
+            let message = format!(
+                "the server refused the request ({code}); check the credentials (AWS_ACCESS_KEY_ID, \
+                 AWS_SECRET_ACCESS_KEY) and the bucket policy"
+            );
+            Error::permission_denied(NAME, key, message, Some(err.into()))
+        }
         err => {
             let message = match (failure.status, &failure.code) {
                 (Some(status), Some(code)) => format!("the server answered {code} ({status})"),
                 (Some(status), None) => format!("the server answered {status}"),
                 (None, _) => match failure.transport {
+                    Some(HttpErrorKind::Connect) => {
+                        "cannot connect to the server, even after retries; check the endpoint and that the server \
+                         runs"
+                            .to_owned()
+                    }
                     Some(kind) => format!("the request failed ({kind:?})"),
                     None => "the request failed".to_owned(),
                 },

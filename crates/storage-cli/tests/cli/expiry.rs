@@ -29,7 +29,8 @@ async fn issue_all(storage: &Storage, expires: Duration) -> Vec<(&'static str, s
         ("get link", storage.temporary_url("limits.txt", expires, UrlOptions::get()).await.map(drop)),
         ("put link", storage.temporary_url("limits.txt", expires, UrlOptions::put()).await.map(drop)),
         ("upload url", storage.upload_url(&policy).await.map(drop)),
-        ("upload form", storage.upload_form(&policy).await.map(drop)),
+        // S3's forms cannot be create-only (`Unsupported`, checked first): the expiry is what this asks about.
+        ("upload form", storage.upload_form(&policy.clone().allowing_overwrite()).await.map(drop)),
     ]
 }
 
@@ -133,6 +134,9 @@ fn expiries_that_overflow_wrap_or_exceed_the_maximum_are_usage_errors() {
             );
         }
     }
+    // A download link is only made for a file that exists.
+    std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+    ok(storage(dir.path(), &["put", "a.txt"]));
     ok(storage(dir.path(), &["url", "a.txt", "--expires", "7d"]));
     std::fs::write(
         dir.path().join("storage.toml"),
@@ -141,6 +145,7 @@ fn expiries_that_overflow_wrap_or_exceed_the_maximum_are_usage_errors() {
     .unwrap();
     let raised =
         |expires: &str| storage(dir.path(), &["--config", "storage.toml", "url", "a.txt", "--expires", expires]);
+    ok(storage(dir.path(), &["--config", "storage.toml", "put", "a.txt"]));
     ok(raised("30d"));
     assert_eq!(raised("31d").status.code(), Some(2), "{}", stderr(&raised("31d")));
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the real `storage` binary: the embedded default, a real Ceph RGW, `share`, bad input.
 
 mod backends;
+mod errors;
 mod expiry;
 mod forms;
 mod migrate;
@@ -92,7 +93,7 @@ fn bad_input_gives_one_clear_line_and_writes_nothing() {
         assert!(message.contains(says), "{args:?} should say {says:?}: {message}");
         assert_eq!(message.lines().count(), 1, "one line: {message}");
     };
-    check(&["put", "no-such-file.txt"], 1, "no-such-file.txt");
+    check(&["put", "no-such-file.txt"], 3, "no-such-file.txt");
     check(&["get", "missing.txt"], 3, "missing.txt");
     check(&["--storage", "nowhere", "ls"], 1, "unknown storage `nowhere`");
     check(&["--storage", "s3://", "ls"], 1, "name the bucket");
@@ -291,7 +292,7 @@ fn upload_url_prints_a_form_that_serve_enforces() {
         "{put}"
     );
     let range = storage(dir.path(), &["upload-url", "inbox/b.txt", "--put", "--max-size", "5"]);
-    assert!(stderr(&range).contains("use upload_form"), "{}", stderr(&range));
+    assert!(stderr(&range).contains("drop --put for a form"), "{}", stderr(&range));
 
     let (mut child, client) = serve_in(dir.path(), &format!("http://127.0.0.1:{port}/"));
     assert_eq!(post_form(&client, &form, "note.txt", "text/plain", b"a short note".to_vec()), 204);
@@ -402,8 +403,9 @@ fn concurrent_first_use_creates_one_signing_key() {
         .map(|i| {
             let name = format!("f{i}.txt");
             std::fs::write(dir.path().join(&name), format!("file {i}")).unwrap();
-            // Half store a file, half hand out a link: both need the key.
-            let args = if i % 2 == 0 { vec!["put", &name] } else { vec!["url", &name, "--expires", "1h"] };
+            // Half store a file, half hand out an upload link (a download link needs the file): both need the key.
+            let args =
+                if i % 2 == 0 { vec!["put", &name] } else { vec!["url", &name, "--expires", "1h", "--method", "put"] };
             Command::new(env!("CARGO_BIN_EXE_storage"))
                 .args(["--storage", "./d"])
                 .args(args)
