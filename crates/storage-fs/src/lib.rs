@@ -46,10 +46,12 @@ use storage_core::{
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+mod key;
 mod list;
 mod meta;
 mod paths;
 
+pub use key::load_or_create_key;
 pub use paths::RESERVED_DIR;
 
 use md5::{Digest as _, Md5};
@@ -82,10 +84,64 @@ struct Inner {
     dir_mode: Option<u32>,
     fsync: bool,
     base_url: Option<String>,
-    signer: Option<UrlSigner>,
+    signing: Signing,
     /// Whether files carry their metadata record (the file system keeps user extended attributes).
     attributes: bool,
 }
+
+/// How a backend signs its URLs: not at all, with a key it was given, or with a key file read (or created) on the
+/// first signing, so that a backend only read from never writes a key.
+#[derive(Debug)]
+enum Signing {
+    Off,
+    Ready(UrlSigner),
+    OnFirstUse { base_url: String, key_file: PathBuf, max_expiry: Duration, signer: std::sync::OnceLock<UrlSigner> },
+}
+
+impl Signing {
+    fn is_on(&self) -> bool {
+        !matches!(self, Signing::Off)
+    }
+
+    fn max_expiry(&self) -> Option<Duration> {
+        match self {
+            Signing::Off => None,
+            Signing::Ready(signer) => Some(signer.max_expiry()),
+            Signing::OnFirstUse { max_expiry, .. } => Some(*max_expiry),
+        }
+    }
+
+    /// The signer, its key loaded or created now if this is the first signing.
+    fn signer(&self) -> Result<Option<&UrlSigner>> {
+        match self {
+            Signing::Off => Ok(None),
+            Signing::Ready(signer) => Ok(Some(signer)),
+            Signing::OnFirstUse { base_url, key_file, max_expiry, signer } => {
+                if let Some(ready) = signer.get() {
+                    return Ok(Some(ready));
+                }
+                // Racing threads read the one key file, so whichever signer is kept signs with the same key.
+                let made = UrlSigner::new(base_url.clone(), load_or_create_key(key_file)?).with_max_expiry(*max_expiry);
+                Ok(Some(signer.get_or_init(|| made)))
+            }
+        }
+    }
+}
+
+/// What opening a backend does when its root directory does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingRoot {
+    /// Create it (and its parents).
+    Create,
+    /// Refuse with `NotFound`, naming the root: a mistyped path is reported instead of becoming a new storage.
+    Refuse,
+}
+
+/// Where [`FsBackend::signed`] keeps its key, under the root.
+const SIGNING_KEY_FILE: &str = "signing-key";
+
+/// What the fs backend answers when asked for a temporary URL without a signer, with the way to get one.
+const TEMPORARY_URLS_HINT: &str = "temporary URLs (open it with `FsBackend::signed(dir, base_url)`)";
 
 /// A backend storing objects as files under one root directory. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -97,7 +153,12 @@ impl FsBackend {
     /// A backend rooted at `location`, created if missing. Refused when the file system there keeps no user extended
     /// attributes, where attributes and ACLs would be lost: see [`FsBackend::without_attributes`].
     pub fn new(location: impl AsRef<Path>) -> Result<Self> {
-        let backend = Self::open(location.as_ref(), true)?;
+        Self::opened(location.as_ref(), MissingRoot::Create)
+    }
+
+    /// Like [`FsBackend::new`], but what happens when the root is missing is `missing_root`'s choice.
+    pub fn opened(location: &Path, missing_root: MissingRoot) -> Result<Self> {
+        let backend = Self::open(location, missing_root, true)?;
         meta::probe(&backend.inner.temp_dir).map_err(|err| no_extended_attributes(&backend.inner.root, &err))?;
         Ok(backend)
     }
@@ -105,11 +166,28 @@ impl FsBackend {
     /// A backend rooted at `location` on any file system, declaring no attributes, user metadata or ACLs: a save
     /// that asks for them answers `Unsupported` instead of losing them. Content types are guessed from names.
     pub fn without_attributes(location: impl AsRef<Path>) -> Result<Self> {
-        Self::open(location.as_ref(), false)
+        Self::open(location.as_ref(), MissingRoot::Create, false)
     }
 
-    fn open(location: &Path, attributes: bool) -> Result<Self> {
+    /// Like [`FsBackend::without_attributes`], but what happens when the root is missing is `missing_root`'s choice.
+    pub fn without_attributes_opened(location: &Path, missing_root: MissingRoot) -> Result<Self> {
+        Self::open(location, missing_root, false)
+    }
+
+    /// A backend rooted at `location` (created if missing) whose temporary URLs are signed under `base_url` with the
+    /// key in `{location}/.storage/signing-key`, created (mode 0600) if missing and reused after: the one-line way
+    /// to links that `storage_http::SignedUrlService` serves.
+    pub fn signed(location: impl AsRef<Path>, base_url: impl Into<String>) -> Result<Self> {
+        let backend = Self::new(location)?;
+        let key = load_or_create_key(&backend.root().join(RESERVED_DIR).join(SIGNING_KEY_FILE))?;
+        Ok(backend.with_url_signer(UrlSigner::new(base_url, key)))
+    }
+
+    fn open(location: &Path, missing_root: MissingRoot, attributes: bool) -> Result<Self> {
         let config_error = |message: String| Error::configuration("the fs backend", message);
+        if missing_root == MissingRoot::Refuse && !location.exists() {
+            return Err(missing_root_error(location));
+        }
         std::fs::create_dir_all(location)
             .map_err(|err| config_error(format!("cannot create the root `{}`: {err}", location.display())))?;
         let root = location
@@ -133,7 +211,7 @@ impl FsBackend {
                 dir_mode: None,
                 fsync: false,
                 base_url: None,
-                signer: None,
+                signing: Signing::Off,
                 attributes,
             }),
         })
@@ -159,7 +237,21 @@ impl FsBackend {
         let base_url = signer.base_url().to_owned();
         self.configure(|inner| {
             inner.base_url = Some(base_url);
-            inner.signer = Some(signer);
+            inner.signing = Signing::Ready(signer);
+        })
+    }
+
+    /// Temporary URLs signed under `base_url` (which also becomes the public base URL) with the key in `key_file`,
+    /// read or created (mode 0600) on the first signing, so that a backend only read from or written to never
+    /// creates a key.
+    pub fn with_signing_key_file(self, base_url: impl Into<String>, key_file: PathBuf, max_expiry: Duration) -> Self {
+        let mut base_url = base_url.into();
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
+        self.configure(|inner| {
+            inner.base_url = Some(base_url.clone());
+            inner.signing = Signing::OnFirstUse { base_url, key_file, max_expiry, signer: std::sync::OnceLock::new() };
         })
     }
 
@@ -186,9 +278,10 @@ impl FsBackend {
         &self.inner.root
     }
 
-    /// The signer, for serving this backend's URLs with `storage_http::SignedUrlService`.
-    pub fn signer(&self) -> Option<&UrlSigner> {
-        self.inner.signer.as_ref()
+    /// The signer, for serving this backend's URLs with `storage_http::SignedUrlService`; a key file given to
+    /// [`FsBackend::with_signing_key_file`] is read or created now.
+    pub fn signer(&self) -> Result<Option<&UrlSigner>> {
+        self.inner.signing.signer()
     }
 
     /// A [`Storage`] over this backend, with the default policy.
@@ -489,10 +582,10 @@ impl Backend for FsBackend {
     fn capabilities(&self) -> Capabilities {
         let mut capabilities = Capabilities::all();
         capabilities.public_url = self.inner.base_url.is_some();
-        capabilities.presign_read = self.inner.signer.is_some();
-        capabilities.presign_write = self.inner.signer.is_some();
-        capabilities.upload_form = self.inner.signer.is_some();
-        capabilities.presign_max_expiry = self.inner.signer.as_ref().map(UrlSigner::max_expiry);
+        capabilities.presign_read = self.inner.signing.is_on();
+        capabilities.presign_write = self.inner.signing.is_on();
+        capabilities.upload_form = self.inner.signing.is_on();
+        capabilities.presign_max_expiry = self.inner.signing.max_expiry();
         if !self.inner.attributes {
             capabilities.write_with_attributes = false;
             capabilities.write_with_user_metadata = false;
@@ -688,14 +781,14 @@ impl Backend for FsBackend {
     }
 
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "temporary URLs"))?;
+        let signer = self.inner.signing.signer()?.ok_or_else(|| Error::unsupported(NAME, TEMPORARY_URLS_HINT))?;
         let url = signer.sign(request, SystemTime::now())?;
         let headers = request.body_headers();
         Ok(PresignedRequest::new(request.method, url, headers))
     }
 
     async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
-        let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "direct upload forms"))?;
+        let signer = self.inner.signing.signer()?.ok_or_else(|| Error::unsupported(NAME, "direct upload forms"))?;
         signer.sign_upload(policy, SystemTime::now())
     }
 
@@ -749,6 +842,21 @@ impl Backend for FsBackend {
             Ok(())
         })
         .await
+    }
+}
+
+/// The error of opening a root that does not exist when the backend may not create it.
+fn missing_root_error(location: &Path) -> Error {
+    let hint = format!(
+        "the storage's root directory does not exist; create it with `mkdir -p {}`, or set `create = true` \
+         (`?create=true` on a storage URL) to create it on the first write",
+        location.display()
+    );
+    Error::NotFound {
+        operation: storage_core::Operation::Configure,
+        key: location.display().to_string(),
+        backend: NAME.to_owned(),
+        source: Some(hint.into()),
     }
 }
 
