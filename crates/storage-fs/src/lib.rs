@@ -78,8 +78,9 @@ struct Inner {
     /// The root, open: every key is resolved beneath it (`paths.rs`).
     root_fd: OwnedFd,
     temp_dir: PathBuf,
-    /// `.storage/tmp`, open: temporary files are created and renamed relative to it.
-    temp_fd: Arc<OwnedFd>,
+    /// `.storage/tmp`, open: temporary files are created and renamed relative to it. Made on the first write, so a
+    /// backend only read from (a listing, a dry run) leaves the root as it found it.
+    temp_fd: std::sync::OnceLock<Arc<OwnedFd>>,
     file_mode: u32,
     dir_mode: Option<u32>,
     fsync: bool,
@@ -137,6 +138,9 @@ pub enum MissingRoot {
     Refuse,
 }
 
+/// The directory of temporary files, under the root.
+const TEMP_DIR: &str = ".storage/tmp";
+
 /// Where [`FsBackend::signed`] keeps its key, under the root.
 const SIGNING_KEY_FILE: &str = "signing-key";
 
@@ -159,7 +163,8 @@ impl FsBackend {
     /// Like [`FsBackend::new`], but what happens when the root is missing is `missing_root`'s choice.
     pub fn opened(location: &Path, missing_root: MissingRoot) -> Result<Self> {
         let backend = Self::open(location, missing_root, true)?;
-        meta::probe(&backend.inner.temp_dir).map_err(|err| no_extended_attributes(&backend.inner.root, &err))?;
+        // An unnamed file in the root itself: the probe leaves nothing behind.
+        meta::probe(&backend.inner.root).map_err(|err| no_extended_attributes(&backend.inner.root, &err))?;
         Ok(backend)
     }
 
@@ -194,19 +199,21 @@ impl FsBackend {
             .canonicalize()
             .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", location.display())))?;
         let temp_dir = root.join(RESERVED_DIR).join("tmp");
-        std::fs::create_dir_all(&temp_dir)
-            .map_err(|err| config_error(format!("cannot create `{}`: {err}", temp_dir.display())))?;
-        remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
         let root_fd = paths::open_root(&root)
             .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", root.display())))?;
-        let temp_fd = paths::open_dir(&root_fd, &format!("{RESERVED_DIR}/tmp"))
-            .map_err(|err| config_error(format!("cannot open `{}`: {err}", temp_dir.display())))?;
+        let temp_fd = std::sync::OnceLock::new();
+        if temp_dir.is_dir() {
+            remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
+            let opened = paths::open_dir(&root_fd, TEMP_DIR)
+                .map_err(|err| config_error(format!("cannot open `{}`: {err}", temp_dir.display())))?;
+            let _ = temp_fd.set(Arc::new(opened));
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
                 root_fd,
                 temp_dir,
-                temp_fd: Arc::new(temp_fd),
+                temp_fd,
                 file_mode: DEFAULT_FILE_MODE,
                 dir_mode: None,
                 fsync: false,
@@ -332,6 +339,16 @@ impl Inner {
         rustix::fs::Mode::from_raw_mode(mode)
     }
 
+    /// `.storage/tmp`, open; created now if this is the backend's first write.
+    fn temp_dir_fd(&self) -> io::Result<&Arc<OwnedFd>> {
+        if let Some(opened) = self.temp_fd.get() {
+            return Ok(opened);
+        }
+        std::fs::create_dir_all(&self.temp_dir)?;
+        let opened = Arc::new(paths::open_dir(&self.root_fd, TEMP_DIR)?);
+        Ok(self.temp_fd.get_or_init(|| opened))
+    }
+
     /// A new temporary file in `.storage/tmp` for an object with `record`, removed again unless it is published. It
     /// has its final mode before its first byte: created owner-only (the umask can only narrow that), then set
     /// exactly, whatever the umask, so a private file is never readable by others, not even while it is written.
@@ -340,8 +357,9 @@ impl Inner {
         let io_error = |err: rustix::io::Errno| Error::from_io(NAME, Some(key), err.into());
         let name = temp_name();
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-        let fd = rustix::fs::openat(&*self.temp_fd, name.as_str(), flags, Mode::RUSR | Mode::WUSR).map_err(io_error)?;
-        let guard = TempGuard { dir: self.temp_fd.clone(), name: Some(name) };
+        let temp_dir = self.temp_dir_fd().map_err(|err| Error::from_io(NAME, Some(key), err))?;
+        let fd = rustix::fs::openat(&**temp_dir, name.as_str(), flags, Mode::RUSR | Mode::WUSR).map_err(io_error)?;
+        let guard = TempGuard { dir: temp_dir.clone(), name: Some(name) };
         rustix::fs::fchmod(&fd, self.mode_of(record)).map_err(io_error)?;
         Ok((guard, std::fs::File::from(fd)))
     }
@@ -364,7 +382,7 @@ impl Inner {
     /// Create-only through a rename that refuses to replace.
     fn publish(&self, key: &str, target: Entry, temp: TempGuard, mode: WriteMode) -> Result<()> {
         let name = temp.name.clone().expect("an armed guard");
-        self.move_entry(key, &self.temp_fd, &name, target, mode)?;
+        self.move_entry(key, &temp.dir, &name, target, mode)?;
         temp.disarm();
         Ok(())
     }

@@ -75,6 +75,8 @@ fn the_signing_key_is_made_on_the_first_signing_only() {
     ok(storage(dir.path(), &["stat", "a.txt"]));
     ok(storage(dir.path(), &["get", "a.txt", "copy.txt"]));
     std::fs::create_dir(dir.path().join("target")).unwrap();
+    ok(storage(dir.path(), &["migrate", "default", "./target", "--dry-run"]));
+    assert!(!dir.path().join("target/.storage").exists(), "a dry run leaves the target as it was");
     ok(storage(dir.path(), &["migrate", "default", "./target"]));
     assert!(!key.exists(), "put, ls, stat, get and migrate's source side make no key");
     assert!(!dir.path().join("target/.storage/signing-key").exists(), "nor migrate's target side");

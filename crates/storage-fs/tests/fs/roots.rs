@@ -63,3 +63,15 @@ fn a_missing_root_is_refused_naming_it_unless_it_may_be_created() {
     assert!(missing.is_dir(), "created when allowed");
     FsBackend::opened(&missing, MissingRoot::Refuse).expect("an existing root opens");
 }
+
+#[tokio::test]
+async fn a_backend_only_read_from_leaves_its_root_as_it_found_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsBackend::new(dir.path()).unwrap().storage();
+    assert_eq!(storage.listdir("").await.unwrap(), (vec![], vec![]));
+    assert!(!storage.exists("a.txt").await.unwrap());
+    let entries = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(entries, 0, "opening, listing and looking wrote nothing, not even `.storage/`");
+    storage.save("a.txt", "a").await.unwrap();
+    assert!(dir.path().join(RESERVED_DIR).join("tmp").is_dir(), "the first write makes the temporary directory");
+}
