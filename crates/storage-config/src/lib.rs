@@ -60,8 +60,9 @@ pub struct StorageConfig {
     pub base_url: Option<String>,
     /// fs and memory: the file holding the URL signing key (created, mode 0600, when missing).
     pub signing_key_file: Option<PathBuf>,
-    /// fs: create the root directory when it is missing (default: only for the embedded default); without it, a
-    /// missing root is an error naming it, so a mistyped path never becomes a new, empty storage.
+    /// fs: create the root directory on the first write when it is missing (default: only for the embedded
+    /// default); without it, a missing root is an error naming it, so a mistyped path never becomes a new, empty
+    /// storage.
     pub create: Option<bool>,
     /// fs: `false` for a file system without user extended attributes; the storage then keeps no attributes and no
     /// ACLs (saves that ask for them are refused) instead of losing them.
@@ -336,7 +337,7 @@ impl StorageConfig {
                     config.location.as_deref().ok_or_else(|| config_error(at("an fs storage needs `location`")))?,
                 );
                 let missing_root =
-                    if config.create.unwrap_or(false) { MissingRoot::Create } else { MissingRoot::Refuse };
+                    if config.create.unwrap_or(false) { MissingRoot::CreateOnFirstWrite } else { MissingRoot::Refuse };
                 let backend = match config.attributes {
                     Some(false) => FsBackend::without_attributes_opened(&location, missing_root)?,
                     _ => FsBackend::opened(&location, missing_root)?,

@@ -76,7 +76,7 @@ const COPY_BUFFER: usize = 256 * 1024;
 struct Inner {
     root: PathBuf,
     /// The root, open: every key is resolved beneath it (`paths.rs`).
-    root_fd: OwnedFd,
+    root_fd: std::sync::OnceLock<OwnedFd>,
     temp_dir: PathBuf,
     /// `.storage/tmp`, open: temporary files are created and renamed relative to it. Made on the first write, so a
     /// backend only read from (a listing, a dry run) leaves the root as it found it.
@@ -134,6 +134,8 @@ impl Signing {
 pub enum MissingRoot {
     /// Create it (and its parents).
     Create,
+    /// Create it on the first write; until then the storage reads as empty and nothing is created by looking.
+    CreateOnFirstWrite,
     /// Refuse with `NotFound`, naming the root: a mistyped path is reported instead of becoming a new storage.
     Refuse,
 }
@@ -162,10 +164,7 @@ impl FsBackend {
 
     /// Like [`FsBackend::new`], but what happens when the root is missing is `missing_root`'s choice.
     pub fn opened(location: &Path, missing_root: MissingRoot) -> Result<Self> {
-        let backend = Self::open(location, missing_root, true)?;
-        // An unnamed file in the root itself: the probe leaves nothing behind.
-        meta::probe(&backend.inner.root).map_err(|err| no_extended_attributes(&backend.inner.root, &err))?;
-        Ok(backend)
+        Self::open(location, missing_root, true)
     }
 
     /// A backend rooted at `location` on any file system, declaring no attributes, user metadata or ACLs: a save
@@ -190,23 +189,37 @@ impl FsBackend {
 
     fn open(location: &Path, missing_root: MissingRoot, attributes: bool) -> Result<Self> {
         let config_error = |message: String| Error::configuration("the fs backend", message);
-        if missing_root == MissingRoot::Refuse && !location.exists() {
-            return Err(missing_root_error(location));
+        let exists = location.exists();
+        match missing_root {
+            MissingRoot::Refuse if !exists => return Err(missing_root_error(location)),
+            MissingRoot::Create => std::fs::create_dir_all(location)
+                .map_err(|err| config_error(format!("cannot create the root `{}`: {err}", location.display())))?,
+            _ => {}
         }
-        std::fs::create_dir_all(location)
-            .map_err(|err| config_error(format!("cannot create the root `{}`: {err}", location.display())))?;
-        let root = location
-            .canonicalize()
-            .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", location.display())))?;
+        let root = match location.canonicalize() {
+            Ok(root) => root,
+            // Made on the first write (`CreateOnFirstWrite`): named as given until then.
+            Err(_) if !location.exists() => std::path::absolute(location)
+                .map_err(|err| config_error(format!("cannot resolve the root `{}`: {err}", location.display())))?,
+            Err(err) => return Err(config_error(format!("cannot open the root `{}`: {err}", location.display()))),
+        };
         let temp_dir = root.join(RESERVED_DIR).join("tmp");
-        let root_fd = paths::open_root(&root)
-            .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", root.display())))?;
+        let root_fd = std::sync::OnceLock::new();
         let temp_fd = std::sync::OnceLock::new();
-        if temp_dir.is_dir() {
-            remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
-            let opened = paths::open_dir(&root_fd, TEMP_DIR)
-                .map_err(|err| config_error(format!("cannot open `{}`: {err}", temp_dir.display())))?;
-            let _ = temp_fd.set(Arc::new(opened));
+        if root.is_dir() {
+            let opened = paths::open_root(&root)
+                .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", root.display())))?;
+            if attributes {
+                // An unnamed file in the root itself: the probe leaves nothing behind.
+                meta::probe(&root).map_err(|err| no_extended_attributes(&root, &err))?;
+            }
+            if temp_dir.is_dir() {
+                remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
+                let temp = paths::open_dir(&opened, TEMP_DIR)
+                    .map_err(|err| config_error(format!("cannot open `{}`: {err}", temp_dir.display())))?;
+                let _ = temp_fd.set(Arc::new(temp));
+            }
+            let _ = root_fd.set(opened);
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -321,10 +334,34 @@ enum Opened {
 }
 
 impl Inner {
+    /// The root, open, if it exists (a root made on the first write does not until then).
+    fn existing_root(&self) -> Option<&OwnedFd> {
+        if let Some(root) = self.root_fd.get() {
+            return Some(root);
+        }
+        // Another process may have made it since.
+        let opened = paths::open_root(&self.root).ok()?;
+        Some(self.root_fd.get_or_init(|| opened))
+    }
+
+    /// The root, open, made now if this is the first write of a backend that creates it then.
+    fn root_for_writing(&self, key: &str) -> Result<&OwnedFd> {
+        if let Some(root) = self.root_fd.get() {
+            return Ok(root);
+        }
+        let io_error = |err: io::Error| Error::from_io(NAME, Some(key), err);
+        std::fs::create_dir_all(&self.root).map_err(io_error)?;
+        if self.attributes {
+            meta::probe(&self.root).map_err(|err| no_extended_attributes(&self.root, &err))?;
+        }
+        let opened = paths::open_root(&self.root).map_err(io_error)?;
+        Ok(self.root_fd.get_or_init(|| opened))
+    }
+
     /// The entry a write of `key` goes to (its directories created if needed), refusing a directory or a link in
     /// the way.
     fn write_target(&self, key: &str) -> Result<Entry> {
-        let entry = Entry::create(&self.root_fd, key, self.dir_mode)?;
+        let entry = Entry::create(self.root_for_writing(key)?, key, self.dir_mode)?;
         match entry.found().map_err(|err| paths::map_error(key, err))? {
             Found::Dir => Err(Error::already_exists(NAME, key).with_source("a directory of that name exists on disk")),
             Found::Link => Err(paths::map_error(key, io::Error::from(rustix::io::Errno::LOOP))),
@@ -340,12 +377,14 @@ impl Inner {
     }
 
     /// `.storage/tmp`, open; created now if this is the backend's first write.
-    fn temp_dir_fd(&self) -> io::Result<&Arc<OwnedFd>> {
+    fn temp_dir_fd(&self, key: &str) -> Result<&Arc<OwnedFd>> {
         if let Some(opened) = self.temp_fd.get() {
             return Ok(opened);
         }
-        std::fs::create_dir_all(&self.temp_dir)?;
-        let opened = Arc::new(paths::open_dir(&self.root_fd, TEMP_DIR)?);
+        let root = self.root_for_writing(key)?;
+        let io_error = |err: io::Error| Error::from_io(NAME, Some(key), err);
+        std::fs::create_dir_all(&self.temp_dir).map_err(io_error)?;
+        let opened = Arc::new(paths::open_dir(root, TEMP_DIR).map_err(io_error)?);
         Ok(self.temp_fd.get_or_init(|| opened))
     }
 
@@ -357,7 +396,7 @@ impl Inner {
         let io_error = |err: rustix::io::Errno| Error::from_io(NAME, Some(key), err.into());
         let name = temp_name();
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-        let temp_dir = self.temp_dir_fd().map_err(|err| Error::from_io(NAME, Some(key), err))?;
+        let temp_dir = self.temp_dir_fd(key)?;
         let fd = rustix::fs::openat(&**temp_dir, name.as_str(), flags, Mode::RUSR | Mode::WUSR).map_err(io_error)?;
         let guard = TempGuard { dir: temp_dir.clone(), name: Some(name) };
         rustix::fs::fchmod(&fd, self.mode_of(record)).map_err(io_error)?;
@@ -411,7 +450,8 @@ impl Inner {
     /// Open the existing file of `key` for reading, with its metadata: both from the one file opened, so a
     /// concurrent replace can never pair these bytes with another file's metadata.
     fn open_file(&self, key: &str) -> Result<(std::fs::File, Metadata, Record)> {
-        let file = paths::open_file(&self.root_fd, key)?;
+        let root = self.existing_root().ok_or_else(|| Error::not_found(NAME, key))?;
+        let file = paths::open_file(root, key)?;
         self.describe(key, file)?.ok_or_else(|| Error::not_found(NAME, key))
     }
 
@@ -419,7 +459,9 @@ impl Inner {
     /// With `cached_only`, `Ok(None)` whenever the open or the read would have to wait for the disk.
     fn open_read(&self, key: &str, range: Option<ByteRange>, cached_only: bool) -> Result<Option<Read>> {
         let (file, metadata) = if cached_only {
-            let Some(file) = paths::open_file_cached(&self.root_fd, key) else { return Ok(None) };
+            let Some(file) = self.existing_root().and_then(|root| paths::open_file_cached(root, key)) else {
+                return Ok(None);
+            };
             match self.describe(key, file)? {
                 Some((file, metadata, _)) => (file, metadata),
                 None => return Ok(None),
@@ -478,10 +520,11 @@ impl Inner {
     /// Remove now-empty directories above `key` up to (not including) the root, so listings never show empty
     /// "directories" that S3 would not have. Each is removed relative to its open parent.
     fn prune(&self, key: &str) {
+        let Some(root) = self.existing_root() else { return };
         let mut dir = key.rsplit_once('/').map(|(dir, _)| dir);
         while let Some(current) = dir {
             let (parent, name) = current.rsplit_once('/').unwrap_or(("", current));
-            let removed = paths::open_dir(&self.root_fd, parent)
+            let removed = paths::open_dir(root, parent)
                 .map_err(|_| rustix::io::Errno::NOENT)
                 .and_then(|parent| rustix::fs::unlinkat(&parent, name, rustix::fs::AtFlags::REMOVEDIR));
             if removed.is_err() {
@@ -699,7 +742,7 @@ impl Backend for FsBackend {
 
     async fn head(&self, key: &str) -> Result<Metadata> {
         // As for reads: answered here when the open cannot wait for the disk.
-        if let Some(file) = paths::open_file_cached(&self.inner.root_fd, key)
+        if let Some(file) = self.inner.existing_root().and_then(|root| paths::open_file_cached(root, key))
             && let Some((_, metadata, _)) = self.inner.describe(key, file)?
         {
             return Ok(metadata);
@@ -711,7 +754,8 @@ impl Backend for FsBackend {
     async fn delete(&self, key: &str) -> Result<()> {
         let key = key.to_owned();
         self.blocking(move |inner| {
-            let Some(entry) = Entry::existing(&inner.root_fd, &key)? else { return Ok(()) };
+            let Some(root) = inner.existing_root() else { return Ok(()) };
+            let Some(entry) = Entry::existing(root, &key)? else { return Ok(()) };
             match entry.found().map_err(|err| paths::map_error(&key, err))? {
                 Found::File => {}
                 Found::Link => return Err(paths::map_error(&key, io::Error::from(rustix::io::Errno::LOOP))),
@@ -729,7 +773,8 @@ impl Backend for FsBackend {
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        let root = match rustix::io::dup(&self.inner.root_fd) {
+        let Some(root) = self.inner.existing_root() else { return stream::empty().boxed() };
+        let root = match rustix::io::dup(root) {
             Ok(root) => root,
             Err(err) => return stream::once(async move { Err(Error::from_io(NAME, None, err.into())) }).boxed(),
         };
@@ -772,7 +817,8 @@ impl Backend for FsBackend {
     async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.blocking(move |inner| {
-            let source = Entry::existing(&inner.root_fd, &from)?.ok_or_else(|| Error::not_found(NAME, &from))?;
+            let root = inner.existing_root().ok_or_else(|| Error::not_found(NAME, &from))?;
+            let source = Entry::existing(root, &from)?.ok_or_else(|| Error::not_found(NAME, &from))?;
             match source.found().map_err(|err| paths::map_error(&from, err))? {
                 Found::File => {}
                 Found::Link => return Err(paths::map_error(&from, io::Error::from(rustix::io::Errno::LOOP))),
@@ -813,7 +859,8 @@ impl Backend for FsBackend {
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         let key = key.to_owned();
         self.blocking(move |inner| {
-            let file = paths::open_file(&inner.root_fd, &key)?;
+            let root = inner.existing_root().ok_or_else(|| Error::not_found(NAME, &key))?;
+            let file = paths::open_file(root, &key)?;
             let io_error = |err| Error::from_io(NAME, Some(&key), err);
             // Read, change and write the record of this one file under its lock, so two processes changing it at
             // once cannot lose either's update.
@@ -848,7 +895,8 @@ impl Backend for FsBackend {
         }
         let key = key.to_owned();
         self.blocking(move |inner| {
-            let file = paths::open_file(&inner.root_fd, &key)?;
+            let root = inner.existing_root().ok_or_else(|| Error::not_found(NAME, &key))?;
+            let file = paths::open_file(root, &key)?;
             let io_error = |err| Error::from_io(NAME, Some(&key), err);
             // Under the file's lock, as `set_acl`: two processes changing its record cannot lose either's update.
             rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|err| io_error(err.into()))?;

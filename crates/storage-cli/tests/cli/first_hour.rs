@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{ok, stderr, storage};
 
-/// Whether anything was stored in the embedded default's directory, or a key made for it.
+/// Whether `entry` is in the embedded default's directory.
 fn default_storage_holds(dir: &Path, entry: &str) -> bool {
     dir.join("storage-data").join(entry).exists()
 }
@@ -262,4 +262,17 @@ fn put_on_the_built_in_default_says_once_per_terminal_session_that_it_stored_pri
     let terminal = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{terminal}");
     assert_eq!(terminal.matches(hint).count(), 1, "once per session: {terminal}");
+}
+
+#[test]
+fn the_built_in_default_is_made_by_the_first_write_not_by_looking() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(ok(storage(dir.path(), &["ls"])), "", "an empty storage");
+    let missing = storage(dir.path(), &["get", "a.txt"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
+    ok(storage(dir.path(), &["rm", "a.txt"]));
+    assert!(!dir.path().join("storage-data").exists(), "looking made no ./storage-data");
+    std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+    ok(storage(dir.path(), &["put", "a.txt"]));
+    assert!(default_storage_holds(dir.path(), "a.txt"), "the first write made it");
 }

@@ -75,3 +75,17 @@ async fn a_backend_only_read_from_leaves_its_root_as_it_found_it() {
     storage.save("a.txt", "a").await.unwrap();
     assert!(dir.path().join(RESERVED_DIR).join("tmp").is_dir(), "the first write makes the temporary directory");
 }
+
+#[tokio::test]
+async fn a_root_made_on_the_first_write_reads_as_empty_until_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("later/root");
+    let storage = FsBackend::opened(&root, MissingRoot::CreateOnFirstWrite).unwrap().storage();
+    assert_eq!(storage.listdir("").await.unwrap(), (vec![], vec![]));
+    assert_eq!(storage.read("a.txt").await.unwrap_err().kind(), ErrorKind::NotFound);
+    storage.delete("a.txt").await.unwrap();
+    assert!(!dir.path().join("later").exists(), "looking made nothing");
+    storage.save("a.txt", "a").await.unwrap();
+    assert_eq!(std::fs::read_to_string(root.join("a.txt")).unwrap(), "a", "the first write made the root");
+    assert_eq!(storage.listdir("").await.unwrap(), (vec![], vec!["a.txt".to_owned()]));
+}
