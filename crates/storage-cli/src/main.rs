@@ -72,7 +72,7 @@ enum Command {
     Cp(Transfer),
     /// Move a file, within a storage or between storages.
     Mv(Transfer),
-    /// Print a file's URL: public, or with --expires a temporary signed one.
+    /// Print a file's URL: the plain one for a public file, else a link that expires (--expires says when).
     Url(UrlArgs),
     /// Print a form's POST URL and `name: value` fields, for uploads straight to the storage within limits
     ///
@@ -97,11 +97,14 @@ enum Command {
     /// S3 setup: the bucket policy that makes a prefix public, or the least IAM policy
     #[command(subcommand)]
     S3(S3Command),
-    /// Serve the signed URLs of a disk or memory storage over HTTP on 127.0.0.1.
+    /// Serve the signed URLs of a disk or memory storage over HTTP (default: on its base URL's host and port).
     Serve {
         /// Stop after this long (default: until interrupted).
         #[arg(long, value_parser = duration)]
         serve_for: Option<Duration>,
+        /// Listen here, `HOST:PORT` (port 0: any free port); prints the address it bound.
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Store a file privately, print a link that expires, and serve it until interrupted.
     Share {
@@ -113,6 +116,10 @@ enum Command {
         /// Stop serving after this long (default: until interrupted).
         #[arg(long, value_parser = duration)]
         serve_for: Option<Duration>,
+        /// Listen here, `HOST:PORT` (port 0: any free port); the link names the address bound unless the storage
+        /// sets `base_url`.
+        #[arg(long)]
+        listen: Option<String>,
     },
 }
 
@@ -428,8 +435,16 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate(args) => migrate(&context, args).await,
         Command::Gc { older_than } => gc(&context, older_than).await,
         Command::S3(S3Command::Policy(args)) => s3_policy(&context, args),
-        Command::Serve { serve_for } => serve(context.storage(None)?, serve_for).await,
-        Command::Share { local, expires, serve_for } => share(&context, &local, expires, serve_for).await,
+        Command::Serve { serve_for, listen } => {
+            async {
+                let (built, listener) = context.served(listen.as_deref()).await?;
+                serve(built, listener, serve_for).await
+            }
+            .await
+        }
+        Command::Share { local, expires, serve_for, listen } => {
+            share(&context, &local, expires, serve_for, listen.as_deref()).await
+        }
     };
     result.map_err(|err| err.in_command(doing))
 }
@@ -471,33 +486,74 @@ impl Command {
 /// The configured storages and how to reach them.
 struct Context {
     config: Option<Config>,
+    /// The configuration file, as given (or `storage.toml`), for messages.
+    config_file: PathBuf,
     base: PathBuf,
     default: Option<String>,
     json: bool,
+    /// The arguments given after `--`: stored names taken as written, colon and all.
+    literal: Vec<String>,
+}
+
+/// The command-line arguments after `--`, which are names, never `STORAGE:NAME`.
+fn names_after_dash_dash() -> Vec<String> {
+    std::env::args().skip_while(|arg| arg != "--").skip(1).collect()
+}
+
+/// Whether the part of a name before its first colon reads as a storage name (`private`, `s3-media`) rather than as
+/// part of a file name (`notes 10:30.txt`, `dir/a:b`).
+fn looks_like_storage_name(prefix: &str) -> bool {
+    !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl Context {
     fn new(cli: &Cli) -> Result<Context> {
         let base = std::env::current_dir()
             .map_err(|err| CliError::local(".", "cannot read the current directory", Some(err)))?;
+        let config_file = cli.config.clone().unwrap_or_else(|| PathBuf::from("storage.toml"));
         let config = match &cli.config {
             Some(path) => Some(Config::load(path)?),
-            None if base.join("storage.toml").exists() => Some(Config::load(&base.join("storage.toml"))?),
+            None if base.join(&config_file).exists() => Some(Config::load(&base.join(&config_file))?),
             None => None,
         };
-        Ok(Context { config, base, default: cli.storage.clone(), json: cli.json })
+        let literal = names_after_dash_dash();
+        Ok(Context { config, config_file, base, default: cli.storage.clone(), json: cli.json, literal })
     }
 
     fn is_storage_name(&self, name: &str) -> bool {
+        // `default` always reads as a storage, so a config without one is named in the error rather than a file.
         name == "default" || self.config.as_ref().is_some_and(|c| c.storages.contains_key(name))
     }
 
-    /// `STORAGE:NAME` when STORAGE is a configured storage, else a name in the default storage.
-    fn locate(&self, spec: &str) -> Result<(Built, String)> {
-        if let Some((storage, name)) = spec.split_once(':').filter(|(storage, _)| self.is_storage_name(storage)) {
-            return Ok((self.storage(Some(storage))?, name.to_owned()));
+    /// The storages a name may be prefixed with: the configured ones, or the embedded `default` without a config.
+    fn storage_names(&self) -> Vec<String> {
+        match &self.config {
+            Some(config) => config.storages.keys().cloned().collect(),
+            None => vec!["default".to_owned()],
         }
-        Ok((self.storage(None)?, spec.to_owned()))
+    }
+
+    /// `STORAGE:NAME` when STORAGE is a configured storage, else a name in the default storage. A prefix that looks
+    /// like a storage name but names none is refused rather than stored as part of the name; such a name is written
+    /// `./STORAGE:NAME` or after `--`.
+    fn locate(&self, spec: &str) -> Result<(Built, String)> {
+        if self.literal.iter().any(|literal| literal == spec) {
+            return Ok((self.storage(None)?, spec.to_owned()));
+        }
+        if let Some(name) = spec.strip_prefix("./") {
+            return Ok((self.storage(None)?, name.to_owned()));
+        }
+        match spec.split_once(':') {
+            Some((storage, name)) if self.is_storage_name(storage) => {
+                Ok((self.storage(Some(storage))?, name.to_owned()))
+            }
+            Some((storage, _)) if looks_like_storage_name(storage) => Err(CliError::Usage(format!(
+                "`{spec}`: no storage is named `{storage}` (configured: {}); write `./{spec}` or put it after `--` \
+                 for a name with a colon",
+                self.storage_names().join(", ")
+            ))),
+            _ => Ok((self.storage(None)?, spec.to_owned())),
+        }
     }
 
     /// The storage `name` (default: `--storage`, else `default`), traced (see `-v`).
@@ -515,13 +571,49 @@ impl Context {
             StorageConfig::from_url(&name, &self.base)?
         } else if let Some(config) = self.config.as_ref().and_then(|c| c.storage(&name)) {
             config.resolved(&self.base)?
+        } else if name == "default" && self.config.is_some() {
+            return Err(CliError::Usage(format!(
+                "{} has no `default` storage; add [storages.default] or pass --storage NAME (configured: {})",
+                self.config_file.display(),
+                self.storage_names().join(", ")
+            )));
         } else if name == "default" {
             StorageConfig::embedded_default(&self.base)
         } else {
-            let known = self.config.iter().flat_map(|c| c.storages.keys().cloned()).collect();
-            return Err(CliError::UnknownStorage { name, known });
+            return Err(CliError::UnknownStorage { name, known: self.storage_names() });
         };
         Ok((name, config))
+    }
+
+    /// The default storage for `serve` and `share`, and a listener bound to `listen` (default: the host and port of
+    /// its base URL). A storage without its own `base_url` links to the address actually bound.
+    async fn served(&self, listen: Option<&str>) -> Result<(Built, tokio::net::TcpListener)> {
+        let (name, mut config) = self.storage_config(None)?;
+        if !matches!(config.backend.as_deref(), Some("fs" | "memory")) {
+            return Err(CliError::Usage("only disk and memory storages are served; S3 serves its own URLs".into()));
+        }
+        let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let address = match listen {
+            Some(address) => address.to_owned(),
+            None => {
+                let base = url::Url::parse(&base_url)
+                    .map_err(|err| CliError::Usage(format!("the base URL `{base_url}` is not a URL: {err}")))?;
+                format!("{}:{}", base.host_str().unwrap_or("127.0.0.1"), base.port_or_known_default().unwrap_or(80))
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(&address).await.map_err(|err| listen_error(&address, err))?;
+        if config.base_url.is_none() {
+            let bound = listener.local_addr().map_err(|err| listen_error(&address, err))?;
+            config.base_url = Some(format!("http://{bound}/"));
+        }
+        let mut built = config.build(&name, &self.base)?;
+        built.storage = built.storage.layer(storage_core::TracingLayer);
+        Ok((built, listener))
+    }
+
+    /// Whether every name goes to the embedded default: no configuration file and no `--storage`.
+    fn uses_only_the_embedded_default(&self) -> bool {
+        self.config.is_none() && self.default.is_none()
     }
 
     fn print(&self, text: impl std::fmt::Display, value: serde_json::Value) {
@@ -581,7 +673,35 @@ async fn put(context: &Context, args: PutArgs) -> Result<()> {
     }
     let stored = built.storage.save_with(&name, with_progress(content, size, &name), options).await?;
     context.print(&stored, json!({ "name": stored }));
+    if context.uses_only_the_embedded_default() && !args.acl().is_some_and(Acl::is_public_read) {
+        say_once_per_session("put-private", "stored privately; `storage url NAME --expires 10m` gives a link");
+    }
     Ok(())
+}
+
+/// Print `hint` on a terminal's standard error once per terminal session, remembered by a marker file in
+/// `$XDG_RUNTIME_DIR` (else the embedded default's `.storage/`). Scripts, whose standard error is no terminal, never
+/// see it.
+fn say_once_per_session(topic: &str, hint: &str) {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(storage_config::DEFAULT_LOCATION).join(storage_fs::RESERVED_DIR));
+    let marker = dir.join(format!("storage-hint-{topic}-{}", terminal_session().unwrap_or(0)));
+    // Created only if absent, so two commands racing in one session print it once.
+    if std::fs::OpenOptions::new().write(true).create_new(true).open(&marker).is_ok() {
+        eprintln!("storage: {hint}");
+    }
+}
+
+/// The session of this process (the terminal's login shell and everything started from it), from `/proc`.
+fn terminal_session() -> Option<u32> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name in parentheses: state, parent, process group, session.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(3)?.parse().ok()
 }
 
 async fn get(context: &Context, spec: &str, local: Option<&str>) -> Result<()> {
@@ -663,9 +783,13 @@ async fn rm(context: &Context, specs: &[String]) -> Result<()> {
     let bar = files_progress(specs.len());
     for spec in specs {
         let (built, name) = context.locate(spec)?;
+        // Asked first, since a delete of a missing file succeeds: a typo is said, not hidden.
+        let existed = built.storage.exists(&name).await?;
         built.storage.delete(&name).await?;
         if context.json {
-            println!("{}", json!({ "deleted": name }));
+            println!("{}", json!({ "deleted": name, "existed": existed }));
+        } else if !existed {
+            eprintln!("storage: `{name}` did not exist; nothing deleted");
         }
         bar.as_ref().inspect(|bar| bar.inc(1));
     }
@@ -712,7 +836,7 @@ async fn url(context: &Context, args: UrlArgs) -> Result<()> {
     let (built, name) = context.locate(&args.name)?;
     let method = args.method;
     let url = match (args.expires, args.method, args.download_name, args.content_type) {
-        (None, UrlMethod::Get, None, None) => built.storage.url(&name).await?,
+        (None, UrlMethod::Get, None, None) => plain_or_signed_url(&built, &name).await?,
         (expires, method, download_name, content_type) => {
             let mut options = match (method, content_type) {
                 (UrlMethod::Get, None) => UrlOptions::get(),
@@ -735,6 +859,19 @@ async fn url(context: &Context, args: UrlArgs) -> Result<()> {
     }
     context.print(&url, json!({ "url": url }));
     Ok(())
+}
+
+/// The URL of `name` that works: its plain URL when anyone may read it there, else a link signed for the storage's
+/// default expiry, so `url` never prints a link that answers 403.
+async fn plain_or_signed_url(built: &Built, name: &str) -> Result<String> {
+    let storage = &built.storage;
+    let signed_anyway = matches!(storage.options().url_policy, storage_core::UrlPolicy::Public)
+        && storage.capabilities().presign_read
+        && !storage.is_public(name).await?;
+    if signed_anyway {
+        return Ok(storage.temporary_url(name, storage_core::DEFAULT_EXPIRY, UrlOptions::get()).await?);
+    }
+    Ok(storage.url(name).await?)
 }
 
 async fn upload_url(context: &Context, args: UploadUrlArgs) -> Result<()> {
@@ -839,36 +976,129 @@ async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> {
     }
 }
 
-async fn share(context: &Context, local: &Path, expires: Duration, serve_for: Option<Duration>) -> Result<()> {
-    let built = context.storage(None)?;
-    if built.signer.is_none() {
-        return Err(CliError::Usage("share serves links itself: use a disk or memory storage".into()));
-    }
+async fn share(
+    context: &Context,
+    local: &Path,
+    expires: Duration,
+    serve_for: Option<Duration>,
+    listen: Option<&str>,
+) -> Result<()> {
+    // Everything that can fail before a file is stored is checked first: the file, the port, the expiry.
     let name = file_name(local)?;
     let size = local_size(local)?;
+    let (built, listener) = context.served(listen).await?;
     let private = built.storage.clone().private(expires);
-    let content = with_progress(Content::from_path(local), Some(size), &name);
-    let stored = private.save(&format!("shared/{name}"), content).await?;
-    let link = private.temporary_url(&stored, expires, UrlOptions::get().with_download_name(&name)).await?;
-    context.print(&link, json!({ "name": stored, "url": link, "expires_in": expires.as_secs() }));
-    serve(built, serve_for).await
+    let wanted = format!("shared/{name}");
+    private.temporary_url(&wanted, expires, UrlOptions::get()).await?;
+    let (stored, fresh) = match earlier_copy(&built.storage, &wanted, local, size).await? {
+        Some(earlier) => (earlier, Fresh::Reused),
+        None => {
+            let content = with_progress(Content::from_path(local), Some(size), &name);
+            (private.save(&wanted, content).await?, Fresh::Stored)
+        }
+    };
+    let issued = chrono::Utc::now();
+    let link = match private.temporary_url(&stored, expires, UrlOptions::get().with_download_name(&name)).await {
+        Ok(link) => link,
+        Err(err) => {
+            if fresh == Fresh::Stored {
+                // Nothing is left behind by a share that printed no link; the first error is the one to report.
+                let _ = built.storage.delete(&stored).await;
+            }
+            return Err(err.into());
+        }
+    };
+    let expires_at = issued + chrono::Duration::from_std(expires).unwrap_or(chrono::Duration::MAX);
+    context.print(
+        &link,
+        json!({
+            "name": stored, "url": link, "expires_in": expires.as_secs(), "expires_at": expires_at.to_rfc3339(),
+        }),
+    );
+    if !context.json {
+        eprintln!(
+            "storage: expires at {} (in {})",
+            expires_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            short_duration(expires)
+        );
+    }
+    serve(built, listener, serve_for).await
 }
 
-/// Serve the storage's signed URLs on the host and port of its base URL.
-async fn serve(built: Built, duration: Option<Duration>) -> Result<()> {
+/// `10m`, `2h`, `90s`: a duration in the largest unit that states it exactly, as `--expires` takes it.
+fn short_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (count, unit) = [(86_400, "d"), (3_600, "h"), (60, "m")]
+        .into_iter()
+        .find(|(size, _)| seconds >= *size && seconds % size == 0)
+        .map_or((seconds, "s"), |(size, unit)| (seconds / size, unit));
+    format!("{count}{unit}")
+}
+
+/// Whether `share` stored the file now or found it stored already.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    Stored,
+    Reused,
+}
+
+/// A file `share` stored earlier under `wanted` (or its unique alternatives) with the bytes of `local`, if any.
+async fn earlier_copy(
+    storage: &storage_core::Storage,
+    wanted: &str,
+    local: &Path,
+    size: u64,
+) -> Result<Option<String>> {
+    let Some((stem, extension)) = split_name(wanted) else { return Ok(None) };
+    let local_md5 = md5_of_stream(
+        Content::from_path(local)
+            .into_stream()
+            .await
+            .map_err(|err| CliError::local(local.display(), "cannot read it", Some(err)))?,
+    )
+    .await
+    .map_err(|err| CliError::local(local.display(), "cannot read it", Some(err)))?;
+    let mut listed = storage.list_entries(ListOptions::new(stem.clone()));
+    while let Some(entry) = listed.try_next().await? {
+        let ListEntry::Object(meta) = entry else { continue };
+        let alternative = meta.key.strip_prefix(stem.as_str()).and_then(|rest| rest.strip_suffix(extension.as_str()));
+        let same_name = alternative.is_some_and(|rest| rest.is_empty() || rest.starts_with('_'));
+        if !same_name || meta.size != size {
+            continue;
+        }
+        let stored = storage.open(&meta.key).await?;
+        let stored_md5 = md5_of_stream(stored.stream).await.map_err(|err| storage_io_of(storage, &meta.key, err))?;
+        if stored_md5 == local_md5 {
+            return Ok(Some(meta.key));
+        }
+    }
+    Ok(None)
+}
+
+/// `shared/report.pdf` as `shared/report` and `.pdf`, the parts a unique alternative name keeps.
+fn split_name(name: &str) -> Option<(String, String)> {
+    let file = name.rsplit('/').next()?;
+    let extension = file.find('.').filter(|&at| at > 0).map_or("", |at| &file[at..]);
+    Some((name[..name.len() - extension.len()].to_owned(), extension.to_owned()))
+}
+
+async fn md5_of_stream(mut stream: storage_core::ByteStream) -> std::io::Result<[u8; 16]> {
+    use md5::Digest as _;
+    let mut hasher = md5::Md5::new();
+    while let Some(chunk) = stream.try_next().await? {
+        hasher.update(&chunk);
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// Serve the storage's signed URLs on `listener` until `duration` has passed or Ctrl-C.
+async fn serve(built: Built, listener: tokio::net::TcpListener, duration: Option<Duration>) -> Result<()> {
     let signer = built
-        .signer
-        .clone()
+        .signer()?
         .ok_or_else(|| CliError::Usage("only disk and memory storages are served; S3 serves its own URLs".into()))?;
-    let base = url::Url::parse(signer.base_url())
-        .map_err(|err| CliError::Usage(format!("the base URL `{}` is not a URL: {err}", signer.base_url())))?;
-    let address =
-        format!("{}:{}", base.host_str().unwrap_or("127.0.0.1"), base.port_or_known_default().unwrap_or(8000));
-    let listener = tokio::net::TcpListener::bind(&address).await.map_err(|err| {
-        CliError::local(&address, "cannot listen there; is another server using the port?", Some(err))
-    })?;
+    let bound = listener.local_addr().map_err(|err| CliError::local("the listener", "has no address", Some(err)))?;
     eprintln!(
-        "storage: serving {} on http://{address}/ (Ctrl-C to stop)",
+        "storage: serving {} on http://{bound}/ (Ctrl-C to stop)",
         if signer.base_url() == DEFAULT_BASE_URL { "the default storage" } else { signer.base_url() }
     );
     let app = axum::Router::new().fallback_service(storage_http::SignedUrlService::new(built.storage, signer));
@@ -882,6 +1112,17 @@ async fn serve(built: Built, duration: Option<Duration>) -> Result<()> {
     };
     storage_http::Server::default().serve(listener, app, stop).await;
     Ok(())
+}
+
+/// Why `serve` or `share` cannot listen on `address`, with the flag that picks another.
+fn listen_error(address: &str, err: std::io::Error) -> CliError {
+    let port = address.rsplit(':').next().unwrap_or(address);
+    match err.kind() {
+        std::io::ErrorKind::AddrInUse => CliError::Usage(format!(
+            "port {port} is in use; pass --listen 127.0.0.1:0 for any free port, or --listen HOST:PORT"
+        )),
+        _ => CliError::local(address, "cannot listen there; pass --listen HOST:PORT", Some(err)),
+    }
 }
 
 /// The size of a local file to upload, or an error that says plainly what is wrong with the path.
@@ -906,7 +1147,12 @@ fn file_name(path: &Path) -> Result<String> {
 
 /// A failed read of `name` from the storage, mid-stream.
 fn storage_io(built: &Built, name: &str, err: std::io::Error) -> CliError {
-    let backend = built.storage.backend().name();
+    storage_io_of(&built.storage, name, err)
+}
+
+/// A failed read of `name` from `storage`, mid-stream.
+fn storage_io_of(storage: &storage_core::Storage, name: &str, err: std::io::Error) -> CliError {
+    let backend = storage.backend().name();
     storage_core::Error::from_io(backend, Some(name), err).during(storage_core::Operation::Read).into()
 }
 

@@ -26,7 +26,8 @@ use serde::Deserialize;
 pub use storage_core::parse_duration;
 use storage_core::signing::{SigningKey, UrlSigner};
 use storage_core::{Acl, Error, OverwritePolicy, PublicReads, Result, Storage, UrlPolicy};
-use storage_fs::FsBackend;
+pub use storage_fs::load_or_create_key;
+use storage_fs::{FsBackend, MissingRoot};
 use storage_memory::MemoryBackend;
 use storage_s3::{AddressingStyle, ClientSettings, S3Backend, S3Config};
 
@@ -59,6 +60,10 @@ pub struct StorageConfig {
     pub base_url: Option<String>,
     /// fs and memory: the file holding the URL signing key (created, mode 0600, when missing).
     pub signing_key_file: Option<PathBuf>,
+    /// fs: create the root directory on the first write when it is missing (default: only for the embedded
+    /// default); without it, a missing root is an error naming it, so a mistyped path never becomes a new, empty
+    /// storage.
+    pub create: Option<bool>,
     /// fs: `false` for a file system without user extended attributes; the storage then keeps no attributes and no
     /// ACLs (saves that ask for them are refused) instead of losing them.
     pub attributes: Option<bool>,
@@ -126,10 +131,34 @@ pub struct StorageConfig {
 pub struct Built {
     /// The storage, with its policy applied.
     pub storage: Storage,
-    /// For fs and memory storages: the signer of their URLs, for `SignedUrlService`.
-    pub signer: Option<UrlSigner>,
+    /// How the storage's own URLs are signed, if it signs them itself (fs and memory).
+    signing: Option<Signing>,
     /// For S3 storages: the backend, for what only S3 has (removing placeholders, tags, bucket policies).
     pub s3: Option<S3Backend>,
+}
+
+/// The signer of an fs or memory storage: a disk storage reads (or creates) its key on the first signing only.
+#[derive(Debug, Clone)]
+enum Signing {
+    Disk(FsBackend),
+    Memory(Box<UrlSigner>),
+}
+
+impl Built {
+    /// For fs and memory storages: the signer of their URLs, for `SignedUrlService`. A disk storage's key file is
+    /// read, or created, now.
+    pub fn signer(&self) -> Result<Option<UrlSigner>> {
+        match &self.signing {
+            None => Ok(None),
+            Some(Signing::Disk(backend)) => Ok(backend.signer()?.cloned()),
+            Some(Signing::Memory(signer)) => Ok(Some((**signer).clone())),
+        }
+    }
+
+    /// Whether the storage signs its own URLs (fs and memory), so that `SignedUrlService` can serve them.
+    pub fn signs_its_urls(&self) -> bool {
+        self.signing.is_some()
+    }
 }
 
 /// The fields a storage URL sets, so a URL and a table read the same way.
@@ -177,6 +206,9 @@ fn from_url(text: &str, base: &Path) -> Result<StorageConfig> {
             "overwrite" => config.overwrite = value,
             "expires" => config.expires = value,
             "max_expires" => config.max_expires = value,
+            "create" => {
+                config.create = Some(parse_bool(&name, value.as_deref().unwrap_or_default()).map_err(|e| bad(&e))?)
+            }
             "custom_domain" => config.custom_domain = value,
             "acls" => config.acls = Some(parse_bool(&name, value.as_deref().unwrap_or_default()).map_err(|e| bad(&e))?),
             "create_only_multipart" => config.create_only_multipart = value,
@@ -265,12 +297,16 @@ impl StorageConfig {
     }
 
     /// The embedded default: files in `./storage-data`, URLs served on 127.0.0.1:8000, a key made on first use.
+    /// `STORAGE_DEFAULT_*` environment overrides apply to it as to a configured `default`.
     pub fn embedded_default(base: &Path) -> StorageConfig {
-        StorageConfig {
+        let mut config = StorageConfig {
             backend: Some("fs".into()),
             location: Some(base.join(DEFAULT_LOCATION).display().to_string()),
+            create: Some(true),
             ..Default::default()
-        }
+        };
+        config.apply_env("default");
+        config
     }
 
     /// A storage named by URL on the command line.
@@ -302,16 +338,18 @@ impl StorageConfig {
                 let location = base.join(
                     config.location.as_deref().ok_or_else(|| config_error(at("an fs storage needs `location`")))?,
                 );
+                let missing_root =
+                    if config.create.unwrap_or(false) { MissingRoot::CreateOnFirstWrite } else { MissingRoot::Refuse };
                 let backend = match config.attributes {
-                    Some(false) => FsBackend::without_attributes(&location)?,
-                    _ => FsBackend::new(&location)?,
+                    Some(false) => FsBackend::without_attributes_opened(&location, missing_root)?,
+                    _ => FsBackend::opened(&location, missing_root)?,
                 };
-                let key_file = config
-                    .signing_key_file
-                    .clone()
-                    .unwrap_or_else(|| backend.root().join(storage_fs::RESERVED_DIR).join("signing-key"));
-                let signer = UrlSigner::new(base_url, load_or_create_key(&key_file)?).with_max_expiry(max_expiry);
-                (backend.with_url_signer(signer.clone()).storage(), Some(signer), None)
+                let key_file = match &config.signing_key_file {
+                    Some(file) => base.join(file),
+                    None => backend.root().join(storage_fs::RESERVED_DIR).join("signing-key"),
+                };
+                let backend = backend.with_signing_key_file(base_url, key_file, max_expiry);
+                (backend.storage(), Some(Signing::Disk(backend)), None)
             }
             "memory" => {
                 let key = match &config.signing_key_file {
@@ -319,7 +357,7 @@ impl StorageConfig {
                     None => SigningKey::generate(),
                 };
                 let signer = UrlSigner::new(base_url, key).with_max_expiry(max_expiry);
-                (MemoryBackend::with_signer(signer.clone()).storage(), Some(signer), None)
+                (MemoryBackend::with_signer(signer.clone()).storage(), Some(Signing::Memory(Box::new(signer))), None)
             }
             "s3" => {
                 if config.max_expires.is_some() {
@@ -334,7 +372,7 @@ impl StorageConfig {
             }
             other => return Err(config_error(at(&format!("unknown backend `{other}`; use fs, memory or s3")))),
         };
-        Ok(Built { storage: config.apply_policy(name, storage)?, signer, s3 })
+        Ok(Built { storage: config.apply_policy(name, storage)?, signing: signer, s3 })
     }
 
     /// `self` with every field `over` sets replaced.
@@ -347,6 +385,7 @@ impl StorageConfig {
             location,
             base_url,
             signing_key_file,
+            create,
             attributes,
             bucket,
             region,
@@ -508,75 +547,6 @@ impl StorageConfig {
     }
 }
 
-/// The signing key in `path` (`id:base64-secret`), created with mode 0600 when missing.
-///
-/// Several processes may start on a new directory at once, so the key is created once, complete or not at all: it is
-/// written to a temporary file beside `path` and published with a hard link, which never replaces; a process that
-/// loses the race reads the winner's key.
-pub fn load_or_create_key(path: &Path) -> Result<SigningKey> {
-    let bad = |what: String| config_error(format!("signing key file {}: {what}", path.display()));
-    match read_key(path) {
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        read => return read.map_err(|err| bad(err.to_string()))?,
-    }
-    let key = SigningKey::generate();
-    match publish_key(path, &key) {
-        Ok(()) => Ok(key),
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            read_key(path).map_err(|err| bad(err.to_string()))?
-        }
-        Err(err) => Err(bad(err.to_string())),
-    }
-}
-
-fn key_engine() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::STANDARD
-}
-
-/// Permission bits a signing key must not have: any access by group or others, as ssh requires of private keys.
-const KEY_SHARED_BITS: u32 = 0o077;
-
-/// The key in the file at `path`: the I/O error, or the key or what is wrong with the file (readable by others) or
-/// the text.
-fn read_key(path: &Path) -> std::io::Result<Result<SigningKey>> {
-    use base64::Engine as _;
-    use std::io::Read as _;
-    use std::os::unix::fs::PermissionsExt as _;
-    let mut file = std::fs::File::open(path)?;
-    let bad = |what: &str| config_error(format!("signing key file {}: {what}", path.display()));
-    // The mode of the file opened, not of whatever the path names a moment later.
-    let mode = file.metadata()?.permissions().mode() & 0o777;
-    if mode & KEY_SHARED_BITS != 0 {
-        return Ok(Err(bad(&format!(
-            "group or others can access it (mode {mode:04o}), so another local user could forge links; run \
-             `chmod 600 {}`",
-            path.display()
-        ))));
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text)?;
-    Ok((|| {
-        let (id, secret) = text.trim().split_once(':').ok_or_else(|| bad("expected `id:base64-secret`"))?;
-        let secret = key_engine().decode(secret).map_err(|_| bad("the secret is not base64"))?;
-        SigningKey::new(id, secret)
-    })())
-}
-
-/// Write `key` to a private temporary file beside `path`, then link it to `path` unless a key is there already.
-fn publish_key(path: &Path, key: &SigningKey) -> std::io::Result<()> {
-    use base64::Engine as _;
-    use std::io::Write as _;
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    // tempfile creates the file with mode 0600, never readable by others, and removes it when dropped.
-    let mut temp = tempfile::Builder::new().prefix(".signing-key-").tempfile_in(dir)?;
-    temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    temp.write_all(format!("{}:{}\n", key.id(), key_engine().encode(key.secret())).as_bytes())?;
-    temp.as_file().sync_all()?;
-    std::fs::hard_link(temp.path(), path)
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -645,28 +615,6 @@ mod tests {
         assert!(!acl(StorageConfig::from_url("s3://b/p?acls=false&region=us-east-1", Path::new("/")).unwrap()));
         let bad = StorageConfig::from_url("s3://b/p?acls=no", Path::new("/")).unwrap_err();
         assert!(bad.to_string().contains("`acls` is `no`; use `true` or `false`"), "{bad}");
-    }
-
-    #[test]
-    fn a_signing_key_group_or_others_can_access_is_refused_with_the_chmod_hint() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("signing-key");
-        let made = super::load_or_create_key(&path).unwrap();
-        let chmod = |mode: u32| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        for mode in [0o644, 0o640, 0o604, 0o620] {
-            chmod(mode);
-            let err = super::load_or_create_key(&path).expect_err("a key others can access");
-            let message = err.to_string();
-            let hint = format!("run `chmod 600 {}`", path.display());
-            assert!(message.contains(&format!("mode {mode:04o}")) && message.contains(&hint), "{message}");
-            let secret = base64::Engine::encode(&super::key_engine(), made.secret());
-            assert!(!message.contains(&secret), "the error never carries the secret");
-        }
-        chmod(0o600);
-        assert_eq!(super::load_or_create_key(&path).unwrap().id(), made.id(), "a 0600 key is accepted");
-        chmod(0o400);
-        assert_eq!(super::load_or_create_key(&path).unwrap().id(), made.id(), "and a read-only one");
     }
 
     #[test]

@@ -662,7 +662,11 @@ impl Storage {
                     Method::Get => "temporary URLs for reading",
                     Method::Put => "temporary URLs for uploading",
                 };
-                return Err(Error::unsupported(self.backend_name(), what));
+                // The backend's own refusal, where it has one, says how to get the capability (fs: a signer).
+                let refusal = self.backend.presign(&PresignRequest::new(options.method, name, expires)).await.err();
+                return Err(refusal
+                    .filter(|err| err.kind() == crate::ErrorKind::Unsupported)
+                    .unwrap_or_else(|| Error::unsupported(self.backend_name(), what)));
             }
             self.check_expiry(name, expires, &caps)?;
 

@@ -259,7 +259,7 @@ impl AppState {
             let mut built = storage_config.build(name, base)?;
             // Each storage operation is one `tracing` span, as the requests that cause them are (see `router`).
             built.storage = built.storage.layer(storage_core::TracingLayer);
-            if let Some(signer) = built.signer {
+            if let Some(signer) = built.signer()? {
                 // The disk's links point back at this app; serve them under their base URL's path.
                 let service = SignedUrlService::new(built.storage.clone(), signer);
                 let path = service.base_path();

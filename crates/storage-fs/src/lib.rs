@@ -46,10 +46,12 @@ use storage_core::{
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+mod key;
 mod list;
 mod meta;
 mod paths;
 
+pub use key::load_or_create_key;
 pub use paths::RESERVED_DIR;
 
 use md5::{Digest as _, Md5};
@@ -74,18 +76,78 @@ const COPY_BUFFER: usize = 256 * 1024;
 struct Inner {
     root: PathBuf,
     /// The root, open: every key is resolved beneath it (`paths.rs`).
-    root_fd: OwnedFd,
+    root_fd: std::sync::OnceLock<OwnedFd>,
     temp_dir: PathBuf,
-    /// `.storage/tmp`, open: temporary files are created and renamed relative to it.
-    temp_fd: Arc<OwnedFd>,
+    /// `.storage/tmp`, open: temporary files are created and renamed relative to it. Made on the first write, so a
+    /// backend only read from (a listing, a dry run) leaves the root as it found it.
+    temp_fd: std::sync::OnceLock<Arc<OwnedFd>>,
     file_mode: u32,
     dir_mode: Option<u32>,
     fsync: bool,
     base_url: Option<String>,
-    signer: Option<UrlSigner>,
+    signing: Signing,
     /// Whether files carry their metadata record (the file system keeps user extended attributes).
     attributes: bool,
 }
+
+/// How a backend signs its URLs: not at all, with a key it was given, or with a key file read (or created) on the
+/// first signing, so that a backend only read from never writes a key.
+#[derive(Debug)]
+enum Signing {
+    Off,
+    Ready(UrlSigner),
+    OnFirstUse { base_url: String, key_file: PathBuf, max_expiry: Duration, signer: std::sync::OnceLock<UrlSigner> },
+}
+
+impl Signing {
+    fn is_on(&self) -> bool {
+        !matches!(self, Signing::Off)
+    }
+
+    fn max_expiry(&self) -> Option<Duration> {
+        match self {
+            Signing::Off => None,
+            Signing::Ready(signer) => Some(signer.max_expiry()),
+            Signing::OnFirstUse { max_expiry, .. } => Some(*max_expiry),
+        }
+    }
+
+    /// The signer, its key loaded or created now if this is the first signing.
+    fn signer(&self) -> Result<Option<&UrlSigner>> {
+        match self {
+            Signing::Off => Ok(None),
+            Signing::Ready(signer) => Ok(Some(signer)),
+            Signing::OnFirstUse { base_url, key_file, max_expiry, signer } => {
+                if let Some(ready) = signer.get() {
+                    return Ok(Some(ready));
+                }
+                // Racing threads read the one key file, so whichever signer is kept signs with the same key.
+                let made = UrlSigner::new(base_url.clone(), load_or_create_key(key_file)?).with_max_expiry(*max_expiry);
+                Ok(Some(signer.get_or_init(|| made)))
+            }
+        }
+    }
+}
+
+/// What opening a backend does when its root directory does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingRoot {
+    /// Create it (and its parents).
+    Create,
+    /// Create it on the first write; until then the storage reads as empty and nothing is created by looking.
+    CreateOnFirstWrite,
+    /// Refuse with `NotFound`, naming the root: a mistyped path is reported instead of becoming a new storage.
+    Refuse,
+}
+
+/// The directory of temporary files, under the root.
+const TEMP_DIR: &str = ".storage/tmp";
+
+/// Where [`FsBackend::signed`] keeps its key, under the root.
+const SIGNING_KEY_FILE: &str = "signing-key";
+
+/// What the fs backend answers when asked for a temporary URL without a signer, with the way to get one.
+const TEMPORARY_URLS_HINT: &str = "temporary URLs (open it with `FsBackend::signed(dir, base_url)`)";
 
 /// A backend storing objects as files under one root directory. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -97,43 +159,79 @@ impl FsBackend {
     /// A backend rooted at `location`, created if missing. Refused when the file system there keeps no user extended
     /// attributes, where attributes and ACLs would be lost: see [`FsBackend::without_attributes`].
     pub fn new(location: impl AsRef<Path>) -> Result<Self> {
-        let backend = Self::open(location.as_ref(), true)?;
-        meta::probe(&backend.inner.temp_dir).map_err(|err| no_extended_attributes(&backend.inner.root, &err))?;
-        Ok(backend)
+        Self::opened(location.as_ref(), MissingRoot::Create)
+    }
+
+    /// Like [`FsBackend::new`], but what happens when the root is missing is `missing_root`'s choice.
+    pub fn opened(location: &Path, missing_root: MissingRoot) -> Result<Self> {
+        Self::open(location, missing_root, true)
     }
 
     /// A backend rooted at `location` on any file system, declaring no attributes, user metadata or ACLs: a save
     /// that asks for them answers `Unsupported` instead of losing them. Content types are guessed from names.
     pub fn without_attributes(location: impl AsRef<Path>) -> Result<Self> {
-        Self::open(location.as_ref(), false)
+        Self::open(location.as_ref(), MissingRoot::Create, false)
     }
 
-    fn open(location: &Path, attributes: bool) -> Result<Self> {
+    /// Like [`FsBackend::without_attributes`], but what happens when the root is missing is `missing_root`'s choice.
+    pub fn without_attributes_opened(location: &Path, missing_root: MissingRoot) -> Result<Self> {
+        Self::open(location, missing_root, false)
+    }
+
+    /// A backend rooted at `location` (created if missing) whose temporary URLs are signed under `base_url` with the
+    /// key in `{location}/.storage/signing-key`, created (mode 0600) if missing and reused after: the one-line way
+    /// to links that `storage_http::SignedUrlService` serves.
+    pub fn signed(location: impl AsRef<Path>, base_url: impl Into<String>) -> Result<Self> {
+        let backend = Self::new(location)?;
+        let key = load_or_create_key(&backend.root().join(RESERVED_DIR).join(SIGNING_KEY_FILE))?;
+        Ok(backend.with_url_signer(UrlSigner::new(base_url, key)))
+    }
+
+    fn open(location: &Path, missing_root: MissingRoot, attributes: bool) -> Result<Self> {
         let config_error = |message: String| Error::configuration("the fs backend", message);
-        std::fs::create_dir_all(location)
-            .map_err(|err| config_error(format!("cannot create the root `{}`: {err}", location.display())))?;
-        let root = location
-            .canonicalize()
-            .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", location.display())))?;
+        let exists = location.exists();
+        match missing_root {
+            MissingRoot::Refuse if !exists => return Err(missing_root_error(location)),
+            MissingRoot::Create => std::fs::create_dir_all(location)
+                .map_err(|err| config_error(format!("cannot create the root `{}`: {err}", location.display())))?,
+            _ => {}
+        }
+        let root = match location.canonicalize() {
+            Ok(root) => root,
+            // Made on the first write (`CreateOnFirstWrite`): named as given until then.
+            Err(_) if !location.exists() => std::path::absolute(location)
+                .map_err(|err| config_error(format!("cannot resolve the root `{}`: {err}", location.display())))?,
+            Err(err) => return Err(config_error(format!("cannot open the root `{}`: {err}", location.display()))),
+        };
         let temp_dir = root.join(RESERVED_DIR).join("tmp");
-        std::fs::create_dir_all(&temp_dir)
-            .map_err(|err| config_error(format!("cannot create `{}`: {err}", temp_dir.display())))?;
-        remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
-        let root_fd = paths::open_root(&root)
-            .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", root.display())))?;
-        let temp_fd = paths::open_dir(&root_fd, &format!("{RESERVED_DIR}/tmp"))
-            .map_err(|err| config_error(format!("cannot open `{}`: {err}", temp_dir.display())))?;
+        let root_fd = std::sync::OnceLock::new();
+        let temp_fd = std::sync::OnceLock::new();
+        if root.is_dir() {
+            let opened = paths::open_root(&root)
+                .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", root.display())))?;
+            if attributes {
+                // An unnamed file in the root itself: the probe leaves nothing behind.
+                meta::probe(&root).map_err(|err| no_extended_attributes(&root, &err))?;
+            }
+            if temp_dir.is_dir() {
+                remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
+                let temp = paths::open_dir(&opened, TEMP_DIR)
+                    .map_err(|err| config_error(format!("cannot open `{}`: {err}", temp_dir.display())))?;
+                let _ = temp_fd.set(Arc::new(temp));
+            }
+            let _ = root_fd.set(opened);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
                 root_fd,
                 temp_dir,
-                temp_fd: Arc::new(temp_fd),
+                temp_fd,
                 file_mode: DEFAULT_FILE_MODE,
                 dir_mode: None,
                 fsync: false,
                 base_url: None,
-                signer: None,
+                signing: Signing::Off,
                 attributes,
             }),
         })
@@ -159,7 +257,21 @@ impl FsBackend {
         let base_url = signer.base_url().to_owned();
         self.configure(|inner| {
             inner.base_url = Some(base_url);
-            inner.signer = Some(signer);
+            inner.signing = Signing::Ready(signer);
+        })
+    }
+
+    /// Temporary URLs signed under `base_url` (which also becomes the public base URL) with the key in `key_file`,
+    /// read or created (mode 0600) on the first signing, so that a backend only read from or written to never
+    /// creates a key.
+    pub fn with_signing_key_file(self, base_url: impl Into<String>, key_file: PathBuf, max_expiry: Duration) -> Self {
+        let mut base_url = base_url.into();
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
+        self.configure(|inner| {
+            inner.base_url = Some(base_url.clone());
+            inner.signing = Signing::OnFirstUse { base_url, key_file, max_expiry, signer: std::sync::OnceLock::new() };
         })
     }
 
@@ -186,9 +298,10 @@ impl FsBackend {
         &self.inner.root
     }
 
-    /// The signer, for serving this backend's URLs with `storage_http::SignedUrlService`.
-    pub fn signer(&self) -> Option<&UrlSigner> {
-        self.inner.signer.as_ref()
+    /// The signer, for serving this backend's URLs with `storage_http::SignedUrlService`; a key file given to
+    /// [`FsBackend::with_signing_key_file`] is read or created now.
+    pub fn signer(&self) -> Result<Option<&UrlSigner>> {
+        self.inner.signing.signer()
     }
 
     /// A [`Storage`] over this backend, with the default policy.
@@ -221,10 +334,34 @@ enum Opened {
 }
 
 impl Inner {
+    /// The root, open, if it exists (a root made on the first write does not until then).
+    fn existing_root(&self) -> Option<&OwnedFd> {
+        if let Some(root) = self.root_fd.get() {
+            return Some(root);
+        }
+        // Another process may have made it since.
+        let opened = paths::open_root(&self.root).ok()?;
+        Some(self.root_fd.get_or_init(|| opened))
+    }
+
+    /// The root, open, made now if this is the first write of a backend that creates it then.
+    fn root_for_writing(&self, key: &str) -> Result<&OwnedFd> {
+        if let Some(root) = self.root_fd.get() {
+            return Ok(root);
+        }
+        let io_error = |err: io::Error| Error::from_io(NAME, Some(key), err);
+        std::fs::create_dir_all(&self.root).map_err(io_error)?;
+        if self.attributes {
+            meta::probe(&self.root).map_err(|err| no_extended_attributes(&self.root, &err))?;
+        }
+        let opened = paths::open_root(&self.root).map_err(io_error)?;
+        Ok(self.root_fd.get_or_init(|| opened))
+    }
+
     /// The entry a write of `key` goes to (its directories created if needed), refusing a directory or a link in
     /// the way.
     fn write_target(&self, key: &str) -> Result<Entry> {
-        let entry = Entry::create(&self.root_fd, key, self.dir_mode)?;
+        let entry = Entry::create(self.root_for_writing(key)?, key, self.dir_mode)?;
         match entry.found().map_err(|err| paths::map_error(key, err))? {
             Found::Dir => Err(Error::already_exists(NAME, key).with_source("a directory of that name exists on disk")),
             Found::Link => Err(paths::map_error(key, io::Error::from(rustix::io::Errno::LOOP))),
@@ -239,6 +376,18 @@ impl Inner {
         rustix::fs::Mode::from_raw_mode(mode)
     }
 
+    /// `.storage/tmp`, open; created now if this is the backend's first write.
+    fn temp_dir_fd(&self, key: &str) -> Result<&Arc<OwnedFd>> {
+        if let Some(opened) = self.temp_fd.get() {
+            return Ok(opened);
+        }
+        let root = self.root_for_writing(key)?;
+        let io_error = |err: io::Error| Error::from_io(NAME, Some(key), err);
+        std::fs::create_dir_all(&self.temp_dir).map_err(io_error)?;
+        let opened = Arc::new(paths::open_dir(root, TEMP_DIR).map_err(io_error)?);
+        Ok(self.temp_fd.get_or_init(|| opened))
+    }
+
     /// A new temporary file in `.storage/tmp` for an object with `record`, removed again unless it is published. It
     /// has its final mode before its first byte: created owner-only (the umask can only narrow that), then set
     /// exactly, whatever the umask, so a private file is never readable by others, not even while it is written.
@@ -247,8 +396,9 @@ impl Inner {
         let io_error = |err: rustix::io::Errno| Error::from_io(NAME, Some(key), err.into());
         let name = temp_name();
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-        let fd = rustix::fs::openat(&*self.temp_fd, name.as_str(), flags, Mode::RUSR | Mode::WUSR).map_err(io_error)?;
-        let guard = TempGuard { dir: self.temp_fd.clone(), name: Some(name) };
+        let temp_dir = self.temp_dir_fd(key)?;
+        let fd = rustix::fs::openat(&**temp_dir, name.as_str(), flags, Mode::RUSR | Mode::WUSR).map_err(io_error)?;
+        let guard = TempGuard { dir: temp_dir.clone(), name: Some(name) };
         rustix::fs::fchmod(&fd, self.mode_of(record)).map_err(io_error)?;
         Ok((guard, std::fs::File::from(fd)))
     }
@@ -271,7 +421,7 @@ impl Inner {
     /// Create-only through a rename that refuses to replace.
     fn publish(&self, key: &str, target: Entry, temp: TempGuard, mode: WriteMode) -> Result<()> {
         let name = temp.name.clone().expect("an armed guard");
-        self.move_entry(key, &self.temp_fd, &name, target, mode)?;
+        self.move_entry(key, &temp.dir, &name, target, mode)?;
         temp.disarm();
         Ok(())
     }
@@ -300,7 +450,8 @@ impl Inner {
     /// Open the existing file of `key` for reading, with its metadata: both from the one file opened, so a
     /// concurrent replace can never pair these bytes with another file's metadata.
     fn open_file(&self, key: &str) -> Result<(std::fs::File, Metadata, Record)> {
-        let file = paths::open_file(&self.root_fd, key)?;
+        let root = self.existing_root().ok_or_else(|| Error::not_found(NAME, key))?;
+        let file = paths::open_file(root, key)?;
         self.describe(key, file)?.ok_or_else(|| Error::not_found(NAME, key))
     }
 
@@ -308,7 +459,9 @@ impl Inner {
     /// With `cached_only`, `Ok(None)` whenever the open or the read would have to wait for the disk.
     fn open_read(&self, key: &str, range: Option<ByteRange>, cached_only: bool) -> Result<Option<Read>> {
         let (file, metadata) = if cached_only {
-            let Some(file) = paths::open_file_cached(&self.root_fd, key) else { return Ok(None) };
+            let Some(file) = self.existing_root().and_then(|root| paths::open_file_cached(root, key)) else {
+                return Ok(None);
+            };
             match self.describe(key, file)? {
                 Some((file, metadata, _)) => (file, metadata),
                 None => return Ok(None),
@@ -367,10 +520,11 @@ impl Inner {
     /// Remove now-empty directories above `key` up to (not including) the root, so listings never show empty
     /// "directories" that S3 would not have. Each is removed relative to its open parent.
     fn prune(&self, key: &str) {
+        let Some(root) = self.existing_root() else { return };
         let mut dir = key.rsplit_once('/').map(|(dir, _)| dir);
         while let Some(current) = dir {
             let (parent, name) = current.rsplit_once('/').unwrap_or(("", current));
-            let removed = paths::open_dir(&self.root_fd, parent)
+            let removed = paths::open_dir(root, parent)
                 .map_err(|_| rustix::io::Errno::NOENT)
                 .and_then(|parent| rustix::fs::unlinkat(&parent, name, rustix::fs::AtFlags::REMOVEDIR));
             if removed.is_err() {
@@ -489,10 +643,10 @@ impl Backend for FsBackend {
     fn capabilities(&self) -> Capabilities {
         let mut capabilities = Capabilities::all();
         capabilities.public_url = self.inner.base_url.is_some();
-        capabilities.presign_read = self.inner.signer.is_some();
-        capabilities.presign_write = self.inner.signer.is_some();
-        capabilities.upload_form = self.inner.signer.is_some();
-        capabilities.presign_max_expiry = self.inner.signer.as_ref().map(UrlSigner::max_expiry);
+        capabilities.presign_read = self.inner.signing.is_on();
+        capabilities.presign_write = self.inner.signing.is_on();
+        capabilities.upload_form = self.inner.signing.is_on();
+        capabilities.presign_max_expiry = self.inner.signing.max_expiry();
         if !self.inner.attributes {
             capabilities.write_with_attributes = false;
             capabilities.write_with_user_metadata = false;
@@ -588,7 +742,7 @@ impl Backend for FsBackend {
 
     async fn head(&self, key: &str) -> Result<Metadata> {
         // As for reads: answered here when the open cannot wait for the disk.
-        if let Some(file) = paths::open_file_cached(&self.inner.root_fd, key)
+        if let Some(file) = self.inner.existing_root().and_then(|root| paths::open_file_cached(root, key))
             && let Some((_, metadata, _)) = self.inner.describe(key, file)?
         {
             return Ok(metadata);
@@ -600,7 +754,8 @@ impl Backend for FsBackend {
     async fn delete(&self, key: &str) -> Result<()> {
         let key = key.to_owned();
         self.blocking(move |inner| {
-            let Some(entry) = Entry::existing(&inner.root_fd, &key)? else { return Ok(()) };
+            let Some(root) = inner.existing_root() else { return Ok(()) };
+            let Some(entry) = Entry::existing(root, &key)? else { return Ok(()) };
             match entry.found().map_err(|err| paths::map_error(&key, err))? {
                 Found::File => {}
                 Found::Link => return Err(paths::map_error(&key, io::Error::from(rustix::io::Errno::LOOP))),
@@ -618,7 +773,8 @@ impl Backend for FsBackend {
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        let root = match rustix::io::dup(&self.inner.root_fd) {
+        let Some(root) = self.inner.existing_root() else { return stream::empty().boxed() };
+        let root = match rustix::io::dup(root) {
             Ok(root) => root,
             Err(err) => return stream::once(async move { Err(Error::from_io(NAME, None, err.into())) }).boxed(),
         };
@@ -661,7 +817,8 @@ impl Backend for FsBackend {
     async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.blocking(move |inner| {
-            let source = Entry::existing(&inner.root_fd, &from)?.ok_or_else(|| Error::not_found(NAME, &from))?;
+            let root = inner.existing_root().ok_or_else(|| Error::not_found(NAME, &from))?;
+            let source = Entry::existing(root, &from)?.ok_or_else(|| Error::not_found(NAME, &from))?;
             match source.found().map_err(|err| paths::map_error(&from, err))? {
                 Found::File => {}
                 Found::Link => return Err(paths::map_error(&from, io::Error::from(rustix::io::Errno::LOOP))),
@@ -688,21 +845,22 @@ impl Backend for FsBackend {
     }
 
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "temporary URLs"))?;
+        let signer = self.inner.signing.signer()?.ok_or_else(|| Error::unsupported(NAME, TEMPORARY_URLS_HINT))?;
         let url = signer.sign(request, SystemTime::now())?;
         let headers = request.body_headers();
         Ok(PresignedRequest::new(request.method, url, headers))
     }
 
     async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
-        let signer = self.inner.signer.as_ref().ok_or_else(|| Error::unsupported(NAME, "direct upload forms"))?;
+        let signer = self.inner.signing.signer()?.ok_or_else(|| Error::unsupported(NAME, "direct upload forms"))?;
         signer.sign_upload(policy, SystemTime::now())
     }
 
     async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
         let key = key.to_owned();
         self.blocking(move |inner| {
-            let file = paths::open_file(&inner.root_fd, &key)?;
+            let root = inner.existing_root().ok_or_else(|| Error::not_found(NAME, &key))?;
+            let file = paths::open_file(root, &key)?;
             let io_error = |err| Error::from_io(NAME, Some(&key), err);
             // Read, change and write the record of this one file under its lock, so two processes changing it at
             // once cannot lose either's update.
@@ -737,7 +895,8 @@ impl Backend for FsBackend {
         }
         let key = key.to_owned();
         self.blocking(move |inner| {
-            let file = paths::open_file(&inner.root_fd, &key)?;
+            let root = inner.existing_root().ok_or_else(|| Error::not_found(NAME, &key))?;
+            let file = paths::open_file(root, &key)?;
             let io_error = |err| Error::from_io(NAME, Some(&key), err);
             // Under the file's lock, as `set_acl`: two processes changing its record cannot lose either's update.
             rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|err| io_error(err.into()))?;
@@ -749,6 +908,21 @@ impl Backend for FsBackend {
             Ok(())
         })
         .await
+    }
+}
+
+/// The error of opening a root that does not exist when the backend may not create it.
+fn missing_root_error(location: &Path) -> Error {
+    let hint = format!(
+        "the storage's root directory does not exist; create it with `mkdir -p {}`, or set `create = true` \
+         (`?create=true` on a storage URL) to create it on the first write",
+        location.display()
+    );
+    Error::NotFound {
+        operation: storage_core::Operation::Configure,
+        key: location.display().to_string(),
+        backend: NAME.to_owned(),
+        source: Some(hint.into()),
     }
 }
 

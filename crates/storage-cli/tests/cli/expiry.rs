@@ -82,7 +82,7 @@ async fn max_expires_raises_the_limit_of_memory_and_fs() {
 async fn max_expires_in_storage_toml_raises_fs_and_memory_and_is_refused_on_s3() {
     let dir = tempfile::tempdir().unwrap();
     let config: storage_config::Config = toml::from_str(
-        "[storages.disk]\nbackend = 'fs'\nlocation = 'media'\nmax_expires = '30d'\n\n\
+        "[storages.disk]\nbackend = 'fs'\nlocation = 'media'\ncreate = true\nmax_expires = '30d'\n\n\
          [storages.ram]\nbackend = 'memory'\nmax_expires = '30d'\n\n\
          [storages.plain]\nbackend = 'memory'\n\n\
          [storages.bucket]\nbackend = 's3'\nbucket = 'b'\nmax_expires = '30d'\n\n\
@@ -140,7 +140,7 @@ fn expiries_that_overflow_wrap_or_exceed_the_maximum_are_usage_errors() {
     ok(storage(dir.path(), &["url", "a.txt", "--expires", "7d"]));
     std::fs::write(
         dir.path().join("storage.toml"),
-        "[storages.default]\nbackend = 'fs'\nlocation = 'media'\nmax_expires = '30d'\n",
+        "[storages.default]\nbackend = 'fs'\nlocation = 'media'\ncreate = true\nmax_expires = '30d'\n",
     )
     .unwrap();
     let raised =

@@ -3,6 +3,7 @@
 mod backends;
 mod errors;
 mod expiry;
+mod first_hour;
 mod forms;
 mod migrate;
 mod mirror;
@@ -76,6 +77,7 @@ fn put_and_get_a_large_file_on_the_embedded_default() {
     let entry: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!((entry["name"].as_str(), entry["size"].as_u64()), (Some("archive/big.bin"), Some(20 << 20)));
     let key = dir.path().join("storage-data/.storage/signing-key");
+    ok(storage(dir.path(), &["url", "archive/big.bin", "--expires", "1m"]));
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the signing key is private to its owner");
     let first_key = std::fs::read_to_string(&key).unwrap();
@@ -147,7 +149,7 @@ fn named_storages_from_a_config_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("storage.toml"),
-        "[storages.default]\nbackend = 'fs'\nlocation = 'public'\nacl = 'public-read'\n\n[storages.private]\nurl = 'file:///PRIVATE'\nprivate = true\nexpires = '60s'\n"
+        "[storages.default]\nbackend = 'fs'\nlocation = 'public'\ncreate = true\nacl = 'public-read'\n\n[storages.private]\nurl = 'file:///PRIVATE?create=true'\nprivate = true\nexpires = '60s'\n"
             .replace("/PRIVATE", &dir.path().join("private").display().to_string()),
     )
     .unwrap();
@@ -171,7 +173,7 @@ fn disk_storage_served_on_a_fresh_port() -> (tempfile::TempDir, u16) {
     let port = free_port();
     std::fs::write(
         dir.path().join("storage.toml"),
-        format!("[storages.default]\nbackend = 'fs'\nlocation = 'data'\nbase_url = 'http://127.0.0.1:{port}/'\n"),
+        format!("[storages.default]\nbackend = 'fs'\nlocation = 'data'\ncreate = true\nbase_url = 'http://127.0.0.1:{port}/'\n"),
     )
     .unwrap();
     (dir, port)
@@ -376,8 +378,10 @@ fn private_files_on_s3_refuse_strangers_and_links_expire() {
     assert!(run(&["stat", "big.bin"]).contains("acl: private"));
 
     let client = http();
-    let plain = run(&["url", "big.bin"]);
-    assert_eq!(client.status(&plain), Some(403), "the object's plain URL refuses an anonymous GET");
+    let working = run(&["url", "big.bin"]);
+    assert_eq!(client.status(&working), Some(200), "`url` of a private object is a link that works");
+    let plain = working.split('?').next().unwrap();
+    assert_eq!(client.status(plain), Some(403), "the object's plain URL refuses an anonymous GET");
     let (before, lifetime) = (SystemTime::now(), Duration::from_secs(10));
     let link = run(&["url", "big.bin", "--expires", "10s"]);
     let issued = before..SystemTime::now();
@@ -399,6 +403,7 @@ fn private_files_on_s3_refuse_strangers_and_links_expire() {
 #[test]
 fn concurrent_first_use_creates_one_signing_key() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
     let workers: Vec<_> = (0..16)
         .map(|i| {
             let name = format!("f{i}.txt");

@@ -7,5 +7,6 @@ mod crash;
 mod layout;
 mod modes;
 mod processes;
+mod roots;
 mod server;
 mod support;

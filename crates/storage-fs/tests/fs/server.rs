@@ -98,7 +98,7 @@ fn urls_signed_by_another_key_are_refused() {
         let served = served().await;
         let storage = served.backend.storage();
         storage.save("a.txt", "a").await.unwrap();
-        let base = served.backend.signer().unwrap().base_url().to_owned();
+        let base = served.backend.signer().unwrap().unwrap().base_url().to_owned();
         let stranger = FsBackend::new(served.dir.path())
             .unwrap()
             .with_url_signer(UrlSigner::new(base, SigningKey::new("other", vec![3; 32]).unwrap()));
