@@ -381,7 +381,14 @@ fn parse_range(value: &HeaderValue) -> RangeHeader {
         return RangeHeader::Ignored;
     }
     let Some((start, end)) = spec.split_once('-') else { return RangeHeader::Ignored };
-    let number = |s: &str| s.trim().parse::<u64>().ok();
+    // Digits only: `u64::from_str` would also take a `+` sign, which RFC 9110's `1*DIGIT` does not.
+    let number = |s: &str| {
+        let digits = s.trim();
+        if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<u64>().ok()
+    };
     match (start.trim().is_empty(), end.trim().is_empty()) {
         (true, false) => number(end).map_or(RangeHeader::Ignored, |n| RangeHeader::Single(ByteRange::Suffix(n))),
         (false, true) => number(start).map_or(RangeHeader::Ignored, |s| RangeHeader::Single(ByteRange::From(s))),

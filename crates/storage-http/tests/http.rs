@@ -154,6 +154,12 @@ async fn every_size_and_range_comes_back_exact() {
             assert_eq!(partial.status(), 206, "{kind}: {range}");
             assert!(partial.bytes().await.unwrap() == expected, "{kind}: {range} differs");
         }
+        // A range that is not digits only is invalid, so ignored: the whole object.
+        for range in ["bytes=+1-2", "bytes=1-+2", "bytes=-+5", "bytes=+5-"] {
+            let whole = get(&url, &[("range", range)]).await;
+            assert_eq!(whole.status(), 200, "{kind}: {range}");
+            assert!(whole.bytes().await.unwrap() == data, "{kind}: {range}: not the whole object");
+        }
         let empty = get(&link("empty.bin").await, &[]).await;
         assert_eq!((empty.status().as_u16(), header(&empty, "content-length")), (200, "0"), "{kind}");
     }
@@ -327,6 +333,9 @@ const PRECONDITIONS: &[(&[(&str, &str)], u16)] = &[
     (&[("if-none-match", "\"other\", *")], 304),
     (&[("if-modified-since", "LM")], 304),
     (&[("if-modified-since", "OLD")], 200),
+    // A date later than the server's clock is invalid, so ignored (RFC 9110 §13.1.3).
+    (&[("if-modified-since", "NEW")], 200),
+    (&[("if-modified-since", "Fri, 01 Jan 9999 00:00:00 GMT")], 200),
     (&[("if-none-match", "\"other\""), ("if-modified-since", "LM")], 200),
     (&[("if-match", "\"other\""), ("if-none-match", "E")], 412),
     (&[("if-unmodified-since", "OLD"), ("if-none-match", "E")], 412),
