@@ -4,9 +4,9 @@
 //! mounted in an axum app (`Router::new().fallback_service(service)`) or served on its own.
 //!
 //! - `GET`/`HEAD` of a signed URL: 200 with the bytes (206 for a `Range`), the stored or overridden
-//!   `Content-Type` and `Content-Disposition`, `X-Content-Type-Options: nosniff`, and a sandboxing
-//!   `Content-Security-Policy` for types a browser would run script in (decided on the parsed type by
-//!   `storage_core::ServedType`); a stored type that is not exactly one media type is sent as
+//!   `Content-Type` (normalized) and `Content-Disposition`, `X-Content-Type-Options: nosniff`, and a sandboxing
+//!   `Content-Security-Policy` on every answer, fuller for types a browser would run script in (decided on the
+//!   parsed type by `storage_core::ServedType`); a stored type that is not exactly one media type is sent as
 //!   `application/octet-stream`, as an attachment;
 //! - `PUT` of a signed upload URL: stores the body under exactly that name, create-only when the URL says so (412
 //!   when taken), with the signed content type and ACL (403 when the request's content type differs, 400 when it
@@ -213,10 +213,8 @@ impl Service {
             .status(if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK })
             .header(header::CONTENT_LENGTH, reader.range.end - reader.range.start)
             .header(header::ACCEPT_RANGES, "bytes")
-            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-        if served.active {
-            response = response.header(header::CONTENT_SECURITY_POLICY, storage_core::content_type::SANDBOX_POLICY);
-        }
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            .header(header::CONTENT_SECURITY_POLICY, served.content_security_policy());
         if range.is_some() {
             let content_range = format!("bytes {}-{}/{size}", reader.range.start, reader.range.end.saturating_sub(1));
             response = response.header(header::CONTENT_RANGE, content_range);

@@ -310,6 +310,49 @@ async fn without_acls_only_a_storage_declared_public_serves_plain_urls() {
     }
 }
 
+/// Every signed or public answer is sandboxed, whatever the type: the types a denylist of active ones once missed
+/// get the fuller policy, an image the sandbox alone (so a browser's own media document still loads it), and the type
+/// is sent as parsed, not as stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_served_type_is_sandboxed_and_normalized() {
+    const FULL: &str = storage_core::content_type::SANDBOX_POLICY;
+    let cases = [
+        ("text/vnd.wap.wml", "text/vnd.wap.wml", FULL),
+        ("application/hta", "application/hta", FULL),
+        ("application/futuresplash", "application/futuresplash", FULL),
+        ("text/x-sgml", "text/x-sgml", FULL),
+        ("x-world/x-vrml", "x-world/x-vrml", FULL),
+        ("IMAGE/PNG", "image/png", "sandbox"),
+        ("video/mp4", "video/mp4", "sandbox"),
+        ("Text/Plain;Charset=\"utf-8\"", "text/plain; charset=utf-8", "sandbox"),
+        ("text/plain;a=\"b c\"", "text/plain; a=\"b c\"", "sandbox"),
+    ];
+    for kind in ["fs", "memory"] {
+        let (storage, _dir) = served(kind, None).await;
+        for (stored, sent, policy) in cases {
+            let options = SaveOptions::default().with_content_type(stored).with_acl(Acl::PublicRead);
+            let name = storage.save_with("file", "<script>alert(1)</script>", options).await.unwrap();
+            let signed = storage.temporary_url(&name, Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+            for url in [signed, storage.url(&name).await.unwrap()] {
+                let response = get(&url, &[]).await;
+                assert_eq!(response.status(), 200, "{kind} {stored}");
+                assert_eq!(header(&response, "content-security-policy"), policy, "{kind} {stored} {url}");
+                assert_eq!(header(&response, "content-type"), sent, "{kind} {stored}");
+            }
+        }
+    }
+    let memory = storage_memory::MemoryBackend::new();
+    let storage = memory.storage();
+    for (stored, sent, policy) in cases {
+        let options = SaveOptions::default().with_content_type(stored);
+        let name = storage.save_with("file", "<script>alert(1)</script>", options).await.unwrap();
+        let url = storage.temporary_url(&name, Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+        let answer = memory.fetch("GET", &url, &[], bytes::Bytes::new());
+        assert_eq!(answer.header("content-security-policy"), Some(policy), "memory fetch {stored}");
+        assert_eq!(answer.header("content-type"), Some(sent), "memory fetch {stored}");
+    }
+}
+
 /// One GET or HEAD with its conditional headers, and the status RFC 9110 §13.2.2 orders (`E` is the object's ETag,
 /// `LM` its Last-Modified, `OLD` a date before it, `NEW` one after).
 const PRECONDITIONS: &[(&[(&str, &str)], u16)] = &[
