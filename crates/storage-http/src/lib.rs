@@ -57,13 +57,28 @@ struct Service {
     /// The path part of the signer's base URL, e.g. `/files/`.
     base_path: String,
     public_cache_control: Option<HeaderValue>,
+    /// How long after a form POST begins its fields and its file's part header may arrive (before the signature is
+    /// checked, nothing more may hold the request).
+    form_deadline: std::time::Duration,
 }
+
+/// The default of [`SignedUrlService::with_form_deadline`].
+const FORM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl SignedUrlService {
     /// A service for `storage`'s URLs, verified with `signer` (the one the storage signs with).
     pub fn new(storage: Storage, signer: UrlSigner) -> Self {
         let base_path = base_path(signer.base_url());
-        Self(std::sync::Arc::new(Service { storage, signer, base_path, public_cache_control: None }))
+        let form_deadline = FORM_DEADLINE;
+        Self(std::sync::Arc::new(Service { storage, signer, base_path, public_cache_control: None, form_deadline }))
+    }
+
+    /// How long after a form POST begins its policy fields and its file's part header may take to arrive, all of
+    /// them (20 s by default); a form still sending them then is answered 408. The file itself has no deadline.
+    pub fn with_form_deadline(self, deadline: std::time::Duration) -> Self {
+        let mut service = std::sync::Arc::unwrap_or_clone(self.0);
+        service.form_deadline = deadline;
+        Self(std::sync::Arc::new(service))
     }
 
     /// `Cache-Control` for objects served without a signature (public ones) that carry none of their own, e.g.

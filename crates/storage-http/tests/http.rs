@@ -18,6 +18,19 @@ async fn served_by(
     kind: &str,
     public_cache_control: Option<&str>,
 ) -> (Storage, Option<tempfile::TempDir>) {
+    served_with(server, kind, |service| match public_cache_control {
+        Some(value) => service.with_public_cache_control(value),
+        None => service,
+    })
+    .await
+}
+
+/// [`served_by`], its service set up by `configure`.
+async fn served_with(
+    server: Server,
+    kind: &str,
+    configure: impl FnOnce(SignedUrlService) -> SignedUrlService,
+) -> (Storage, Option<tempfile::TempDir>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let signer = UrlSigner::new(format!("http://127.0.0.1:{port}/files/"), SigningKey::generate());
@@ -39,10 +52,7 @@ async fn served_by(
         }
         _ => (storage_memory::MemoryBackend::with_signer(signer.clone()).storage(), None),
     };
-    let mut service = SignedUrlService::new(storage.clone(), signer);
-    if let Some(value) = public_cache_control {
-        service = service.with_public_cache_control(value);
-    }
+    let service = configure(SignedUrlService::new(storage.clone(), signer));
     let app = axum::Router::new().fallback_service(service);
     tokio::spawn(server.serve(listener, app, std::future::pending()));
     (storage, dir)
@@ -573,4 +583,108 @@ async fn an_h2_connection_idle_after_its_requests_is_closed() {
     // The client answers every ping, so only the server's idle timeout can end the connection.
     let ended = tokio::time::timeout(Duration::from_secs(30), connection).await;
     assert!(ended.is_ok(), "an h2 connection with no request for its idle timeout is closed by the server");
+}
+
+/// The head of a form POST to `address` that declares a body of `length` bytes.
+fn form_head(address: &str, length: usize) -> String {
+    format!(
+        "POST /files/ HTTP/1.1\r\nHost: {address}\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
+/// The first bytes the server sends on `connection` (none if it closes it), or `None` if it sends nothing within
+/// `bound`.
+async fn first_answer(connection: &mut tokio::net::TcpStream, bound: Duration) -> Option<String> {
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(bound, tokio::io::AsyncReadExt::read(connection, &mut answer)).await.ok()?;
+    Some(String::from_utf8_lossy(&answer[..read.unwrap_or(0)]).into_owned())
+}
+
+/// A client that declares a body and sends none is answered or closed once the body timeout passes, on a form POST
+/// and on a PUT link, while an upload that sends a chunk every half timeout, longer in all than the timeout, is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_closed_within_the_body_timeout_while_a_slow_steady_upload_succeeds() {
+    use tokio::io::AsyncWriteExt;
+    let timeout = Duration::from_secs(2);
+    let (storage, _url, address, _target) = served_file(Server::default().with_body_timeout(timeout), "x").await;
+    let put = storage.temporary_url("steady.bin", Duration::from_secs(600), UrlOptions::put()).await.unwrap();
+    let (_, put_target) = address_and_target(&put);
+    let put_head = |length: usize| format!("PUT {put_target} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {length}\r\n\r\n");
+
+    let mut stalled = Vec::new();
+    for head in [form_head(&address, 100), put_head(100)] {
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        connection.write_all(head.as_bytes()).await.unwrap();
+        stalled.push((head, connection));
+    }
+    let mut steady = tokio::net::TcpStream::connect(&address).await.unwrap();
+    steady.write_all(put_head(5).as_bytes()).await.unwrap();
+    for byte in b"abcde" {
+        tokio::time::sleep(timeout / 2).await;
+        steady.write_all(&[*byte]).await.unwrap();
+    }
+    let answer = first_answer(&mut steady, Duration::from_secs(30)).await.expect("the steady upload is answered");
+    assert!(answer.starts_with("HTTP/1.1 201"), "a slow but steady upload is stored: {answer}");
+    assert_eq!(storage.read("steady.bin").await.unwrap().as_ref(), b"abcde");
+    // The steady upload took 2.5 timeouts: the stalled ones have long been answered or closed (bounded generously).
+    for (head, mut connection) in stalled {
+        let answer = first_answer(&mut connection, Duration::from_secs(30)).await;
+        assert!(answer.is_some(), "a stalled body holds its connection: {head}");
+        assert!(!answer.unwrap().starts_with("HTTP/1.1 2"), "a stalled upload is not stored: {head}");
+    }
+}
+
+/// Connections whose bodies stall are closed, so with every slot held by one a new client is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_on_every_connection_slot_shut_out_no_client() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::default().with_max_connections(2).with_body_timeout(Duration::from_secs(1));
+    let (_storage, url, address, target) = served_file(server, "served").await;
+    let get_request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        // An answered request first proves the connection holds a slot; then a form whose body never comes.
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        connection.write_all(get_request.as_bytes()).await.unwrap();
+        let answer = first_answer(&mut connection, Duration::from_secs(30)).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        connection.write_all(form_head(&address, 100).as_bytes()).await.unwrap();
+        held.push(connection);
+    }
+    let served = tokio::time::timeout(Duration::from_secs(30), get(&url, &[])).await;
+    let response = served.expect("a client is served while stalled bodies hold every slot");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "served");
+}
+
+/// A form that trickles its fields, each byte within the body timeout, is answered 408 at the form deadline: nothing
+/// holds a request for long before its signature is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_trickling_its_fields_is_refused_at_the_form_deadline() {
+    use tokio::io::AsyncWriteExt;
+    let deadline = Duration::from_secs(2);
+    let server = Server::default().with_body_timeout(Duration::from_secs(10));
+    let (storage, _dir) = served_with(server, "memory", |service| service.with_form_deadline(deadline)).await;
+    let (address, _) = address_and_target(&storage.url("any").await.unwrap());
+    let (reader, mut writer) = tokio::net::TcpStream::connect(&address).await.unwrap().into_split();
+    let answered = tokio::spawn(async move {
+        let mut reader = reader;
+        let mut answer = vec![0; 4096];
+        let read = tokio::io::AsyncReadExt::read(&mut reader, &mut answer).await.unwrap_or(0);
+        String::from_utf8_lossy(&answer[..read]).into_owned()
+    });
+    writer.write_all(form_head(&address, 10_000).as_bytes()).await.unwrap();
+    writer.write_all(b"--B\r\ncontent-disposition: form-data; name=\"policy\"\r\n\r\n").await.unwrap();
+    // A byte every 250 ms, far within the body timeout, for at most ten deadlines.
+    for _ in 0..80 {
+        if answered.is_finished() || writer.write_all(b"a").await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(answered.is_finished(), "the form was still read ten deadlines after it began");
+    let answer = answered.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive in time"), "{answer}");
 }
