@@ -64,6 +64,9 @@ pub const DEFAULT_FILE_MODE: u32 = 0o644;
 /// The permission bits a private file keeps of the file mode: its owner's.
 const OWNER_BITS: u32 = 0o700;
 
+/// The mode of `.storage/` and the directories in it: its owner's alone.
+const RESERVED_DIR_MODE: u32 = 0o700;
+
 /// Temporary files older than this are left over from a crashed writer and removed when a backend opens the root.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
@@ -115,14 +118,18 @@ impl FsBackend {
         let root = location
             .canonicalize()
             .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", location.display())))?;
-        let temp_dir = root.join(RESERVED_DIR).join("tmp");
-        std::fs::create_dir_all(&temp_dir)
-            .map_err(|err| config_error(format!("cannot create `{}`: {err}", temp_dir.display())))?;
-        remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
         let root_fd = paths::open_root(&root)
             .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", root.display())))?;
-        let temp_fd = paths::open_dir(&root_fd, &format!("{RESERVED_DIR}/tmp"))
-            .map_err(|err| config_error(format!("cannot open `{}`: {err}", temp_dir.display())))?;
+        refuse_if_others_can_write(&root_fd, &root, "root")?;
+        // `.storage/` holds temporary files and the signing key: its owner's alone, whatever the umask.
+        let reserved_dir = root.join(RESERVED_DIR);
+        let reserved_fd = paths::make_dir(&root_fd, RESERVED_DIR, RESERVED_DIR_MODE)
+            .map_err(|err| config_error(format!("cannot create `{}`: {err}", reserved_dir.display())))?;
+        refuse_if_others_can_write(&reserved_fd, &reserved_dir, "reserved directory")?;
+        let temp_dir = reserved_dir.join("tmp");
+        let temp_fd = paths::make_dir(&reserved_fd, "tmp", RESERVED_DIR_MODE)
+            .map_err(|err| config_error(format!("cannot create `{}`: {err}", temp_dir.display())))?;
+        remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
@@ -170,7 +177,8 @@ impl FsBackend {
         self.configure(|inner| inner.file_mode = mode)
     }
 
-    /// Mode of new directories (Django's `directory_permissions_mode`; default: the process umask decides).
+    /// Mode of new key directories (Django's `directory_permissions_mode`; default 0o755), whatever the process
+    /// umask. `.storage/` and the directories in it are always 0o700.
     pub fn with_dir_mode(self, mode: u32) -> Self {
         self.configure(|inner| inner.dir_mode = Some(mode))
     }
@@ -464,6 +472,26 @@ fn object_meta(key: &str, meta: &std::fs::Metadata, md5: Option<&str>) -> Object
         }
     };
     ObjectMeta::new(key, meta.len(), DateTime::<Utc>::from(modified), Some(etag))
+}
+
+/// Refuse a root or `.storage/` that group or others can write, as ssh's `StrictModes` refuses such a home: another
+/// local user could plant public files there, delete private ones, or swap the signing key.
+fn refuse_if_others_can_write(dir: &OwnedFd, path: &Path, what: &str) -> Result<()> {
+    let stat = rustix::fs::fstat(dir).map_err(|err| {
+        Error::configuration("the fs backend", format!("cannot read the mode of the {what} `{}`: {err}", path.display()))
+    })?;
+    let mode = stat.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
+        let path = path.display();
+        return Err(Error::configuration(
+            "the fs backend",
+            format!(
+                "the {what} `{path}` can be written by group or others (mode {mode:o}), so another local user could \
+                 plant, delete or swap files in it; run `chmod go-w {path}`"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn remove_stale_temp_files(temp_dir: &Path, older_than: Duration) {
