@@ -96,7 +96,8 @@ impl Conditions {
             None => {
                 // A date later than the server's clock is invalid, so ignored (RFC 9110 §13.1.3).
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |now| now.as_secs());
-                let since = single_date(&self.if_modified_since).filter(|since| u64::try_from(*since).is_ok_and(|s| s <= now));
+                let since =
+                    single_date(&self.if_modified_since).filter(|since| u64::try_from(*since).is_ok_and(|s| s <= now));
                 if since.is_some_and(|since| modified <= since) {
                     return Precondition::NotModified;
                 }

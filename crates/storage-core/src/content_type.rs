@@ -93,7 +93,8 @@ impl ContentType {
         let mut normalized = self.essence().to_owned();
         for (name, value) in self.mime.params() {
             let value = value.as_str();
-            let is_token = !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
+            let is_token = !value.is_empty()
+                && value.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
             if is_token {
                 normalized.push_str(&format!("; {}={value}", name.as_str()));
             } else {

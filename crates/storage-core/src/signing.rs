@@ -306,8 +306,8 @@ impl UrlSigner {
             "PUT" => Method::Put,
             _ => return Err(SignatureError::Malformed("unknown method")),
         };
-        let expires =
-            canonical_number(params.required(P_EXPIRES)?).ok_or(SignatureError::Malformed("the expiry is not a number"))?;
+        let expires = canonical_number(params.required(P_EXPIRES)?)
+            .ok_or(SignatureError::Malformed("the expiry is not a number"))?;
         let key_id = params.required(P_KEY_ID)?;
         let acl = match params.optional(P_ACL) {
             Some(acl) => Some(acl.parse::<Acl>().map_err(|_| SignatureError::Malformed("unknown acl"))?),
@@ -457,7 +457,8 @@ impl Params {
         let mut params: Vec<(&'static str, String)> = Vec::new();
         let mut next = 0;
         for pair in query.split('&') {
-            let (name, raw_value) = pair.split_once('=').ok_or(SignatureError::Malformed("a query pair has no value"))?;
+            let (name, raw_value) =
+                pair.split_once('=').ok_or(SignatureError::Malformed("a query pair has no value"))?;
             let Some(position) = Self::ORDER.iter().position(|known| *known == name) else {
                 return Err(SignatureError::Malformed("unknown query parameter"));
             };

@@ -478,7 +478,10 @@ fn object_meta(key: &str, meta: &std::fs::Metadata, md5: Option<&str>) -> Object
 /// local user could plant public files there, delete private ones, or swap the signing key.
 fn refuse_if_others_can_write(dir: &OwnedFd, path: &Path, what: &str) -> Result<()> {
     let stat = rustix::fs::fstat(dir).map_err(|err| {
-        Error::configuration("the fs backend", format!("cannot read the mode of the {what} `{}`: {err}", path.display()))
+        Error::configuration(
+            "the fs backend",
+            format!("cannot read the mode of the {what} `{}`: {err}", path.display()),
+        )
     })?;
     let mode = stat.st_mode & 0o7777;
     if mode & 0o022 != 0 {

@@ -90,12 +90,14 @@ impl Entry {
         let (parents, name) = split(key);
         let mut dir = rustix::io::dup(root).map_err(|err| map_error(key, err.into()))?;
         for component in parents.split('/').filter(|c| !c.is_empty()) {
-            dir = make_dir(&dir, component, mode.unwrap_or(DEFAULT_DIR_MODE)).map_err(|err| match err.raw_os_error() {
-                // A file where a directory is needed: the key cannot be created, as on a file system.
-                Some(code) if code == Errno::NOTDIR.raw_os_error() => {
-                    Error::already_exists(NAME, key).with_source("a file is where a directory of the name must be")
+            dir = make_dir(&dir, component, mode.unwrap_or(DEFAULT_DIR_MODE)).map_err(|err| {
+                match err.raw_os_error() {
+                    // A file where a directory is needed: the key cannot be created, as on a file system.
+                    Some(code) if code == Errno::NOTDIR.raw_os_error() => {
+                        Error::already_exists(NAME, key).with_source("a file is where a directory of the name must be")
+                    }
+                    _ => map_error(key, err),
                 }
-                _ => map_error(key, err),
             })?;
         }
         Ok(Entry { dir, name: name.to_owned() })

@@ -131,11 +131,7 @@ impl Server {
     pub async fn serve(self, listener: TcpListener, router: axum::Router, shutdown: impl Future<Output = ()> + Send) {
         let router = router.layer(axum::middleware::from_fn_with_state(self.max_body_without_upload, limit_body));
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_timeout)
-            .max_buf_size(MAX_HEAD_BUFFER);
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_timeout).max_buf_size(MAX_HEAD_BUFFER);
         builder
             .http2()
             .timer(TokioTimer::new())

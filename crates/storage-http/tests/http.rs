@@ -610,7 +610,8 @@ async fn a_stalled_body_is_closed_within_the_body_timeout_while_a_slow_steady_up
     let (storage, _url, address, _target) = served_file(Server::default().with_body_timeout(timeout), "x").await;
     let put = storage.temporary_url("steady.bin", Duration::from_secs(600), UrlOptions::put()).await.unwrap();
     let (_, put_target) = address_and_target(&put);
-    let put_head = |length: usize| format!("PUT {put_target} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {length}\r\n\r\n");
+    let put_head =
+        |length: usize| format!("PUT {put_target} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {length}\r\n\r\n");
 
     let mut stalled = Vec::new();
     for head in [form_head(&address, 100), put_head(100)] {

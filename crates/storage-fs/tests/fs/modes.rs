@@ -144,12 +144,15 @@ fn modes_follow_acls_under_umask_0_and_022() {
 /// fixes it, as ssh's `StrictModes` refuses such a home.
 #[test]
 fn a_root_or_reserved_directory_others_can_write_is_refused_with_the_fix() {
-    let set_mode = |path: &Path, mode: u32| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    let set_mode =
+        |path: &Path, mode: u32| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     FsBackend::new(&root).unwrap();
     let reserved = root.join(RESERVED_DIR);
-    for (path, loose, what) in [(&reserved, 0o770, "reserved directory"), (&reserved, 0o703, "reserved directory"), (&root, 0o777, "root")] {
+    for (path, loose, what) in
+        [(&reserved, 0o770, "reserved directory"), (&reserved, 0o703, "reserved directory"), (&root, 0o777, "root")]
+    {
         let strict = mode(path);
         set_mode(path, loose);
         let err = FsBackend::new(&root).expect_err("a directory others can write is refused");
