@@ -210,13 +210,14 @@ impl Connection {
         // Each request holds a clone until its response body is dropped: more than one means one is in flight.
         let in_flight = Arc::new(());
         let service = {
-            let (started, router, in_flight) = (started.clone(), self.router.clone(), in_flight.clone());
+            // Weak, so the service itself does not count as a request in flight.
+            let (started, router, in_flight) = (started.clone(), self.router.clone(), Arc::downgrade(&in_flight));
             let body_timeout = self.body_timeout;
             hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 started.notify_one();
                 let mut router = router.clone();
                 let request = request.map(|body| Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, body)));
-                let held = in_flight.clone();
+                let held = in_flight.upgrade();
                 async move {
                     let response = router.call(request).await.into_response();
                     Ok::<_, Infallible>(response.map(|body| holding(body, held)))
@@ -254,7 +255,7 @@ impl Connection {
 }
 
 /// `body`, holding `token` until it is dropped: once sent whole, or with its connection.
-fn holding(body: Body, token: Arc<()>) -> Body {
+fn holding(body: Body, token: Option<Arc<()>>) -> Body {
     Body::new(http_body_util::BodyExt::map_err(body, move |err| {
         let _held = &token;
         err

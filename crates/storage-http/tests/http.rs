@@ -689,3 +689,24 @@ async fn a_form_trickling_its_fields_is_refused_at_the_form_deadline() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("did not arrive in time"), "{answer}");
 }
+
+/// Over h2 too: a stream whose body never comes is answered at the body timeout, and the connection, idle after it,
+/// is closed rather than held open by the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_stream_whose_body_never_comes_does_not_hold_its_connection() {
+    let server = Server::default().with_idle_timeout(Duration::from_secs(1)).with_body_timeout(Duration::from_secs(1));
+    let (storage, _url, address, _target) = served_file(server, "hello").await;
+    let put = storage.temporary_url("never.bin", Duration::from_secs(600), UrlOptions::put()).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let never = futures::stream::pending::<Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>>();
+    let request = http::Request::put(put).body(http_body_util::StreamBody::new(never)).unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request)).await;
+    let answer = answer.expect("a stream whose body never comes is answered");
+    assert!(answer.is_err() || !answer.unwrap().status().is_success(), "nothing is stored");
+    let ended = tokio::time::timeout(Duration::from_secs(30), connection).await;
+    assert!(ended.is_ok(), "the connection is closed once idle, the stalled stream ended");
+}
