@@ -2,7 +2,8 @@
 //! one evaluation every server of this project's links uses (`storage-http`, `MemoryBackend::fetch`).
 //!
 //! The order is RFC 9110 §13.2.2's: `If-Match` (strong comparison), else `If-Unmodified-Since`, failing with 412;
-//! then `If-None-Match` (weak comparison), else `If-Modified-Since`, answering 304; then `If-Range` decides whether a
+//! then `If-None-Match` (weak comparison), else `If-Modified-Since` (ignored when later than the server's clock),
+//! answering 304; then `If-Range` decides whether a
 //! `Range` applies. Header values are untrusted: a malformed `If-Match` fails (nothing is served on a precondition
 //! the server cannot check), a malformed `If-None-Match`, date or `If-Range` is ignored (the whole object is always a
 //! correct answer).
@@ -93,7 +94,11 @@ impl Conditions {
                 }
             }
             None => {
-                if single_date(&self.if_modified_since).is_some_and(|since| modified <= since) {
+                // A date later than the server's clock is invalid, so ignored (RFC 9110 §13.1.3).
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |now| now.as_secs());
+                let since =
+                    single_date(&self.if_modified_since).filter(|since| u64::try_from(*since).is_ok_and(|s| s <= now));
+                if since.is_some_and(|since| modified <= since) {
                     return Precondition::NotModified;
                 }
             }

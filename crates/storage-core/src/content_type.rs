@@ -14,8 +14,24 @@ use crate::error::{Error, Result};
 pub const MAX_CONTENT_TYPE_LEN: usize = 1024;
 
 /// Subtype fragments of types a browser shows as a document that may run script, or hands to a plugin or viewer
-/// that may (HTML, XHTML, XML and every `+xml`, SVG, JavaScript/ECMAScript, XSLT, PDF, Flash, HTML components).
-const ACTIVE_SUBTYPE_FRAGMENTS: &[&str] = &["html", "xml", "script", "svg", "xsl", "pdf", "flash", "x-component"];
+/// that may (HTML, XHTML, XML and every `+xml`, SVG, JavaScript/ECMAScript, XSLT, PDF, Flash and FutureSplash, HTML
+/// components and applications, WML, SGML, VRML). A denylist can miss a type, so every served response is sandboxed
+/// as well ([`INERT_POLICY`]); these get the fuller [`SANDBOX_POLICY`].
+const ACTIVE_SUBTYPE_FRAGMENTS: &[&str] = &[
+    "html",
+    "xml",
+    "script",
+    "svg",
+    "xsl",
+    "pdf",
+    "flash",
+    "futuresplash",
+    "x-component",
+    "hta",
+    "wml",
+    "sgml",
+    "vrml",
+];
 
 /// Top-level types a browser may render as a document made of other documents (`multipart/x-mixed-replace`, MHTML).
 const ACTIVE_TOP_LEVEL_TYPES: &[&str] = &["multipart", "message"];
@@ -71,6 +87,24 @@ impl ContentType {
         self.mime.essence_str()
     }
 
+    /// The type as served: the essence lowercase, then each parameter as `; name=value` (the name lowercase, the
+    /// value quoted when it is not a token), so what a browser reads is what was parsed, not the stored spelling.
+    pub fn normalized(&self) -> String {
+        let mut normalized = self.essence().to_owned();
+        for (name, value) in self.mime.params() {
+            let value = value.as_str();
+            let is_token = !value.is_empty()
+                && value.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
+            if is_token {
+                normalized.push_str(&format!("; {}={value}", name.as_str()));
+            } else {
+                let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
+                normalized.push_str(&format!("; {}=\"{quoted}\"", name.as_str()));
+            }
+        }
+        normalized
+    }
+
     /// The top-level type, lowercase, e.g. `image`.
     pub fn top_level(&self) -> &str {
         self.mime.type_().as_str()
@@ -104,11 +138,16 @@ impl fmt::Display for ContentType {
 /// an opaque origin.
 pub const SANDBOX_POLICY: &str = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
+/// The `Content-Security-Policy` of every other served response: no script runs and the document gets an opaque
+/// origin, whatever a browser makes of the type. Nothing more, so a browser's own media document (an image or video
+/// shown alone) still loads what it shows.
+pub const INERT_POLICY: &str = "sandbox";
+
 /// How a served response presents a stored (or signed override) content type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServedType {
-    /// The `Content-Type` to send.
+    /// The `Content-Type` to send: the parsed type, normalized ([`ContentType::normalized`]).
     pub content_type: String,
     /// The response needs [`SANDBOX_POLICY`] as its `Content-Security-Policy`: a browser would run script in it.
     pub active: bool,
@@ -123,12 +162,18 @@ impl ServedType {
         let stored = stored.unwrap_or(crate::DEFAULT_CONTENT_TYPE);
         match ContentType::parse(stored) {
             Ok(parsed) => {
-                Self { content_type: parsed.as_str().to_owned(), active: parsed.is_active(), force_attachment: false }
+                Self { content_type: parsed.normalized(), active: parsed.is_active(), force_attachment: false }
             }
             Err(_) => {
                 Self { content_type: crate::DEFAULT_CONTENT_TYPE.to_owned(), active: false, force_attachment: true }
             }
         }
+    }
+
+    /// The `Content-Security-Policy` to send with it, on every response: [`SANDBOX_POLICY`] for an active type,
+    /// [`INERT_POLICY`] for any other.
+    pub fn content_security_policy(&self) -> &'static str {
+        if self.active { SANDBOX_POLICY } else { INERT_POLICY }
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! A URL is `{base}{key}?X-Storage-...&X-Storage-Signature=...`. The signature covers the method, the key, the
 //! expiry, the key id and every response override or upload constraint, each length-prefixed so no field can be
-//! shifted into another. Verification is constant-time and refuses unknown or repeated query parameters.
+//! shifted into another. Verification is constant-time and accepts only the exact text the signer wrote: unknown,
+//! repeated, reordered or empty parameters, another percent-encoding of a value or of the path, and numbers with a
+//! sign or leading zeros are refused.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -293,6 +295,10 @@ impl UrlSigner {
     ) -> Result<VerifiedUrl, SignatureError> {
         let key = decode_key_path(path).ok_or(SignatureError::Malformed("the path is not utf-8"))?;
         crate::validate_key(&key).map_err(|_| SignatureError::Malformed("the path is not a valid key"))?;
+        // The exact text the signer wrote: another spelling of the same key (`%61`, lowercase hex) is a changed URL.
+        if encode_key_path(&key) != path {
+            return Err(SignatureError::Malformed("the path is not in the signer's encoding"));
+        }
 
         let params = Params::parse(query)?;
         let signed_method = match params.required(P_METHOD)? {
@@ -300,8 +306,8 @@ impl UrlSigner {
             "PUT" => Method::Put,
             _ => return Err(SignatureError::Malformed("unknown method")),
         };
-        let expires: u64 =
-            params.required(P_EXPIRES)?.parse().map_err(|_| SignatureError::Malformed("the expiry is not a number"))?;
+        let expires = canonical_number(params.required(P_EXPIRES)?)
+            .ok_or(SignatureError::Malformed("the expiry is not a number"))?;
         let key_id = params.required(P_KEY_ID)?;
         let acl = match params.optional(P_ACL) {
             Some(acl) => Some(acl.parse::<Acl>().map_err(|_| SignatureError::Malformed("unknown acl"))?),
@@ -331,7 +337,7 @@ impl UrlSigner {
             acl,
             create_only,
             content_length: match params.optional(P_CONTENT_LENGTH) {
-                Some(length) => Some(length.parse().map_err(|_| SignatureError::Malformed("bad content length"))?),
+                Some(length) => Some(canonical_number(length).ok_or(SignatureError::Malformed("bad content length"))?),
                 None => None,
             },
             content_md5: params.optional(P_CONTENT_MD5).map(str::to_owned),
@@ -426,13 +432,14 @@ impl Fields<'_> {
     }
 }
 
-/// Decoded query parameters, refusing unknown and repeated names.
-struct Params(Vec<(String, String)>);
+/// Decoded query parameters, accepted only as the signer writes them: every pair `name=value`, the names known and
+/// in the signer's order (so none is repeated), each value in the signer's encoding. Any other spelling of the same
+/// grant is a changed URL, and refused.
+struct Params(Vec<(&'static str, String)>);
 
 impl Params {
-    const KNOWN: [&'static str; 11] = [
-        P_CONTENT_LENGTH,
-        P_CONTENT_MD5,
+    /// The names in the order [`UrlSigner::sign`] writes them.
+    const ORDER: [&'static str; 11] = [
         P_METHOD,
         P_EXPIRES,
         P_KEY_ID,
@@ -441,38 +448,53 @@ impl Params {
         P_CONTENT_TYPE,
         P_ACL,
         P_CREATE_ONLY,
+        P_CONTENT_LENGTH,
+        P_CONTENT_MD5,
         P_SIGNATURE,
     ];
 
     fn parse(query: &str) -> Result<Self, SignatureError> {
-        let mut params: Vec<(String, String)> = Vec::new();
-        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                percent_decode_str(s)
-                    .decode_utf8()
-                    .map(|s| s.into_owned())
-                    .map_err(|_| SignatureError::Malformed("a query parameter is not utf-8"))
-            };
-            let (name, value) = (decode(name)?, decode(value)?);
-            if !Self::KNOWN.contains(&name.as_str()) {
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        let mut next = 0;
+        for pair in query.split('&') {
+            let (name, raw_value) =
+                pair.split_once('=').ok_or(SignatureError::Malformed("a query pair has no value"))?;
+            let Some(position) = Self::ORDER.iter().position(|known| *known == name) else {
                 return Err(SignatureError::Malformed("unknown query parameter"));
+            };
+            if position < next {
+                return Err(SignatureError::Malformed("a query parameter is repeated or out of order"));
             }
-            if params.iter().any(|(seen, _)| *seen == name) {
-                return Err(SignatureError::Malformed("repeated query parameter"));
+            next = position + 1;
+            let value = percent_decode_str(raw_value)
+                .decode_utf8()
+                .map_err(|_| SignatureError::Malformed("a query parameter is not utf-8"))?
+                .into_owned();
+            if encode_query_value(&value) != raw_value {
+                return Err(SignatureError::Malformed("a query value is not in the signer's encoding"));
             }
-            params.push((name, value));
+            params.push((Self::ORDER[position], value));
         }
         Ok(Params(params))
     }
 
     fn optional(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
     fn required(&self, name: &'static str) -> Result<&str, SignatureError> {
         self.optional(name).ok_or(SignatureError::Malformed("a required query parameter is missing"))
     }
+}
+
+/// A number as the signer writes it: ASCII digits, no sign, no leading zero.
+fn canonical_number(text: &str) -> Option<u64> {
+    let digits_only = !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+    let leading_zero = text.len() > 1 && text.starts_with('0');
+    if !digits_only || leading_zero {
+        return None;
+    }
+    text.parse().ok()
 }
 
 fn unix_seconds(time: SystemTime) -> u64 {

@@ -66,6 +66,11 @@ pub const DEFAULT_FILE_MODE: u32 = 0o644;
 /// The permission bits a private file keeps of the file mode: its owner's.
 const OWNER_BITS: u32 = 0o700;
 
+/// The mode of `.storage/` and the directories in it: its owner's alone.
+const RESERVED_DIR_MODE: u32 = 0o700;
+/// The mode of a root the backend creates.
+const ROOT_MODE: u32 = 0o755;
+
 /// Temporary files older than this are left over from a crashed writer and removed when a backend opens the root.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
@@ -77,7 +82,6 @@ struct Inner {
     root: PathBuf,
     /// The root, open: every key is resolved beneath it (`paths.rs`).
     root_fd: std::sync::OnceLock<OwnedFd>,
-    temp_dir: PathBuf,
     /// `.storage/tmp`, open: temporary files are created and renamed relative to it. Made on the first write, so a
     /// backend only read from (a listing, a dry run) leaves the root as it found it.
     temp_fd: std::sync::OnceLock<Arc<OwnedFd>>,
@@ -192,7 +196,7 @@ impl FsBackend {
         let exists = location.exists();
         match missing_root {
             MissingRoot::Refuse if !exists => return Err(missing_root_error(location)),
-            MissingRoot::Create => std::fs::create_dir_all(location)
+            MissingRoot::Create if !exists => create_root(location)
                 .map_err(|err| config_error(format!("cannot create the root `{}`: {err}", location.display())))?,
             _ => {}
         }
@@ -209,9 +213,14 @@ impl FsBackend {
         if root.is_dir() {
             let opened = paths::open_root(&root)
                 .map_err(|err| config_error(format!("cannot open the root `{}`: {err}", root.display())))?;
+            refuse_if_others_can_write(&opened, &root, "root")?;
             if attributes {
                 // An unnamed file in the root itself: the probe leaves nothing behind.
                 meta::probe(&root).map_err(|err| no_extended_attributes(&root, &err))?;
+            }
+            let reserved_dir = root.join(RESERVED_DIR);
+            if let Ok(reserved) = paths::open_dir(&opened, RESERVED_DIR) {
+                refuse_if_others_can_write(&reserved, &reserved_dir, "reserved directory")?;
             }
             if temp_dir.is_dir() {
                 remove_stale_temp_files(&temp_dir, STALE_TEMP_AGE);
@@ -225,7 +234,6 @@ impl FsBackend {
             inner: Arc::new(Inner {
                 root,
                 root_fd,
-                temp_dir,
                 temp_fd,
                 file_mode: DEFAULT_FILE_MODE,
                 dir_mode: None,
@@ -282,7 +290,8 @@ impl FsBackend {
         self.configure(|inner| inner.file_mode = mode)
     }
 
-    /// Mode of new directories (Django's `directory_permissions_mode`; default: the process umask decides).
+    /// Mode of new key directories (Django's `directory_permissions_mode`; default 0o755), whatever the process
+    /// umask. `.storage/` and the directories in it are always 0o700.
     pub fn with_dir_mode(self, mode: u32) -> Self {
         self.configure(|inner| inner.dir_mode = Some(mode))
     }
@@ -350,7 +359,9 @@ impl Inner {
             return Ok(root);
         }
         let io_error = |err: io::Error| Error::from_io(NAME, Some(key), err);
-        std::fs::create_dir_all(&self.root).map_err(io_error)?;
+        if !self.root.exists() {
+            create_root(&self.root).map_err(io_error)?;
+        }
         if self.attributes {
             meta::probe(&self.root).map_err(|err| no_extended_attributes(&self.root, &err))?;
         }
@@ -383,8 +394,10 @@ impl Inner {
         }
         let root = self.root_for_writing(key)?;
         let io_error = |err: io::Error| Error::from_io(NAME, Some(key), err);
-        std::fs::create_dir_all(&self.temp_dir).map_err(io_error)?;
-        let opened = Arc::new(paths::open_dir(root, TEMP_DIR).map_err(io_error)?);
+        // `.storage/` holds temporary files and the signing key: its owner's alone, whatever the umask.
+        let reserved = paths::make_dir(root, RESERVED_DIR, RESERVED_DIR_MODE).map_err(io_error)?;
+        refuse_if_others_can_write(&reserved, &self.root.join(RESERVED_DIR), "reserved directory")?;
+        let opened = Arc::new(paths::make_dir(&reserved, "tmp", RESERVED_DIR_MODE).map_err(io_error)?);
         Ok(self.temp_fd.get_or_init(|| opened))
     }
 
@@ -618,6 +631,36 @@ fn object_meta(key: &str, meta: &std::fs::Metadata, md5: Option<&str>) -> Object
         }
     };
     ObjectMeta::new(key, meta.len(), DateTime::<Utc>::from(modified), Some(etag))
+}
+
+/// Make a missing root (and its parents) with mode 0755 whatever the umask: a root others can write is refused.
+fn create_root(location: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(location)?;
+    std::fs::set_permissions(location, std::fs::Permissions::from_mode(ROOT_MODE))
+}
+
+/// Refuse a root or `.storage/` that group or others can write, as ssh's `StrictModes` refuses such a home: another
+/// local user could plant public files there, delete private ones, or swap the signing key.
+fn refuse_if_others_can_write(dir: &OwnedFd, path: &Path, what: &str) -> Result<()> {
+    let stat = rustix::fs::fstat(dir).map_err(|err| {
+        Error::configuration(
+            "the fs backend",
+            format!("cannot read the mode of the {what} `{}`: {err}", path.display()),
+        )
+    })?;
+    let mode = stat.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
+        let path = path.display();
+        return Err(Error::configuration(
+            "the fs backend",
+            format!(
+                "the {what} `{path}` can be written by group or others (mode {mode:o}), so another local user could \
+                 plant, delete or swap files in it; run `chmod go-w {path}`"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn remove_stale_temp_files(temp_dir: &Path, older_than: Duration) {

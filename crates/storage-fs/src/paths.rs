@@ -90,16 +90,14 @@ impl Entry {
         let (parents, name) = split(key);
         let mut dir = rustix::io::dup(root).map_err(|err| map_error(key, err.into()))?;
         for component in parents.split('/').filter(|c| !c.is_empty()) {
-            match rustix::fs::mkdirat(&dir, component, Mode::from_raw_mode(mode.unwrap_or(0o777))) {
-                Ok(()) | Err(Errno::EXIST) => {}
-                Err(err) => return Err(map_error(key, err.into())),
-            }
-            dir = open_dir(&dir, component).map_err(|err| match err.raw_os_error() {
-                // A file where a directory is needed: the key cannot be created, as on a file system.
-                Some(code) if code == Errno::NOTDIR.raw_os_error() => {
-                    Error::already_exists(NAME, key).with_source("a file is where a directory of the name must be")
+            dir = make_dir(&dir, component, mode.unwrap_or(DEFAULT_DIR_MODE)).map_err(|err| {
+                match err.raw_os_error() {
+                    // A file where a directory is needed: the key cannot be created, as on a file system.
+                    Some(code) if code == Errno::NOTDIR.raw_os_error() => {
+                        Error::already_exists(NAME, key).with_source("a file is where a directory of the name must be")
+                    }
+                    _ => map_error(key, err),
                 }
-                _ => map_error(key, err),
             })?;
         }
         Ok(Entry { dir, name: name.to_owned() })
@@ -118,6 +116,24 @@ impl Entry {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+/// The mode of a key's directory when no `dir_mode` is set: others may list and read it, never write to it.
+pub(crate) const DEFAULT_DIR_MODE: u32 = 0o755;
+
+/// The directory `name` in `parent`, open, created with exactly `mode` where missing, whatever the process umask:
+/// it is made private first and given its mode through its own descriptor, so it is never wider for a moment.
+pub(crate) fn make_dir(parent: &OwnedFd, name: &str, mode: u32) -> io::Result<OwnedFd> {
+    let created = match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) => true,
+        Err(Errno::EXIST) => false,
+        Err(err) => return Err(err.into()),
+    };
+    let dir = open_dir(parent, name)?;
+    if created {
+        rustix::fs::fchmod(&dir, Mode::from_raw_mode(mode))?;
+    }
+    Ok(dir)
 }
 
 /// Open a directory beneath `dir`, for `*at` calls and reading. A symbolic link anywhere on the way is `ELOOP`

@@ -44,7 +44,8 @@ impl Service {
     /// Answer a form POST: 400 for a malformed form, a key that is not a name, or a wrong type or checksum; 403 for
     /// a tampered or expired policy or a key it does not allow; 413 as soon as the file passes the maximum, or, before
     /// any signature is checked, once a part header passes 8 KiB, a field 16 KiB, the fields 64 (or 64 KiB in all);
-    /// 412 for a taken name under a create-only policy; then the policy's success answer.
+    /// 408 when the fields and the file's part header have not all arrived by the form deadline; 412 for a taken name
+    /// under a create-only policy; then the policy's success answer.
     pub(crate) async fn accept_form<B>(&self, headers: &HeaderMap, body: B) -> Response<ResponseBody>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -65,9 +66,11 @@ impl Service {
             multer::Multipart::with_constraints(chunks, boundary, multer::Constraints::new().size_limit(limits));
         let mut fields: Vec<(String, String)> = Vec::new();
         let mut before_file = 0;
+        // Everything before the signature is checked arrives by this instant, however it trickles in.
+        let deadline = tokio::time::Instant::now() + self.form_deadline;
         loop {
             meter.allow(FormLimit::PartHeader, MAX_PART_HEADER_BYTES);
-            let field = match meter.bounded(form.next_field()).await {
+            let field = match meter.bounded(deadline, form.next_field()).await {
                 Ok(Ok(Some(field))) => field,
                 Ok(Ok(None)) => return refused(StatusCode::BAD_REQUEST, "the form has no file part"),
                 Ok(Err(err)) => return meter.refusal(&err),
@@ -87,7 +90,7 @@ impl Service {
             }
             let name = field.name().unwrap_or_default().to_owned();
             meter.allow(FormLimit::Field, MAX_FIELD_BYTES + MAX_PART_HEADER_BYTES);
-            match meter.bounded(field.text()).await {
+            match meter.bounded(deadline, field.text()).await {
                 Ok(Ok(text)) => {
                     // As for headers: what arrived at once was read whole, so the fields' sizes are added up too.
                     before_file += header_bytes + text.len();
@@ -188,6 +191,8 @@ enum FormLimit {
     BeforeFile,
     /// The whole form, once the policy is verified.
     Body,
+    /// The time the fields and the file's part header may take to arrive.
+    Deadline,
 }
 
 impl FormLimit {
@@ -197,6 +202,12 @@ impl FormLimit {
             FormLimit::Field => "a form field is longer than 16 KiB",
             FormLimit::BeforeFile => "the form carries more than 64 KiB before its file",
             FormLimit::Body => "the form is larger than its policy allows",
+            FormLimit::Deadline => {
+                return refused(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the form's fields and file header did not arrive in time; send the form at once",
+                );
+            }
         };
         refused(StatusCode::PAYLOAD_TOO_LARGE, why)
     }
@@ -279,17 +290,18 @@ impl BodyMeter {
         })
     }
 
-    /// `step` (a step of multer before the file), or the limit that stopped the body if it waits for more past it.
-    async fn bounded<T>(&self, step: impl Future<Output = T>) -> Result<T, FormLimit> {
+    /// `step` (a step of multer before the file), or the limit that stopped the body if it waits for more past it,
+    /// or [`FormLimit::Deadline`] if it has not ended by `deadline`.
+    async fn bounded<T>(&self, deadline: tokio::time::Instant, step: impl Future<Output = T>) -> Result<T, FormLimit> {
         let mut step = std::pin::pin!(step);
-        futures::future::poll_fn(|cx| match step.as_mut().poll(cx) {
+        let step = futures::future::poll_fn(|cx| match step.as_mut().poll(cx) {
             Poll::Ready(output) => Poll::Ready(Ok(output)),
             Poll::Pending => match self.state().stalled {
                 Some(limit) => Poll::Ready(Err(limit)),
                 None => Poll::Pending,
             },
-        })
-        .await
+        });
+        tokio::time::timeout_at(deadline, step).await.unwrap_or(Err(FormLimit::Deadline))
     }
 
     /// The answer to a form multer could not read: the limit it passed, else a malformed form.

@@ -4,9 +4,9 @@
 //! mounted in an axum app (`Router::new().fallback_service(service)`) or served on its own.
 //!
 //! - `GET`/`HEAD` of a signed URL: 200 with the bytes (206 for a `Range`), the stored or overridden
-//!   `Content-Type` and `Content-Disposition`, `X-Content-Type-Options: nosniff`, and a sandboxing
-//!   `Content-Security-Policy` for types a browser would run script in (decided on the parsed type by
-//!   `storage_core::ServedType`); a stored type that is not exactly one media type is sent as
+//!   `Content-Type` (normalized) and `Content-Disposition`, `X-Content-Type-Options: nosniff`, and a sandboxing
+//!   `Content-Security-Policy` on every answer, fuller for types a browser would run script in (decided on the
+//!   parsed type by `storage_core::ServedType`); a stored type that is not exactly one media type is sent as
 //!   `application/octet-stream`, as an attachment;
 //! - `PUT` of a signed upload URL: stores the body under exactly that name, create-only when the URL says so (412
 //!   when taken), with the signed content type and ACL (403 when the request's content type differs, 400 when it
@@ -58,13 +58,28 @@ struct Service {
     /// The path part of the signer's base URL, e.g. `/files/`.
     base_path: String,
     public_cache_control: Option<HeaderValue>,
+    /// How long after a form POST begins its fields and its file's part header may arrive (before the signature is
+    /// checked, nothing more may hold the request).
+    form_deadline: std::time::Duration,
 }
+
+/// The default of [`SignedUrlService::with_form_deadline`].
+const FORM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl SignedUrlService {
     /// A service for `storage`'s URLs, verified with `signer` (the one the storage signs with).
     pub fn new(storage: Storage, signer: UrlSigner) -> Self {
         let base_path = base_path(signer.base_url());
-        Self(std::sync::Arc::new(Service { storage, signer, base_path, public_cache_control: None }))
+        let form_deadline = FORM_DEADLINE;
+        Self(std::sync::Arc::new(Service { storage, signer, base_path, public_cache_control: None, form_deadline }))
+    }
+
+    /// How long after a form POST begins its policy fields and its file's part header may take to arrive, all of
+    /// them (20 s by default); a form still sending them then is answered 408. The file itself has no deadline.
+    pub fn with_form_deadline(self, deadline: std::time::Duration) -> Self {
+        let mut service = std::sync::Arc::unwrap_or_clone(self.0);
+        service.form_deadline = deadline;
+        Self(std::sync::Arc::new(service))
     }
 
     /// `Cache-Control` for objects served without a signature (public ones) that carry none of their own, e.g.
@@ -223,10 +238,8 @@ impl Service {
             .status(if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK })
             .header(header::CONTENT_LENGTH, reader.range.end - reader.range.start)
             .header(header::ACCEPT_RANGES, "bytes")
-            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-        if served.active {
-            response = response.header(header::CONTENT_SECURITY_POLICY, storage_core::content_type::SANDBOX_POLICY);
-        }
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            .header(header::CONTENT_SECURITY_POLICY, served.content_security_policy());
         if range.is_some() {
             let content_range = format!("bytes {}-{}/{size}", reader.range.start, reader.range.end.saturating_sub(1));
             response = response.header(header::CONTENT_RANGE, content_range);
@@ -395,7 +408,14 @@ fn parse_range(value: &HeaderValue) -> RangeHeader {
         return RangeHeader::Ignored;
     }
     let Some((start, end)) = spec.split_once('-') else { return RangeHeader::Ignored };
-    let number = |s: &str| s.trim().parse::<u64>().ok();
+    // Digits only: `u64::from_str` would also take a `+` sign, which RFC 9110's `1*DIGIT` does not.
+    let number = |s: &str| {
+        let digits = s.trim();
+        if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<u64>().ok()
+    };
     match (start.trim().is_empty(), end.trim().is_empty()) {
         (true, false) => number(end).map_or(RangeHeader::Ignored, |n| RangeHeader::Single(ByteRange::Suffix(n))),
         (false, true) => number(start).map_or(RangeHeader::Ignored, |s| RangeHeader::Single(ByteRange::From(s))),

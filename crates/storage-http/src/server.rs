@@ -14,6 +14,13 @@
 //!   for that long is shut down gracefully (hyper's `graceful_shutdown`: h2 says GOAWAY, requests in flight finish).
 //!   hyper has no such timer for h2, whose pings a live but idle client answers; on HTTP/1.1 the header read timeout
 //!   closes an idle connection sooner.
+//! - **Body timeout** (20 s by default, nginx's `client_body_timeout` is 60 s): every request body, on HTTP/1.1 and
+//!   h2, fails once no frame has arrived for that long while the handler waits for one (tower-http's `TimeoutBody`),
+//!   so a client that declares a body and sends none is answered and closed; a slow but steady upload goes on.
+//! - **Head buffer** (`http1().max_buf_size`, 64 KiB): what hyper holds of an unfinished request head, so a thousand
+//!   clients each sending most of a huge head cannot take the server's memory.
+//! - **Shutdown grace** (20 s by default): once a connection is shut down gracefully (idle, or the server stops),
+//!   what is in flight has that long to finish before the connection is closed.
 //! - **Concurrent connections** (1024 by default): a connection beyond the limit is not accepted and waits in the
 //!   kernel's listen queue until one ends. Waiting rather than refusing serves a burst of real clients a little
 //!   later instead of failing them, and every connection held is bounded by the timeouts above, so a wait is too.
@@ -53,7 +60,14 @@ pub struct Server {
     pub max_h2_streams: u32,
     /// The largest body a request that uploads nothing (any method but `POST` and `PUT`) may send.
     pub max_body_without_upload: usize,
+    /// How long a request body may go without a frame while the handler waits for one.
+    pub body_timeout: Duration,
+    /// How long the requests in flight may take to finish once a connection is shut down gracefully.
+    pub shutdown_grace: Duration,
 }
+
+/// The most bytes hyper buffers of an HTTP/1.1 request head (its minimum is 8 KiB).
+const MAX_HEAD_BUFFER: usize = 64 * 1024;
 
 impl Default for Server {
     fn default() -> Self {
@@ -64,6 +78,8 @@ impl Default for Server {
             max_connections: 1024,
             max_h2_streams: 128,
             max_body_without_upload: 16 * 1024,
+            body_timeout: Duration::from_secs(20),
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
@@ -99,13 +115,25 @@ impl Server {
         self
     }
 
+    /// The body timeout: the longest wait for the next frame of a request body (20 s by default).
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// The shutdown grace: how long requests in flight may take once a connection is shut down (20 s by default).
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
     /// Serve `router` on `listener` until `shutdown` completes, then let the requests in flight finish.
     pub async fn serve(self, listener: TcpListener, router: axum::Router, shutdown: impl Future<Output = ()> + Send) {
         let router = router
             .layer(axum::middleware::from_fn_with_state(self.max_body_without_upload, limit_body))
             .layer(axum::middleware::map_response(close_after_refused_body));
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_timeout);
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_timeout).max_buf_size(MAX_HEAD_BUFFER);
         builder
             .http2()
             .timer(TokioTimer::new())
@@ -139,6 +167,8 @@ impl Server {
                 router: router.clone(),
                 header_timeout: self.header_timeout,
                 idle_timeout: self.idle_timeout,
+                body_timeout: self.body_timeout,
+                shutdown_grace: self.shutdown_grace,
                 stopping: stopping.clone(),
             };
             tokio::spawn(async move {
@@ -166,22 +196,34 @@ struct Connection {
     router: axum::Router,
     header_timeout: Duration,
     idle_timeout: Duration,
+    body_timeout: Duration,
+    shutdown_grace: Duration,
     stopping: watch::Receiver<bool>,
 }
 
 impl Connection {
     /// Serve `tcp` until either side closes it, its first request has not begun within the header timeout, no request
-    /// has begun for the idle timeout, or the server stops (in the last two cases the requests in flight finish).
+    /// has begun or been in flight for the idle timeout, or the server stops (in the last two cases the requests in
+    /// flight get the shutdown grace to finish).
     async fn serve(mut self, tcp: TcpStream) {
         // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each.
         let _ = tcp.set_nodelay(true);
         let started = Arc::new(Notify::new());
+        // Each request holds a clone until its response body is dropped: more than one means one is in flight.
+        let in_flight = Arc::new(());
         let service = {
-            let (started, router) = (started.clone(), self.router.clone());
+            // Weak, so the service itself does not count as a request in flight.
+            let (started, router, in_flight) = (started.clone(), self.router.clone(), Arc::downgrade(&in_flight));
+            let body_timeout = self.body_timeout;
             hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 started.notify_one();
                 let mut router = router.clone();
-                async move { Ok::<_, Infallible>(router.call(request.map(Body::new)).await.into_response()) }
+                let request = request.map(|body| Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, body)));
+                let held = in_flight.upgrade();
+                async move {
+                    let response = router.call(request).await.into_response();
+                    Ok::<_, Infallible>(response.map(|body| holding(body, held)))
+                }
             })
         };
         let connection = self.builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
@@ -198,12 +240,19 @@ impl Connection {
                 _ = connection.as_mut() => return,
                 // A request began: the idle time starts again.
                 () = started.notified() => continue,
-                () = tokio::time::sleep(self.idle_timeout) => break,
+                // A long download or upload is not idle: the time starts again while one is in flight.
+                () = tokio::time::sleep(self.idle_timeout) => {
+                    if Arc::strong_count(&in_flight) > 1 {
+                        continue;
+                    }
+                    break;
+                }
                 _ = self.stopping.wait_for(|stop| *stop) => break,
             }
         }
         connection.as_mut().graceful_shutdown();
-        let _ = connection.await;
+        // Bounded: a request whose client stopped reading (or sending) must not hold the connection after it.
+        let _ = tokio::time::timeout(self.shutdown_grace, connection).await;
     }
 }
 
@@ -214,6 +263,14 @@ async fn close_after_refused_body(mut response: Response) -> Response {
         response.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
     }
     response
+}
+
+/// `body`, holding `token` until it is dropped: once sent whole, or with its connection.
+fn holding(body: Body, token: Option<Arc<()>>) -> Body {
+    Body::new(http_body_util::BodyExt::map_err(body, move |err| {
+        let _held = &token;
+        err
+    }))
 }
 
 /// Answer 413 to a request that uploads nothing yet declares a body over `limit`, and cap a streamed one.

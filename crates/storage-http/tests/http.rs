@@ -18,6 +18,19 @@ async fn served_by(
     kind: &str,
     public_cache_control: Option<&str>,
 ) -> (Storage, Option<tempfile::TempDir>) {
+    served_with(server, kind, |service| match public_cache_control {
+        Some(value) => service.with_public_cache_control(value),
+        None => service,
+    })
+    .await
+}
+
+/// [`served_by`], its service set up by `configure`.
+async fn served_with(
+    server: Server,
+    kind: &str,
+    configure: impl FnOnce(SignedUrlService) -> SignedUrlService,
+) -> (Storage, Option<tempfile::TempDir>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let signer = UrlSigner::new(format!("http://127.0.0.1:{port}/files/"), SigningKey::generate());
@@ -39,10 +52,7 @@ async fn served_by(
         }
         _ => (storage_memory::MemoryBackend::with_signer(signer.clone()).storage(), None),
     };
-    let mut service = SignedUrlService::new(storage.clone(), signer);
-    if let Some(value) = public_cache_control {
-        service = service.with_public_cache_control(value);
-    }
+    let service = configure(SignedUrlService::new(storage.clone(), signer));
     let app = axum::Router::new().fallback_service(service);
     tokio::spawn(server.serve(listener, app, std::future::pending()));
     (storage, dir)
@@ -153,6 +163,12 @@ async fn every_size_and_range_comes_back_exact() {
             let partial = get(&url, &[("range", range)]).await;
             assert_eq!(partial.status(), 206, "{kind}: {range}");
             assert!(partial.bytes().await.unwrap() == expected, "{kind}: {range} differs");
+        }
+        // A range that is not digits only is invalid, so ignored: the whole object.
+        for range in ["bytes=+1-2", "bytes=1-+2", "bytes=-+5", "bytes=+5-"] {
+            let whole = get(&url, &[("range", range)]).await;
+            assert_eq!(whole.status(), 200, "{kind}: {range}");
+            assert!(whole.bytes().await.unwrap() == data, "{kind}: {range}: not the whole object");
         }
         let empty = get(&link("empty.bin").await, &[]).await;
         assert_eq!((empty.status().as_u16(), header(&empty, "content-length")), (200, "0"), "{kind}");
@@ -304,6 +320,49 @@ async fn without_acls_only_a_storage_declared_public_serves_plain_urls() {
     }
 }
 
+/// Every signed or public answer is sandboxed, whatever the type: the types a denylist of active ones once missed
+/// get the fuller policy, an image the sandbox alone (so a browser's own media document still loads it), and the type
+/// is sent as parsed, not as stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_served_type_is_sandboxed_and_normalized() {
+    const FULL: &str = storage_core::content_type::SANDBOX_POLICY;
+    let cases = [
+        ("text/vnd.wap.wml", "text/vnd.wap.wml", FULL),
+        ("application/hta", "application/hta", FULL),
+        ("application/futuresplash", "application/futuresplash", FULL),
+        ("text/x-sgml", "text/x-sgml", FULL),
+        ("x-world/x-vrml", "x-world/x-vrml", FULL),
+        ("IMAGE/PNG", "image/png", "sandbox"),
+        ("video/mp4", "video/mp4", "sandbox"),
+        ("Text/Plain;Charset=\"utf-8\"", "text/plain; charset=utf-8", "sandbox"),
+        ("text/plain;a=\"b c\"", "text/plain; a=\"b c\"", "sandbox"),
+    ];
+    for kind in ["fs", "memory"] {
+        let (storage, _dir) = served(kind, None).await;
+        for (stored, sent, policy) in cases {
+            let options = SaveOptions::default().with_content_type(stored).with_acl(Acl::PublicRead);
+            let name = storage.save_with("file", "<script>alert(1)</script>", options).await.unwrap();
+            let signed = storage.temporary_url(&name, Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+            for url in [signed, storage.url(&name).await.unwrap()] {
+                let response = get(&url, &[]).await;
+                assert_eq!(response.status(), 200, "{kind} {stored}");
+                assert_eq!(header(&response, "content-security-policy"), policy, "{kind} {stored} {url}");
+                assert_eq!(header(&response, "content-type"), sent, "{kind} {stored}");
+            }
+        }
+    }
+    let memory = storage_memory::MemoryBackend::new();
+    let storage = memory.storage();
+    for (stored, sent, policy) in cases {
+        let options = SaveOptions::default().with_content_type(stored);
+        let name = storage.save_with("file", "<script>alert(1)</script>", options).await.unwrap();
+        let url = storage.temporary_url(&name, Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+        let answer = memory.fetch("GET", &url, &[], bytes::Bytes::new());
+        assert_eq!(answer.header("content-security-policy"), Some(policy), "memory fetch {stored}");
+        assert_eq!(answer.header("content-type"), Some(sent), "memory fetch {stored}");
+    }
+}
+
 /// One GET or HEAD with its conditional headers, and the status RFC 9110 §13.2.2 orders (`E` is the object's ETag,
 /// `LM` its Last-Modified, `OLD` a date before it, `NEW` one after).
 const PRECONDITIONS: &[(&[(&str, &str)], u16)] = &[
@@ -327,6 +386,9 @@ const PRECONDITIONS: &[(&[(&str, &str)], u16)] = &[
     (&[("if-none-match", "\"other\", *")], 304),
     (&[("if-modified-since", "LM")], 304),
     (&[("if-modified-since", "OLD")], 200),
+    // A date later than the server's clock is invalid, so ignored (RFC 9110 §13.1.3).
+    (&[("if-modified-since", "NEW")], 200),
+    (&[("if-modified-since", "Fri, 01 Jan 9999 00:00:00 GMT")], 200),
     (&[("if-none-match", "\"other\""), ("if-modified-since", "LM")], 200),
     (&[("if-match", "\"other\""), ("if-none-match", "E")], 412),
     (&[("if-unmodified-since", "OLD"), ("if-none-match", "E")], 412),
@@ -523,4 +585,130 @@ async fn an_h2_connection_idle_after_its_requests_is_closed() {
     // The client answers every ping, so only the server's idle timeout can end the connection.
     let ended = tokio::time::timeout(Duration::from_secs(30), connection).await;
     assert!(ended.is_ok(), "an h2 connection with no request for its idle timeout is closed by the server");
+}
+
+/// The head of a form POST to `address` that declares a body of `length` bytes.
+fn form_head(address: &str, length: usize) -> String {
+    format!(
+        "POST /files/ HTTP/1.1\r\nHost: {address}\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
+/// The first bytes the server sends on `connection` (none if it closes it), or `None` if it sends nothing within
+/// `bound`.
+async fn first_answer(connection: &mut tokio::net::TcpStream, bound: Duration) -> Option<String> {
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(bound, tokio::io::AsyncReadExt::read(connection, &mut answer)).await.ok()?;
+    Some(String::from_utf8_lossy(&answer[..read.unwrap_or(0)]).into_owned())
+}
+
+/// A client that declares a body and sends none is answered or closed once the body timeout passes, on a form POST
+/// and on a PUT link, while an upload that sends a chunk every half timeout, longer in all than the timeout, is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_closed_within_the_body_timeout_while_a_slow_steady_upload_succeeds() {
+    use tokio::io::AsyncWriteExt;
+    let timeout = Duration::from_secs(2);
+    let (storage, _url, address, _target) = served_file(Server::default().with_body_timeout(timeout), "x").await;
+    let put = storage.temporary_url("steady.bin", Duration::from_secs(600), UrlOptions::put()).await.unwrap();
+    let (_, put_target) = address_and_target(&put);
+    let put_head =
+        |length: usize| format!("PUT {put_target} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {length}\r\n\r\n");
+
+    let mut stalled = Vec::new();
+    for head in [form_head(&address, 100), put_head(100)] {
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        connection.write_all(head.as_bytes()).await.unwrap();
+        stalled.push((head, connection));
+    }
+    let mut steady = tokio::net::TcpStream::connect(&address).await.unwrap();
+    steady.write_all(put_head(5).as_bytes()).await.unwrap();
+    for byte in b"abcde" {
+        tokio::time::sleep(timeout / 2).await;
+        steady.write_all(&[*byte]).await.unwrap();
+    }
+    let answer = first_answer(&mut steady, Duration::from_secs(30)).await.expect("the steady upload is answered");
+    assert!(answer.starts_with("HTTP/1.1 201"), "a slow but steady upload is stored: {answer}");
+    assert_eq!(storage.read("steady.bin").await.unwrap().as_ref(), b"abcde");
+    // The steady upload took 2.5 timeouts: the stalled ones have long been answered or closed (bounded generously).
+    for (head, mut connection) in stalled {
+        let answer = first_answer(&mut connection, Duration::from_secs(30)).await;
+        assert!(answer.is_some(), "a stalled body holds its connection: {head}");
+        assert!(!answer.unwrap().starts_with("HTTP/1.1 2"), "a stalled upload is not stored: {head}");
+    }
+}
+
+/// Connections whose bodies stall are closed, so with every slot held by one a new client is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_on_every_connection_slot_shut_out_no_client() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::default().with_max_connections(2).with_body_timeout(Duration::from_secs(1));
+    let (_storage, url, address, target) = served_file(server, "served").await;
+    let get_request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        // An answered request first proves the connection holds a slot; then a form whose body never comes.
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        connection.write_all(get_request.as_bytes()).await.unwrap();
+        let answer = first_answer(&mut connection, Duration::from_secs(30)).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        connection.write_all(form_head(&address, 100).as_bytes()).await.unwrap();
+        held.push(connection);
+    }
+    let served = tokio::time::timeout(Duration::from_secs(30), get(&url, &[])).await;
+    let response = served.expect("a client is served while stalled bodies hold every slot");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "served");
+}
+
+/// A form that trickles its fields, each byte within the body timeout, is answered 408 at the form deadline: nothing
+/// holds a request for long before its signature is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_trickling_its_fields_is_refused_at_the_form_deadline() {
+    use tokio::io::AsyncWriteExt;
+    let deadline = Duration::from_secs(2);
+    let server = Server::default().with_body_timeout(Duration::from_secs(10));
+    let (storage, _dir) = served_with(server, "memory", |service| service.with_form_deadline(deadline)).await;
+    let (address, _) = address_and_target(&storage.url("any").await.unwrap());
+    let (reader, mut writer) = tokio::net::TcpStream::connect(&address).await.unwrap().into_split();
+    let answered = tokio::spawn(async move {
+        let mut reader = reader;
+        let mut answer = vec![0; 4096];
+        let read = tokio::io::AsyncReadExt::read(&mut reader, &mut answer).await.unwrap_or(0);
+        String::from_utf8_lossy(&answer[..read]).into_owned()
+    });
+    writer.write_all(form_head(&address, 10_000).as_bytes()).await.unwrap();
+    writer.write_all(b"--B\r\ncontent-disposition: form-data; name=\"policy\"\r\n\r\n").await.unwrap();
+    // A byte every 250 ms, far within the body timeout, for at most ten deadlines.
+    for _ in 0..80 {
+        if answered.is_finished() || writer.write_all(b"a").await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(answered.is_finished(), "the form was still read ten deadlines after it began");
+    let answer = answered.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive in time"), "{answer}");
+}
+
+/// Over h2 too: a stream whose body never comes is answered at the body timeout, and the connection, idle after it,
+/// is closed rather than held open by the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_stream_whose_body_never_comes_does_not_hold_its_connection() {
+    let server = Server::default().with_idle_timeout(Duration::from_secs(1)).with_body_timeout(Duration::from_secs(1));
+    let (storage, _url, address, _target) = served_file(server, "hello").await;
+    let put = storage.temporary_url("never.bin", Duration::from_secs(600), UrlOptions::put()).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let never = futures::stream::pending::<Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>>();
+    let request = http::Request::put(put).body(http_body_util::StreamBody::new(never)).unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request)).await;
+    let answer = answer.expect("a stream whose body never comes is answered");
+    assert!(answer.is_err() || !answer.unwrap().status().is_success(), "nothing is stored");
+    let ended = tokio::time::timeout(Duration::from_secs(30), connection).await;
+    assert!(ended.is_ok(), "the connection is closed once idle, the stalled stream ended");
 }

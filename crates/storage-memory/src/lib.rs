@@ -288,8 +288,8 @@ fn percent_decode(path: &str) -> String {
 }
 
 /// The answer to a GET of `object`: its preconditions first (RFC 9110's order, as storage-http decides them), then
-/// the object with its type as `ServedType` presents it (sandboxed when active, an unparsable one downloaded as
-/// `application/octet-stream`), as storage-http answers.
+/// the object with its type as `ServedType` presents it (normalized, always sandboxed and more so when active, an
+/// unparsable one downloaded as `application/octet-stream`), as storage-http answers.
 fn get_response(
     key: &str,
     object: Object,
@@ -308,11 +308,9 @@ fn get_response(
     let served = ServedType::of(content_type.as_deref());
     let disposition = if served.force_attachment { Some("attachment".to_owned()) } else { disposition };
     let mut headers = vec![("etag".to_owned(), object.etag.clone())];
+    headers.push(("content-security-policy".to_owned(), served.content_security_policy().to_owned()));
     headers.push(("content-type".to_owned(), served.content_type));
     headers.extend(disposition.map(|v| ("content-disposition".to_owned(), v)));
-    if served.active {
-        headers.push(("content-security-policy".to_owned(), storage_core::content_type::SANDBOX_POLICY.to_owned()));
-    }
     Response { status: 200, headers, body: object.data }
 }
 

@@ -1,5 +1,6 @@
 //! File modes follow ACLs: private files are 0600 and public ones 0644 whatever the process umask, `set_acl` flips
-//! the mode, and a private file is never readable by others, not even as a temporary file half written.
+//! the mode, and a private file is never readable by others, not even as a temporary file half written. Directories
+//! are 0755 (or `dir_mode`), `.storage/` 0700, and a root or `.storage/` that others can write is refused.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -60,6 +61,20 @@ async fn check_modes(root: &Path) {
     assert_eq!(mode(&root.join("public/bytes.txt")), 0o600, "made private");
     storage.rename("public/bytes.txt", "moved/bytes.txt").await.unwrap();
     assert_eq!(mode(&root.join("moved/bytes.txt")), 0o600, "a rename keeps the mode");
+
+    // Directories too: no other user may write in them, whatever the umask.
+    storage.save("deep/er/still.txt", "d").await.unwrap();
+    for dir in ["private", "public", "moved", "deep", "deep/er"] {
+        assert_eq!(mode(&root.join(dir)), 0o755, "{dir}/");
+    }
+    for dir in [RESERVED_DIR.to_owned(), format!("{RESERVED_DIR}/tmp")] {
+        assert_eq!(mode(&root.join(&dir)), 0o700, "{dir}/ is its owner's alone");
+    }
+    let custom = FsBackend::new(root).unwrap().with_dir_mode(0o750).storage();
+    custom.save("custom/nested/a.txt", "c").await.unwrap();
+    for dir in ["custom", "custom/nested"] {
+        assert_eq!(mode(&root.join(dir)), 0o750, "{dir}/ has the dir_mode asked for");
+    }
 }
 
 /// A private save whose stream has not given its first byte yet: its temporary file is already 0600.
@@ -88,6 +103,13 @@ async fn check_a_private_temp_file_is_never_readable_by_others(root: &Path) {
     assert_eq!(mode(&root.join("secret.txt")), 0o600);
 }
 
+/// A root as its administrator makes it, 0755: under umask 0 a temporary directory is 0777, which the backend refuses.
+fn root_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 /// Under the process umask: in a normal run the inherited one, in a child of
 /// `modes_follow_acls_under_umask_0_and_022` the one it set.
 #[test]
@@ -95,9 +117,9 @@ fn modes_follow_acls_under_the_process_umask() {
     if let Ok(umask) = std::env::var(UMASK) {
         assert_eq!(current_umask(), u32::from_str_radix(&umask, 8).unwrap(), "the child runs under its umask");
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = root_dir();
     runtime().block_on(check_modes(dir.path()));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = root_dir();
     runtime().block_on(check_a_private_temp_file_is_never_readable_by_others(dir.path()));
 }
 
@@ -115,5 +137,31 @@ fn modes_follow_acls_under_umask_0_and_022() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "umask {umask}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
         assert!(stdout.contains("1 passed"), "umask {umask}: the check ran: {stdout}");
+    }
+}
+
+/// A root or `.storage/` that group or others can write is refused when the backend opens it, with the command that
+/// fixes it, as ssh's `StrictModes` refuses such a home.
+#[test]
+fn a_root_or_reserved_directory_others_can_write_is_refused_with_the_fix() {
+    let set_mode =
+        |path: &Path, mode: u32| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    FsBackend::new(&root).unwrap();
+    let reserved = root.join(RESERVED_DIR);
+    for (path, loose, what) in
+        [(&reserved, 0o770, "reserved directory"), (&reserved, 0o703, "reserved directory"), (&root, 0o777, "root")]
+    {
+        let strict = mode(path);
+        set_mode(path, loose);
+        let err = FsBackend::new(&root).expect_err("a directory others can write is refused");
+        assert_eq!(err.kind(), storage_core::ErrorKind::Configuration, "{err}");
+        let message = err.to_string();
+        assert!(message.contains(&format!("the {what} `{}`", path.display())), "{message}");
+        assert!(message.contains(&format!("run `chmod go-w {}`", path.display())), "{message}");
+        assert!(FsBackend::without_attributes(&root).is_err(), "refused without attributes too");
+        set_mode(path, strict);
+        FsBackend::new(&root).expect("accepted again once fixed");
     }
 }
