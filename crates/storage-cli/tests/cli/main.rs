@@ -5,6 +5,7 @@ mod expiry;
 mod forms;
 mod migrate;
 mod mirror;
+mod newcomer;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
