@@ -3,10 +3,9 @@
 //! of exit codes and output shapes. A command the README gains without a row here fails the test.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-use crate::{Rgw, backends, free_port, http, stderr, stdout};
+use crate::{Rgw, backends, free_port, http, serve_until_ready, stderr, stdout};
 
 const README: &str = include_str!("../../../../README.md");
 /// The section whose ```sh blocks are the session.
@@ -254,31 +253,13 @@ impl Session {
     /// `serve` (stopped after two minutes at the latest, should the test die) serves the session's last link.
     fn check_serves(&self, args: &[&str]) -> Result<(), String> {
         let link = self.last_link.clone().ok_or("no link was printed before `serve`")?;
-        let mut child = self
-            .command(&[args, &["--serve-for", "2m"]].concat())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let client = http();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = client.status(&link) {
-                break Ok(status);
-            }
-            if let Ok(Some(exit)) = child.try_wait() {
-                break Err(format!("`serve` exited ({exit}) before serving {link}"));
-            }
-            if Instant::now() > deadline {
-                break Err(format!("`serve` did not answer {link} within 30 s"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let (mut child, client) = serve_until_ready(self.command(&[args, &["--serve-for", "2m"]].concat()), &link);
+        let status = client.status(&link);
         let _ = child.kill();
         let _ = child.wait();
-        match status? {
-            200 => Ok(()),
-            other => Err(format!("`serve` answered {other} for the session's link {link}")),
+        match status {
+            Some(200) => Ok(()),
+            other => Err(format!("`serve` answered {other:?} for the session's link {link}")),
         }
     }
 }
