@@ -178,7 +178,7 @@ impl Session {
         // The built-in default's links and `serve` on a fresh port rather than 8000.
         env.push(("STORAGE_DEFAULT_BASE_URL".to_owned(), format!("http://127.0.0.1:{}/", free_port())));
         vars.insert("DEMO".to_owned(), demo);
-        let mut session = Session { dir, env, storage, vars, last_link: None };
+        let session = Session { dir, env, storage, vars, last_link: None };
         let stored = session.run(&["put", "old.txt"]);
         assert!(stored.status.success(), "store old.txt: {}", stderr(&stored));
         session
