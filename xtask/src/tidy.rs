@@ -83,6 +83,30 @@ fn architecture_code_map_names_every_crate() {
     assert!(missing.is_empty(), "docs/architecture.md has no code-map entry for {missing:?}");
 }
 
+/// A newcomer opening any library crate's docs first reads what it is, how to get a `Storage` from it, and where the
+/// README's Quickstart is (the workspace's `repository` URL, so moving the repository finds every front page).
+#[test]
+fn every_library_front_page_says_how_to_get_a_storage_and_links_the_quickstart() {
+    let manifest = read(&workspace_root().join("Cargo.toml"));
+    let repository = manifest.lines().find_map(|line| line.strip_prefix("repository = ")).expect("a repository URL");
+    let quickstart = format!("]({}#quickstart-the-library)", repository.trim_matches('"'));
+    let crates = fs::read_dir(workspace_root().join("crates")).expect("crates/").flatten();
+    let mut offenders = Vec::new();
+    for library in crates.map(|entry| entry.path().join("src/lib.rs")).filter(|path| path.exists()) {
+        let front: Vec<String> = read(&library).lines().take(5).map(str::to_owned).collect();
+        let says = |what: &str| front.iter().any(|line| line.starts_with("//!") && line.contains(what));
+        // The way to a `Storage` is one line naming it with the call in a code span.
+        let way_to_storage = front.iter().any(|line| line.contains("`Storage`") && line.contains("("));
+        if !way_to_storage || !says(&quickstart) {
+            offenders.push(library);
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "start these front pages with what the crate is, a one-line way to get a `Storage` and a link to {quickstart}: {offenders:?}"
+    );
+}
+
 #[test]
 fn ci_runs_the_readme_test_command() {
     let readme = read(&workspace_root().join("README.md"));

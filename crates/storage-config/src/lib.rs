@@ -1,6 +1,10 @@
-//! Named storages (`[storages.NAME]`), storage URLs, the embedded default, and turning them into `Storage`s: the
-//! configuration the `storage` command reads, as a library an app builds its storages from (Django's `STORAGES`, in
-//! TOML). It needs no command-line crate.
+//! Named storages from `storage.toml` (Django's `STORAGES`, in TOML), storage URLs and the embedded default.
+//!
+//! A `Storage` by name: `config.storage("default")` gives its settings, `.build("default", dir)?.storage` the handle.
+//! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in.
+//!
+//! This is the configuration the `storage` command reads, as a library an app builds its storages from; it needs no
+//! command-line crate.
 //!
 //! ```
 //! let config: storage_config::Config = toml::from_str(r#"

@@ -1,5 +1,8 @@
 //! The behaviour suite every backend runs: one registry of cases, one `#[test]` per case per backend.
 //!
+//! A case's `Storage`, over its fresh backend: `let storage = fixture.storage();`.
+//! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in.
+//!
 //! A backend crate runs the whole suite in one line, from a factory that returns a fresh, isolated [`Fixture`]:
 //!
 //! ```text

@@ -1,5 +1,7 @@
-//! One API to store files on S3, on the local disk or in memory: the backend trait, and the policy every backend
-//! shares (naming, overwrite, URL signing).
+//! One API to store files on S3, on the local disk or in memory: the `Storage` handle, the backend trait, and the
+//! policy every backend shares (naming, overwrite, URL signing).
+//! A `Storage` comes from a backend crate: `let storage = storage_memory::MemoryBackend::new().storage();`.
+//! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in.
 //!
 //! # Two layers
 //!

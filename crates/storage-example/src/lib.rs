@@ -1,5 +1,7 @@
-//! The example app: documents with a public and a private file, a login, and a download route that checks the user
-//! and redirects to a link that expires — the seed's Django app, on any backend, chosen by configuration alone.
+//! The example app: documents with a public and a private file, a login, and private downloads through links that
+//! expire, on any backend, chosen by configuration alone. Run it: `cargo run -p storage-example -- --config FILE`.
+//! Its two `Storage`s: `let app = AppState::from_config(&config, data_dir)?;`, then `app.public`, `app.private`.
+//! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in.
 //!
 //! The walk-through is `docs/guides/private-files.md`; its code blocks are compiled and run as tests of this crate.
 
@@ -7,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,6 +80,9 @@ pub struct AppSettings {
     /// The users who may log in.
     #[serde(default)]
     pub users: Vec<UserConfig>,
+    /// The directory relative storage locations are in, relative to the configuration file, kept across runs.
+    /// Default: a fresh temporary directory, removed when the app stops, so a demo run leaves nothing behind.
+    pub data_dir: Option<String>,
 }
 
 /// A user who may log in. Staff may download every private file; others only their own.
@@ -122,12 +127,75 @@ impl AppConfig {
         self.app.listen.as_deref().unwrap_or("127.0.0.1:8080")
     }
 
+    /// The directory relative storage locations are in: `app.data_dir` (relative to `config_dir`, the configuration
+    /// file's directory), or else a fresh temporary directory.
+    pub fn data_dir(&self, config_dir: &Path) -> Result<DataDir, Error> {
+        match &self.app.data_dir {
+            Some(dir) => Ok(DataDir::Configured(config_dir.join(dir))),
+            None => {
+                tempfile::Builder::new().prefix("storage-example-").tempdir().map(DataDir::Temporary).map_err(|err| {
+                    config_error(format!("cannot create a temporary data directory: {err}; set app.data_dir instead"))
+                })
+            }
+        }
+    }
+
+    /// Where each storage keeps its files, for the startup line: `public in /tmp/…/public, private in s3://b/private`.
+    pub fn file_locations(&self, data_dir: &Path) -> String {
+        let describe = |storage: &StorageConfig| -> String {
+            let storage = storage.resolved(data_dir).unwrap_or_else(|_| storage.clone());
+            let location = storage.location.as_deref().unwrap_or_default();
+            match (storage.backend.as_deref(), &storage.bucket) {
+                (Some("fs"), _) => data_dir.join(location).display().to_string(),
+                (Some("s3"), Some(bucket)) => format!("s3://{bucket}/{location}"),
+                (backend, _) => format!("{}://{location}", backend.unwrap_or("unknown")),
+            }
+        };
+        let described: Vec<String> =
+            self.storages.iter().map(|(name, storage)| format!("{name} in {}", describe(storage))).collect();
+        described.join(", ")
+    }
+
     /// The app's public origin (`scheme://host[:port]`, no path): `app.public_url`, or `http://` and the listen
     /// address.
     pub fn origin(&self) -> Result<Origin, Error> {
         match &self.app.public_url {
             Some(url) => Origin::parse(url),
             None => Origin::parse(&format!("http://{}", self.listen())),
+        }
+    }
+}
+
+/// Where relative storage locations are: `app.data_dir`, or a fresh temporary directory.
+#[derive(Debug)]
+pub enum DataDir {
+    /// `app.data_dir`, resolved against the configuration file's directory.
+    Configured(PathBuf),
+    /// A fresh temporary directory, removed when this value is dropped.
+    Temporary(tempfile::TempDir),
+}
+
+impl DataDir {
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        match self {
+            DataDir::Configured(path) => path,
+            DataDir::Temporary(dir) => dir.path(),
+        }
+    }
+}
+
+impl fmt::Display for DataDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataDir::Configured(path) => write!(f, "data dir {} (app.data_dir)", path.display()),
+            DataDir::Temporary(dir) => {
+                write!(
+                    f,
+                    "data dir {} is temporary, removed on exit (set app.data_dir to keep it)",
+                    dir.path().display()
+                )
+            }
         }
     }
 }
@@ -342,7 +410,7 @@ impl AppState {
 
     /// The seed's `SecretFileView`: a redirect to a temporary URL of the private file, if `user` may have it.
     pub async fn private_file_url(&self, user: Option<&User>, id: u64) -> Result<String, Refusal> {
-        let user = user.ok_or(Refusal::LoginRequired)?;
+        let user = user.ok_or(Refusal::LoginRequired(LoginFor::Download))?;
         let document = self.document(id).ok_or(Refusal::NotFound)?;
         // A stranger learns nothing, not even that the document exists.
         if !user.may_download(&document) {
@@ -421,11 +489,20 @@ fn csrf_field(session: &Session) -> String {
 /// The name of the CSRF token's form field.
 const CSRF_FIELD: &str = "csrf";
 
-/// Why a private download is refused.
+/// What a visitor must log in for: each route's refusal names its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFor {
+    /// Downloading a private file.
+    Download,
+    /// Uploading, through the app or straight to the storage, and adding the upload to one's documents.
+    Upload,
+}
+
+/// Why a request is refused.
 #[derive(Debug)]
 pub enum Refusal {
-    /// 403: nobody is logged in.
-    LoginRequired,
+    /// 403: nobody is logged in, and the route needs someone.
+    LoginRequired(LoginFor),
     /// 404: no such document, no private file, or not this user's to see.
     NotFound,
     /// 500: the storage could not sign.
@@ -435,7 +512,12 @@ pub enum Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
-            Refusal::LoginRequired => (StatusCode::FORBIDDEN, "log in to download private files\n").into_response(),
+            Refusal::LoginRequired(LoginFor::Download) => {
+                (StatusCode::FORBIDDEN, "log in to download private files\n").into_response()
+            }
+            Refusal::LoginRequired(LoginFor::Upload) => {
+                (StatusCode::FORBIDDEN, "log in to upload files\n").into_response()
+            }
             Refusal::NotFound => (StatusCode::NOT_FOUND, "no such file\n").into_response(),
             Refusal::Storage(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
         }
@@ -444,11 +526,17 @@ impl IntoResponse for Refusal {
 
 const SESSION_COOKIE: &str = "session";
 
-impl FromRequestParts<Arc<AppState>> for User {
+/// The logged-in user of an upload route: extracted before the form's body is read, so an anonymous upload is
+/// refused as such whatever it sends.
+#[derive(Debug)]
+struct Uploader(User);
+
+impl FromRequestParts<Arc<AppState>> for Uploader {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        state.session(&parts.headers).map(|session| session.user).ok_or(Refusal::LoginRequired)
+        let session = state.session(&parts.headers).ok_or(Refusal::LoginRequired(LoginFor::Upload))?;
+        Ok(Uploader(session.user))
     }
 }
 
@@ -456,7 +544,7 @@ impl OptionalFromRequestParts<Arc<AppState>> for User {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Option<Self>, Self::Rejection> {
-        Ok(<User as FromRequestParts<_>>::from_request_parts(parts, state).await.ok())
+        Ok(state.session(&parts.headers).map(|session| session.user))
     }
 }
 
@@ -531,7 +619,12 @@ async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap, Form(form)
 
 /// `POST /documents`: a multipart form with `csrf` first, then `title`, `public_file` and `private_file`, each file
 /// streamed into its storage as it arrives. Nothing is stored before the session's token is checked.
-async fn upload(State(app): State<Arc<AppState>>, headers: HeaderMap, user: User, mut form: Multipart) -> Response {
+async fn upload(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Uploader(user): Uploader,
+    mut form: Multipart,
+) -> Response {
     let token = match form.next_field().await {
         Ok(Some(field)) if field.name() == Some(CSRF_FIELD) => read_short_field(field, 256).await.ok(),
         _ => None,
@@ -624,7 +717,7 @@ async fn read_title(field: axum::extract::multipart::Field<'_>) -> Result<String
 /// `GET /documents/direct`: a form that uploads the private file straight to the private storage (S3, or this app's
 /// own URL service for a disk), never through the app: up to the app's upload limit, into a fresh prefix of the
 /// user's; the storage then sends the browser back to `/documents/direct/done`.
-async fn direct_upload_page(State(app): State<Arc<AppState>>, user: User) -> Response {
+async fn direct_upload_page(State(app): State<Arc<AppState>>, Uploader(user): Uploader) -> Response {
     let prefix = format!("seekrit/direct/{}/", new_session_token());
     let policy = storage_core::UploadPolicy::prefix(&prefix)
         .with_size(1..=MAX_UPLOAD_BYTES as u64)
@@ -681,7 +774,7 @@ async fn direct_upload_confirmation(
     headers: HeaderMap,
     axum::extract::Query(done): axum::extract::Query<DirectUploadKey>,
 ) -> Response {
-    let Some(session) = app.session(&headers) else { return Refusal::LoginRequired.into_response() };
+    let Some(session) = app.session(&headers) else { return Refusal::LoginRequired(LoginFor::Upload).into_response() };
     let Some(name) = app.issued_name(&session.user, &done.key) else { return Refusal::NotFound.into_response() };
     let body = format!(
         "<p>Uploaded {file}.</p><form method=\"post\" action=\"/documents/direct/done\">{csrf}\
@@ -705,7 +798,7 @@ struct DirectUploadDone {
 async fn direct_upload_done(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
-    user: User,
+    Uploader(user): Uploader,
     Form(done): Form<DirectUploadDone>,
 ) -> Response {
     if !app.is_session_csrf(&headers, &done.csrf) {

@@ -91,8 +91,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.public_url.is_some() {
         config.app.public_url = args.public_url;
     }
-    let base = args.config.parent().map(PathBuf::from).unwrap_or_default();
-    let state = AppState::from_config(&config, &base)?;
+    let config_dir = args.config.parent().map(PathBuf::from).unwrap_or_default();
+    // Dropped when the app stops, which removes a temporary data directory.
+    let data_dir = config.data_dir(&config_dir)?;
+    let state = AppState::from_config(&config, data_dir.path())?;
     if args.check {
         eprintln!("storage-example: {} is valid", args.config.display());
         return Ok(());
@@ -100,7 +102,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let address = config.listen();
     let listener =
         tokio::net::TcpListener::bind(address).await.map_err(|err| format!("cannot listen on {address}: {err}"))?;
-    eprintln!("storage-example: listening on {}, served at {}", listener.local_addr()?, state.origin.as_str());
+    eprintln!(
+        "storage-example: listening on {}, served at {}; files: {}; {data_dir}",
+        listener.local_addr()?,
+        state.origin.as_str(),
+        config.file_locations(data_dir.path())
+    );
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };

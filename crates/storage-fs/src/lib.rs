@@ -1,5 +1,8 @@
 //! The local-disk backend: atomic writes, confinement to a root, lossless metadata, and signed URLs it can serve.
 //!
+//! Its `Storage`: `let storage = storage_fs::FsBackend::new("media")?.storage();`.
+//! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in.
+//!
 //! Like Django's `FileSystemStorage` (a `location`, a `base_url`, permission modes), but it behaves like S3
 //! through the same API: a reader never sees a partial file, create-only writes are atomic (so the `Unique`
 //! policy holds under concurrency), attributes and ACLs survive round trips, and temporary URLs are real —

@@ -1,5 +1,8 @@
 //! The HTTP side of temporary URLs: a tower `Service` that verifies signed URLs and serves or accepts the bytes.
 //!
+//! It serves a disk or memory `Storage` you already have: `SignedUrlService::new(storage, signer)`.
+//! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in.
+//!
 //! It works over any [`Storage`] whose URLs an [`UrlSigner`] signed (the fs and memory backends), so it can be
 //! mounted in an axum app (`Router::new().fallback_service(service)`) or served on its own.
 //!

@@ -1,5 +1,8 @@
 //! The in-memory backend test suites swap in: every capability, real signed URLs, and assertions for tests.
 //!
+//! Its `Storage`: `let storage = storage_memory::MemoryBackend::new().storage();`.
+//! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> storage_core::Result<()> {
 //! use std::time::Duration;

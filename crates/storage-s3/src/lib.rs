@@ -1,5 +1,8 @@
 //! The S3 backend: private files on S3 and temporary access to them, on object_store.
 //!
+//! Its `Storage`: `let storage = storage_s3::S3Backend::new(S3Config::new("my-bucket"))?.storage();`.
+//! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in.
+//!
 //! Reads, listings, deletes, copies, single-part puts and multipart parts go through object_store's `AmazonS3`.
 //! What object_store cannot express is added around it, never by patching it:
 //! - a canned ACL on a put rides in `PutOptions::extensions` to an `HttpService` that adds `x-amz-acl` and

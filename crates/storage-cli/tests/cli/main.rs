@@ -7,6 +7,7 @@ mod first_hour;
 mod forms;
 mod migrate;
 mod mirror;
+mod newcomer;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -218,13 +219,14 @@ fn share_serves_a_link_that_works_then_expires() {
 
 /// `storage serve` in `dir` for two minutes, once `ready_url` answers; and a client.
 fn serve_in(dir: &Path, ready_url: &str) -> (std::process::Child, Http) {
-    let child = Command::new(env!("CARGO_BIN_EXE_storage"))
-        .args(["serve", "--serve-for", "2m"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_storage"));
+    command.args(["serve", "--serve-for", "2m"]).current_dir(dir);
+    serve_until_ready(command, ready_url)
+}
+
+/// A serving `storage` command (its output discarded), once `ready_url` answers; and a client.
+fn serve_until_ready(mut command: Command, ready_url: &str) -> (std::process::Child, Http) {
+    let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let client = http();
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.status(ready_url).is_none() {

@@ -2,6 +2,7 @@
 //! plain client and by headless Chromium.
 
 mod browser;
+mod first_run;
 mod guide;
 mod security;
 
@@ -85,6 +86,8 @@ impl RunningApp {
             .args(["--config", config, "--listen", &format!("127.0.0.1:{port}"), "--link-expiry", &expiry])
             .args(["--public-url", &origin])
             .envs(env)
+            // The app's temporary data directory (unused: the locations above are absolute) goes with the test's.
+            .env("TMPDIR", dir.path())
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .spawn()
