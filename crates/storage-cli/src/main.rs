@@ -989,6 +989,15 @@ async fn share(
     let (built, listener) = context.served(listen).await?;
     let private = built.storage.clone().private(expires);
     let wanted = format!("shared/{name}");
+    // Where a file keeps no ACL of its own, the storage's declaration decides, before anything is stored.
+    if !built.storage.capabilities().acl && built.storage.is_public(&wanted).await? {
+        return Err(CliError::Usage(
+            "this storage serves every file publicly (`public = true`, or a public-read `acl`, on a disk without \
+             ACLs), so a shared file would be readable without its link; share from a storage that keeps files \
+             private"
+                .into(),
+        ));
+    }
     private.temporary_url(&wanted, expires, UrlOptions::get()).await?;
     let (stored, fresh) = match earlier_copy(&built.storage, &wanted, local, size).await? {
         Some(earlier) => (earlier, Fresh::Reused),

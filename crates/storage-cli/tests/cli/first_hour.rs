@@ -276,3 +276,22 @@ fn the_built_in_default_is_made_by_the_first_write_not_by_looking() {
     ok(storage(dir.path(), &["put", "a.txt"]));
     assert!(default_storage_holds(dir.path(), "a.txt"), "the first write made it");
 }
+
+/// `share` promises a private file: on a disk storage without ACLs that is declared public, where every file's plain
+/// URL is served without a signature, it refuses and stores nothing rather than print a link whose query anyone may
+/// drop.
+#[test]
+fn share_refuses_a_storage_that_serves_every_file_publicly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.txt"), "secret").unwrap();
+    std::fs::write(
+        dir.path().join("storage.toml"),
+        "[storages.default]\nbackend = 'fs'\nlocation = 'open'\ncreate = true\nattributes = false\npublic = true\n",
+    )
+    .unwrap();
+    let output = storage(dir.path(), &["share", "s.txt", "--listen", "127.0.0.1:0", "--serve-for", "1m"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("serves every file publicly"), "{}", stderr(&output));
+    assert!(super::stdout(&output).is_empty(), "no link: {}", super::stdout(&output));
+    assert!(!dir.path().join("open/shared/s.txt").exists(), "nothing stored");
+}
