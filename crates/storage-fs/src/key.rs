@@ -1,5 +1,5 @@
 //! The signing key of a disk storage's links: one file, `id:base64-secret`, created once with mode 0600 and refused
-//! when other users can read it.
+//! when other users can read it, when another user owns it, or when its path is a symbolic link.
 
 use std::path::Path;
 
@@ -43,11 +43,24 @@ const KEY_SHARED_BITS: u32 = 0o077;
 fn read_key(path: &Path) -> std::io::Result<Result<SigningKey>> {
     use base64::Engine as _;
     use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
     use std::os::unix::fs::PermissionsExt as _;
-    let mut file = std::fs::File::open(path)?;
     let bad = |what: &str| key_error(format!("signing key file {}: {what}", path.display()));
-    // The mode of the file opened, not of whatever the path names a moment later.
-    let mode = file.metadata()?.permissions().mode() & 0o777;
+    // Never through a symbolic link: whoever could swap the link would choose the key.
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
+    let mut file = match rustix::fs::open(path, flags, rustix::fs::Mode::empty()) {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(rustix::io::Errno::LOOP) => {
+            return Ok(Err(bad("it is a symbolic link; point the setting at the key file itself")));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // The mode and owner of the file opened, not of whatever the path names a moment later.
+    let metadata = file.metadata()?;
+    if let Err(owner) = owned_by_us(metadata.uid(), rustix::process::geteuid().as_raw()) {
+        return Ok(Err(bad(&owner)));
+    }
+    let mode = metadata.permissions().mode() & 0o777;
     if mode & KEY_SHARED_BITS != 0 {
         return Ok(Err(bad(&format!(
             "group or others can access it (mode {mode:04o}), so another local user could forge links; run \
@@ -64,13 +77,25 @@ fn read_key(path: &Path) -> std::io::Result<Result<SigningKey>> {
     })())
 }
 
+/// A key another user owns could be that user's, swapped in: refused, as ssh refuses such a private key (root's
+/// keys excepted, which every user's processes trust anyway).
+fn owned_by_us(owner: u32, us: u32) -> std::result::Result<(), String> {
+    if owner == us || owner == 0 {
+        return Ok(());
+    }
+    Err(format!(
+        "it is owned by user {owner}, not by this process's user {us}; run `chown {us}` on it, or make a new key"
+    ))
+}
+
 /// Write `key` to a private temporary file beside `path`, then link it to `path` unless a key is there already.
 fn publish_key(path: &Path, key: &SigningKey) -> std::io::Result<()> {
     use base64::Engine as _;
     use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
     let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    // Owner-only whatever the umask, like the rest of `.storage/`.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(dir)?;
     // tempfile creates the file with mode 0600, never readable by others, and removes it when dropped.
     let mut temp = tempfile::Builder::new().prefix(".signing-key-").tempfile_in(dir)?;
     temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
@@ -81,6 +106,20 @@ fn publish_key(path: &Path, key: &SigningKey) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_signing_key_behind_a_symbolic_link_or_owned_by_another_user_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real-key");
+        super::load_or_create_key(&real).unwrap();
+        let link = dir.path().join("signing-key");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let message = super::load_or_create_key(&link).expect_err("a key behind a link").to_string();
+        assert!(message.contains("symbolic link"), "{message}");
+        assert!(super::owned_by_us(1000, 1000).is_ok() && super::owned_by_us(0, 1000).is_ok());
+        let foreign = super::owned_by_us(65534, 1000).expect_err("another user's key");
+        assert!(foreign.contains("owned by user 65534") && foreign.contains("chown 1000"), "{foreign}");
+    }
+
     #[test]
     fn a_signing_key_group_or_others_can_access_is_refused_with_the_chmod_hint() {
         use std::os::unix::fs::PermissionsExt as _;
