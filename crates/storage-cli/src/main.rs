@@ -867,7 +867,8 @@ async fn plain_or_signed_url(built: &Built, name: &str) -> Result<String> {
     let storage = &built.storage;
     let signed_anyway = matches!(storage.options().url_policy, storage_core::UrlPolicy::Public)
         && storage.capabilities().presign_read
-        && !storage.is_public(name).await?;
+        // Asked for the URL, not the ACL: a missing file is reported as the `url` it was.
+        && !storage.is_public(name).await.map_err(|err| err.during(storage_core::Operation::Url))?;
     if signed_anyway {
         return Ok(storage.temporary_url(name, storage_core::DEFAULT_EXPIRY, UrlOptions::get()).await?);
     }

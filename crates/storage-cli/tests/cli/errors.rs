@@ -114,7 +114,7 @@ fn errors_name_the_commands_flags_not_the_library_api() {
     );
     std::fs::write(
         dir.path().join("storage.toml"),
-        "[storages.default]\nbackend = \"fs\"\nlocation = \"./media\"\nacl = \"public\"\n",
+        "[storages.default]\nbackend = \"fs\"\nlocation = \"./media\"\ncreate = true\nacl = \"public\"\n",
     )
     .unwrap();
     let setting = stderr(&storage(dir.path(), &["ls"]));

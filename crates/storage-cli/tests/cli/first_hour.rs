@@ -67,7 +67,7 @@ fn the_signing_key_is_made_on_the_first_signing_only() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("storage-data/.storage/signing-key");
     let failed = storage(dir.path(), &["put", "missing-file.txt"]);
-    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert_eq!(failed.status.code(), Some(3), "a missing local file: {}", stderr(&failed));
     assert!(!key.exists(), "a failed put makes no key");
     std::fs::write(dir.path().join("a.txt"), "a").unwrap();
     ok(storage(dir.path(), &["put", "a.txt"]));
