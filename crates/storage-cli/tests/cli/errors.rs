@@ -24,7 +24,9 @@ fn storage_with_credentials(dir: &Path, args: &[&str], env: &[(String, String)])
         command.env_remove(variable);
     }
     command.args(args).current_dir(dir).env_remove("STORAGE_CONFIG").envs(env.iter().cloned());
-    command.output().expect("run the storage binary")
+    let output = command.output().expect("run the storage binary");
+    super::assert_causes_said_once(&stderr(&output));
+    output
 }
 
 /// A port nothing listens on: one the system gave out and took back.
@@ -122,19 +124,12 @@ fn errors_name_the_commands_flags_not_the_library_api() {
     assert!(!setting.contains("storage operation"), "{setting}");
 }
 
-/// The parts of an error line that say a cause: `: ` and ` - ` separate them.
-fn causes(line: &str) -> Vec<&str> {
-    line.split(": ").flat_map(|part| part.split(" - ")).map(str::trim).filter(|part| part.len() >= 8).collect()
-}
-
 #[track_caller]
 fn assert_each_cause_once(case: &str, output: &Output) {
     assert_ne!(exit_code(output), Some(0), "{case} fails");
     let line = stderr(output);
     assert_eq!(line.lines().count(), 1, "{case}: one line: {line}");
-    for cause in causes(&line) {
-        assert_eq!(line.matches(cause).count(), 1, "{case}: `{cause}` is said more than once: {line}");
-    }
+    super::assert_causes_said_once(&line);
 }
 
 #[test]

@@ -17,14 +17,33 @@ fn storage(dir: &Path, args: &[&str]) -> Output {
     storage_with_env(dir, args, &[])
 }
 
+#[track_caller]
 fn storage_with_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_storage"))
+    let output = Command::new(env!("CARGO_BIN_EXE_storage"))
         .args(args)
         .current_dir(dir)
         .env_remove("STORAGE_CONFIG")
         .envs(env.iter().cloned())
         .output()
-        .expect("run the storage binary")
+        .expect("run the storage binary");
+    assert_causes_said_once(&stderr(&output));
+    output
+}
+
+/// The parts of an error line that say a cause: `: ` and ` - ` separate them.
+fn causes(line: &str) -> Vec<&str> {
+    line.split(": ").flat_map(|part| part.split(" - ")).map(str::trim).filter(|part| part.len() >= 8).collect()
+}
+
+/// Every line the command printed to standard error states each cause once. The run helpers call this on every
+/// command the suite runs, so every error the suite produces is scanned, not only the table of `errors.rs`.
+#[track_caller]
+fn assert_causes_said_once(stderr: &str) {
+    for line in stderr.lines().filter(|line| line.starts_with("storage: ")) {
+        for cause in causes(line) {
+            assert_eq!(line.matches(cause).count(), 1, "`{cause}` is said more than once: {line}");
+        }
+    }
 }
 
 fn stdout(output: &Output) -> String {

@@ -193,7 +193,9 @@ impl Session {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run the storage binary")
+        let output = self.command(args).output().expect("run the storage binary");
+        super::assert_causes_said_once(&stderr(&output));
+        output
     }
 
     /// Run one README command; what went wrong, if anything.
