@@ -148,7 +148,8 @@ fn a_root_or_reserved_directory_others_can_write_is_refused_with_the_fix() {
         |path: &Path, mode: u32| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    FsBackend::new(&root).unwrap();
+    // `.storage/` is made by the first write.
+    runtime().block_on(FsBackend::new(&root).unwrap().storage().save("a.txt", "a")).unwrap();
     let reserved = root.join(RESERVED_DIR);
     for (path, loose, what) in
         [(&reserved, 0o770, "reserved directory"), (&reserved, 0o703, "reserved directory"), (&root, 0o777, "root")]
