@@ -17,7 +17,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::TryStreamExt;
 use serde_json::json;
 use storage_config::{Built, Config, DEFAULT_BASE_URL, StorageConfig, parse_duration};
-use storage_core::{Acl, Content, ListEntry, ListOptions, MigrateOptions, OverwritePolicy, SaveOptions, UrlOptions};
+use storage_core::{Acl, Content, ListEntry, ListOptions, OverwritePolicy, SaveOptions, UrlOptions};
+use storage_migrate::MigrateOptions;
 
 use crate::error::{CliError, Doing, one_line};
 use crate::progress::{files_progress, migrate_progress, report_json, stdin_stream, stop_on_ctrl_c, with_progress};
@@ -296,7 +297,7 @@ struct MigrateArgs {
     #[arg(long, default_value = "")]
     prefix: String,
     /// Transfers in flight at once.
-    #[arg(long, default_value_t = storage_core::migrate::DEFAULT_CONCURRENCY)]
+    #[arg(long, default_value_t = storage_migrate::DEFAULT_CONCURRENCY)]
     concurrency: usize,
     /// Read every copy back and compare MD5s.
     #[arg(long)]
@@ -956,7 +957,7 @@ async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> {
         .with_live(args.live);
     stop_on_ctrl_c(options.stop.clone());
     let bar = migrate_progress();
-    let report = storage_core::migrate(&from, &to, &options, &|progress| {
+    let report = storage_migrate::migrate(&from, &to, &options, &|progress| {
         if let Some(bar) = &bar {
             bar.set_length(progress.bytes_total);
             bar.set_position(progress.bytes_done);

@@ -4,7 +4,8 @@ use std::io::IsTerminal as _;
 
 use futures::TryStreamExt;
 use serde_json::json;
-use storage_core::{Content, MigrationReport};
+use storage_core::Content;
+use storage_migrate::MigrationReport;
 
 /// Transfers larger than this show a progress bar (on a terminal).
 const PROGRESS_THRESHOLD: u64 = 4 << 20;

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use storage_core::{ErrorKind, MigrateOptions, MirrorBackend, OverwritePolicy, Storage, migrate};
+use storage_core::{ErrorKind, OverwritePolicy, Storage};
+use storage_migrate::{MigrateOptions, MirrorBackend, migrate};
 
 use crate::Fixture;
 use crate::model::{DIRS, NAMES, PREFIXES, check_written, clear, model_listdir};

@@ -132,6 +132,7 @@ impl PutResult {
 }
 
 /// What a read returns: the object's metadata, the range served, and the bytes as a stream.
+#[non_exhaustive]
 pub struct GetResult {
     /// The whole object's metadata (its size, not the range's).
     pub metadata: Metadata,
@@ -139,6 +140,13 @@ pub struct GetResult {
     pub range: Range<u64>,
     /// The bytes, as they arrive.
     pub stream: ByteStream,
+}
+
+impl GetResult {
+    /// A read of `range` of the object described by `metadata`, whose bytes arrive on `stream`.
+    pub fn new(metadata: Metadata, range: Range<u64>, stream: ByteStream) -> Self {
+        Self { metadata, range, stream }
+    }
 }
 
 impl fmt::Debug for GetResult {

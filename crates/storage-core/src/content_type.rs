@@ -10,6 +10,14 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
+/// Fallback content type when neither the caller nor the name's extension gives one.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// The content type for a name's extension, or `application/octet-stream`.
+pub fn guess_content_type(name: &str) -> String {
+    mime_guess::from_path(name).first_raw().unwrap_or(DEFAULT_CONTENT_TYPE).to_owned()
+}
+
 /// The longest content type accepted, in bytes: far above any real type with its parameters.
 pub const MAX_CONTENT_TYPE_LEN: usize = 1024;
 
@@ -159,14 +167,12 @@ pub struct ServedType {
 impl ServedType {
     /// The presentation of `stored` (`application/octet-stream` when there is none).
     pub fn of(stored: Option<&str>) -> Self {
-        let stored = stored.unwrap_or(crate::DEFAULT_CONTENT_TYPE);
+        let stored = stored.unwrap_or(DEFAULT_CONTENT_TYPE);
         match ContentType::parse(stored) {
             Ok(parsed) => {
                 Self { content_type: parsed.normalized(), active: parsed.is_active(), force_attachment: false }
             }
-            Err(_) => {
-                Self { content_type: crate::DEFAULT_CONTENT_TYPE.to_owned(), active: false, force_attachment: true }
-            }
+            Err(_) => Self { content_type: DEFAULT_CONTENT_TYPE.to_owned(), active: false, force_attachment: true },
         }
     }
 
@@ -213,4 +219,16 @@ pub(crate) fn check(key: &str, field: &str, value: &str) -> Result<ContentType> 
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DEFAULT_CONTENT_TYPE, guess_content_type};
+
+    #[test]
+    fn guesses_content_types() {
+        assert_eq!(guess_content_type("a/report.pdf"), "application/pdf");
+        assert_eq!(guess_content_type("index.html"), "text/html");
+        assert_eq!(guess_content_type("noext"), DEFAULT_CONTENT_TYPE);
+    }
 }

@@ -14,9 +14,10 @@ use tracing::Instrument;
 
 use crate::backend::{Backend, Capabilities, GetResult, ListOptions, PresignRequest, PresignedRequest, PutOptions};
 use crate::backend::{PutResult, WriteMode};
+use crate::backoff::{OBJECT_STORE, RetryPolicy};
+use crate::checksum::{md5_of, stream_md5};
 use crate::content::Content;
 use crate::error::{Error, ErrorKind, Result};
-use crate::migrate::{md5_of, stream_md5};
 use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
 use crate::upload::{UploadForm, UploadPolicy};
 
@@ -159,8 +160,9 @@ fn presign_operation(request: &PresignRequest) -> &'static str {
 // ----- retries -------------------------------------------------------------------------------------------------------
 
 /// Retries failures marked retryable ([`Error::is_retryable`]: a 5xx, a 429, a timeout, a dropped connection) with
-/// exponential backoff and full jitter, within a number of attempts and a total time budget. A save's content is
-/// replayed from a spool (memory up to a limit, then a temporary file), so memory stays bounded.
+/// exponential backoff and jitter ([`crate::backoff::Backoff`]), within a number of attempts and a total time
+/// budget. A save's content is replayed from a spool (memory up to a limit, then a temporary file), so memory stays
+/// bounded.
 ///
 /// A write whose failed attempt may still have taken effect is never answered wrongly. Before a create-only save or
 /// copy, one `head` notes whether the name is taken; when a retry then finds it taken, it is a collision if it was
@@ -171,7 +173,7 @@ fn presign_operation(request: &PresignRequest) -> &'static str {
 pub struct RetryLayer {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
-    /// The wait before the first retry; it doubles each time, with jitter.
+    /// The wait before the first retry; later waits grow up to twice the last one, with jitter.
     pub initial_backoff: Duration,
     /// The longest wait between two attempts.
     pub max_backoff: Duration,
@@ -180,13 +182,14 @@ pub struct RetryLayer {
 }
 
 impl Default for RetryLayer {
-    /// object_store's policy for its own requests: up to 10 retries from 100 ms, doubling to 15 s, within 3 minutes.
+    /// object_store's policy for its own requests ([`crate::backoff::OBJECT_STORE`]): up to 10 retries from 100 ms,
+    /// to 15 s between two, within 3 minutes.
     fn default() -> Self {
         Self {
-            max_attempts: 11,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(15),
-            budget: Duration::from_secs(180),
+            max_attempts: OBJECT_STORE.max_retries + 1,
+            initial_backoff: OBJECT_STORE.initial_backoff,
+            max_backoff: OBJECT_STORE.max_backoff,
+            budget: OBJECT_STORE.retry_timeout,
         }
     }
 }
@@ -196,18 +199,27 @@ impl RetryLayer {
     pub fn new(max_attempts: u32, initial_backoff: Duration, max_backoff: Duration, budget: Duration) -> Self {
         Self { max_attempts: max_attempts.max(1), initial_backoff, max_backoff, budget }
     }
+
+    /// This layer's limits as the shared retry policy (object_store's growth of the waits).
+    fn policy(&self) -> RetryPolicy {
+        OBJECT_STORE
+            .with_max_retries(self.max_attempts.saturating_sub(1))
+            .with_initial_backoff(self.initial_backoff)
+            .with_max_backoff(self.max_backoff)
+            .with_retry_timeout(self.budget)
+    }
 }
 
 impl Layer for RetryLayer {
     fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-        Arc::new(Retried { inner, policy: *self })
+        Arc::new(Retried { inner, policy: self.policy() })
     }
 }
 
 #[derive(Debug)]
 struct Retried {
     inner: Arc<dyn Backend>,
-    policy: RetryLayer,
+    policy: RetryPolicy,
 }
 
 impl Retried {
@@ -218,26 +230,18 @@ impl Retried {
         F: FnMut(bool) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let started = Instant::now();
-        let mut backoff = self.policy.initial_backoff;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match attempt(tries > 1).await {
-                Err(err)
-                    if err.is_retryable()
-                        && tries < self.policy.max_attempts
-                        && started.elapsed() + backoff <= self.policy.budget =>
-                {
-                    // Full jitter: anywhere up to the backoff, so clients that failed together do not retry together.
-                    let wait = backoff.mul_f64(fastrand::f64());
-                    tracing::debug!(target: "storage", backend = self.inner.name(), attempt = tries, error = %err, "retrying");
-                    tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(self.policy.max_backoff);
-                }
-                other => return other,
+        let backend = self.inner.name();
+        crate::backoff::retry(&self.policy, |earlier| {
+            let attempt = attempt(earlier > 0);
+            async move {
+                attempt.await.inspect_err(|err| {
+                    if err.is_retryable() {
+                        tracing::debug!(target: "storage", backend, attempt = earlier + 1, error = %err, "retryable failure");
+                    }
+                })
             }
-        }
+        })
+        .await
     }
 }
 

@@ -22,14 +22,14 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod backoff;
+pub mod checksum;
 pub mod conditional;
 pub mod content;
 pub mod content_type;
 mod error;
 mod expiry;
 pub mod layer;
-pub mod migrate;
-mod mirror;
 pub mod name;
 pub mod signing;
 mod storage;
@@ -43,16 +43,12 @@ pub use backend::{
 };
 pub use conditional::{Conditions, Precondition};
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
-pub use content_type::{ContentType, InvalidContentType, ServedType};
+pub use content_type::{ContentType, DEFAULT_CONTENT_TYPE, InvalidContentType, ServedType, guess_content_type};
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
 pub use expiry::{DEFAULT_MAX_EXPIRY, check_expiry, parse_age, parse_duration};
 pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
-pub use migrate::{MigrateOptions, MigrationReport, migrate};
-pub use mirror::MirrorBackend;
 pub use name::{UploadTo, validate_key};
-pub use storage::{
-    DEFAULT_CONTENT_TYPE, OverwritePolicy, Page, SaveOptions, Storage, StorageOptions, guess_content_type,
-};
+pub use storage::{OverwritePolicy, Page, SaveOptions, Storage, StorageOptions};
 pub use types::{Acl, Attributes, ByteRange, FileAcl, ListEntry, Metadata, ObjectMeta, PublicReads};
 pub use upload::{Checksum, ContentTypeRule, SuccessAction, UploadForm, UploadKey, UploadPolicy};
 pub use url::{DEFAULT_EXPIRY, UrlOptions, UrlPolicy, content_disposition};

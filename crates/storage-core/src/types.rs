@@ -6,6 +6,8 @@ use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 
+use crate::error::{Error, Result};
+
 /// HTTP-visible attributes stored with an object. Every backend keeps all of them, so moving objects between
 /// backends loses nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,6 +58,75 @@ impl Attributes {
         self.metadata.insert(key.into(), value.into());
         self
     }
+
+    /// `over`'s attributes where set, these elsewhere; user metadata merged entry by entry, `over`'s winning.
+    pub fn overlay(self, over: Attributes) -> Attributes {
+        let mut metadata = self.metadata;
+        metadata.extend(over.metadata);
+        Attributes {
+            content_type: over.content_type.or(self.content_type),
+            cache_control: over.cache_control.or(self.cache_control),
+            content_disposition: over.content_disposition.or(self.content_disposition),
+            content_encoding: over.content_encoding.or(self.content_encoding),
+            content_language: over.content_language.or(self.content_language),
+            metadata,
+        }
+    }
+
+    /// Whether these attributes can be stored with `key` on every backend: exactly one media type, header values
+    /// without control characters, metadata names of lowercase ASCII letters, digits, `-` or `_`, and printable
+    /// ASCII metadata values (S3 sends them as headers). `InvalidArgument` naming `key` otherwise.
+    pub fn validate(&self, key: &str) -> Result<()> {
+        if let Some(content_type) = &self.content_type {
+            crate::content_type::check(key, "content type", content_type)?;
+        }
+        let headers = [
+            ("cache-control", &self.cache_control),
+            ("content-disposition", &self.content_disposition),
+            ("content-encoding", &self.content_encoding),
+            ("content-language", &self.content_language),
+        ];
+        for (field, value) in headers {
+            if let Some(value) = value {
+                check_header_value(key, field, value)?;
+            }
+        }
+        for (name, value) in &self.metadata {
+            let valid_name = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !valid_name {
+                return Err(Error::invalid_argument(
+                    Some(key),
+                    format!("metadata name {name:?} must be lowercase ASCII letters, digits, `-` or `_`"),
+                ));
+            }
+            if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                return Err(Error::invalid_argument(
+                    Some(key),
+                    format!(
+                        "metadata {name:?} must be printable ASCII (S3 sends it as a header); percent-encode other text"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any attribute but user metadata is set (what a backend without attributes cannot keep).
+    pub(crate) fn has_headers(&self) -> bool {
+        Attributes { metadata: BTreeMap::new(), ..self.clone() } != Attributes::default()
+    }
+}
+
+/// A header value a backend can send: no control characters (a newline would end the header).
+fn check_header_value(key: &str, field: &str, value: &str) -> Result<()> {
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid_argument(
+            Some(key),
+            format!("the {field} value contains a control character; remove it"),
+        ));
+    }
+    Ok(())
 }
 
 /// What a listing or a `head` knows about an object.
@@ -201,12 +272,12 @@ impl fmt::Display for Acl {
 }
 
 impl std::str::FromStr for Acl {
-    type Err = crate::Error;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Acl::ALL.into_iter().find(|acl| acl.as_str() == s).ok_or_else(|| {
             // The value is not a key: it is quoted in the message, which lists the valid ones.
             let valid = Acl::ALL.map(Acl::as_str).join(", ");
-            crate::Error::invalid_argument(None, format!("{s:?} is not a canned ACL; use one of {valid}"))
+            Error::invalid_argument(None, format!("{s:?} is not a canned ACL; use one of {valid}"))
         })
     }
 }

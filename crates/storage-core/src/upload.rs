@@ -246,6 +246,57 @@ impl UploadPolicy {
     }
 }
 
+/// What a presigned PUT signs to enforce an [`UploadPolicy`] ([`UploadPolicy::as_put`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PutTerms<'a> {
+    /// The one key the PUT writes.
+    pub key: &'a str,
+    /// A signed `Content-Length`: the policy's exact size.
+    pub content_length: Option<u64>,
+    /// A signed `Content-Type`: the policy's exact type.
+    pub content_type: Option<String>,
+    /// A signed `Content-MD5`.
+    pub content_md5: Option<[u8; 16]>,
+}
+
+impl UploadPolicy {
+    /// What a PUT must sign to enforce this policy, when one can: one exact key, an exact size, an exact content
+    /// type, an MD5. A key prefix, a size range, a type prefix, attributes or a success action need a form
+    /// (`InvalidArgument` says so); a SHA-256 is `Unsupported` on `backend`'s PUTs. The ACL and create-only are the
+    /// storage's to add.
+    pub(crate) fn as_put(&self, backend: &str) -> crate::Result<PutTerms<'_>> {
+        let form_only = |what: &str| {
+            Err(crate::Error::invalid_argument(
+                Some(&self.key_field()),
+                format!("a PUT cannot enforce {what}; use upload_form for this policy"),
+            ))
+        };
+        let UploadKey::Exact(key) = &self.key else { return form_only("a key prefix") };
+        let content_length = match &self.size {
+            None => None,
+            Some(size) if size.start() == size.end() => Some(*size.start()),
+            Some(_) => return form_only("a size range (only an exact size)"),
+        };
+        let content_type = match &self.content_type {
+            None => None,
+            Some(ContentTypeRule::Exact(content_type)) => Some(content_type.clone()),
+            Some(ContentTypeRule::Prefix(_)) => return form_only("a content type prefix"),
+        };
+        let content_md5 = match self.checksum {
+            None => None,
+            Some(Checksum::Md5(md5)) => Some(md5),
+            Some(_) => return Err(crate::Error::unsupported(backend, "SHA-256 checksums on a PUT; use MD5")),
+        };
+        if self.attributes != Attributes::default() {
+            return form_only("attributes");
+        }
+        if self.success != SuccessAction::Status(204) {
+            return form_only("a success action");
+        }
+        Ok(PutTerms { key, content_length, content_type, content_md5 })
+    }
+}
+
 /// An HTML form for one direct upload: `POST` to `url` as `multipart/form-data`, with `fields` in this order and
 /// then the file in the field named [`FILE_FIELD`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -92,14 +92,3 @@ pub fn content_disposition(filename: &str, inline: bool) -> Result<String> {
     }
     Ok(format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{}", encode_query_value(filename)))
 }
-
-/// Refuse a header value a backend could not store or send (control characters would split headers).
-pub(crate) fn check_header_value(key: &str, field: &str, value: &str) -> Result<()> {
-    if value.chars().any(char::is_control) {
-        return Err(Error::invalid_argument(
-            Some(key),
-            format!("the {field} value contains a control character; remove it"),
-        ));
-    }
-    Ok(())
-}

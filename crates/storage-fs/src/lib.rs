@@ -783,7 +783,7 @@ impl Backend for FsBackend {
                 tokio_util::io::ReaderStream::with_capacity(file.take(range.end - range.start), FILE_CHUNK).boxed()
             }
         };
-        Ok(GetResult { metadata: read.metadata, range: read.range, stream })
+        Ok(GetResult::new(read.metadata, read.range, stream))
     }
 
     async fn head(&self, key: &str) -> Result<Metadata> {

@@ -356,7 +356,7 @@ impl Backend for MemoryBackend {
             })?,
         };
         let chunk = object.data.slice(range.start as usize..range.end as usize);
-        Ok(GetResult { metadata: object.metadata(key), range, stream: stream::once(async move { Ok(chunk) }).boxed() })
+        Ok(GetResult::new(object.metadata(key), range, stream::once(async move { Ok(chunk) }).boxed()))
     }
 
     async fn head(&self, key: &str) -> Result<Metadata> {

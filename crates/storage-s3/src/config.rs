@@ -4,6 +4,7 @@
 use std::fmt;
 
 use object_store::aws::AmazonS3Builder;
+use object_store::{BackoffConfig, RetryConfig};
 use storage_core::{Error, Result};
 
 /// How object URLs name the bucket.
@@ -483,6 +484,7 @@ impl S3Config {
     pub(crate) fn builder(&self) -> Result<AmazonS3Builder> {
         let mut builder = AmazonS3Builder::from_env()
             .with_client_options(self.client.options()?)
+            .with_retry(retry_config(&storage_core::backoff::OBJECT_STORE))
             .with_bucket_name(&self.bucket)
             .with_region(self.region())
             .with_virtual_hosted_style_request(self.addressing_style == AddressingStyle::Virtual);
@@ -513,6 +515,14 @@ impl S3Config {
     }
 }
 
+/// `policy` as object_store's retry settings, so its requests retry as the hand-signed ones and `RetryLayer` do.
+fn retry_config(policy: &storage_core::backoff::RetryPolicy) -> RetryConfig {
+    let backoff =
+        BackoffConfig { init_backoff: policy.initial_backoff, max_backoff: policy.max_backoff, base: policy.base };
+    let max_retries = usize::try_from(policy.max_retries).unwrap_or(usize::MAX);
+    RetryConfig { backoff, max_retries, retry_timeout: policy.retry_timeout }
+}
+
 /// Whether the environment gives object_store credentials, or tells it to sign nothing: keys, a web identity
 /// (Kubernetes), a container's credentials endpoint (ECS), or `AWS_SKIP_SIGNATURE` for a public bucket.
 fn credentials_in_environment() -> bool {
@@ -539,4 +549,32 @@ fn missing_credentials() -> Error {
         None,
     )
     .during(storage_core::Operation::Configure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The policy storage-core states as object_store's is object_store's own default, so handing it over changes
+    /// nothing, and a new object_store version with other defaults fails here.
+    #[test]
+    fn the_shared_retry_policy_is_object_stores_default() {
+        let (ours, theirs) = (retry_config(&storage_core::backoff::OBJECT_STORE), RetryConfig::default());
+        assert_eq!(
+            (
+                ours.max_retries,
+                ours.retry_timeout,
+                ours.backoff.init_backoff,
+                ours.backoff.max_backoff,
+                ours.backoff.base
+            ),
+            (
+                theirs.max_retries,
+                theirs.retry_timeout,
+                theirs.backoff.init_backoff,
+                theirs.backoff.max_backoff,
+                theirs.backoff.base
+            )
+        );
+    }
 }

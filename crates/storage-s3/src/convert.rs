@@ -138,7 +138,7 @@ pub(crate) async fn get_object(
     hide_placeholder(path, key, &metadata.attributes, &map_error)?;
     let range = result.range.clone();
     let stream = result.into_stream().map_err(std::io::Error::other).boxed();
-    Ok(GetResult { metadata, range, stream })
+    Ok(GetResult::new(metadata, range, stream))
 }
 
 /// Metadata and attributes through any object_store (a HEAD request on S3).

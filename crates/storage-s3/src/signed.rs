@@ -11,6 +11,7 @@ use object_store::client::{
     ClientOptions, HttpClient, HttpConnector, HttpError, HttpRequest, HttpRequestBody, HttpResponse, HttpService,
     ReqwestConnector,
 };
+use storage_core::backoff;
 use storage_core::{Error, Result};
 
 // object_store's traits are declared with async-trait; storage-core re-exports the same macro.
@@ -112,13 +113,6 @@ pub(crate) struct Reply {
     pub body: String,
 }
 
-/// object_store's retry policy for its own requests, kept for ours: up to 10 retries, from 100 ms doubling to 15 s
-/// with jitter, none starting after 3 minutes.
-const MAX_RETRIES: u32 = 10;
-const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
-const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(15);
-const RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
-
 impl Signed {
     /// Send a request signed here, retried as object_store retries its own: after a dropped connection, a 5xx or a
     /// 429, signed anew each time.
@@ -130,21 +124,14 @@ impl Signed {
         body: Bytes,
         key: &str,
     ) -> Result<Reply> {
-        let started = std::time::Instant::now();
-        let (mut backoff, mut retries) = (FIRST_BACKOFF, 0);
-        loop {
-            let attempt = self.send_once(method.clone(), url, headers.clone(), body.clone(), key).await;
-            let retryable = match &attempt {
-                Err(err) => err.is_retryable(),
-                Ok(reply) => reply.status.is_server_error() || reply.status == StatusCode::TOO_MANY_REQUESTS,
-            };
-            if !retryable || retries >= MAX_RETRIES || started.elapsed() + backoff > RETRY_TIMEOUT {
-                return attempt;
-            }
-            tokio::time::sleep(backoff.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            retries += 1;
-        }
+        let retryable = |attempt: &Result<Reply>| match attempt {
+            Err(err) => err.is_retryable(),
+            Ok(reply) => reply.status.is_server_error() || reply.status == StatusCode::TOO_MANY_REQUESTS,
+        };
+        backoff::retry_while(&backoff::OBJECT_STORE, retryable, |_| {
+            self.send_once(method.clone(), url, headers.clone(), body.clone(), key)
+        })
+        .await
     }
 
     async fn send_once(

@@ -1,9 +1,10 @@
-//! Migrations between backends: the library (`storage_core::migrate`) and the `storage migrate` command.
+//! Migrations between backends: the library (`storage_migrate::migrate`) and the `storage migrate` command.
 
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use storage_core::{Content, MigrateOptions, MigrationReport, PutOptions, Storage, WriteMode, migrate};
+use storage_core::{Content, PutOptions, Storage, WriteMode};
+use storage_migrate::{MigrateOptions, MigrationReport, migrate};
 
 use storage_conformance::FaultLayer;
 

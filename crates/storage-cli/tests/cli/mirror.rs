@@ -1,7 +1,8 @@
 //! The mirror storage on every pair of backends: writes everywhere, fallback reads, read-through, failures reported.
 
 use futures::TryStreamExt;
-use storage_core::{Acl, ErrorKind, MigrateOptions, MirrorBackend, SaveOptions, Storage};
+use storage_core::{Acl, ErrorKind, SaveOptions, Storage};
+use storage_migrate::{MigrateOptions, MirrorBackend};
 
 use crate::backends::{self, KINDS, Kind, tree_file, write_tree};
 
@@ -95,7 +96,7 @@ async fn reads_keep_working_during_a_backfill_and_after_the_flip() {
     let app: Storage = MirrorBackend::of(&new, &[&old]).storage();
 
     let backfill = async {
-        let report = storage_core::migrate(&old, &new, &MigrateOptions::default().with_verify(true), &|_| {}).await;
+        let report = storage_migrate::migrate(&old, &new, &MigrateOptions::default().with_verify(true), &|_| {}).await;
         assert!(report.unwrap().is_complete());
     };
     let reads = async {

@@ -11,19 +11,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use md5::{Digest, Md5};
+use storage_core::backoff::{self, RetryPolicy};
+use storage_core::checksum::{md5_of, read_md5};
+use storage_core::{Acl, Attributes, Backend, Capabilities, Error, ErrorKind, ObjectMeta, Result, Storage, WriteMode};
 
-use crate::backend::{Backend, Capabilities, GetResult, PutOptions, WriteMode};
-use crate::content::Content;
-use crate::error::{Error, ErrorKind, Result};
-use crate::mirror::KeyLocks;
-use crate::storage::Storage;
-use crate::types::{Acl, Attributes, ObjectMeta};
+use crate::copy::{Backfilled, backfill_one, copy_object, same_version};
+use crate::locks::KeyLocks;
 
 /// How to migrate.
 #[derive(Debug, Clone)]
@@ -39,9 +37,10 @@ pub struct MigrateOptions {
     pub dry_run: bool,
     /// Delete each source object once its copy is verified (implies `verify`).
     pub delete_source: bool,
-    /// Attempts after the first failure of one object, with exponential backoff.
+    /// Attempts after the first failure of one object, with [`storage_core::backoff`]'s growing waits.
     pub retries: u32,
-    /// The first wait before a retry; it doubles with each attempt.
+    /// The first wait before a retry; later waits grow up to twice the last one, with jitter, and no retry starts
+    /// later than object_store's retry timeout after the first attempt.
     pub retry_backoff: Duration,
     /// Set to stop starting transfers (Ctrl-C); those in flight finish, and the report says so.
     pub stop: Arc<AtomicBool>,
@@ -94,7 +93,7 @@ impl MigrateOptions {
         self.delete_source = delete_source;
         self
     }
-    /// Retry a failed object `retries` times, waiting `backoff` first and twice as long each time after.
+    /// Retry a failed object `retries` times, waiting `backoff` first and up to twice as long each time after.
     pub fn with_retries(mut self, retries: u32, backoff: Duration) -> Self {
         self.retries = retries;
         self.retry_backoff = backoff;
@@ -117,6 +116,7 @@ impl MigrateOptions {
 
 /// Where a migration is, for a progress bar.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Objects found under the prefix so far.
     pub objects_total: u64,
@@ -481,9 +481,11 @@ async fn difference(
 /// which is what a disk reports for a file stored without one.
 fn kept_attributes(key: &str, mut attributes: Attributes, caps: Capabilities) -> Attributes {
     attributes.content_type.take_if(|content_type| content_type == "binary/octet-stream");
-    attributes.content_type.get_or_insert_with(|| crate::storage::guess_content_type(key));
+    attributes.content_type.get_or_insert_with(|| storage_core::guess_content_type(key));
     if !caps.write_with_attributes {
-        attributes = Attributes { metadata: attributes.metadata, ..Attributes::default() };
+        let metadata = std::mem::take(&mut attributes.metadata);
+        attributes = Attributes::default();
+        attributes.metadata = metadata;
     }
     if !caps.write_with_user_metadata {
         attributes.metadata.clear();
@@ -511,160 +513,14 @@ async fn fix_metadata(
     Ok(true)
 }
 
-/// Run `attempt` until it succeeds, at most `1 + options.retries` times, waiting longer after each failure. Only
-/// errors marked retryable are tried again (a 5xx, a dropped connection, a copy that read back wrong); the others
-/// (a missing source, a refused permission, a bad name, a refused request) are returned at once.
-async fn retrying<F, Fut, T>(options: &MigrateOptions, attempt: F) -> Result<T>
+/// Run `attempt` until it succeeds, at most `1 + options.retries` times, by the shared backoff. Only errors marked
+/// retryable are tried again (a 5xx, a dropped connection, a copy that read back wrong); the others (a missing
+/// source, a refused permission, a bad name, a refused request) are returned at once.
+async fn retrying<F, Fut, T>(options: &MigrateOptions, mut attempt: F) -> Result<T>
 where
-    F: Fn() -> Fut,
+    F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut backoff = options.retry_backoff;
-    let mut tries = 0;
-    loop {
-        match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(err) if tries < options.retries && err.is_retryable() => {
-                tries += 1;
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-            }
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-/// Stream `from` on `source` to `to` on `target` with its attributes and, where both keep ACLs, its ACL; the MD5 of
-/// the bytes sent. `opened` is a read of the whole object already made, so it need not be made again. Shared by
-/// migrations and the mirror backend's copies.
-pub(crate) async fn copy_object(
-    source: &dyn Backend,
-    from: &str,
-    target: &dyn Backend,
-    to: &str,
-    mode: WriteMode,
-    opened: Option<GetResult>,
-) -> Result<[u8; 16]> {
-    let object = match opened {
-        Some(object) => object,
-        None => source.get(from, None).await?,
-    };
-    let acl = if source.capabilities().acl && target.capabilities().acl { Some(source.acl(from).await?) } else { None };
-    let hasher = Arc::new(Mutex::new(Md5::new()));
-    let hashing = hasher.clone();
-    let stream = object.stream.inspect_ok(move |chunk| hashing.lock().expect("md5").update(chunk));
-    let content = Content::from_stream(stream, Some(object.metadata.size()));
-    target.put(to, content, PutOptions::new(mode, object.metadata.attributes, acl)).await?;
-    let digest = hasher.lock().expect("md5").clone().finalize();
-    Ok(digest.into())
-}
-
-/// What a live backfill of one object did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backfilled {
-    /// Copied; the MD5 of the bytes sent.
-    Copied([u8; 16]),
-    /// The target held the key already: a write through the mirror, newer than the source's object.
-    Present,
-    /// The source's object changed or went away while it was copied, so the copy was taken back.
-    Withdrawn,
-}
-
-/// Copy `key` from `source` to `target` where the target lacks it, safely while an app writes to both through a
-/// mirror (writes reach both, deletes reach the source before the target's last delete):
-/// - the copy is create-only, so an object the app wrote to the target first is never replaced by an older one;
-/// - the source is looked at again after the copy: if its object changed or went away meanwhile (an overwrite or a
-///   delete through the mirror that this copy raced with), the copy is taken back unless the target holds something
-///   newer by now. A copy taken back is what the source now holds, or gone with it; never a resurrected object.
-///
-/// `opened` is a read of the whole object already made; `locks`, a mirror storage's turns per key.
-pub(crate) async fn backfill_one(
-    source: &dyn Backend,
-    target: &dyn Backend,
-    key: &str,
-    opened: Option<GetResult>,
-    locks: Option<&KeyLocks>,
-) -> Result<Backfilled> {
-    let _turn = match locks {
-        Some(locks) => Some(locks.lock(key).await),
-        None => None,
-    };
-    let object = match opened {
-        Some(object) => object,
-        None => source.get(key, None).await?,
-    };
-    let read = object.metadata.meta.clone();
-    let md5 = match copy_object(source, key, target, key, WriteMode::CreateOnly, Some(object)).await {
-        Err(err) if err.kind() == ErrorKind::AlreadyExists => return Ok(Backfilled::Present),
-        other => other?,
-    };
-    let written = target.head(key).await.map(|meta| meta.meta);
-    let unchanged = match source.head(key).await {
-        Ok(now) => same_version(&now.meta, &read),
-        Err(err) if err.kind() == ErrorKind::NotFound => false,
-        Err(err) => return Err(err),
-    };
-    if unchanged {
-        return Ok(Backfilled::Copied(md5));
-    }
-    // Taken back only while the target still holds this copy: a newer write there stays.
-    if let Ok(written) = written
-        && let Ok(now) = target.head(key).await
-        && same_version(&now.meta, &written)
-    {
-        target.delete(key).await?;
-    }
-    Ok(Backfilled::Withdrawn)
-}
-
-/// Whether two looks at one backend's object saw the same version of it.
-fn same_version(a: &ObjectMeta, b: &ObjectMeta) -> bool {
-    a.etag == b.etag && a.size == b.size && a.last_modified == b.last_modified
-}
-
-/// The MD5 of an object: its ETag when that is a plain MD5 (S3 single-part uploads, the memory backend), else read.
-pub(crate) async fn md5_of(backend: &dyn Backend, meta: &ObjectMeta) -> Result<[u8; 16]> {
-    match meta.etag.as_deref().and_then(md5_from_etag) {
-        Some(md5) => Ok(md5),
-        None => read_md5(backend, &meta.key).await,
-    }
-}
-
-async fn read_md5(backend: &dyn Backend, key: &str) -> Result<[u8; 16]> {
-    stream_md5(backend.get(key, None).await?.stream, backend.name(), key).await
-}
-
-/// The MD5 of a stream's bytes, read to its end; a read error names `backend` and `key`.
-pub(crate) async fn stream_md5(mut stream: crate::ByteStream, backend: &str, key: &str) -> Result<[u8; 16]> {
-    let mut hasher = Md5::new();
-    while let Some(chunk) = stream.try_next().await.map_err(|err| Error::from_io(backend, Some(key), err))? {
-        hasher.update(&chunk);
-    }
-    Ok(hasher.finalize().into())
-}
-
-/// `"9e107d9d372bb6826bd81d3542a419d6"` → its 16 bytes. Multipart ETags (`"...-3"`) and others are not MD5s.
-pub(crate) fn md5_from_etag(etag: &str) -> Option<[u8; 16]> {
-    let hex = etag.trim_matches('"');
-    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut bytes = [0u8; 16];
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::md5_from_etag;
-
-    #[test]
-    fn only_plain_md5_etags_count() {
-        assert_eq!(md5_from_etag("\"9e107d9d372bb6826bd81d3542a419d6\"").unwrap()[0], 0x9e);
-        assert_eq!(md5_from_etag("\"9e107d9d372bb6826bd81d3542a419d6-3\""), None);
-        assert_eq!(md5_from_etag("\"1a2b-5f-20\""), None);
-        assert_eq!(md5_from_etag("\"zz107d9d372bb6826bd81d3542a419d6\""), None);
-    }
+    let policy = RetryPolicy::default().with_max_retries(options.retries).with_initial_backoff(options.retry_backoff);
+    backoff::retry(&policy, |_| attempt()).await
 }

@@ -10,21 +10,22 @@
 //! is `Overwrite`. Writes reach the primary first and deletes reach it last, which is what lets a live backfill in
 //! another process notice them (see [`crate::MigrateOptions::with_live`]).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::stream::{BoxStream, StreamExt};
-
-use crate::backend::{Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest};
-use crate::backend::{PutOptions, PutResult, WriteMode};
-use crate::content::Content;
-use crate::error::{Error, ErrorKind, Result};
-use crate::migrate::{
-    MigrateOptions, MigrationReport, Progress, backfill_one, copy_object, md5_from_etag, migrate_with,
+use futures::stream::BoxStream;
+use storage_core::checksum::md5_from_etag;
+use storage_core::upload::{UploadForm, UploadPolicy};
+use storage_core::{
+    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, ErrorKind, GetResult, ListEntry,
 };
-use crate::storage::Storage;
-use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
+use storage_core::{ListOptions, Metadata, Method, ObjectMeta, Operation, PresignRequest, PresignedRequest};
+use storage_core::{PutOptions, PutResult, Result, Storage, WriteMode};
+
+use crate::copy::{backfill_one, copy_object};
+use crate::locks::KeyLocks;
+use crate::merge::merge_sorted;
+use crate::migrate::{MigrateOptions, MigrationReport, Progress, migrate_with};
 
 /// A primary backend and its mirrors, as one [`Backend`] (wrap it in a [`Storage`] for the policy).
 ///
@@ -49,30 +50,6 @@ pub struct MirrorBackend {
     name: String,
     /// Shared by clones: this process's deletes and backfill copies of one key take turns.
     locks: Arc<KeyLocks>,
-}
-
-/// One lock per key in use. A backfill copy that raced with a delete is taken back (see
-/// [`crate::MigrateOptions::with_live`]), but until then a reader could see it; within one process, taking turns
-/// means no reader ever does.
-#[derive(Debug, Default)]
-pub(crate) struct KeyLocks(std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
-
-impl KeyLocks {
-    pub(crate) async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.0.lock().expect("the key locks");
-            locks.retain(|_, lock| lock.strong_count() > 0);
-            match locks.get(key).and_then(Weak::upgrade) {
-                Some(lock) => lock,
-                None => {
-                    let lock = Arc::new(tokio::sync::Mutex::new(()));
-                    locks.insert(key.to_owned(), Arc::downgrade(&lock));
-                    lock
-                }
-            }
-        };
-        lock.lock_owned().await
-    }
 }
 
 impl MirrorBackend {
@@ -124,7 +101,7 @@ impl MirrorBackend {
 
     fn mirror_error(&self, key: &str, mirror: &dyn Backend, primary_kept: bool, source: Error) -> Error {
         Error::Mirror {
-            operation: crate::Operation::Unspecified,
+            operation: Operation::Unspecified,
             key: key.to_owned(),
             primary: self.primary.name().to_owned(),
             mirror: mirror.name().to_owned(),
@@ -254,7 +231,7 @@ async fn same_object(member: &dyn Backend, holder: &dyn Backend, key: &str) -> R
         Err(err) => return Err(err),
     };
     let held = holder.head(key).await?.meta;
-    let md5 = |meta: &crate::ObjectMeta| meta.etag.as_deref().and_then(md5_from_etag);
+    let md5 = |meta: &ObjectMeta| meta.etag.as_deref().and_then(md5_from_etag);
     Ok(theirs.size == held.size && md5(&theirs).is_some() && md5(&theirs) == md5(&held))
 }
 
@@ -361,7 +338,7 @@ impl Backend for MirrorBackend {
         self.primary.public_url(key)
     }
 
-    async fn upload_form(&self, policy: &crate::upload::UploadPolicy) -> Result<crate::upload::UploadForm> {
+    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
         // Uploads land on the primary, as every write does; a live migration backfills them.
         self.primary.upload_form(policy).await
     }
@@ -398,41 +375,4 @@ impl Backend for MirrorBackend {
     async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
         self.on_holders(key, |member| member.set_attributes(key, attributes.clone())).await
     }
-}
-
-/// Merge listings that are each in key order into one in key order, keeping the first stream's entry where
-/// several have the same key (a common prefix is the same entry on every member).
-fn merge_sorted(streams: Vec<BoxStream<'static, Result<ListEntry>>>) -> BoxStream<'static, Result<ListEntry>> {
-    let heads: Vec<Option<Result<ListEntry>>> = streams.iter().map(|_| None).collect();
-    let state = (streams.into_iter().map(|s| s.fuse()).collect::<Vec<_>>(), heads, false);
-    futures::stream::unfold(state, |(mut streams, mut heads, failed)| async move {
-        if failed {
-            return None;
-        }
-        for (stream, head) in streams.iter_mut().zip(heads.iter_mut()) {
-            if head.is_none() {
-                *head = stream.next().await;
-            }
-        }
-        if let Some(index) = heads.iter().position(|head| matches!(head, Some(Err(_)))) {
-            let err = heads[index].take().expect("an error");
-            return Some((err, (streams, heads, true)));
-        }
-        let smallest = heads
-            .iter()
-            .filter_map(|head| match head {
-                Some(Ok(entry)) => Some(entry.key().to_owned()),
-                _ => None,
-            })
-            .min()?;
-        let mut first = None;
-        for head in heads.iter_mut() {
-            if matches!(head, Some(Ok(entry)) if entry.key() == smallest) {
-                let entry = head.take().expect("a head");
-                first.get_or_insert(entry);
-            }
-        }
-        Some((first.expect("the smallest entry"), (streams, heads, false)))
-    })
-    .boxed()
 }
