@@ -132,6 +132,22 @@ impl PutResult {
 }
 
 /// What a read returns: the object's metadata, the range served, and the bytes as a stream.
+///
+/// A backend builds one with [`GetResult::new`], so fields can be added later:
+///
+/// ```
+/// # use futures::StreamExt;
+/// # fn read(metadata: storage_core::Metadata) -> storage_core::GetResult {
+/// storage_core::GetResult::new(metadata, 0..0, futures::stream::empty().boxed())
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// # use futures::StreamExt;
+/// # fn read(metadata: storage_core::Metadata) -> storage_core::GetResult {
+/// storage_core::GetResult { metadata, range: 0..0, stream: futures::stream::empty().boxed() } // non-exhaustive
+/// # }
+/// ```
 #[non_exhaustive]
 pub struct GetResult {
     /// The whole object's metadata (its size, not the range's).

@@ -11,7 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The operation an error happened in: what the caller asked for, as `Storage` names it.
 ///
 /// A backend builds its errors without knowing which `Storage` call it serves (a `save` puts, an `exists` heads), so
-/// they start as [`Operation::Unspecified`]; `Storage` and the tools above it ([`crate::migrate()`], the mirror) set the
+/// they start as [`Operation::Unspecified`]; `Storage` and the tools above it (storage-migrate) set the
 /// operation on every error they return, with [`Error::during`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -48,7 +48,7 @@ pub enum Operation {
     VerifyUrl,
     /// Deriving a name: `get_valid_name`, `generate_filename`, `get_available_name`.
     Name,
-    /// Copying between storages with [`crate::migrate()`].
+    /// Copying between storages with `storage_migrate::migrate`.
     Migrate,
     /// Building a storage or a backend from its configuration.
     Configure,

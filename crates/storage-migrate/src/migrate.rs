@@ -114,7 +114,11 @@ impl MigrateOptions {
     }
 }
 
-/// Where a migration is, for a progress bar.
+/// Where a migration is, for a progress bar; only [`migrate()`] makes one, so fields can be added later:
+///
+/// ```compile_fail
+/// let progress = storage_migrate::Progress { objects_total: 1, objects_done: 0, bytes_total: 1, bytes_done: 0 };
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {

@@ -11,8 +11,7 @@ mod urls;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::Backend;
-use crate::backend::Capabilities;
+use crate::backend::{Backend, Capabilities};
 use crate::error::{Operation, Result};
 use crate::types::{Acl, Attributes, ListEntry, PublicReads};
 use crate::url::UrlPolicy;
@@ -122,7 +121,12 @@ impl SaveOptions {
     }
 }
 
-/// One page of a listing, and where the next one starts.
+/// One page of a listing, and where the next one starts ([`Storage::list_page`]); only a storage makes one, so
+/// fields can be added later:
+///
+/// ```compile_fail
+/// let page = storage_core::Page { entries: Vec::new(), next_offset: None }; // non-exhaustive
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Page {
