@@ -182,8 +182,7 @@ pub struct RetryLayer {
 }
 
 impl Default for RetryLayer {
-    /// object_store's policy for its own requests ([`crate::backoff::OBJECT_STORE`]): up to 10 retries from 100 ms,
-    /// to 15 s between two, within 3 minutes.
+    /// object_store's policy for its own requests, [`crate::backoff::OBJECT_STORE`].
     fn default() -> Self {
         Self {
             max_attempts: OBJECT_STORE.max_retries + 1,
