@@ -88,9 +88,11 @@ impl Backoff {
             return None;
         }
         self.retries += 1;
-        let (low, high) = (self.policy.initial_backoff, wait.mul_f64(self.policy.base.max(1.0)));
-        let drawn = low + high.saturating_sub(low).mul_f64(fastrand::f64());
-        self.next = drawn.min(self.policy.max_backoff);
+        // In seconds, as object_store draws it; a base that overflows or is not a number gives the maximum.
+        let low = self.policy.initial_backoff.as_secs_f64();
+        let high = (wait.as_secs_f64() * self.policy.base).max(low);
+        let drawn = (low + (high - low) * fastrand::f64()).min(self.policy.max_backoff.as_secs_f64());
+        self.next = Duration::try_from_secs_f64(drawn).unwrap_or(self.policy.max_backoff);
         Some(wait)
     }
 
@@ -136,14 +138,19 @@ mod tests {
 
     #[test]
     fn waits_start_at_the_initial_backoff_stay_within_the_bounds_and_stop_after_the_last_retry() {
-        let policy = OBJECT_STORE.with_max_retries(50);
-        let mut backoff = Backoff::new(&policy);
-        let waits: Vec<Duration> = std::iter::from_fn(|| backoff.next_wait()).take(60).collect();
-        assert_eq!(waits.len(), 50, "every retry and no more");
-        assert_eq!(waits[0], policy.initial_backoff);
-        for pair in waits.windows(2) {
-            assert!(pair[1] >= policy.initial_backoff && pair[1] <= policy.max_backoff, "{pair:?}");
-            assert!(pair[1] <= pair[0].mul_f64(policy.base), "{pair:?}");
+        // object_store's base, one below 1, and bases that overflow or are not a number.
+        for base in [2.0, 0.5, f64::INFINITY, f64::NAN] {
+            let policy = RetryPolicy { base, ..OBJECT_STORE.with_max_retries(50) };
+            let mut backoff = Backoff::new(&policy);
+            let waits: Vec<Duration> = std::iter::from_fn(|| backoff.next_wait()).take(60).collect();
+            assert_eq!(waits.len(), 50, "every retry and no more (base {base})");
+            assert_eq!(waits[0], policy.initial_backoff);
+            for pair in waits.windows(2) {
+                assert!(pair[1] >= policy.initial_backoff && pair[1] <= policy.max_backoff, "{pair:?} (base {base})");
+                if base >= 1.0 {
+                    assert!(pair[1] <= pair[0].mul_f64(base.min(1e6)), "{pair:?} (base {base})");
+                }
+            }
         }
     }
 
