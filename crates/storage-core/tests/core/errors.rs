@@ -108,3 +108,86 @@ fn secrets_never_appear_in_debug_or_display() {
     let short = SigningKey::new("k2", b"hunter2".to_vec()).unwrap_err();
     assert!(!short.to_string().contains("hunter2") && !format!("{short:?}").contains("hunter2"), "{short}");
 }
+
+/// Every kind's message, word for word: the struct must say exactly what the enum said.
+#[test]
+fn every_kind_says_what_it_always_said() {
+    use std::io::{Error as Io, ErrorKind as K};
+    let mirror = |kept| Error::Mirror {
+        operation: Operation::Unspecified,
+        key: "a.txt".into(),
+        primary: "s3".into(),
+        mirror: "fs".into(),
+        primary_kept: kept,
+        source: Box::new(Error::not_found("fs", "a.txt")),
+    };
+    let table = [
+        (
+            Error::not_found("s3", "reports/q3.pdf").during(Operation::Open),
+            "open `reports/q3.pdf` on the s3 backend: not found; check the name, or list the storage to see what is there",
+        ),
+        (
+            Error::already_exists("fs", "a.txt").during(Operation::Save),
+            "save `a.txt` on the fs backend: the name is taken; use the overwrite policy, or the unique policy to store \
+             under another name",
+        ),
+        (
+            Error::invalid_name("../a", "the name has a `..` segment"),
+            "storage operation \"../a\": invalid name: the name has a `..` segment",
+        ),
+        (
+            Error::unsupported("fs", "ACLs").during(Operation::SetAcl),
+            "set_acl on the fs backend: it does not support ACLs; check `Storage::capabilities()` before calling, or \
+             use a backend that has it",
+        ),
+        (
+            Error::permission_denied("s3", Some("a.txt"), "access denied", None).during(Operation::Read),
+            "read `a.txt` on the s3 backend: permission denied: access denied",
+        ),
+        (
+            Error::permission_denied("s3", None, "access denied", None).during(Operation::List),
+            "list (no key) on the s3 backend: permission denied: access denied",
+        ),
+        (
+            Error::invalid_argument(Some("a.txt"), "expiry too long").during(Operation::Presign),
+            "presign `a.txt`: invalid argument: expiry too long",
+        ),
+        (
+            Error::invalid_argument(None, "the page size must be at least 1").during(Operation::List),
+            "list (no key): invalid argument: the page size must be at least 1",
+        ),
+        (
+            Error::configuration("the s3 backend", "no bucket"),
+            "configure: invalid configuration of the s3 backend: no bucket",
+        ),
+        (
+            Error::backend("s3", Some("a.txt"), "connection reset", true, "reset").during(Operation::Save),
+            "save `a.txt` on the s3 backend: connection reset",
+        ),
+        (
+            mirror(true).during(Operation::Save),
+            "save `a.txt`: written to the s3 primary but the fs mirror failed; repeat the call, or run `storage migrate` from the primary to the mirror",
+        ),
+        (
+            mirror(false).during(Operation::Delete),
+            "delete `a.txt`: the fs mirror failed, so the write was undone on the s3 primary too; nothing was stored, \
+             try again",
+        ),
+        (
+            Error::from_io("fs", None, Io::from(K::NotFound)).during(Operation::Open),
+            "open `` on the fs backend: not found; check the name, or list the storage to see what is there",
+        ),
+        (
+            Error::from_io("fs", Some("a.txt"), Io::from(K::PermissionDenied)),
+            "storage operation `a.txt` on the fs backend: permission denied: the operating system refused access; \
+             check the file permissions",
+        ),
+        (
+            Error::from_io("fs", None, Io::from(K::TimedOut)).during(Operation::Copy),
+            "copy (no key) on the fs backend: i/o error (timed out)",
+        ),
+    ];
+    for (err, message) in table {
+        assert_eq!(err.to_string(), message);
+    }
+}
