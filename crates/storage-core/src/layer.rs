@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::backend::{Backend, Capabilities, GetResult, ListOptions, PresignRequest, PresignedRequest, PutOptions};
 use crate::backend::{PutResult, WriteMode};
 use crate::content::Content;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, Retry};
 use crate::migrate::{md5_of, stream_md5};
 use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
 use crate::upload::{UploadForm, UploadPolicy};
@@ -235,7 +235,8 @@ impl Retried {
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(self.policy.max_backoff);
                 }
-                other => return other,
+                // Given up: permanent now, so a retry above this one does not start the whole policy over.
+                other => return other.map_err(Error::retries_spent),
             }
         }
     }
@@ -460,9 +461,9 @@ fn timed_out(backend: &str, key: Option<&str>, operation: &str, limit: Duration,
         format!(
             "{operation}: {what} took longer than the {limit:?} the timeout layer allows; retry, or raise the limit"
         ),
-        true,
-        "timed out",
     )
+    .with_retry(Retry::Temporary)
+    .with_source("timed out")
 }
 
 #[async_trait]

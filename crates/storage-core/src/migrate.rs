@@ -20,7 +20,7 @@ use md5::{Digest, Md5};
 
 use crate::backend::{Backend, Capabilities, GetResult, PutOptions, WriteMode};
 use crate::content::Content;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, Retry};
 use crate::mirror::KeyLocks;
 use crate::storage::Storage;
 use crate::types::{Acl, Attributes, ObjectMeta};
@@ -411,9 +411,9 @@ async fn migrate_one(
                     target.name(),
                     Some(key),
                     "the copy read back differs from the source (MD5 mismatch); it will be copied again on the next run",
-                    true,
-                    "checksum mismatch",
-                ));
+                )
+                .with_retry(Retry::Temporary)
+                .with_source("checksum mismatch"));
             }
         }
         Ok(Backfilled::Copied(sent))
@@ -529,7 +529,8 @@ where
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
-            Err(err) => return Err(err),
+            // Given up: permanent now, so no retry above this one starts over.
+            Err(err) => return Err(err.retries_spent()),
         }
     }
 }
@@ -658,7 +659,21 @@ pub(crate) fn md5_from_etag(etag: &str) -> Option<[u8; 16]> {
 
 #[cfg(test)]
 mod tests {
-    use super::md5_from_etag;
+    use super::*;
+
+    /// A retryable failure that outlasts the migration's retries comes back permanent: no retry above starts over.
+    #[tokio::test]
+    async fn a_failure_that_outlasts_the_retries_comes_back_permanent() {
+        let options = MigrateOptions::default().with_retries(2, Duration::from_millis(1));
+        let tries = AtomicU64::new(0);
+        let result: Result<()> = retrying(&options, || async {
+            tries.fetch_add(1, Ordering::Relaxed);
+            Err(Error::backend("s3", Some("a.txt"), "the server answered 503").with_retry(Retry::Temporary))
+        })
+        .await;
+        assert_eq!(tries.load(Ordering::Relaxed), 3);
+        assert!(!result.unwrap_err().is_retryable());
+    }
 
     #[test]
     fn only_plain_md5_etags_count() {

@@ -19,7 +19,7 @@ use futures::stream::{BoxStream, StreamExt};
 use crate::backend::{Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest};
 use crate::backend::{PutOptions, PutResult, WriteMode};
 use crate::content::Content;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, MirrorOutcome, Result};
 use crate::migrate::{
     MigrateOptions, MigrationReport, Progress, backfill_one, copy_object, md5_from_etag, migrate_with,
 };
@@ -32,7 +32,7 @@ use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
 ///   of the members (the primary's object wins where several hold one), and create-only writes claim the name on
 ///   every member, undoing the claims made when one member holds it already.
 /// - **Writes** (put, copy, rename, set_acl) go to the primary first, then to every mirror. A failed primary write
-///   fails the call and leaves the mirrors alone. A failed mirror write fails the call with [`Error::Mirror`]: a
+///   fails the call and leaves the mirrors alone. A failed mirror write fails the call with [`ErrorKind::Mirror`]: a
 ///   create-only write is then undone everywhere, any other is kept by the primary.
 /// - **Deletes** remove the object from the primary, then from the mirrors, then from the primary again, so a
 ///   backfill that copied it back in between is undone (see [`crate::MigrateOptions::with_live`]).
@@ -123,14 +123,8 @@ impl MirrorBackend {
     }
 
     fn mirror_error(&self, key: &str, mirror: &dyn Backend, primary_kept: bool, source: Error) -> Error {
-        Error::Mirror {
-            operation: crate::Operation::Unspecified,
-            key: key.to_owned(),
-            primary: self.primary.name().to_owned(),
-            mirror: mirror.name().to_owned(),
-            primary_kept,
-            source: Box::new(source),
-        }
+        let outcome = if primary_kept { MirrorOutcome::PrimaryKept } else { MirrorOutcome::Undone };
+        Error::mirror(self.primary.name(), mirror.name(), key, outcome, source)
     }
 
     /// Run `write` on every mirror; the first failure, after all were tried.
@@ -150,7 +144,7 @@ impl MirrorBackend {
 
     /// After the primary claimed `key` with a create-only write, claim it on every mirror with the create-only
     /// `write`. When a mirror already holds the name or fails, the claims made so far (the primary's too) are deleted
-    /// again, so the name is left as it was: `AlreadyExists` for a taken name, [`Error::Mirror`] for a failure.
+    /// again, so the name is left as it was: `AlreadyExists` for a taken name, [`ErrorKind::Mirror`] for a failure.
     async fn claim_on_mirrors<'a, F, Fut>(&'a self, key: &str, write: F) -> Result<()>
     where
         F: Fn(&'a dyn Backend) -> Fut,
