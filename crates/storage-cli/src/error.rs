@@ -74,48 +74,46 @@ pub enum Doing {
 
 /// The advice of the command for a storage error it can say in its own flags, if any.
 fn advice(error: &storage_core::Error, doing: Doing) -> Option<&'static str> {
-    use storage_core::Error::{AlreadyExists, Unsupported};
+    use ErrorKind::{AlreadyExists, Unsupported};
     let create_only_forms = storage_core::upload::CREATE_ONLY_FORMS;
-    Some(match (error, doing) {
-        (Unsupported { capability, .. }, Doing::UploadForm) if *capability == create_only_forms => {
+    Some(match (error.kind(), doing) {
+        (Unsupported, Doing::UploadForm) if error.capability() == Some(create_only_forms) => {
             "add --overwrite and upload under a fresh random folder (its forms cannot refuse a taken name), or use \
              --put for one exact name"
         }
-        (Unsupported { .. }, Doing::UploadForm) => {
+        (Unsupported, Doing::UploadForm) => {
             "use `upload-url --put` for one exact name, size and type, or a storage that has forms (--storage)"
         }
-        (Unsupported { .. }, Doing::UploadPut) => {
-            "drop --put for a form, or use a storage that signs uploads (--storage)"
-        }
-        (Unsupported { .. }, Doing::Url) => {
+        (Unsupported, Doing::UploadPut) => "drop --put for a form, or use a storage that signs uploads (--storage)",
+        (Unsupported, Doing::Url) => {
             "without --expires `url` asks for a public URL: add --expires for a signed one, or use a storage that \
              has this (--storage)"
         }
-        (Unsupported { .. }, Doing::Put) => {
+        (Unsupported, Doing::Put) => {
             "drop --acl, --private and --public (this storage keeps no per-file ACLs), or use a storage that has it \
              (--storage)"
         }
-        (Unsupported { .. }, _) => "use a storage that has it (--storage)",
-        (AlreadyExists { .. }, Doing::Put) => {
+        (Unsupported, _) => "use a storage that has it (--storage)",
+        (AlreadyExists, Doing::Put) => {
             "pass --overwrite to replace it, or --if-exists unique to store it under another name"
         }
-        (AlreadyExists { .. }, Doing::Transfer) => "choose another target name, or remove it first with `storage rm`",
-        (AlreadyExists { .. }, Doing::UploadPut) => "pass --overwrite to let the upload replace it",
+        (AlreadyExists, Doing::Transfer) => "choose another target name, or remove it first with `storage rm`",
+        (AlreadyExists, Doing::UploadPut) => "pass --overwrite to let the upload replace it",
         _ => return None,
     })
 }
 
 /// The storage error's own statement, with the command's advice in place of the library's.
 fn advised_line(error: &storage_core::Error, advice: &str) -> String {
-    use storage_core::Error::{AlreadyExists, Unsupported};
-    match error {
-        Unsupported { operation, capability, backend } => {
+    let (operation, key, backend) = (error.operation(), error.key().unwrap_or_default(), error.backend_name());
+    match (error.kind(), error.capability(), backend) {
+        (ErrorKind::Unsupported, Some(capability), Some(backend)) => {
             format!("{operation} on the {backend} backend: it does not support {capability}; {advice}")
         }
-        AlreadyExists { operation, key, backend, .. } => {
+        (ErrorKind::AlreadyExists, _, Some(backend)) => {
             format!("{operation} `{key}` on the {backend} backend: the name is taken; {advice}")
         }
-        other => format!("{other}; {advice}"),
+        _ => format!("{error}; {advice}"),
     }
 }
 

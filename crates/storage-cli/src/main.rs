@@ -326,9 +326,9 @@ fn age(text: &str) -> Result<Duration, String> {
 
 /// What a parser of storage-core refused, as clap shows it: its message alone.
 fn clap_message(err: storage_core::Error) -> String {
-    match err {
-        storage_core::Error::InvalidArgument { message, .. } => message,
-        other => other.to_string(),
+    match (err.kind(), err.message()) {
+        (storage_core::ErrorKind::InvalidArgument, Some(message)) => message.to_owned(),
+        _ => err.to_string(),
     }
 }
 

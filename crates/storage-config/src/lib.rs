@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde::Deserialize;
 pub use storage_core::parse_duration;
 use storage_core::signing::{SigningKey, UrlSigner};
-use storage_core::{Acl, Error, OverwritePolicy, PublicReads, Result, Storage, UrlPolicy};
+use storage_core::{Acl, Error, ErrorKind, OverwritePolicy, PublicReads, Result, Storage, UrlPolicy};
 pub use storage_fs::load_or_create_key;
 use storage_fs::{FsBackend, MissingRoot};
 use storage_memory::MemoryBackend;
@@ -243,9 +243,9 @@ fn duration_setting(name: &str, field: &str, text: &str) -> Result<Duration> {
 
 /// What a parser of storage-core refused in a setting: its message alone, without the operation it names.
 fn setting_message(err: Error) -> String {
-    match err {
-        Error::InvalidArgument { message, .. } => message,
-        other => other.to_string(),
+    match (err.kind(), err.message()) {
+        (ErrorKind::InvalidArgument, Some(message)) => message.to_owned(),
+        _ => err.to_string(),
     }
 }
 

@@ -10,7 +10,7 @@ use futures::stream::{BoxStream, StreamExt};
 use storage_core::layer::Layer;
 use storage_core::{
     Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, WriteMode, async_trait,
+    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Retry, WriteMode, async_trait,
 };
 
 /// Whether an injected failure is worth retrying.
@@ -161,15 +161,13 @@ impl Faulty {
     }
 
     fn error(&self, operation: &str, key: &str) -> Error {
-        let retryable = self.state.kind == FaultKind::Retryable;
-        let kind = if retryable { "retryable" } else { "fatal" };
-        Error::backend(
-            self.inner.name(),
-            Some(key),
-            format!("{operation}: an injected {kind} fault"),
-            retryable,
-            "injected",
-        )
+        let (kind, retry) = match self.state.kind {
+            FaultKind::Retryable => ("retryable", Retry::Temporary),
+            FaultKind::Fatal => ("fatal", Retry::Permanent),
+        };
+        Error::backend(self.inner.name(), Some(key), format!("{operation}: an injected {kind} fault"))
+            .with_retry(retry)
+            .with_source("injected")
     }
 
     /// Run a write under the dice: fail before it, or after it took effect.
@@ -221,8 +219,9 @@ impl Backend for Faulty {
         if self.roll(self.state.cut_streams) {
             self.state.injected.fetch_add(1, Ordering::Relaxed);
             // A cut stream is a dropped connection: worth another try, whatever the layer's kind of faults.
-            let cut =
-                Error::backend(self.inner.name(), Some(key), "get: an injected cut of the stream", true, "injected");
+            let cut = Error::backend(self.inner.name(), Some(key), "get: an injected cut of the stream")
+                .with_retry(Retry::Temporary)
+                .with_source("injected");
             let cut = std::io::Error::other(cut);
             result.stream = result.stream.take(1).chain(futures::stream::once(async move { Err(cut) })).boxed();
         }

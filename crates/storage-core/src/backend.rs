@@ -17,7 +17,8 @@ use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
 /// What a backend can do beyond the basic operations every backend has (put, get, head, delete, list, copy).
 ///
 /// Names follow one grammar: `operation` or `operation_with_option`. The storage handle refuses a call that needs a
-/// capability set to `false` with [`Error::Unsupported`] before the backend is reached.
+/// capability set to `false` with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) before the backend is
+/// reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
@@ -92,7 +93,7 @@ pub enum WriteMode {
     /// Replace whatever is there.
     #[default]
     Overwrite,
-    /// Fail with [`Error::AlreadyExists`] if the key exists, atomically.
+    /// Fail with [`ErrorKind::AlreadyExists`](crate::ErrorKind::AlreadyExists) if the key exists, atomically.
     CreateOnly,
 }
 
@@ -315,8 +316,8 @@ impl PresignedRequest {
 /// - `delete` of a missing key succeeds;
 /// - `list` yields entries in ascending byte order of their keys, all starting with the prefix;
 /// - `copy` and `rename` keep the attributes (and ACL, where kept), and report a missing source as
-///   [`Error::NotFound`] before looking at the target;
-/// - an optional method whose capability is `false` returns [`Error::Unsupported`].
+///   [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) before looking at the target;
+/// - an optional method whose capability is `false` returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
 #[async_trait]
 pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// Short name used in messages: `memory`, `fs`, `s3`.

@@ -123,13 +123,16 @@ where
 }
 
 /// [`retry_while`] for errors marked retryable ([`crate::Error::is_retryable`]: a 5xx, a 429, a timeout, a dropped
-/// connection); any other error, and success, are final.
+/// connection); any other error, and success, are final. An error returned after the policy is spent is marked
+/// permanent ([`crate::Error::retries_spent`]), so a retry above this one does not start the whole policy over.
 pub async fn retry<T, F, Fut>(policy: &RetryPolicy, attempt: F) -> Result<T>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    retry_while(policy, |outcome: &Result<T>| outcome.as_ref().is_err_and(|err| err.is_retryable()), attempt).await
+    retry_while(policy, |outcome: &Result<T>| outcome.as_ref().is_err_and(|err| err.is_retryable()), attempt)
+        .await
+        .map_err(crate::Error::retries_spent)
 }
 
 #[cfg(test)]
@@ -163,17 +166,17 @@ mod tests {
 
     #[tokio::test]
     async fn only_retryable_errors_are_retried_and_at_most_max_retries_times() {
-        use crate::error::Error;
+        use crate::error::{Error, Retry};
         let policy = OBJECT_STORE.with_max_retries(3).with_initial_backoff(Duration::ZERO);
-        for (retryable, expected_attempts) in [(true, 4), (false, 1)] {
+        for (kind, expected_attempts) in [(Retry::Temporary, 4), (Retry::Permanent, 1)] {
             let mut attempts = 0;
             let outcome: Result<()> = retry(&policy, |_| {
                 attempts += 1;
-                std::future::ready(Err(Error::backend("test", None, "failed", retryable, "cause")))
+                std::future::ready(Err(Error::backend("test", None, "failed").with_retry(kind).with_source("cause")))
             })
             .await;
-            assert!(outcome.is_err());
-            assert_eq!(attempts, expected_attempts, "retryable: {retryable}");
+            assert!(!outcome.unwrap_err().is_retryable(), "whatever was given up on is permanent");
+            assert_eq!(attempts, expected_attempts, "{kind:?}");
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::backend::{PutResult, WriteMode};
 use crate::backoff::{OBJECT_STORE, RetryPolicy};
 use crate::checksum::{md5_of, stream_md5};
 use crate::content::Content;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, Retry};
 use crate::types::{Acl, Attributes, ByteRange, ListEntry, Metadata};
 use crate::upload::{UploadForm, UploadPolicy};
 
@@ -463,9 +463,9 @@ fn timed_out(backend: &str, key: Option<&str>, operation: &str, limit: Duration,
         format!(
             "{operation}: {what} took longer than the {limit:?} the timeout layer allows; retry, or raise the limit"
         ),
-        true,
-        "timed out",
     )
+    .with_retry(Retry::Temporary)
+    .with_source("timed out")
 }
 
 #[async_trait]

@@ -44,7 +44,7 @@ pub use backend::{
 pub use conditional::{Conditions, Precondition};
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use content_type::{ContentType, DEFAULT_CONTENT_TYPE, InvalidContentType, ServedType, guess_content_type};
-pub use error::{BoxError, Error, ErrorKind, Operation, Result};
+pub use error::{BoxError, Error, ErrorKind, MirrorOutcome, Operation, Result, Retry};
 pub use expiry::{DEFAULT_MAX_EXPIRY, check_expiry, parse_age, parse_duration};
 pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
 pub use name::{UploadTo, validate_key};

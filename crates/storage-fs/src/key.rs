@@ -7,7 +7,7 @@ use storage_core::signing::SigningKey;
 use storage_core::{Error, Result};
 
 fn key_error(message: String) -> Error {
-    Error::configuration("the url signer", message)
+    Error::configuration("the url signer", message).on_backend(crate::NAME)
 }
 
 /// The signing key in `path` (`id:base64-secret`), created with mode 0600 when missing.

@@ -44,8 +44,9 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use storage_core::content::FILE_CHUNK;
 use storage_core::signing::{UrlSigner, encode_key_path};
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
+    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, ErrorKind, GetResult, ListEntry, ListOptions,
+    Metadata, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode,
+    async_trait,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -195,7 +196,7 @@ impl FsBackend {
     }
 
     fn open(location: &Path, missing_root: MissingRoot, attributes: bool) -> Result<Self> {
-        let config_error = |message: String| Error::configuration("the fs backend", message);
+        let config_error = |message: String| Error::configuration("the fs backend", message).on_backend(NAME);
         let exists = location.exists();
         match missing_root {
             MissingRoot::Refuse if !exists => return Err(missing_root_error(location)),
@@ -328,7 +329,7 @@ impl FsBackend {
         }
         tokio::task::spawn_blocking(move || work(&inner))
             .await
-            .map_err(|err| Error::backend(NAME, None, "a blocking file task failed", false, err))?
+            .map_err(|err| Error::backend(NAME, None, "a blocking file task failed").with_source(err))?
     }
 }
 
@@ -492,6 +493,7 @@ impl Inner {
             None => 0..size,
             Some(range) => range.resolve(size).ok_or_else(|| {
                 Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object's {size} bytes"))
+                    .on_backend(NAME)
             })?,
         };
         let length = range.end - range.start;
@@ -578,6 +580,7 @@ fn no_extended_attributes(root: &Path, err: &io::Error) -> Error {
             root.display()
         ),
     )
+    .on_backend(NAME)
 }
 
 /// `renameat` that fails with `AlreadyExists` instead of replacing: one `renameat2(RENAME_NOREPLACE)` where the file
@@ -651,6 +654,7 @@ fn refuse_if_others_can_write(dir: &OwnedFd, path: &Path, what: &str) -> Result<
             "the fs backend",
             format!("cannot read the mode of the {what} `{}`: {err}", path.display()),
         )
+        .on_backend(NAME)
     })?;
     let mode = stat.st_mode & 0o7777;
     if mode & 0o022 != 0 {
@@ -661,7 +665,8 @@ fn refuse_if_others_can_write(dir: &OwnedFd, path: &Path, what: &str) -> Result<
                 "the {what} `{path}` can be written by group or others (mode {mode:o}), so another local user could \
                  plant, delete or swap files in it; run `chmod go-w {path}`"
             ),
-        ));
+        )
+        .on_backend(NAME));
     }
     Ok(())
 }
@@ -736,9 +741,9 @@ impl Backend for FsBackend {
                     Ok((file, md5))
                 })
                 .await
-                .map_err(|err| match err {
-                    Error::NotFound { .. } => Error::not_found(NAME, &key),
-                    other => other,
+                .map_err(|err| match err.kind() {
+                    ErrorKind::NotFound => Error::not_found(NAME, &key),
+                    _ => err,
                 })?;
             (file, md5)
         } else {
@@ -964,12 +969,7 @@ fn missing_root_error(location: &Path) -> Error {
          (`?create=true` on a storage URL) to create it on the first write",
         location.display()
     );
-    Error::NotFound {
-        operation: storage_core::Operation::Configure,
-        key: location.display().to_string(),
-        backend: NAME.to_owned(),
-        source: Some(hint.into()),
-    }
+    Error::not_found(NAME, &location.display().to_string()).during(storage_core::Operation::Configure).with_source(hint)
 }
 
 #[cfg(test)]

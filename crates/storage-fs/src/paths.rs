@@ -27,7 +27,8 @@ pub(crate) fn check_not_reserved(key: &str) -> Result<()> {
         return Err(Error::invalid_name(
             key,
             "`.storage/` is reserved by the fs backend for its own files; choose another top-level name",
-        ));
+        )
+        .on_backend(NAME));
     }
     Ok(())
 }

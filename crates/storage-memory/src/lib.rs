@@ -353,6 +353,7 @@ impl Backend for MemoryBackend {
             None => 0..size,
             Some(range) => range.resolve(size).ok_or_else(|| {
                 Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object's {size} bytes"))
+                    .on_backend(NAME)
             })?,
         };
         let chunk = object.data.slice(range.start as usize..range.end as usize);

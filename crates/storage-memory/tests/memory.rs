@@ -33,6 +33,15 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
+/// A range past the end is refused by the backend, which names itself (the kind's constructor takes no backend).
+#[tokio::test]
+async fn a_range_the_backend_refuses_names_the_backend() {
+    let storage = MemoryBackend::new().storage();
+    storage.save("a.txt", "abc").await.unwrap();
+    let err = storage.open_range("a.txt", 10..20).await.err().unwrap();
+    assert_eq!((err.kind(), err.backend_name()), (storage_core::ErrorKind::InvalidArgument, Some("memory")), "{err}");
+}
+
 #[test]
 fn assertions_pass_on_what_is_there() {
     runtime().block_on(async {
@@ -305,7 +314,7 @@ mod layers {
     use std::time::Duration;
 
     use storage_conformance::FaultLayer;
-    use storage_core::{ConcurrencyLimitLayer, ErrorKind, MetricsLayer, TimeoutLayer};
+    use storage_core::{ConcurrencyLimitLayer, ErrorKind, MetricsLayer, RetryLayer, TimeoutLayer};
     use storage_memory::MemoryBackend;
 
     /// A `metrics` recorder that keeps counters by name and labels.
@@ -388,6 +397,19 @@ mod layers {
         let started = tokio::time::Instant::now();
         futures::future::join_all((0..6).map(|_| storage.exists("a.txt"))).await;
         assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    /// A retryable failure that outlasts the retry layer's attempts comes out permanent, so a retry above it (another
+    /// layer, a migration's) does not start the whole policy over.
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_that_outlasts_the_retries_comes_out_permanent() {
+        let failing = FaultLayer::retryable(7, 1.0);
+        let faulty = MemoryBackend::new().storage().layer(failing.clone());
+        assert!(faulty.read("a.txt").await.unwrap_err().is_retryable());
+        let retry = RetryLayer::new(3, Duration::from_millis(1), Duration::from_millis(1), Duration::from_secs(60));
+        let err = faulty.layer(retry).read("a.txt").await.unwrap_err();
+        assert_eq!((err.kind(), failing.injected()), (ErrorKind::Backend, 1 + 3));
+        assert!(!err.is_retryable(), "{err:?}");
     }
 
     /// A read stream cut mid-way ends in an error that names the key and can be retried, never in short data.

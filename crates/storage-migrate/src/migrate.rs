@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use storage_core::backoff::{self, RetryPolicy};
 use storage_core::checksum::{md5_of, read_md5};
-use storage_core::{Acl, Attributes, Backend, Capabilities, Error, ErrorKind, ObjectMeta, Result, Storage, WriteMode};
+use storage_core::{
+    Acl, Attributes, Backend, Capabilities, Error, ErrorKind, ObjectMeta, Result, Retry, Storage, WriteMode,
+};
 
 use crate::copy::{Backfilled, backfill_one, copy_object, same_version};
 use crate::locks::KeyLocks;
@@ -415,9 +417,9 @@ async fn migrate_one(
                     target.name(),
                     Some(key),
                     "the copy read back differs from the source (MD5 mismatch); it will be copied again on the next run",
-                    true,
-                    "checksum mismatch",
-                ));
+                )
+                .with_retry(Retry::Temporary)
+                .with_source("checksum mismatch"));
             }
         }
         Ok(Backfilled::Copied(sent))
@@ -527,4 +529,23 @@ where
 {
     let policy = RetryPolicy::default().with_max_retries(options.retries).with_initial_backoff(options.retry_backoff);
     backoff::retry(&policy, |_| attempt()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A retryable failure that outlasts the migration's retries comes back permanent: no retry above starts over.
+    #[tokio::test]
+    async fn a_failure_that_outlasts_the_retries_comes_back_permanent() {
+        let options = MigrateOptions::default().with_retries(2, Duration::from_millis(1));
+        let tries = AtomicU64::new(0);
+        let result: Result<()> = retrying(&options, || async {
+            tries.fetch_add(1, Ordering::Relaxed);
+            Err(Error::backend("s3", Some("a.txt"), "the server answered 503").with_retry(Retry::Temporary))
+        })
+        .await;
+        assert_eq!(tries.load(Ordering::Relaxed), 3);
+        assert!(!result.unwrap_err().is_retryable());
+    }
 }

@@ -17,9 +17,9 @@ use futures::stream::BoxStream;
 use storage_core::checksum::md5_from_etag;
 use storage_core::upload::{UploadForm, UploadPolicy};
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, ErrorKind, GetResult, ListEntry,
+    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, ErrorKind, GetResult, ListEntry, MirrorOutcome,
 };
-use storage_core::{ListOptions, Metadata, Method, ObjectMeta, Operation, PresignRequest, PresignedRequest};
+use storage_core::{ListOptions, Metadata, Method, ObjectMeta, PresignRequest, PresignedRequest};
 use storage_core::{PutOptions, PutResult, Result, Storage, WriteMode};
 
 use crate::copy::{backfill_one, copy_object};
@@ -33,7 +33,7 @@ use crate::migrate::{MigrateOptions, MigrationReport, Progress, migrate_with};
 ///   of the members (the primary's object wins where several hold one), and create-only writes claim the name on
 ///   every member, undoing the claims made when one member holds it already.
 /// - **Writes** (put, copy, rename, set_acl) go to the primary first, then to every mirror. A failed primary write
-///   fails the call and leaves the mirrors alone. A failed mirror write fails the call with [`Error::Mirror`]: a
+///   fails the call and leaves the mirrors alone. A failed mirror write fails the call with [`ErrorKind::Mirror`]: a
 ///   create-only write is then undone everywhere, any other is kept by the primary.
 /// - **Deletes** remove the object from the primary, then from the mirrors, then from the primary again, so a
 ///   backfill that copied it back in between is undone (see [`crate::MigrateOptions::with_live`]).
@@ -99,15 +99,8 @@ impl MirrorBackend {
         std::iter::once(self.primary.as_ref()).chain(self.mirrors.iter().map(|m| m.as_ref()))
     }
 
-    fn mirror_error(&self, key: &str, mirror: &dyn Backend, primary_kept: bool, source: Error) -> Error {
-        Error::Mirror {
-            operation: Operation::Unspecified,
-            key: key.to_owned(),
-            primary: self.primary.name().to_owned(),
-            mirror: mirror.name().to_owned(),
-            primary_kept,
-            source: Box::new(source),
-        }
+    fn mirror_error(&self, key: &str, mirror: &dyn Backend, outcome: MirrorOutcome, source: Error) -> Error {
+        Error::mirror(self.primary.name(), mirror.name(), key, outcome, source)
     }
 
     /// Run `write` on every mirror; the first failure, after all were tried.
@@ -119,7 +112,8 @@ impl MirrorBackend {
         let mut first_failure = None;
         for mirror in &self.mirrors {
             if let Err(err) = write(mirror.as_ref()).await {
-                first_failure.get_or_insert_with(|| self.mirror_error(key, mirror.as_ref(), true, err));
+                first_failure
+                    .get_or_insert_with(|| self.mirror_error(key, mirror.as_ref(), MirrorOutcome::PrimaryKept, err));
             }
         }
         first_failure.map_or(Ok(()), Err)
@@ -127,7 +121,7 @@ impl MirrorBackend {
 
     /// After the primary claimed `key` with a create-only write, claim it on every mirror with the create-only
     /// `write`. When a mirror already holds the name or fails, the claims made so far (the primary's too) are deleted
-    /// again, so the name is left as it was: `AlreadyExists` for a taken name, [`Error::Mirror`] for a failure.
+    /// again, so the name is left as it was: `AlreadyExists` for a taken name, [`ErrorKind::Mirror`] for a failure.
     async fn claim_on_mirrors<'a, F, Fut>(&'a self, key: &str, write: F) -> Result<()>
     where
         F: Fn(&'a dyn Backend) -> Fut,
@@ -138,8 +132,11 @@ impl MirrorBackend {
             let undone = self.unclaim(key, 1 + index).await;
             return Err(match (err.kind(), undone) {
                 (ErrorKind::AlreadyExists, Ok(())) => err,
-                (ErrorKind::AlreadyExists, Err(undo)) => self.mirror_error(key, mirror.as_ref(), true, undo),
-                (_, undone) => self.mirror_error(key, mirror.as_ref(), undone.is_err(), err),
+                (ErrorKind::AlreadyExists, Err(undo)) => {
+                    self.mirror_error(key, mirror.as_ref(), MirrorOutcome::PrimaryKept, undo)
+                }
+                (_, Err(_)) => self.mirror_error(key, mirror.as_ref(), MirrorOutcome::PrimaryKept, err),
+                (_, Ok(())) => self.mirror_error(key, mirror.as_ref(), MirrorOutcome::Undone, err),
             });
         }
         Ok(())
@@ -165,7 +162,10 @@ impl MirrorBackend {
                 Ok(()) => held = true,
                 Err(err) if err.kind() == ErrorKind::NotFound => {}
                 Err(err) if index == 0 => return Err(err),
-                Err(err) => return Err(self.mirror_error(key, member, held, err)),
+                Err(err) => {
+                    let outcome = if held { MirrorOutcome::PrimaryKept } else { MirrorOutcome::Undone };
+                    return Err(self.mirror_error(key, member, outcome, err));
+                }
             }
         }
         if held { Ok(()) } else { Err(Error::not_found(&self.name, key)) }

@@ -65,7 +65,9 @@ impl ObjectStoreBackend {
     }
 
     fn path(&self, key: &str) -> Result<Path> {
-        Path::parse(key).map_err(|err| Error::invalid_name(key, format!("not a valid object_store path: {err}")))
+        Path::parse(key).map_err(|err| {
+            Error::invalid_name(key, format!("not a valid object_store path: {err}")).on_backend(&self.name)
+        })
     }
 
     fn error(&self, err: object_store::Error, key: &str) -> Error {
@@ -197,7 +199,7 @@ impl Backend for ObjectStoreBackend {
         let dir = match dir {
             Ok(dir) => dir,
             Err(err) => {
-                let err = Error::invalid_name(&options.prefix, err.to_string());
+                let err = Error::invalid_name(&options.prefix, err.to_string()).on_backend(&self.name);
                 return stream::once(async move { Err(err) }).boxed();
             }
         };

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, UpdateVersion};
-use storage_core::{Attributes, Error, ErrorKind, NameClaim, Operation, PutOptions, Result, WriteMode};
+use storage_core::{Attributes, Error, ErrorKind, NameClaim, PutOptions, Result, Retry, WriteMode};
 
 use crate::convert::{PLACEHOLDER, from_store_attributes, map_error, placeholder_attributes};
 use crate::{NAME, S3Backend};
@@ -54,7 +54,8 @@ pub(crate) fn refuse_claim_metadata(key: &str, attributes: &Attributes) -> Resul
     Err(Error::invalid_argument(
         Some(key),
         format!("the user metadata `{name}` is reserved for the s3 backend's name claims; give it another name"),
-    ))
+    )
+    .on_backend(NAME))
 }
 
 /// A name held by a placeholder this process wrote.
@@ -79,9 +80,8 @@ impl Claim {
              completed and the name is given up; raise S3Config::with_claim_lifetime for uploads this long",
             self.lifetime.as_secs()
         );
-        let (operation, key, backend) = (Operation::Unspecified, Some(key.to_owned()), NAME.to_owned());
         // Not retryable: a second attempt would claim the name again and take as long.
-        Err(Error::Backend { operation, key, backend, message, retryable: false, source: None })
+        Err(Error::backend(NAME, Some(key), message).with_retry(Retry::Permanent))
     }
 
     fn is_live(&self) -> bool {

@@ -86,6 +86,7 @@ impl CloudFrontSigner {
                 "the CloudFront signer",
                 format!("the private key {what}; give an RSA key in PEM (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)"),
             )
+            .on_backend(NAME)
         };
         let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| invalid("is not PEM"))?;
         let key = match &der {
@@ -108,6 +109,7 @@ impl CloudFrontSigner {
                     "the CloudFront signer",
                     "the private key is not an RSA key in PEM (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)",
                 )
+                .on_backend(NAME)
             })?;
         Ok(Self { key_pair_id: key_pair_id.into(), key: Key::Sha1(Arc::new(rsa::pkcs1v15::SigningKey::new(key))) })
     }
@@ -158,7 +160,7 @@ impl CloudFrontSigner {
     }
 
     fn sign(&self, policy: &str) -> Result<String> {
-        let failed = || Error::backend(NAME, None, "signing a CloudFront URL failed", false, "rsa signing failed");
+        let failed = || Error::backend(NAME, None, "signing a CloudFront URL failed").with_source("rsa signing failed");
         match &self.key {
             Key::Sha256(key) => {
                 let mut signature = vec![0; key.public_modulus_len()];

@@ -150,6 +150,7 @@ impl ClientSettings {
         if let Some(pem) = &self.ca_certificates_pem {
             let certificates = object_store::Certificate::from_pem_bundle(pem).map_err(|err| {
                 Error::configuration("the s3 backend", format!("the CA certificates are not PEM certificates: {err}"))
+                    .on_backend(crate::NAME)
             })?;
             for certificate in certificates {
                 options = options.with_root_certificate(certificate);
@@ -402,7 +403,7 @@ impl S3Config {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        let problem = |message: String| Err(Error::configuration("the s3 backend", message));
+        let problem = |message: String| Err(Error::configuration("the s3 backend", message).on_backend(crate::NAME));
         if self.bucket.is_empty() {
             return problem("the bucket name is empty; set `bucket`".into());
         }

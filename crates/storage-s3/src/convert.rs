@@ -6,7 +6,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use object_store::client::{HttpError, HttpErrorKind};
 use object_store::path::Path;
 use object_store::{Attribute, AttributeValue, GetOptions, GetRange, ObjectStore};
-use storage_core::{Attributes, ByteRange, Error, GetResult, Metadata, ObjectMeta, Operation, Result};
+use storage_core::{Attributes, ByteRange, Error, GetResult, Metadata, ObjectMeta, Result, Retry};
 
 use crate::NAME;
 use crate::signed::xml_text;
@@ -66,7 +66,7 @@ pub(crate) fn attribute_headers(attributes: &Attributes) -> Result<Vec<(HeaderNa
     ];
     let value = |v: &str| {
         HeaderValue::from_str(v)
-            .map_err(|_| Error::invalid_argument(None, format!("{v:?} is not a valid header value")))
+            .map_err(|_| Error::invalid_argument(None, format!("{v:?} is not a valid header value")).on_backend(NAME))
     };
     for (name, field) in fields {
         if let Some(field) = field {
@@ -74,8 +74,9 @@ pub(crate) fn attribute_headers(attributes: &Attributes) -> Result<Vec<(HeaderNa
         }
     }
     for (name, field) in &attributes.metadata {
-        let name = HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes())
-            .map_err(|_| Error::invalid_argument(None, format!("{name:?} is not a valid metadata name")))?;
+        let name = HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes()).map_err(|_| {
+            Error::invalid_argument(None, format!("{name:?} is not a valid metadata name")).on_backend(NAME)
+        })?;
         headers.push((name, value(field)?));
     }
     Ok(headers)
@@ -130,7 +131,7 @@ pub(crate) async fn get_object(
     };
     let result = store.get_opts(path, options).await.map_err(|err| match (range, err) {
         (Some(range), object_store::Error::Generic { .. } | object_store::Error::NotModified { .. }) => {
-            Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object"))
+            Error::invalid_argument(Some(key), format!("the range {range:?} is outside the object")).on_backend(NAME)
         }
         (_, err) => map_error(err, key),
     })?;
@@ -179,6 +180,7 @@ pub(crate) fn map_error(err: object_store::Error, key: Option<&str>) -> Error {
         }
         object_store::Error::UnknownConfigurationKey { key: setting, .. } => {
             Error::configuration("the s3 backend", format!("object_store does not know the setting `{setting}`"))
+                .on_backend(NAME)
         }
         err if failure.status.is_some_and(|status| matches!(status.as_u16(), 401 | 403)) => {
             // The status is in the cause that follows: say what it means, not the status again.
@@ -203,7 +205,11 @@ pub(crate) fn map_error(err: object_store::Error, key: Option<&str>) -> Error {
                     None => "the request failed".to_owned(),
                 },
             };
-            Error::backend(NAME, key, message, failure.is_retryable(), err)
+            let err = Error::backend(NAME, key, message).with_retry(failure.retry()).with_source(err);
+            match failure.status {
+                Some(status) => err.with_status(status.as_u16()),
+                None => err,
+            }
         }
     }
 }
@@ -212,7 +218,7 @@ pub(crate) fn map_error(err: object_store::Error, key: Option<&str>) -> Error {
 pub(crate) fn status_error(status: StatusCode, code: &str, key: &str) -> Error {
     let detail = if code.is_empty() { status.to_string() } else { format!("{code} ({status})") };
     let failure = Failure { status: Some(status), code: Some(code.to_owned()), transport: None };
-    match (status.as_u16(), code) {
+    let err = match (status.as_u16(), code) {
         (_, ACL_NOT_SUPPORTED) => acl_not_supported(Some(key)),
         (404, _) => Error::not_found(NAME, key),
         (412, _) => Error::already_exists(NAME, key),
@@ -222,15 +228,9 @@ pub(crate) fn status_error(status: StatusCode, code: &str, key: &str) -> Error {
             format!("{detail}; check the credentials and the bucket policy"),
             None,
         ),
-        _ => Error::Backend {
-            operation: Operation::Unspecified,
-            key: Some(key.to_owned()),
-            backend: NAME.into(),
-            message: format!("the server answered {detail}"),
-            retryable: failure.is_retryable(),
-            source: None,
-        },
-    }
+        _ => Error::backend(NAME, Some(key), format!("the server answered {detail}")).with_retry(failure.retry()),
+    };
+    err.with_status(status.as_u16())
 }
 
 const ACL_NOT_SUPPORTED: &str = "AccessControlListNotSupported";
@@ -247,6 +247,7 @@ pub(crate) fn acl_not_supported(key: Option<&str>) -> Error {
              with a bucket policy (`storage s3 policy`), or set Object Ownership to \"bucket owner preferred\""
         ),
     )
+    .on_backend(NAME)
 }
 
 /// What a failed request says about itself: the response's status and S3 error code, or how the transport failed.
@@ -282,6 +283,11 @@ impl Failure {
             next = current.source();
         }
         failure
+    }
+
+    /// Whether the same request may succeed later, as the public error says it.
+    fn retry(&self) -> Retry {
+        if self.is_retryable() { Retry::Temporary } else { Retry::Permanent }
     }
 
     /// Whether the same request may succeed later: a server error, throttling, or a transport failure that is not
@@ -322,6 +328,26 @@ mod tests {
         ] {
             let err = status_error(StatusCode::from_u16(status).unwrap(), code, "k");
             assert_eq!((err.kind(), err.is_retryable()), (kind, retryable), "{status} {code}");
+        }
+    }
+
+    /// The kinds whose constructor takes no backend (a configuration, an argument) name s3 too; a status is kept.
+    #[test]
+    fn mapped_errors_name_the_backend_and_keep_the_status() {
+        for (status, code) in [(404, "NoSuchKey"), (400, "AccessControlListNotSupported"), (503, "SlowDown")] {
+            let err = status_error(StatusCode::from_u16(status).unwrap(), code, "k");
+            assert_eq!((err.backend_name(), err.status()), (Some(NAME), Some(status)), "{err}");
+        }
+        let unknown = object_store::Error::UnknownConfigurationKey { store: "S3", key: "x".into() };
+        let mut metadata = Attributes::default();
+        metadata.metadata.insert("a b".to_owned(), "x".to_owned());
+        let refused = [
+            map_error(unknown, None),
+            crate::S3Config::new("").validate().unwrap_err(),
+            attribute_headers(&metadata).unwrap_err(),
+        ];
+        for err in refused {
+            assert_eq!(err.backend_name(), Some(NAME), "{err}");
         }
     }
 

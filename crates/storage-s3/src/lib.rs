@@ -227,7 +227,7 @@ impl S3Backend {
 
     fn path(&self, key: &str) -> Result<Path> {
         Path::parse(format!("{}{key}", self.inner.prefix))
-            .map_err(|err| Error::invalid_name(key, format!("not a valid S3 key: {err}")))
+            .map_err(|err| Error::invalid_name(key, format!("not a valid S3 key: {err}")).on_backend(NAME))
     }
 
     fn key_of<'a>(&self, path: &'a str) -> Option<&'a str> {

@@ -9,7 +9,7 @@ use http::Method as HttpMethod;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::{ObjectStoreExt, PutPayload};
 use storage_core::signing::encode_key_path;
-use storage_core::{Acl, Error, ErrorKind, Metadata, PutOptions, Result, WriteMode};
+use storage_core::{Acl, Error, ErrorKind, Metadata, PutOptions, Result, Retry, WriteMode};
 
 use crate::acl::acl_header;
 use crate::claim::{Claim, create_only_upload};
@@ -104,7 +104,9 @@ impl S3Backend {
         let created =
             self.inner.signed.send(HttpMethod::POST, &format!("{url}?uploads"), headers, Bytes::new(), key).await?;
         xml_text(&created.check(key)?.body, "UploadId").ok_or_else(|| {
-            Error::backend(NAME, Some(key), "CreateMultipartUpload answered no UploadId", true, "missing UploadId")
+            Error::backend(NAME, Some(key), "CreateMultipartUpload answered no UploadId")
+                .with_retry(Retry::Temporary)
+                .with_source("missing UploadId")
         })
     }
 
@@ -245,7 +247,7 @@ impl S3Backend {
             let source_name =
                 format!("{}/{}", self.inner.config.bucket, encode_key_path(&format!("{}{from}", self.inner.prefix)));
             let copy_source = http::HeaderValue::from_str(&source_name)
-                .map_err(|_| Error::invalid_name(from, "cannot be named in x-amz-copy-source"))?;
+                .map_err(|_| Error::invalid_name(from, "cannot be named in x-amz-copy-source").on_backend(NAME))?;
             let (size, part_size) = (source.size(), self.inner.config.copy_part_size);
             let parts = (0..size.div_ceil(part_size)).map(|index| {
                 let (start, end) = (index * part_size, ((index + 1) * part_size).min(size) - 1);
@@ -260,7 +262,9 @@ impl S3Backend {
                 async move {
                     let reply = self.inner.signed.send(HttpMethod::PUT, &url, headers, Bytes::new(), to).await?;
                     xml_text(&reply.check(to)?.body, "ETag").ok_or_else(|| {
-                        Error::backend(NAME, Some(to), "UploadPartCopy answered no ETag", true, "missing ETag")
+                        Error::backend(NAME, Some(to), "UploadPartCopy answered no ETag")
+                            .with_retry(Retry::Temporary)
+                            .with_source("missing ETag")
                     })
                 }
             });
@@ -324,8 +328,8 @@ fn joined_part(
     joined: Option<std::result::Result<(usize, object_store::Result<PartId>), tokio::task::JoinError>>,
     key: &str,
 ) -> Result<(usize, PartId)> {
-    let (index, id) = joined
-        .expect("only called while parts are in flight")
-        .map_err(|err| Error::backend(NAME, Some(key), "a part upload stopped", true, err))?;
+    let (index, id) = joined.expect("only called while parts are in flight").map_err(|err| {
+        Error::backend(NAME, Some(key), "a part upload stopped").with_retry(Retry::Temporary).with_source(err)
+    })?;
     Ok((index, id.map_err(|err| map_error(err, Some(key)))?))
 }

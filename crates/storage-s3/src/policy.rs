@@ -64,7 +64,8 @@ fn check_prefix(prefix: &str) -> Result<()> {
             Some(prefix),
             "a public prefix is the start of the public keys, counted from the bucket root, e.g. `media/open/`: \
              not empty (that would open the whole bucket), without `*` or `?`, and without a leading `/`",
-        ));
+        )
+        .on_backend(crate::NAME));
     }
     Ok(())
 }

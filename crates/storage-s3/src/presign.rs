@@ -75,6 +75,7 @@ impl Presigner {
                 "the s3 backend",
                 format!("the endpoint `{bucket_url}` {problem}; give a URL such as https://s3.example.com"),
             )
+            .on_backend(crate::NAME)
         };
         let url = url::Url::parse(bucket_url).map_err(|_| invalid("is not a URL"))?;
         let host = match (url.host_str(), url.port()) {
@@ -247,8 +248,10 @@ pub(crate) async fn presign(backend: &S3Backend, request: &PresignRequest) -> Re
         .chain([("x-amz-acl", request.acl.map(Acl::as_str)), ("if-none-match", request.create_only.then_some("*"))])
     {
         if let Some(value) = value {
-            HeaderValue::from_str(value)
-                .map_err(|_| Error::invalid_argument(Some(key), format!("{name} is not a valid header value")))?;
+            HeaderValue::from_str(value).map_err(|_| {
+                Error::invalid_argument(Some(key), format!("{name} is not a valid header value"))
+                    .on_backend(crate::NAME)
+            })?;
             headers.push((name.to_owned(), value.to_owned()));
         }
     }

@@ -12,7 +12,7 @@ use object_store::client::{
     ReqwestConnector,
 };
 use storage_core::backoff;
-use storage_core::{Error, Result};
+use storage_core::{Error, Result, Retry};
 
 // object_store's traits are declared with async-trait; storage-core re-exports the same macro.
 
@@ -34,8 +34,10 @@ impl Credentials {
 
     /// Sign `request` in place (replacing any earlier signature).
     pub async fn sign(&self, request: &mut HttpRequest) -> Result<()> {
-        let (provider, region) =
-            self.0.get().ok_or_else(|| Error::configuration("the s3 backend", "credentials are not set up yet"))?;
+        let (provider, region) = self
+            .0
+            .get()
+            .ok_or_else(|| Error::configuration("the s3 backend", "credentials are not set up yet").on_backend(NAME))?;
         let credential = provider.get_credential().await.map_err(|err| map_error(err, None))?;
         // Keep the payload hash object_store computed (it may be streaming), or hash what we built.
         let digest =
@@ -146,7 +148,7 @@ impl Signed {
             .method(method)
             .uri(url)
             .body(HttpRequestBody::from(body))
-            .map_err(|err| Error::backend(NAME, Some(key), "could not build a request", false, err))?;
+            .map_err(|err| Error::backend(NAME, Some(key), "could not build a request").with_source(err))?;
         for (name, value) in headers {
             request.headers_mut().insert(name, value);
         }
@@ -155,16 +157,15 @@ impl Signed {
         request.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
         request.headers_mut().remove("x-amz-content-sha256");
         self.credentials.sign(&mut request).await?;
-        let response = self
-            .client
-            .execute(request)
-            .await
-            .map_err(|err| Error::backend(NAME, Some(key), "the request did not complete", true, err))?;
+        let response = self.client.execute(request).await.map_err(|err| {
+            Error::backend(NAME, Some(key), "the request did not complete")
+                .with_retry(Retry::Temporary)
+                .with_source(err)
+        })?;
         let (parts, body) = response.into_parts();
-        let body = body
-            .bytes()
-            .await
-            .map_err(|err| Error::backend(NAME, Some(key), "the response was cut short", true, err))?;
+        let body = body.bytes().await.map_err(|err| {
+            Error::backend(NAME, Some(key), "the response was cut short").with_retry(Retry::Temporary).with_source(err)
+        })?;
         Ok(Reply { status: parts.status, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }

@@ -24,7 +24,7 @@ pub enum OverwritePolicy {
     /// Never replace: store under an alternative name `root_XXXXXXX.ext` (Django's `FileSystemStorage`).
     #[default]
     Unique,
-    /// Never replace: fail with [`crate::Error::AlreadyExists`].
+    /// Never replace: fail with [`crate::ErrorKind::AlreadyExists`].
     Fail,
 }
 

@@ -141,9 +141,9 @@ fn validate_prefix(prefix: &str) -> Result<()> {
     if prefix.is_empty() {
         return Ok(());
     }
-    validate_key(prefix.strip_suffix('/').unwrap_or(prefix)).map_err(|err| match err {
-        Error::InvalidName { reason, .. } => Error::invalid_name(prefix, reason),
-        other => other,
+    validate_key(prefix.strip_suffix('/').unwrap_or(prefix)).map_err(|err| match (err.kind(), err.message()) {
+        (ErrorKind::InvalidName, Some(reason)) => Error::invalid_name(prefix, reason),
+        _ => err,
     })
 }
 

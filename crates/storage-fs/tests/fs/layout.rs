@@ -122,6 +122,32 @@ fn the_reserved_directory_is_not_a_key() {
     });
 }
 
+/// Every error the backend builds names it, the kinds whose constructor takes no backend too: a reserved name, a range
+/// past the end, a root others can write, a signing key file that is not one.
+#[test]
+fn every_error_the_backend_builds_names_it() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let storage = FsBackend::new(&root).unwrap().storage();
+        storage.save("a.txt", "abc").await.unwrap();
+        let reserved = storage.save(".storage/x", "x").await.unwrap_err();
+        let past_the_end = storage.open_range("a.txt", 10..20).await.err().unwrap();
+        let key_file = root.join("key.txt");
+        std::fs::write(&key_file, "not a key").unwrap();
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let bad_key = storage_fs::load_or_create_key(&key_file).unwrap_err();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let loose_root = FsBackend::new(&root).unwrap_err();
+        let kinds = [reserved.kind(), past_the_end.kind(), bad_key.kind(), loose_root.kind()];
+        use storage_core::ErrorKind::{Configuration, InvalidArgument, InvalidName};
+        assert_eq!(kinds, [InvalidName, InvalidArgument, Configuration, Configuration]);
+        for err in [reserved, past_the_end, bad_key, loose_root] {
+            assert_eq!(err.backend_name(), Some("fs"), "{err}");
+        }
+    });
+}
+
 fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
