@@ -125,6 +125,30 @@ fn storage_core_has_no_transport_dependencies() {
     assert!(forbidden.is_empty(), "storage-core depends on {forbidden:?}");
 }
 
+/// The names of `package`'s normal dependencies, transitively, with `features` as cargo's flags give them.
+fn normal_dependencies(package: &str, features: &[&str]) -> Vec<String> {
+    let output = crate::cargo()
+        .args(["tree", "--package", package, "--edges", "normal", "--prefix", "none", "--format", "{p}"])
+        .args(features)
+        .output()
+        .expect("run cargo tree");
+    assert!(output.status.success(), "cargo tree: {}", String::from_utf8_lossy(&output.stderr));
+    let tree = String::from_utf8_lossy(&output.stdout);
+    tree.lines().filter_map(|line| line.split_whitespace().next()).map(str::to_owned).collect()
+}
+
+/// An app that keeps its files on disk depends on storage-config with only its `fs` feature and builds no S3 client.
+#[test]
+fn storage_config_for_disk_alone_builds_no_s3_client() {
+    let disk_only = normal_dependencies("storage-config", &["--no-default-features", "--features", "fs"]);
+    assert!(disk_only.iter().any(|name| name == "storage-fs"), "the tree was read: {disk_only:?}");
+    let s3_client = ["object_store", "storage-s3", "reqwest", "aws-sigv4", "storage-memory"];
+    let built: Vec<&String> = disk_only.iter().filter(|name| s3_client.contains(&name.as_str())).collect();
+    assert!(built.is_empty(), "storage-config with `fs` alone depends on {built:?}");
+    let default = normal_dependencies("storage-config", &[]);
+    assert!(default.iter().any(|name| name == "object_store"), "the default features keep S3: {default:?}");
+}
+
 #[test]
 fn every_invariant_names_a_test() {
     let architecture = read(&workspace_root().join("docs/architecture.md"));

@@ -569,8 +569,8 @@ impl Context {
         let name = name.map(str::to_owned).or_else(|| self.default.clone()).unwrap_or_else(|| "default".into());
         let config = if name.contains("://") || name.starts_with('.') || name.starts_with('/') {
             StorageConfig::from_url(&name, &self.base)?
-        } else if let Some(config) = self.config.as_ref().and_then(|c| c.storage(&name)) {
-            config.resolved(&self.base)?
+        } else if let Some(config) = self.config.as_ref().map(|c| c.storage(&name)).transpose()?.flatten() {
+            config
         } else if name == "default" && self.config.is_some() {
             return Err(CliError::Usage(format!(
                 "{} has no `default` storage; add [storages.default] or pass --storage NAME (configured: {})",
@@ -578,7 +578,7 @@ impl Context {
                 self.storage_names().join(", ")
             )));
         } else if name == "default" {
-            StorageConfig::embedded_default(&self.base)
+            StorageConfig::embedded_default(&self.base)?
         } else {
             return Err(CliError::UnknownStorage { name, known: self.storage_names() });
         };
@@ -589,10 +589,10 @@ impl Context {
     /// its base URL). A storage without its own `base_url` links to the address actually bound.
     async fn served(&self, listen: Option<&str>) -> Result<(Built, tokio::net::TcpListener)> {
         let (name, mut config) = self.storage_config(None)?;
-        if !matches!(config.backend.as_deref(), Some("fs" | "memory")) {
+        let Some(configured_base_url) = config.backend.served_base_url() else {
             return Err(CliError::Usage("only disk and memory storages are served; S3 serves its own URLs".into()));
-        }
-        let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        };
+        let base_url = configured_base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let address = match listen {
             Some(address) => address.to_owned(),
             None => {
@@ -602,9 +602,9 @@ impl Context {
             }
         };
         let listener = tokio::net::TcpListener::bind(&address).await.map_err(|err| listen_error(&address, err))?;
-        if config.base_url.is_none() {
+        if configured_base_url.is_none() {
             let bound = listener.local_addr().map_err(|err| listen_error(&address, err))?;
-            config.base_url = Some(format!("http://{bound}/"));
+            *configured_base_url = Some(format!("http://{bound}/"));
         }
         let mut built = config.build(&name, &self.base)?;
         built.storage = built.storage.layer(storage_core::TracingLayer);
@@ -635,13 +635,17 @@ async fn gc(context: &Context, older_than: Duration) -> Result<()> {
 
 fn s3_policy(context: &Context, args: PolicyArgs) -> Result<()> {
     let (name, config) = context.storage_config(None)?;
-    let bucket = match args.bucket.or(config.bucket.clone()) {
+    let (configured_bucket, location, acls) = match &config.backend {
+        storage_config::BackendConfig::S3(s3) => (Some(s3.bucket.clone()), s3.location.as_deref(), s3.acls),
+        _ => (None, None, true),
+    };
+    let bucket = match args.bucket.or(configured_bucket) {
         Some(bucket) => bucket,
         None => return Err(CliError::Usage(format!("storage `{name}` names no bucket: pass --bucket"))),
     };
     let policy = match &args.public_prefix {
         Some(prefix) => storage_s3::public_prefix_policy(&bucket, prefix)?,
-        None => storage_s3::iam_policy(&bucket, config.location.as_deref().unwrap_or(""), config.acls.unwrap_or(true)),
+        None => storage_s3::iam_policy(&bucket, location.unwrap_or(""), acls),
     };
     // The policy is JSON either way.
     println!("{policy}");
