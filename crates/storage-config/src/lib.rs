@@ -322,18 +322,23 @@ impl S3Section {
     /// by storage-s3 alone ([`storage_s3::S3Config`]), one rule for every request it makes.
     fn s3_config(&self) -> std::result::Result<storage_s3::S3Config, String> {
         let mut config = storage_s3::S3Config::new(&self.bucket).with_addressing_style(self.addressing_style);
-        let optional: [(&Option<String>, fn(storage_s3::S3Config, String) -> storage_s3::S3Config); 6] = [
-            (&self.location, |config, value| config.with_location(value)),
-            (&self.region, |config, value| config.with_region(value)),
-            (&self.endpoint, |config, value| config.with_endpoint(value)),
-            (&self.public_endpoint, |config, value| config.with_public_endpoint(value)),
-            (&self.custom_domain, |config, value| config.with_custom_domain(value)),
-            (&self.url_protocol, |config, value| config.with_url_protocol(value)),
-        ];
-        for (value, with) in optional {
-            if let Some(value) = value {
-                config = with(config, value.clone());
-            }
+        if let Some(location) = &self.location {
+            config = config.with_location(location);
+        }
+        if let Some(region) = &self.region {
+            config = config.with_region(region);
+        }
+        if let Some(endpoint) = &self.endpoint {
+            config = config.with_endpoint(endpoint);
+        }
+        if let Some(public) = &self.public_endpoint {
+            config = config.with_public_endpoint(public);
+        }
+        if let Some(domain) = &self.custom_domain {
+            config = config.with_custom_domain(domain);
+        }
+        if let Some(protocol) = &self.url_protocol {
+            config = config.with_url_protocol(protocol);
         }
         if let Some(class) = &self.storage_class {
             config = config.with_storage_class(class);
