@@ -227,7 +227,8 @@ fn misplaced(kind: &str, key: &str, backend_keys: &[&str], policy_keys: &[&str])
     }
     let expected: Vec<String> =
         ["backend", "url"].iter().chain(backend_keys).chain(policy_keys).map(|key| format!("`{key}`")).collect();
-    format!("unknown field `{key}` in a `{kind}` storage, expected one of {}", expected.join(", "))
+    // serde's own words, as for any other unknown key; the keys listed are this backend's.
+    format!("unknown field `{key}`, expected one of {}", expected.join(", "))
 }
 
 /// The field names of a `#[derive(Deserialize)]` struct, as serde lists them to its deserializer.
@@ -287,7 +288,7 @@ mod tests {
     fn each_backend_takes_only_its_own_keys() {
         let err = typed(&table("backend = 'fs'\nlocation = 'x'\nbucket = 'b'"), Path::new(""), &Overrides::none())
             .unwrap_err();
-        assert!(err.starts_with("unknown field `bucket` in a `fs` storage, expected one of `backend`, `url`"), "{err}");
+        assert!(err.starts_with("unknown field `bucket`, expected one of `backend`, `url`, `location`"), "{err}");
         let err = typed(&table("backend = 'memory'\nlocaton = 'x'"), Path::new(""), &Overrides::none()).unwrap_err();
         assert!(err.contains("unknown field `locaton`"), "{err}");
         let err = typed(&table("backend = 'fs'"), Path::new(""), &Overrides::none()).unwrap_err();
