@@ -125,6 +125,30 @@ fn storage_core_has_no_transport_dependencies() {
     assert!(forbidden.is_empty(), "storage-core depends on {forbidden:?}");
 }
 
+/// The names of `package`'s normal dependencies, transitively, with `features` as cargo's flags give them.
+fn normal_dependencies(package: &str, features: &[&str]) -> Vec<String> {
+    let output = crate::cargo()
+        .args(["tree", "--package", package, "--edges", "normal", "--prefix", "none", "--format", "{p}"])
+        .args(features)
+        .output()
+        .expect("run cargo tree");
+    assert!(output.status.success(), "cargo tree: {}", String::from_utf8_lossy(&output.stderr));
+    let tree = String::from_utf8_lossy(&output.stdout);
+    tree.lines().filter_map(|line| line.split_whitespace().next()).map(str::to_owned).collect()
+}
+
+/// An app that keeps its files on disk depends on storage-config with only its `fs` feature and builds no S3 client.
+#[test]
+fn storage_config_for_disk_alone_builds_no_s3_client() {
+    let disk_only = normal_dependencies("storage-config", &["--no-default-features", "--features", "fs"]);
+    assert!(disk_only.iter().any(|name| name == "storage-fs"), "the tree was read: {disk_only:?}");
+    let s3_client = ["object_store", "storage-s3", "reqwest", "aws-sigv4", "storage-memory"];
+    let built: Vec<&String> = disk_only.iter().filter(|name| s3_client.contains(&name.as_str())).collect();
+    assert!(built.is_empty(), "storage-config with `fs` alone depends on {built:?}");
+    let default = normal_dependencies("storage-config", &[]);
+    assert!(default.iter().any(|name| name == "object_store"), "the default features keep S3: {default:?}");
+}
+
 #[test]
 fn every_invariant_names_a_test() {
     let architecture = read(&workspace_root().join("docs/architecture.md"));
@@ -299,4 +323,335 @@ fn readme_lists_every_command_as_its_help_says() {
     let help = help_commands(&String::from_utf8_lossy(&output.stdout));
     let readme = readme_commands(&read(&workspace_root().join("README.md")));
     assert_eq!(readme, help, "the README's table of commands and `storage --help` differ (README left, help right)");
+}
+
+/// A token of Rust source, for the checks that read code: an identifier or keyword, a literal, or one punctuation
+/// character, with its line. Comments and the insides of strings and chars are never tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Literal,
+    Punct(char),
+}
+
+/// The tokens of `source`, each with its 1-based line.
+fn tokens(source: &str) -> Vec<(Token, usize)> {
+    let chars: Vec<char> = source.chars().collect();
+    let (mut at, mut line, mut out) = (0, 1, Vec::new());
+    // Moves past `count` characters, counting the lines they end.
+    let skip = |at: &mut usize, line: &mut usize, count: usize| {
+        for c in &chars[*at..(*at + count).min(chars.len())] {
+            if *c == '\n' {
+                *line += 1;
+            }
+        }
+        *at = (*at + count).min(chars.len());
+    };
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    while at < chars.len() {
+        let rest = &chars[at..];
+        let starts = |text: &str| rest.iter().take(text.len()).copied().eq(text.chars());
+        let c = rest[0];
+        if c.is_whitespace() {
+            skip(&mut at, &mut line, 1);
+        } else if starts("//") {
+            let end = rest.iter().position(|&c| c == '\n').unwrap_or(rest.len());
+            skip(&mut at, &mut line, end);
+        } else if starts("/*") {
+            let (mut depth, mut i) = (0, 0);
+            while i < rest.len() {
+                if rest[i..].starts_with(&['/', '*']) {
+                    depth += 1;
+                    i += 2;
+                } else if rest[i..].starts_with(&['*', '/']) {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            skip(&mut at, &mut line, i);
+        } else if let Some(length) = raw_string_length(rest) {
+            out.push((Token::Literal, line));
+            skip(&mut at, &mut line, length);
+        } else if c == '"' || ((c == 'b' || c == 'c') && rest.get(1) == Some(&'"')) {
+            let open = rest.iter().position(|&c| c == '"').unwrap_or(0);
+            let mut i = open + 1;
+            while i < rest.len() && rest[i] != '"' {
+                i += if rest[i] == '\\' { 2 } else { 1 };
+            }
+            out.push((Token::Literal, line));
+            skip(&mut at, &mut line, i + 1);
+        } else if c == '\'' || (c == 'b' && rest.get(1) == Some(&'\'')) {
+            let quote = if c == 'b' { 1 } else { 0 };
+            let body = &rest[quote + 1..];
+            let length = match body {
+                ['\\', ..] => body.iter().skip(2).position(|&c| c == '\'').map(|end| end + 3),
+                [_, '\'', ..] => Some(2),
+                _ => None,
+            };
+            match length {
+                Some(length) => {
+                    out.push((Token::Literal, line));
+                    skip(&mut at, &mut line, quote + 1 + length);
+                }
+                // A lifetime or a label: the quote and its name are not code the checks read.
+                None => {
+                    let name = body.iter().take_while(|&&c| is_word(c)).count();
+                    skip(&mut at, &mut line, 1 + name);
+                }
+            }
+        } else if c.is_ascii_digit() {
+            let length = rest.iter().take_while(|&&c| is_word(c) || c == '.').count();
+            out.push((Token::Literal, line));
+            skip(&mut at, &mut line, length);
+        } else if is_word(c) {
+            let start = if starts("r#") { 2 } else { 0 };
+            let length = start + rest[start..].iter().take_while(|&&c| is_word(c)).count();
+            out.push((Token::Word(rest[start..length].iter().collect()), line));
+            skip(&mut at, &mut line, length);
+        } else {
+            out.push((Token::Punct(c), line));
+            skip(&mut at, &mut line, 1);
+        }
+    }
+    out
+}
+
+/// The length of the raw string (`r"…"`, `r#"…"#`, `br#"…"#`, `cr"…"`) `text` starts with, if it starts with one.
+fn raw_string_length(text: &[char]) -> Option<usize> {
+    let prefix = match text {
+        ['r', ..] => 1,
+        ['b' | 'c', 'r', ..] => 2,
+        _ => return None,
+    };
+    let hashes = text[prefix..].iter().take_while(|&&c| c == '#').count();
+    if text.get(prefix + hashes) != Some(&'"') {
+        return None;
+    }
+    let body = prefix + hashes + 1;
+    let closing: Vec<char> = std::iter::once('"').chain(std::iter::repeat_n('#', hashes)).collect();
+    let end = (body..text.len()).find(|&i| text[i..].starts_with(&closing))?;
+    Some(end + closing.len())
+}
+
+/// Words before `(` that open a group, not a call.
+const NOT_CALLS: &[&str] =
+    &["if", "while", "match", "return", "in", "let", "for", "loop", "else", "as", "move", "mut", "ref", "fn", "break"];
+
+/// The functions and methods `source` defines with a `bool` among their parameters: each name, and how many
+/// parameters it takes besides `self`.
+fn functions_taking_bool(source: &str) -> Vec<(String, usize)> {
+    let tokens = tokens(source);
+    let mut found = Vec::new();
+    for (at, pair) in tokens.windows(2).enumerate() {
+        let [(Token::Word(keyword), _), (Token::Word(name), _)] = pair else { continue };
+        if keyword != "fn" {
+            continue;
+        }
+        // The parameters: the first parenthesised group after the name (and its generics).
+        let Some(open) = tokens[at + 2..].iter().position(|(token, _)| *token == Token::Punct('(')) else { continue };
+        let (mut depth, mut parameters, mut takes_bool, mut takes_self, mut empty) = (0, 1, false, false, true);
+        let mut previous = None;
+        for (token, _) in &tokens[at + 2 + open..] {
+            match token {
+                Token::Punct('(' | '<' | '[') => depth += 1,
+                Token::Punct(')' | '>' | ']') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        // A trailing comma starts no parameter.
+                        parameters -= usize::from(previous == Some(&Token::Punct(',')));
+                        break;
+                    }
+                }
+                Token::Punct(',') if depth == 1 => parameters += 1,
+                Token::Word(word) if word == "bool" => takes_bool = true,
+                Token::Word(word) if word == "self" && parameters == 1 => takes_self = true,
+                _ => {}
+            }
+            if depth > 0 && *token != Token::Punct('(') {
+                empty = false;
+            }
+            previous = Some(token);
+        }
+        if takes_bool && !empty {
+            found.push((name.clone(), parameters - usize::from(takes_self)));
+        }
+    }
+    found
+}
+
+/// The calls in `source` given a bare `true` or `false` as a whole argument, as (line, called name), where the
+/// called function is one of `taking_bool` (the workspace's own, whose signatures it can change), by name and
+/// number of arguments. A bool that is a method's only argument is labelled by the method's name
+/// (`.with_verify(true)`); macro arguments (`assert_eq!(x, true)`), attributes, tuples, constructors (`Some(true)`),
+/// struct fields, `let`s, returns and comparisons are no bool arguments.
+fn bool_arguments(source: &str, taking_bool: &[(String, usize)]) -> Vec<(usize, String)> {
+    /// An open group: the argument list of a call, or any other group.
+    enum Group {
+        Call {
+            name: String,
+            /// Called after `.`.
+            method: bool,
+            /// The commas at its own depth, and whether the last token was one (a trailing comma).
+            commas: usize,
+            trailing_comma: bool,
+            /// Whether any argument was read.
+            empty: bool,
+            /// The lines of its bare bool arguments.
+            bools: Vec<usize>,
+        },
+        Other,
+    }
+    let tokens = tokens(source);
+    let mut groups: Vec<Group> = Vec::new();
+    let mut found = Vec::new();
+    // The depth of `groups` at which an attribute (`#[...]`, `#![...]`) started, while inside one.
+    let mut attribute_depth: Option<usize> = None;
+    for (index, (token, line)) in tokens.iter().enumerate() {
+        let back = |steps: usize| index.checked_sub(steps).map(|i| &tokens[i].0);
+        if let Some(Group::Call { empty, trailing_comma, commas, .. }) = groups.last_mut()
+            && *token != Token::Punct(')')
+        {
+            *empty = false;
+            *trailing_comma = *token == Token::Punct(',');
+            *commas += usize::from(*trailing_comma);
+        }
+        match token {
+            Token::Punct('[') => {
+                let opens_attribute = back(1) == Some(&Token::Punct('#'))
+                    || (back(1) == Some(&Token::Punct('!')) && back(2) == Some(&Token::Punct('#')));
+                if opens_attribute && attribute_depth.is_none() {
+                    attribute_depth = Some(groups.len());
+                }
+                groups.push(Group::Other);
+            }
+            Token::Punct('(') => {
+                let group = match back(1) {
+                    // A name that starts with a capital is a type's constructor or an enum variant.
+                    Some(Token::Word(name))
+                        if attribute_depth.is_none()
+                            && !NOT_CALLS.contains(&name.as_str())
+                            && !name.starts_with(char::is_uppercase) =>
+                    {
+                        let method = back(2) == Some(&Token::Punct('.'));
+                        let name = name.clone();
+                        Group::Call { name, method, commas: 0, trailing_comma: false, empty: true, bools: Vec::new() }
+                    }
+                    _ => Group::Other,
+                };
+                groups.push(group);
+            }
+            Token::Punct('{') => groups.push(Group::Other),
+            Token::Punct(')' | ']' | '}') => {
+                if let Some(Group::Call { name, method, commas, trailing_comma, empty, bools }) = groups.pop() {
+                    let arguments = if empty { 0 } else { commas + 1 - usize::from(trailing_comma) };
+                    // A method's only argument is named by the method.
+                    let labelled = method && arguments == 1;
+                    if !labelled && taking_bool.contains(&(name.clone(), arguments)) {
+                        found.extend(bools.into_iter().map(|line| (line, name.clone())));
+                    }
+                }
+                if attribute_depth == Some(groups.len()) {
+                    attribute_depth = None;
+                }
+            }
+            Token::Word(word) if word == "true" || word == "false" => {
+                let after = tokens.get(index + 1).map(|(token, _)| token);
+                let whole_argument =
+                    matches!(back(1), Some(Token::Punct('(' | ','))) && matches!(after, Some(Token::Punct(')' | ',')));
+                if let Some(Group::Call { bools, .. }) = groups.last_mut()
+                    && whole_argument
+                {
+                    bools.push(*line);
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Bool literal arguments other engineers remove in parallel (issue 27: "s3", "errors", "layers", "core-split"), by
+/// file and called name. Each entry must still be found, so the list empties as their branches are merged.
+const BOOL_ARGUMENTS_BEING_REMOVED: &[(&str, &str)] = &[
+    // `storage_core::url::content_disposition`'s `inline`, called by storage.rs ("core-split").
+    ("crates/storage-core/tests/core/policy.rs", "content_disposition"),
+    // `storage_s3::iam_policy`'s `acls`, and the recording test's `inject` ("s3").
+    ("crates/storage-cli/tests/cli/main.rs", "iam_policy"),
+    ("crates/storage-s3/src/policy.rs", "iam_policy"),
+    ("crates/storage-s3/tests/s3/recording.rs", "inject"),
+];
+
+/// `transfer(.., true)` reads as nothing: a bool argument is an enum or a builder method instead.
+#[test]
+fn no_bool_literal_arguments() {
+    let root = workspace_root();
+    let sources: Vec<(String, String)> = files(&[".rs"])
+        .into_iter()
+        .map(|path| (path.strip_prefix(&root).unwrap_or(&path).display().to_string(), read(&path)))
+        .collect();
+    let taking_bool: Vec<(String, usize)> =
+        sources.iter().flat_map(|(_, source)| functions_taking_bool(source)).collect();
+    let mut offenders = Vec::new();
+    let mut being_removed: Vec<(&str, &str)> = BOOL_ARGUMENTS_BEING_REMOVED.to_vec();
+    for (file, source) in &sources {
+        for (line, called) in bool_arguments(source, &taking_bool) {
+            let listed = |&(listed_file, name): &(&str, &str)| listed_file == file && name == called;
+            if BOOL_ARGUMENTS_BEING_REMOVED.iter().any(listed) {
+                being_removed.retain(|entry| !listed(entry));
+            } else {
+                offenders.push(format!("{file}:{line}: `{called}(.., true/false)`"));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "bare bool arguments; pass an enum or call a builder method instead:\n{}",
+        offenders.join("\n")
+    );
+    assert!(
+        being_removed.is_empty(),
+        "these bool arguments are gone: remove them from BOOL_ARGUMENTS_BEING_REMOVED: {being_removed:?}"
+    );
+}
+
+#[test]
+fn bool_arguments_are_found_in_calls_only() {
+    let taking_bool = functions_taking_bool(
+        "fn open(path: &Path, attributes: bool) {}\npub(crate) fn multipart_copy<T: X>(a: u8, b: u8, whole: bool)\n\
+         fn backend(\n    a: &str,\n    b: HashMap<u8, u8>,\n    retryable: bool,\n    m: String,\n) {}\nfn f(x: bool) {}\n\
+         fn with_verify(self, verify: bool) -> Self {}\nfn new(root: Fd, attributes: bool, more: u8) {}\n\
+         fn none() {}\nfn store(&mut self, value: u8)",
+    );
+    let expected = [("open", 2), ("multipart_copy", 3), ("backend", 4), ("f", 1), ("with_verify", 1), ("new", 3)];
+    assert_eq!(taking_bool, expected.map(|(name, count)| (name.to_owned(), count)));
+    let found =
+        |source: &str| bool_arguments(source, &taking_bool).into_iter().map(|(_, name)| name).collect::<Vec<_>>();
+    assert_eq!(found("fn g() { open(path, true); }"), ["open"]);
+    assert_eq!(found("x.multipart_copy(a, b,\n    false,\n);"), ["multipart_copy"]);
+    assert_eq!(found("Error::backend(name, None, true, message)"), ["backend"]);
+    assert_eq!(found("let s = \"x\";\nf(\ntrue)"), ["f"]);
+    assert_eq!(found("assert!(g(f(true)))"), ["f"], "a call inside a macro is still a call");
+    assert_eq!(found("Walker::new(fd, false, options)"), ["new"]);
+    assert_eq!(bool_arguments("a();\nb();\nf(false)", &taking_bool)[0].0, 3, "the line is the literal's");
+    for not_a_call in [
+        "options.with_verify(true); x.unwrap_or(false); AtomicBool::new(false); open(true)",
+        "flag.store(true, Ordering::SeqCst); OpenOptions::new().write(true)",
+        "assert_eq!(x, true); assert!(false); debug_assert_ne!(y, false, \"msg\");",
+        "matches!(x, Some(true)); Some(true); Ok(false); F(true)",
+        "F { open: true, f: false }",
+        "let f = true; return false;",
+        "f(a == true); f(!false); f(x && true); f(|_| true); f(Some(false))",
+        "\"f(true)\"; r#\"f(true)\"#; b\"f(false)\"; 'a'; '\\''; '(' ; g::<'a>(x)",
+        "// f(true)\n/* f(true) /* nested */ f(false) */",
+        "(true, false); [true, false]; vec![true]; if (true) {}",
+        "#[arg(long, default_value_t = false)]\n#[cfg_attr(x, f(true))]\nfn g() {}",
+        "#![allow(f(true))]",
+    ] {
+        assert!(found(not_a_call).is_empty(), "{not_a_call}: {:?}", found(not_a_call));
+    }
 }

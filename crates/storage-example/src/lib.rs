@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use storage_config::{Config, StorageConfig, parse_duration};
+use storage_config::{BackendConfig, Config, StorageConfig, parse_duration};
 use storage_core::{Content, Error, Storage, UploadTo, UrlOptions};
 use storage_http::SignedUrlService;
 
@@ -143,12 +143,10 @@ impl AppConfig {
     /// Where each storage keeps its files, for the startup line: `public in /tmp/…/public, private in s3://b/private`.
     pub fn file_locations(&self, data_dir: &Path) -> String {
         let describe = |storage: &StorageConfig| -> String {
-            let storage = storage.resolved(data_dir).unwrap_or_else(|_| storage.clone());
-            let location = storage.location.as_deref().unwrap_or_default();
-            match (storage.backend.as_deref(), &storage.bucket) {
-                (Some("fs"), _) => data_dir.join(location).display().to_string(),
-                (Some("s3"), Some(bucket)) => format!("s3://{bucket}/{location}"),
-                (backend, _) => format!("{}://{location}", backend.unwrap_or("unknown")),
+            match &storage.backend {
+                BackendConfig::Fs(fs) => data_dir.join(&fs.location).display().to_string(),
+                BackendConfig::S3(s3) => format!("s3://{}/{}", s3.bucket, s3.location.as_deref().unwrap_or_default()),
+                other => format!("{}://", other.name()),
             }
         };
         let described: Vec<String> =
@@ -322,7 +320,7 @@ impl AppState {
         let mut url_services = Vec::new();
         let mut build = |name: &str| -> Result<Storage, Error> {
             let storage_config = storages
-                .storage(name)
+                .storage(name)?
                 .ok_or_else(|| config_error(format!("the app needs a `[storages.{name}]` table")))?;
             let mut built = storage_config.build(name, base)?;
             // Each storage operation is one `tracing` span, as the requests that cause them are (see `router`).

@@ -148,6 +148,25 @@ pub enum MissingRoot {
     Refuse,
 }
 
+/// Whether a backend keeps each file's attributes, ACL and checksum in a user extended attribute, and so needs a file
+/// system that keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Xattrs {
+    /// Checked when the backend opens; files carry their metadata record.
+    Required,
+    /// Never touched: the backend declares no attributes and no ACLs.
+    Unused,
+}
+
+/// Whether a read may wait for the disk: a read answered on the async thread must not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Give up (`Ok(None)`) when the open or the read would wait for the disk.
+    Never,
+    /// Wait, on the blocking pool.
+    ForTheDisk,
+}
+
 /// The directory of temporary files, under the root.
 const TEMP_DIR: &str = ".storage/tmp";
 
@@ -172,18 +191,18 @@ impl FsBackend {
 
     /// Like [`FsBackend::new`], but what happens when the root is missing is `missing_root`'s choice.
     pub fn opened(location: &Path, missing_root: MissingRoot) -> Result<Self> {
-        Self::open(location, missing_root, true)
+        Self::open(location, missing_root, Xattrs::Required)
     }
 
     /// A backend rooted at `location` on any file system, declaring no attributes, user metadata or ACLs: a save
     /// that asks for them answers `Unsupported` instead of losing them. Content types are guessed from names.
     pub fn without_attributes(location: impl AsRef<Path>) -> Result<Self> {
-        Self::open(location.as_ref(), MissingRoot::Create, false)
+        Self::open(location.as_ref(), MissingRoot::Create, Xattrs::Unused)
     }
 
     /// Like [`FsBackend::without_attributes`], but what happens when the root is missing is `missing_root`'s choice.
     pub fn without_attributes_opened(location: &Path, missing_root: MissingRoot) -> Result<Self> {
-        Self::open(location, missing_root, false)
+        Self::open(location, missing_root, Xattrs::Unused)
     }
 
     /// A backend rooted at `location` (created if missing) whose temporary URLs are signed under `base_url` with the
@@ -195,7 +214,8 @@ impl FsBackend {
         Ok(backend.with_url_signer(UrlSigner::new(base_url, key)))
     }
 
-    fn open(location: &Path, missing_root: MissingRoot, attributes: bool) -> Result<Self> {
+    fn open(location: &Path, missing_root: MissingRoot, xattrs: Xattrs) -> Result<Self> {
+        let attributes = xattrs == Xattrs::Required;
         let config_error = |message: String| Error::configuration("the fs backend", message).on_backend(NAME);
         let exists = location.exists();
         match missing_root {
@@ -473,9 +493,9 @@ impl Inner {
     }
 
     /// Open `key` and resolve `range`, reading the bytes at once when there are at most [`FILE_CHUNK`] of them.
-    /// With `cached_only`, `Ok(None)` whenever the open or the read would have to wait for the disk.
-    fn open_read(&self, key: &str, range: Option<ByteRange>, cached_only: bool) -> Result<Option<Read>> {
-        let (file, metadata) = if cached_only {
+    /// With [`Wait::Never`], `Ok(None)` whenever the open or the read would have to wait for the disk.
+    fn open_read(&self, key: &str, range: Option<ByteRange>, wait: Wait) -> Result<Option<Read>> {
+        let (file, metadata) = if wait == Wait::Never {
             let Some(file) = self.existing_root().and_then(|root| paths::open_file_cached(root, key)) else {
                 return Ok(None);
             };
@@ -501,7 +521,7 @@ impl Inner {
             return Ok(Some(Read { opened: Opened::File(file), metadata, range }));
         }
         let mut bytes = vec![0; length as usize];
-        if cached_only {
+        if wait == Wait::Never {
             // RWF_NOWAIT: the bytes only if they are all in the page cache, never a wait for the disk.
             let slices = &mut [io::IoSliceMut::new(&mut bytes)];
             match rustix::io::preadv2(&file, slices, range.start, rustix::io::ReadWriteFlags::NOWAIT) {
@@ -769,11 +789,13 @@ impl Backend for FsBackend {
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
         // A read whose file and (small) bytes are in the page cache is done right here: no thread hand-off, which
         // costs more than the read. Anything that would wait for the disk is done in one trip to the blocking pool.
-        let read = match self.inner.open_read(key, range, true)? {
+        let read = match self.inner.open_read(key, range, Wait::Never)? {
             Some(read) => read,
             None => {
                 let owned = key.to_owned();
-                self.blocking(move |inner| inner.open_read(&owned, range, false)).await?.expect("reads may block here")
+                self.blocking(move |inner| inner.open_read(&owned, range, Wait::ForTheDisk))
+                    .await?
+                    .expect("reads may block here")
             }
         };
         let stream = match read.opened {

@@ -542,6 +542,29 @@ fn aws_endpoint_url_reaches_presigned_links_and_signed_requests() {
     assert_eq!(http().body(&link), b"through the environment's endpoint");
 }
 
+/// The endpoint a storage leaves out is read from the environment in one place (storage-s3) by one rule: an empty
+/// `AWS_ENDPOINT_URL` counts as unset, and `AWS_ENDPOINT` is its older spelling. Once, storage-config read
+/// `AWS_ENDPOINT_URL` itself, taking the empty value as the endpoint.
+#[test]
+fn an_empty_aws_endpoint_url_falls_back_to_aws_endpoint_in_every_request() {
+    let rgw = Rgw::new();
+    let (bucket, endpoint) = (&rgw.bucket, &rgw.endpoint);
+    let mut env = rgw.env.clone();
+    env.extend([
+        ("AWS_ENDPOINT_URL".to_owned(), String::new()),
+        ("AWS_ENDPOINT".to_owned(), endpoint.clone()),
+        ("AWS_REGION".to_owned(), rgw.region.clone()),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note.txt"), b"through the older variable").unwrap();
+    let url = format!("s3://{bucket}/{}", backends::unique_prefix());
+    let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env));
+    assert_eq!(run(&["put", "note.txt"]), "note.txt");
+    let link = run(&["url", "note.txt", "--expires", "10m"]);
+    assert!(link.starts_with(endpoint.as_str()), "the link names AWS_ENDPOINT: {link}");
+    assert_eq!(http().body(&link), b"through the older variable");
+}
+
 /// `RUST_LOG=debug` shows one span per storage operation, with its backend, operation, key and outcome, and never a
 /// secret: not the S3 secret key, not the signature of a link.
 #[test]

@@ -1,0 +1,79 @@
+//! The commands that move bytes between names and storages: `cp`, `mv` and `migrate`.
+
+use serde_json::json;
+use storage_config::Built;
+use storage_migrate::MigrateOptions;
+
+use crate::Result;
+use crate::args::{MigrateArgs, Transfer};
+use crate::context::Context;
+use crate::error::CliError;
+use crate::progress::{migrate_progress, report_json, stop_on_ctrl_c};
+
+/// `cp`: within a storage its own copy (server-side where the backend can); between storages
+/// [`storage_core::Storage::copy_to`], which streams the bytes with their attributes and ACL.
+pub(crate) async fn copy(context: &Context, transfer: &Transfer) -> Result<()> {
+    let ((from, from_name), (to, to_name)) = (context.locate(&transfer.source)?, context.locate(&transfer.target)?);
+    let stored = if same_storage(context, transfer, &from, &to) {
+        to.storage.copy(&from_name, &to_name).await?
+    } else {
+        from.storage.copy_to(&from_name, &to.storage, &to_name).await?
+    };
+    context.output.print(&stored, json!({ "name": stored }));
+    Ok(())
+}
+
+/// `mv`: within a storage its own rename; between storages a copy, then the source is deleted.
+pub(crate) async fn move_file(context: &Context, transfer: &Transfer) -> Result<()> {
+    let ((from, from_name), (to, to_name)) = (context.locate(&transfer.source)?, context.locate(&transfer.target)?);
+    let stored = if same_storage(context, transfer, &from, &to) {
+        to.storage.rename(&from_name, &to_name).await?
+    } else {
+        let stored = from.storage.copy_to(&from_name, &to.storage, &to_name).await?;
+        from.storage.delete(&from_name).await?;
+        stored
+    };
+    context.output.print(&stored, json!({ "name": stored }));
+    Ok(())
+}
+
+/// Whether both names of a transfer are in one storage: one backend, or the same storage named on both sides.
+fn same_storage(context: &Context, transfer: &Transfer, from: &Built, to: &Built) -> bool {
+    let storage_of = |spec: &str| {
+        spec.split_once(':').filter(|(s, _)| context.is_storage_name(s)).map_or("default", |(s, _)| s).to_owned()
+    };
+    std::sync::Arc::ptr_eq(from.storage.backend(), to.storage.backend())
+        || storage_of(&transfer.source) == storage_of(&transfer.target)
+}
+
+pub(crate) async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> {
+    let (from, to) = (context.storage(Some(&args.from))?.storage, context.storage(Some(&args.to))?.storage);
+    let options = MigrateOptions::default()
+        .with_prefix(args.prefix)
+        .with_concurrency(args.concurrency)
+        .with_verify(args.verify)
+        .with_dry_run(args.dry_run)
+        .with_delete_source(args.delete_source)
+        .with_live(args.live);
+    stop_on_ctrl_c(options.stop.clone());
+    let bar = migrate_progress();
+    let report = storage_migrate::migrate(&from, &to, &options, &|progress| {
+        if let Some(bar) = &bar {
+            bar.set_length(progress.bytes_total);
+            bar.set_position(progress.bytes_done);
+            bar.set_message(format!("{}/{} files", progress.objects_done, progress.objects_total));
+        }
+    })
+    .await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    context.output.print(&report, report_json(&report));
+    match (report.is_complete(), report.failed.len()) {
+        (true, _) => Ok(()),
+        (false, 0) => Err(CliError::Incomplete("interrupted; run the same command again to resume".into())),
+        (false, failed) => {
+            Err(CliError::Incomplete(format!("{failed} files failed; run the same command again to retry them")))
+        }
+    }
+}
