@@ -1,8 +1,10 @@
 //! Canned ACLs on the wire: the `x-amz-acl` header that sets one, and reading one back from S3's
-//! `AccessControlPolicy` document.
+//! `AccessControlPolicy` document (typed in `xml.rs`).
 
 use http::{HeaderName, HeaderValue};
-use storage_core::Acl;
+use storage_core::{Acl, Result};
+
+use crate::xml::{self, AccessControlPolicy};
 
 /// The header that gives a new object, or an existing one (`PUT ?acl`), a canned ACL.
 pub(crate) fn acl_header(acl: Acl) -> (HeaderName, HeaderValue) {
@@ -12,31 +14,20 @@ pub(crate) fn acl_header(acl: Acl) -> (HeaderName, HeaderValue) {
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
 
-/// The canned ACL whose grants these are. Grants to the owner alone read as `private`.
-pub(crate) fn canned(xml: &str) -> Acl {
-    let grants: Vec<(&str, &str)> = xml
-        .split("<Grant>")
-        .skip(1)
-        .filter_map(|grant| {
-            let grant = grant.split("</Grant>").next()?;
-            let uri = between(grant, "<URI>", "</URI>").unwrap_or_default();
-            let permission = between(grant, "<Permission>", "</Permission>")?;
-            Some((uri, permission))
-        })
-        .collect();
-    let granted = |uri: &str, permission: &str| grants.iter().any(|(u, p)| *u == uri && *p == permission);
-    match (granted(ALL_USERS, "READ"), granted(ALL_USERS, "WRITE"), granted(AUTHENTICATED_USERS, "READ")) {
+/// The canned ACL whose grants GetObjectAcl answered for `key`. Grants to the owner alone read as `private`; a
+/// document that does not parse is an error, never a guess.
+pub(crate) fn canned(body: &str, key: &str) -> Result<Acl> {
+    let policy: AccessControlPolicy = xml::read(body, "GetObjectAcl", key)?;
+    let grants = &policy.access_control_list.grants;
+    let granted = |uri: &str, permission: &str| {
+        grants.iter().any(|grant| grant.grantee.uri.as_deref() == Some(uri) && grant.permission == permission)
+    };
+    Ok(match (granted(ALL_USERS, "READ"), granted(ALL_USERS, "WRITE"), granted(AUTHENTICATED_USERS, "READ")) {
         (true, true, _) => Acl::PublicReadWrite,
         (true, false, _) => Acl::PublicRead,
         (false, _, true) => Acl::AuthenticatedRead,
         _ => Acl::Private,
-    }
-}
-
-fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let start = text.find(open)? + open.len();
-    let end = text[start..].find(close)? + start;
-    Some(&text[start..end])
+    })
 }
 
 #[cfg(test)]
@@ -59,9 +50,25 @@ mod tests {
 
     #[test]
     fn grants_map_to_canned_acls() {
+        let canned = |body: &str| canned(body, "k").unwrap();
         assert_eq!(canned(&policy(&[])), Acl::Private);
         assert_eq!(canned(&policy(&[(ALL_USERS, "READ")])), Acl::PublicRead);
         assert_eq!(canned(&policy(&[(ALL_USERS, "READ"), (ALL_USERS, "WRITE")])), Acl::PublicReadWrite);
         assert_eq!(canned(&policy(&[(AUTHENTICATED_USERS, "READ")])), Acl::AuthenticatedRead);
+    }
+
+    /// A grant is read from its own elements: text elsewhere that looks like a public grant (an owner's display
+    /// name, a grant split across elements) makes nothing public, and a reply that is no ACL is an error.
+    #[test]
+    fn only_a_whole_grant_to_all_users_makes_an_object_public() {
+        let lookalike = format!(
+            "<AccessControlPolicy><Owner><ID>me</ID><DisplayName><![CDATA[<Grant><URI>{ALL_USERS}</URI>\
+             <Permission>READ</Permission></Grant>]]></DisplayName></Owner><AccessControlList>\
+             <Grant><Grantee><ID>me</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant>\
+             </AccessControlList></AccessControlPolicy>"
+        );
+        assert_eq!(canned(&lookalike, "k").unwrap(), Acl::Private);
+        let err = canned("<AccessControlPolicy><AccessControlList><Grant>", "k").unwrap_err();
+        assert_eq!(err.kind(), storage_core::ErrorKind::Backend);
     }
 }

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use storage_core::{Error, Result};
+use storage_object_store::errors::{Retry, backend_error};
 
 use crate::NAME;
 
@@ -158,7 +159,8 @@ impl CloudFrontSigner {
     }
 
     fn sign(&self, policy: &str) -> Result<String> {
-        let failed = || Error::backend(NAME, None, "signing a CloudFront URL failed", false, "rsa signing failed");
+        let failed =
+            || backend_error(NAME, None, "signing a CloudFront URL failed", Retry::Permanent, "rsa signing failed");
         match &self.key {
             Key::Sha256(key) => {
                 let mut signature = vec![0; key.public_modulus_len()];
