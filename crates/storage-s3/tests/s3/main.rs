@@ -5,6 +5,7 @@
 mod acls_off;
 mod claims;
 mod conformance;
+mod errors;
 mod private_files;
 mod recording;
 mod server_side;
