@@ -154,9 +154,7 @@ impl ClientSettings {
                 options = options.with_root_certificate(certificate);
             }
         }
-        if self.accept_invalid_certificates {
-            options = options.with_allow_invalid_certificates(true);
-        }
+        options = options.with_allow_invalid_certificates(self.accept_invalid_certificates);
         if let Some(timeout) = self.connect_timeout {
             options = options.with_connect_timeout(timeout);
         }
