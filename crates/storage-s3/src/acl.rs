@@ -33,6 +33,7 @@ pub(crate) fn canned(body: &str, key: &str) -> Result<Acl> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn policy(grants: &[(&str, &str)]) -> String {
         let grants: String = grants
@@ -70,5 +71,54 @@ mod tests {
         assert_eq!(canned(&lookalike, "k").unwrap(), Acl::Private);
         let err = canned("<AccessControlPolicy><AccessControlList><Grant>", "k").unwrap_err();
         assert_eq!(err.kind(), storage_core::ErrorKind::Backend);
+    }
+
+    fn escape(text: &str) -> String {
+        quick_xml::escape::escape(text).into_owned()
+    }
+
+    proptest! {
+        /// Whatever grants a server answers (group URIs, users, any permission, markup in a display name) the canned
+        /// ACL is exactly what the grants say, and no text outside a grant's own elements makes an object public;
+        /// any body at all gives an ACL or a typed error, never a panic.
+        #[test]
+        fn fuzz_access_control_policy(
+            grants in proptest::collection::vec(
+                (
+                    prop_oneof![Just(Some(ALL_USERS.to_owned())), Just(Some(AUTHENTICATED_USERS.to_owned())), Just(None), ".{0,30}".prop_map(Some)],
+                    prop_oneof![Just("READ".to_owned()), Just("WRITE".to_owned()), Just("FULL_CONTROL".to_owned()), "[A-Z_]{0,12}"],
+                ),
+                0..6,
+            ),
+            display_name in ".{0,60}",
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let grant_elements: String = grants
+                .iter()
+                .map(|(uri, permission)| {
+                    let grantee = match uri {
+                        Some(uri) => format!("<Grantee xsi:type=\"Group\"><URI>{}</URI></Grantee>", escape(uri)),
+                        None => "<Grantee xsi:type=\"CanonicalUser\"><ID>someone</ID></Grantee>".to_owned(),
+                    };
+                    format!("<Grant>{grantee}<Permission>{}</Permission></Grant>", escape(permission))
+                })
+                .collect();
+            let document = format!(
+                "<AccessControlPolicy><Owner><ID>me</ID><DisplayName>{}</DisplayName></Owner><AccessControlList>\
+                 {grant_elements}</AccessControlList></AccessControlPolicy>",
+                escape(&display_name)
+            );
+            let granted = |to: &str, what: &str| grants.iter().any(|(uri, permission)| uri.as_deref() == Some(to) && permission == what);
+            let expected = match (granted(ALL_USERS, "READ"), granted(ALL_USERS, "WRITE"), granted(AUTHENTICATED_USERS, "READ")) {
+                (true, true, _) => Acl::PublicReadWrite,
+                (true, false, _) => Acl::PublicRead,
+                (false, _, true) => Acl::AuthenticatedRead,
+                _ => Acl::Private,
+            };
+            prop_assert_eq!(canned(&document, "k").unwrap(), expected);
+            if let Err(err) = canned(&String::from_utf8_lossy(&body), "k") {
+                prop_assert_eq!(err.kind(), storage_core::ErrorKind::Backend);
+            }
+        }
     }
 }
