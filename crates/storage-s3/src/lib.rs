@@ -107,7 +107,7 @@ impl S3Backend {
         // The hand-signed requests go out with the same client settings as object_store's.
         let client = object_store::client::HttpConnector::connect(
             &object_store::client::ReqwestConnector::default(),
-            &config.client.options()?,
+            &config.client.options(&config.endpoint_or_default())?,
         )
         .map_err(|err| map_error(err, None))?;
         let prefix = match config.location.trim_matches('/') {

@@ -92,7 +92,7 @@ impl S3Backend {
         if let Ok(path) = self.path(&key) {
             let _ = self.inner.store.delete(&path).await;
         }
-        let honoured = honoured.unwrap_or(false);
+        let honoured = matches!(honoured, Ok(true));
         tracing::debug!(honoured, "s3: probed If-None-Match on CompleteMultipartUpload");
         honoured
     }
