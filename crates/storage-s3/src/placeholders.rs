@@ -24,8 +24,8 @@ pub(crate) const PROBE: &str = ".storage-probe-";
 const CLAIM_SETTING: &str = "S3Config::with_claim_lifetime";
 
 impl S3Backend {
-    /// Run `then` with the claims of this backend: the one implementation, writing through this backend's
-    /// PutObject (with its storage class and tags).
+    /// Where this backend writes its claims: the one implementation, through this backend's PutObject (with its
+    /// storage class and tags).
     fn claim_site<'a>(
         &'a self,
         put_options: &'a (dyn Fn(Attributes) -> object_store::PutOptions + Send + Sync),
