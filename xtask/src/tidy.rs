@@ -583,7 +583,6 @@ const BOOL_ARGUMENTS_BEING_REMOVED: &[(&str, &str)] = &[
     // `storage_s3::iam_policy`'s `acls`, and the recording test's `inject` ("s3").
     ("crates/storage-cli/tests/cli/main.rs", "iam_policy"),
     ("crates/storage-s3/src/policy.rs", "iam_policy"),
-    ("crates/storage-s3/tests/s3/recording.rs", "inject"),
 ];
 
 /// `transfer(.., true)` reads as nothing: a bool argument is an enum or a builder method instead.

@@ -45,14 +45,15 @@ async fn storage(location: &str) -> Storage {
 }
 
 fn raw_store() -> Arc<object_store::aws::AmazonS3> {
+    let endpoint = setting("STORAGE_S3_ENDPOINT");
     Arc::new(
         object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(setting("STORAGE_S3_BUCKET"))
-            .with_endpoint(setting("STORAGE_S3_ENDPOINT"))
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint)
             .with_region(setting("STORAGE_S3_REGION"))
             .with_access_key_id(setting("STORAGE_S3_ACCESS_KEY_ID"))
             .with_secret_access_key(setting("STORAGE_S3_SECRET_ACCESS_KEY"))
-            .with_allow_http(true)
             .build()
             .unwrap(),
     )

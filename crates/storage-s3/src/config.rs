@@ -141,9 +141,9 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
-    /// object_store's options for these settings.
-    pub(crate) fn options(&self) -> Result<object_store::ClientOptions> {
-        let mut options = object_store::ClientOptions::new().with_allow_http(true);
+    /// object_store's options for these settings, for requests to `endpoint` (plain HTTP only to an `http://` one).
+    pub(crate) fn options(&self, endpoint: &str) -> Result<object_store::ClientOptions> {
+        let mut options = object_store::ClientOptions::new().with_allow_http(endpoint.starts_with("http://"));
         if let Some(proxy) = &self.proxy {
             options = options.with_proxy_url(proxy);
         }
@@ -156,9 +156,7 @@ impl ClientSettings {
                 options = options.with_root_certificate(certificate);
             }
         }
-        if self.accept_invalid_certificates {
-            options = options.with_allow_invalid_certificates(true);
-        }
+        options = options.with_allow_invalid_certificates(self.accept_invalid_certificates);
         if let Some(timeout) = self.connect_timeout {
             options = options.with_connect_timeout(timeout);
         }
@@ -484,7 +482,7 @@ impl S3Config {
     /// the ones set here, the same the presigner and the hand-signed requests use.
     pub(crate) fn builder(&self) -> Result<AmazonS3Builder> {
         let mut builder = AmazonS3Builder::from_env()
-            .with_client_options(self.client.options()?)
+            .with_client_options(self.client.options(&self.endpoint_or_default())?)
             .with_retry(retry_config(&storage_core::backoff::OBJECT_STORE))
             .with_bucket_name(&self.bucket)
             .with_region(self.region())

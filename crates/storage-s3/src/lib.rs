@@ -15,8 +15,10 @@
 //!   when it differs from the internal endpoint.
 //!
 //! Modules by concern: `list` (paginated listing), `multipart` (large saves), `presign`, `signed` (hand-signed
-//! requests and the header service), `acl`, `convert` (metadata, attributes and errors), `adapter` (the same API
-//! over any object_store), `cloudfront`, `gzip`, `config`.
+//! requests and the header service), `xml` (every S3 document, typed), `acl`, `errors` (failures by status and S3
+//! code), `attributes` (attribute headers), `placeholders` (name claims and `gc`), `cloudfront`, `gzip`, `config`.
+//! What any object_store backend shares (attribute conversions, the claim implementation, the reads that hide
+//! placeholders, and `ObjectStoreBackend` itself) is in storage-object-store.
 
 #![warn(missing_docs)]
 
@@ -28,7 +30,7 @@ use futures::stream::{BoxStream, TryStreamExt};
 use http::{HeaderName, HeaderValue, Method as HttpMethod};
 use object_store::aws::AmazonS3;
 use object_store::path::Path;
-use object_store::{Attribute, AttributeValue, ObjectStore, ObjectStoreExt, PutMode, PutPayload};
+use object_store::{Attribute, AttributeValue, ObjectStore, ObjectStoreExt, PutPayload};
 use storage_core::signing::encode_key_path;
 use storage_core::{
     Acl, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata, PresignRequest,
@@ -36,31 +38,35 @@ use storage_core::{
 };
 
 mod acl;
-mod adapter;
-mod claim;
+mod attributes;
 mod cloudfront;
 mod config;
-mod convert;
+mod errors;
 mod gzip;
 mod list;
 mod multipart;
+mod placeholders;
 mod policy;
 mod post;
 mod presign;
 mod signed;
+mod xml;
 
-pub use adapter::ObjectStoreBackend;
 pub use cloudfront::{CloudFrontPolicy, CloudFrontSigner};
 pub use config::{
     AddressingStyle, ClientSettings, CreateOnlyMultipart, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption,
 };
 pub use policy::{iam_policy, public_prefix_policy};
+/// Moved to its own crate, storage-object-store, which builds no S3 client; re-exported for existing users.
+pub use storage_object_store::ObjectStoreBackend;
 
 use acl::acl_header;
-use convert::{PLACEHOLDER, get_object, head_object, map_error, to_store_attributes};
+use errors::map_error;
 use multipart::Completion;
 use presign::Presigner;
-use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed, xml_text};
+use signed::{Credentials, ExtraHeaders, HeaderConnector, Signed};
+use storage_object_store::attributes::{get_object, head_object, to_store_attributes};
+use storage_object_store::placeholders::{create_only_upload, refuse_claim_metadata};
 
 pub(crate) const NAME: &str = "s3";
 
@@ -101,7 +107,7 @@ impl S3Backend {
         // The hand-signed requests go out with the same client settings as object_store's.
         let client = object_store::client::HttpConnector::connect(
             &object_store::client::ReqwestConnector::default(),
-            &config.client.options()?,
+            &config.client.options(&config.endpoint_or_default())?,
         )
         .map_err(|err| map_error(err, None))?;
         let prefix = match config.location.trim_matches('/') {
@@ -128,7 +134,7 @@ impl S3Backend {
     pub async fn create_bucket(&self) -> Result<()> {
         let url = self.inner.config.bucket_url(&self.inner.config.endpoint_or_default());
         let reply = self.inner.signed.send(HttpMethod::PUT, &url, vec![], Bytes::new(), "").await?;
-        if reply.status.is_success() || reply.body.contains("BucketAlreadyOwnedByYou") {
+        if reply.status.is_success() || reply.error_code().as_deref() == Some("BucketAlreadyOwnedByYou") {
             return Ok(());
         }
         reply.check(&self.inner.config.bucket).map(drop)
@@ -144,36 +150,6 @@ impl S3Backend {
         self.inner.signed.send(HttpMethod::PUT, &url, vec![], body, &bucket).await?.check(&bucket).map(drop)
     }
 
-    /// Delete the create-only placeholders older than `older_than` that a process left when it was killed during a
-    /// unique-name save or copy (a live one replaces its own within the upload), and return their keys. No read path
-    /// shows a placeholder, but it holds its name until removed. `storage gc` runs this with a day; an app can run it
-    /// on a schedule.
-    pub async fn remove_placeholders(&self, older_than: Duration) -> Result<Vec<String>> {
-        let root = self.inner.prefix.trim_end_matches('/');
-        let root = (!root.is_empty()).then(|| Path::from(root));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let mut listed = self.inner.store.list(root.as_ref());
-        let mut removed = Vec::new();
-        while let Some(meta) = listed.try_next().await.map_err(|err| map_error(err, None))? {
-            let Some(key) = self.key_of(meta.location.as_ref()).map(str::to_owned) else { continue };
-            if !claim::may_be_placeholder(meta.size) && !key.starts_with(convert::PROBE) {
-                continue;
-            }
-            let options = object_store::GetOptions { head: true, ..Default::default() };
-            let attributes = match self.inner.store.get_opts(&meta.location, options).await {
-                Ok(head) => convert::from_store_attributes(&head.attributes),
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(err) => return Err(map_error(err, Some(&key))),
-            };
-            let written = attributes.metadata.get(PLACEHOLDER).and_then(|secs| secs.parse::<u64>().ok());
-            if written.is_some_and(|written| now.as_secs().saturating_sub(written) >= older_than.as_secs()) {
-                self.delete(&key).await?;
-                removed.push(key);
-            }
-        }
-        Ok(removed)
-    }
-
     /// Give an object the configured tags (PutObjectTagging).
     async fn put_tags(&self, key: &str) -> Result<()> {
         use base64::Engine as _;
@@ -182,12 +158,7 @@ impl S3Backend {
         if tags.is_empty() {
             return Ok(());
         }
-        let escape = |text: &str| quick_xml::escape::escape(text).into_owned();
-        let tag_set: String = tags
-            .iter()
-            .map(|(k, v)| format!("<Tag><Key>{}</Key><Value>{}</Value></Tag>", escape(k), escape(v)))
-            .collect();
-        let body = Bytes::from(format!("<Tagging><TagSet>{tag_set}</TagSet></Tagging>"));
+        let body = xml::write(&xml::Tagging::new(tags.iter().cloned()), "PutObjectTagging", key)?;
         let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
         let headers =
             vec![(HeaderName::from_static("content-md5"), HeaderValue::from_str(&md5).expect("base64 is ascii"))];
@@ -200,12 +171,8 @@ impl S3Backend {
         storage_core::validate_key(key)?;
         let url = format!("{}?tagging", self.object_url(&self.inner.config.endpoint_or_default(), key));
         let reply = self.inner.signed.send(HttpMethod::GET, &url, vec![], Bytes::new(), key).await?.check(key)?;
-        Ok(reply
-            .body
-            .split("<Tag>")
-            .skip(1)
-            .filter_map(|tag| Some((xml_text(tag, "Key")?, xml_text(tag, "Value")?)))
-            .collect())
+        let tagging: xml::Tagging = xml::read(&reply.body, "GetObjectTagging", key)?;
+        Ok(tagging.into_pairs())
     }
 
     /// CopyObject, keeping the source's ACL (CopyObject alone would give the copy the bucket's default).
@@ -240,36 +207,33 @@ impl S3Backend {
         format!("{bucket_url}/{}", encode_key_path(&format!("{}{key}", self.inner.prefix)))
     }
 
-    /// One PutObject; a create-only one takes over a dead claim (see `claim.rs`).
+    /// One PutObject; a create-only one takes over a dead claim (see `placeholders.rs`).
     async fn put_single(&self, key: &str, bytes: Bytes, options: &PutOptions) -> Result<()> {
-        match options.mode {
-            WriteMode::Overwrite => self.put_single_as(key, bytes, options, PutMode::Overwrite).await,
-            WriteMode::CreateOnly => self.put_create_only(key, bytes, options).await,
+        if options.mode == WriteMode::CreateOnly {
+            return self.put_create_only(key, bytes, options).await;
         }
-    }
-
-    /// One PutObject in object_store's `mode` (`Update` sends `If-Match`).
-    async fn put_single_as(&self, key: &str, bytes: Bytes, options: &PutOptions, mode: PutMode) -> Result<()> {
-        let mut put = object_store::PutOptions {
-            mode,
-            attributes: to_store_attributes(&options.attributes),
-            ..Default::default()
-        };
-        let config = &self.inner.config;
-        if let Some(class) = &config.storage_class {
-            put.attributes.insert(Attribute::StorageClass, AttributeValue::from(class.clone()));
-        }
-        // Tags and the ACL go through the header service: object_store form-encodes tags, which Ceph misreads.
-        let extra: Vec<_> = options.acl.map(acl_header).into_iter().chain(config.tagging_header()).collect();
-        if !extra.is_empty() {
-            put.extensions.insert(ExtraHeaders(extra));
-        }
+        let put = self.put_options(options.attributes.clone(), options.acl);
         self.inner
             .store
             .put_opts(&self.path(key)?, PutPayload::from(bytes), put)
             .await
             .map(drop)
             .map_err(|err| map_error(err, Some(key)))
+    }
+
+    /// object_store's options for a PutObject (in overwrite mode) of an object with `attributes` and `acl`.
+    fn put_options(&self, attributes: storage_core::Attributes, acl: Option<Acl>) -> object_store::PutOptions {
+        let mut put = object_store::PutOptions { attributes: to_store_attributes(&attributes), ..Default::default() };
+        let config = &self.inner.config;
+        if let Some(class) = &config.storage_class {
+            put.attributes.insert(Attribute::StorageClass, AttributeValue::from(class.clone()));
+        }
+        // Tags and the ACL go through the header service: object_store form-encodes tags, which Ceph misreads.
+        let extra: Vec<_> = acl.map(acl_header).into_iter().chain(config.tagging_header()).collect();
+        if !extra.is_empty() {
+            put.extensions.insert(ExtraHeaders(extra));
+        }
+        put
     }
 }
 
@@ -292,7 +256,7 @@ impl Backend for S3Backend {
     }
 
     async fn put(&self, key: &str, content: Content, mut options: PutOptions) -> Result<PutResult> {
-        claim::refuse_claim_metadata(key, &options.attributes)?;
+        refuse_claim_metadata(NAME, key, &options.attributes)?;
         if options.acl.is_some() {
             self.require_acls()?;
         }
@@ -326,7 +290,7 @@ impl Backend for S3Backend {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        get_object(&self.inner.store, &self.path(key)?, key, range, |err, key| map_error(err, Some(key))).await
+        get_object(&self.inner.store, &self.path(key)?, key, range, NAME, |err, key| map_error(err, Some(key))).await
     }
 
     async fn head(&self, key: &str) -> Result<Metadata> {
@@ -354,15 +318,15 @@ impl Backend for S3Backend {
                 return self.multipart_copy(from, to, &source, acl, Completion::IfAbsent).await;
             }
             // CopyObject cannot refuse an existing target: claim the name first, then copy over it.
-            let copy = async |held: claim::Claim| {
+            let copy = async |held| {
                 if large {
                     return self.multipart_copy(from, to, &source, acl, Completion::OverClaim(held)).await;
                 }
-                held.check_live(to)?;
+                self.check_live(&held, to)?;
                 self.copy_object(from, to, acl).await
             };
             let release = |held| self.release(to, held);
-            return claim::create_only_upload(self.claim(to), Default::default(), copy, release).await;
+            return create_only_upload(self.claim(to), Default::default(), copy, release).await;
         }
         if large {
             return self.multipart_copy(from, to, &source, acl, Completion::Overwrite).await;
@@ -401,6 +365,6 @@ impl Backend for S3Backend {
         self.require_acls()?;
         let url = format!("{}?acl", self.object_url(&self.inner.config.endpoint_or_default(), key));
         let reply = self.inner.signed.send(HttpMethod::GET, &url, vec![], Bytes::new(), key).await?;
-        Ok(acl::canned(&reply.check(key)?.body))
+        acl::canned(&reply.check(key)?.body, key)
     }
 }

@@ -4,8 +4,12 @@ use futures::stream::{self, BoxStream, StreamExt};
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use storage_core::{Backend, ErrorKind, ListEntry, ListOptions, Result};
 
+use storage_object_store::attributes::to_meta;
+use storage_object_store::placeholders::may_be_placeholder;
+
 use crate::S3Backend;
-use crate::convert::{PROBE, map_error, to_meta};
+use crate::errors::map_error;
+use crate::placeholders::PROBE;
 
 /// Every entry under `options.prefix`, page by page.
 pub(crate) fn list(backend: S3Backend, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
@@ -38,7 +42,7 @@ pub(crate) fn list(backend: S3Backend, options: ListOptions) -> BoxStream<'stati
                             continue;
                         }
                         // A placeholder is a tiny object whose HEAD says what it is; it is not listed.
-                        if crate::claim::may_be_placeholder(meta.size) {
+                        if may_be_placeholder(meta.size) {
                             match backend.head(key).await {
                                 Err(err) if err.kind() == ErrorKind::NotFound => continue,
                                 Err(err) => entries.push(Err(err)),

@@ -11,11 +11,13 @@ use object_store::{ObjectStoreExt, PutPayload};
 use storage_core::signing::encode_key_path;
 use storage_core::{Acl, Error, ErrorKind, Metadata, PutOptions, Result, Retry, WriteMode};
 
+use storage_object_store::placeholders::{Claim, create_only_upload, placeholder_attributes};
+
 use crate::acl::acl_header;
-use crate::claim::{Claim, create_only_upload};
+use crate::attributes::attribute_headers;
 use crate::config::CreateOnlyMultipart;
-use crate::convert::{attribute_headers, map_error};
-use crate::signed::xml_text;
+use crate::errors::map_error;
+use crate::xml::{self, CompleteMultipartUpload, CopyPartResult, InitiateMultipartUploadResult};
 use crate::{NAME, S3Backend};
 
 /// How a multipart upload or copy completes.
@@ -65,9 +67,8 @@ impl S3Backend {
     /// honours the header. Both objects are hidden as placeholders while they exist (a crash leaves them to `gc`),
     /// and both are removed. Any failure reads as "not honoured": placeholders work on every server.
     async fn probe(&self) -> bool {
-        let key = format!("{}{:016x}", crate::convert::PROBE, fastrand::u64(..));
-        let hidden =
-            PutOptions::new(WriteMode::Overwrite, crate::convert::placeholder_attributes(Default::default()), None);
+        let key = format!("{}{:016x}", crate::placeholders::PROBE, fastrand::u64(..));
+        let hidden = PutOptions::new(WriteMode::Overwrite, placeholder_attributes(Default::default()), None);
         let honoured = async {
             self.put_single(&key, Bytes::from_static(b"probe"), &hidden).await?;
             let upload_id = self.create_upload(&key, &hidden).await?;
@@ -90,7 +91,7 @@ impl S3Backend {
         if let Ok(path) = self.path(&key) {
             let _ = self.inner.store.delete(&path).await;
         }
-        let honoured = honoured.unwrap_or(false);
+        let honoured = matches!(honoured, Ok(true));
         tracing::debug!(honoured, "s3: probed If-None-Match on CompleteMultipartUpload");
         honoured
     }
@@ -103,11 +104,9 @@ impl S3Backend {
         headers.extend(self.inner.config.object_headers());
         let created =
             self.inner.signed.send(HttpMethod::POST, &format!("{url}?uploads"), headers, Bytes::new(), key).await?;
-        xml_text(&created.check(key)?.body, "UploadId").ok_or_else(|| {
-            Error::backend(NAME, Some(key), "CreateMultipartUpload answered no UploadId")
-                .with_retry(Retry::Temporary)
-                .with_source("missing UploadId")
-        })
+        let initiated: InitiateMultipartUploadResult =
+            xml::read(&created.check(key)?.body, "CreateMultipartUpload", key)?;
+        Ok(initiated.upload_id)
     }
 
     /// The URL of one multipart upload, with more query parameters.
@@ -131,18 +130,10 @@ impl S3Backend {
         completion: Completion,
     ) -> Result<()> {
         if let Completion::OverClaim(claim) = completion {
-            claim.check_live(key)?;
+            self.check_live(&claim, key)?;
         }
         let conditional = matches!(completion, Completion::IfAbsent);
-        let escape = |text: &str| quick_xml::escape::escape(text).into_owned();
-        let parts: String = etags
-            .iter()
-            .enumerate()
-            .map(|(index, etag)| {
-                format!("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", index + 1, escape(etag))
-            })
-            .collect();
-        let body = Bytes::from(format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>"));
+        let body = xml::write(&CompleteMultipartUpload::new(etags), "CompleteMultipartUpload", key)?;
         let headers = if conditional {
             vec![(http::header::IF_NONE_MATCH, http::HeaderValue::from_static("*"))]
         } else {
@@ -261,11 +252,8 @@ impl S3Backend {
                 let url = self.upload_url(to, &upload_id, &format!("partNumber={}&", index + 1));
                 async move {
                     let reply = self.inner.signed.send(HttpMethod::PUT, &url, headers, Bytes::new(), to).await?;
-                    xml_text(&reply.check(to)?.body, "ETag").ok_or_else(|| {
-                        Error::backend(NAME, Some(to), "UploadPartCopy answered no ETag")
-                            .with_retry(Retry::Temporary)
-                            .with_source("missing ETag")
-                    })
+                    let copied: CopyPartResult = xml::read(&reply.check(to)?.body, "UploadPartCopy", to)?;
+                    Ok::<_, Error>(copied.e_tag)
                 }
             });
             let etags: Vec<String> =

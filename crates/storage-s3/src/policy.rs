@@ -90,8 +90,9 @@ mod tests {
 
     #[test]
     fn the_iam_policy_names_acl_actions_only_with_acls() {
-        let with = iam_policy("b", "media", true);
-        let without = iam_policy("b", "/media/", false);
+        // Whether ACLs are on, as a configured storage says, and the location as written.
+        let [with, without] =
+            [(true, "media"), (false, "/media/")].map(|(acls, location)| iam_policy("b", location, acls));
         assert!(with.contains("s3:PutObjectAcl") && !without.contains("s3:PutObjectAcl"));
         assert!(without.contains("arn:aws:s3:::b/media/*") && without.contains("\"media/*\""));
     }

@@ -51,7 +51,7 @@ impl S3Backend {
         };
         form.exact("Content-Type", content_type);
         let attributes = &policy.attributes;
-        crate::claim::refuse_claim_metadata(&policy.key_field(), attributes)?;
+        storage_object_store::placeholders::refuse_claim_metadata(NAME, &policy.key_field(), attributes)?;
         for (name, value) in [
             ("Cache-Control", &attributes.cache_control),
             ("Content-Disposition", &attributes.content_disposition),

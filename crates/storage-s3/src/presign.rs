@@ -94,7 +94,7 @@ impl Presigner {
     }
 
     pub async fn sign(&self, request: &UrlToSign<'_>) -> Result<String> {
-        let credential = self.credentials.get_credential().await.map_err(|err| crate::convert::map_error(err, None))?;
+        let credential = self.credentials.get_credential().await.map_err(|err| crate::errors::map_error(err, None))?;
         Ok(self.sign_at(request, &credential, SystemTime::now()))
     }
 
@@ -162,7 +162,7 @@ impl Presigner {
         mut fields: Vec<(String, String)>,
     ) -> Result<storage_core::UploadForm> {
         use base64::Engine as _;
-        let credential = self.credentials.get_credential().await.map_err(|err| crate::convert::map_error(err, None))?;
+        let credential = self.credentials.get_credential().await.map_err(|err| crate::errors::map_error(err, None))?;
         let now = SystemTime::now();
         let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
         let key = self.day_key(&credential, seconds, now);

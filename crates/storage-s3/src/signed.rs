@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use object_store::aws::{AwsAuthorizer, AwsCredentialProvider};
 use object_store::client::{
-    ClientOptions, HttpClient, HttpConnector, HttpError, HttpRequest, HttpRequestBody, HttpResponse, HttpService,
-    ReqwestConnector,
+    ClientOptions, HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpRequestBody, HttpResponse,
+    HttpService, ReqwestConnector,
 };
 use storage_core::backoff;
 use storage_core::{Error, Result, Retry};
@@ -17,7 +17,8 @@ use storage_core::{Error, Result, Retry};
 // object_store's traits are declared with async-trait; storage-core re-exports the same macro.
 
 use crate::NAME;
-use crate::convert::{map_error, status_error};
+use crate::errors::{ErrorResponse, map_error, status_error};
+use crate::xml::{ErrorDocument, MAX_REPLY_BYTES};
 
 /// Headers to add to the object-creating request of a put or copy; travels in `PutOptions::extensions`.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +69,12 @@ impl HttpConnector for HeaderConnector {
 
 /// Adds [`ExtraHeaders`] to the request that creates an object and re-signs it. object_store copies
 /// `PutOptions::extensions` into the request's extensions (pinned by a test against a real server).
+///
+/// It also reads the error responses to S3 requests that object_store keeps only as text: their status and the
+/// code of their error document become an [`ErrorResponse`], the typed source of the `HttpError` object_store
+/// reports, so `errors.rs` maps failures by type. Retryable statuses (5xx, 429, 408) become a transport error
+/// object_store retries as it retries those statuses; the statuses object_store maps itself (404, 409, 412) and
+/// everything else pass through unchanged.
 #[derive(Debug)]
 struct HeaderService {
     inner: HttpClient,
@@ -87,8 +94,32 @@ impl HttpService for HeaderService {
                 .await
                 .map_err(|err| HttpError::new(object_store::client::HttpErrorKind::Request, err))?;
         }
-        self.inner.execute(request).await
+        let typed = signed_for_s3(&request);
+        let listing = request.uri().query().is_some_and(|query| query.contains("list-type="));
+        let response = self.inner.execute(request).await?;
+        let status = response.status();
+        let mapped_by_object_store = matches!(status.as_u16(), 404 | 409 | 412) && !listing;
+        if !typed || !(status.is_client_error() || status.is_server_error()) || mapped_by_object_store {
+            return Ok(response);
+        }
+        let code = match read_bounded(response.into_body().bytes_stream()).await? {
+            ReplyBody::Whole(body) => ErrorDocument::of(&String::from_utf8_lossy(&body)).map(|error| error.code),
+            ReplyBody::TooLarge => None,
+        };
+        let kind = if is_retryable_status(status) { HttpErrorKind::Request } else { HttpErrorKind::Unknown };
+        Err(HttpError::new(kind, ErrorResponse { status, code: code.filter(|code| !code.is_empty()) }))
     }
+}
+
+/// Whether a request is signed for S3 (not a credential provider's request, whose statuses object_store reads).
+fn signed_for_s3(request: &HttpRequest) -> bool {
+    let authorization = request.headers().get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    authorization.is_some_and(|value| value.contains("/s3/aws4_request"))
+}
+
+/// Whether object_store retries a response of this status: a server error, throttling, a timeout.
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
 }
 
 /// PutObject, CopyObject or CreateMultipartUpload — not a part upload or a completion.
@@ -128,7 +159,7 @@ impl Signed {
     ) -> Result<Reply> {
         let retryable = |attempt: &Result<Reply>| match attempt {
             Err(err) => err.is_retryable(),
-            Ok(reply) => reply.status.is_server_error() || reply.status == StatusCode::TOO_MANY_REQUESTS,
+            Ok(reply) => is_retryable_status(reply.status),
         };
         backoff::retry_while(&backoff::OBJECT_STORE, retryable, |_| {
             self.send_once(method.clone(), url, headers.clone(), body.clone(), key)
@@ -163,9 +194,13 @@ impl Signed {
                 .with_source(err)
         })?;
         let (parts, body) = response.into_parts();
-        let body = body.bytes().await.map_err(|err| {
+        let cut_short = |err| {
             Error::backend(NAME, Some(key), "the response was cut short").with_retry(Retry::Temporary).with_source(err)
-        })?;
+        };
+        let ReplyBody::Whole(body) = read_bounded(body.bytes_stream()).await.map_err(cut_short)? else {
+            let message = format!("the response is larger than {MAX_REPLY_BYTES} bytes, far more than any S3 reply");
+            return Err(Error::backend(NAME, Some(key), message).with_source("response too large"));
+        };
         Ok(Reply { status: parts.status, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }
@@ -173,25 +208,44 @@ impl Signed {
 impl Reply {
     /// The reply as an error when it is not a success (S3 can also answer 200 with an `<Error>` document).
     pub fn check(self, key: &str) -> Result<Reply> {
-        if self.status.is_success() && !self.body.contains("<Error>") {
+        let error = ErrorDocument::of(&self.body);
+        if self.status.is_success() && error.is_none() {
             return Ok(self);
         }
-        let code = xml_text(&self.body, "Code").unwrap_or_default();
-        Err(status_error(self.status, &code, key))
+        Err(status_error(self.status, &error.unwrap_or_default().code, key))
+    }
+
+    /// The S3 error code of the reply, if it is an error document.
+    pub fn error_code(&self) -> Option<String> {
+        ErrorDocument::of(&self.body).map(|error| error.code)
     }
 }
 
-/// The text of the first `<tag>` element, unescaped.
-pub(crate) fn xml_text(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{tag}>"))? + start;
-    quick_xml::escape::unescape(&xml[start..end]).ok().map(|text| text.into_owned())
+/// A reply's body, read up to [`MAX_REPLY_BYTES`].
+enum ReplyBody {
+    Whole(Vec<u8>),
+    /// Larger than any S3 reply: refused before it is all in memory.
+    TooLarge,
+}
+
+async fn read_bounded(
+    mut body: futures::stream::BoxStream<'static, Result<Bytes, HttpError>>,
+) -> Result<ReplyBody, HttpError> {
+    use futures::TryStreamExt as _;
+    let mut read = Vec::new();
+    while let Some(chunk) = body.try_next().await? {
+        if read.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Ok(ReplyBody::TooLarge);
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(ReplyBody::Whole(read))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt as _;
 
     #[test]
     fn buckets_that_reject_acls_get_a_clear_configuration_error() {
@@ -210,5 +264,24 @@ mod tests {
     fn a_200_with_an_error_document_is_an_error() {
         let reply = Reply { status: StatusCode::OK, body: "<Error><Code>InternalError</Code></Error>".into() };
         assert!(reply.check("k").is_err());
+    }
+
+    /// A success is told from an error by the document's root element, not by text it carries: a tag value that
+    /// reads `<Error>` is a tag, and an error document written with a declaration or attributes is still one.
+    #[test]
+    fn a_success_whose_text_mentions_an_error_is_a_success() {
+        let tags = "<Tagging><TagSet><Tag><Key>note</Key><Value><![CDATA[<Error>]]></Value></Tag></TagSet></Tagging>";
+        assert!(Reply { status: StatusCode::OK, body: tags.into() }.check("k").is_ok());
+        let declared = "<?xml version=\"1.0\"?><Error xmlns=\"x\"><Code>SlowDown</Code></Error>";
+        let err = Reply { status: StatusCode::OK, body: declared.into() }.check("k").unwrap_err();
+        assert!(err.to_string().contains("SlowDown"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_reply_larger_than_the_bound_is_refused_before_it_is_all_read() {
+        let chunk = Bytes::from(vec![b'x'; 64 << 10]);
+        // An endless body: reading stops at the bound.
+        let endless = futures::stream::repeat_with(move || Ok::<_, HttpError>(chunk.clone())).boxed();
+        assert!(matches!(read_bounded(endless).await, Ok(ReplyBody::TooLarge)));
     }
 }

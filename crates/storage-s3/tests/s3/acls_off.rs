@@ -7,13 +7,13 @@ use storage_conformance::{CASES, Fixture, ReqwestClient};
 use storage_core::{Acl, ErrorKind, SaveOptions};
 
 use crate::recording;
-use crate::support::{backend_with, config, server};
+use crate::support::{backend_with, config, config_without_acls, server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_acls_off_no_request_of_the_whole_suite_carries_an_acl() {
     let recording = recording::start(&server()["STORAGE_S3_ENDPOINT"]).await;
     for case in CASES {
-        let backend = backend_with(config().with_endpoint(&recording.endpoint).with_acls(false)).await;
+        let backend = backend_with(config_without_acls().with_endpoint(&recording.endpoint)).await;
         (case.run)(Fixture::new(backend).with_http(ReqwestClient::default())).await;
     }
     let requests = recording.requests();
@@ -33,7 +33,7 @@ async fn with_acls_off_no_request_of_the_whole_suite_carries_an_acl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_storage_on_a_bucket_without_acls_signs_every_url() {
-    let backend = backend_with(config().with_acls(false)).await;
+    let backend = backend_with(config_without_acls()).await;
     assert!(!storage_core::Backend::capabilities(&backend).acl);
     let storage = backend.storage().private(Duration::from_secs(60));
     let name = storage.save("invoices/march.pdf", b"%PDF private").await.expect("a private save needs no ACL");
@@ -57,7 +57,7 @@ async fn a_public_prefix_policy_opens_that_prefix_and_nothing_else() {
     let bucket =
         format!("policy-{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
     let in_bucket = |location: &str| {
-        let mut config = config().with_acls(false).with_location(location);
+        let mut config = config_without_acls().with_location(location);
         config.bucket = bucket.clone();
         config
     };

@@ -241,7 +241,9 @@ fn object_parameters_apply_to_single_and_multipart_saves() {
 #[test]
 fn gzip_compresses_the_listed_types_only() {
     runtime().block_on(async {
-        let storage = backend_with(config().with_gzip(true)).await.storage();
+        let mut gzipped = config();
+        gzipped.gzip = true;
+        let storage = backend_with(gzipped).await.storage();
         let css: String = (0..5000).map(|i| format!(".c{} {{ margin: 0 }}\n", i % 50)).collect();
         storage.save("static/site.css", css.clone()).await.unwrap();
         storage.save("static/logo.png", "not text").await.unwrap();

@@ -37,8 +37,16 @@ struct Injection {
     left: usize,
     status: u16,
     code: &'static str,
-    /// Whether the request still reaches the server first, its answer lost on the way back.
-    forward_first: bool,
+    delivery: Delivery,
+}
+
+/// Whether an injected answer replaces the server's or follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// The request never reaches the server.
+    Instead,
+    /// The request reaches the server first, its answer lost on the way back.
+    AfterForwarding,
 }
 
 impl Recording {
@@ -49,19 +57,19 @@ impl Recording {
     /// Answer the next `times` requests whose URL contains `part` with `503 Service Unavailable`, as S3 does when
     /// it sheds load.
     pub fn fail_next(&self, part: &str, times: usize) {
-        self.inject("", part, times, 503, "ServiceUnavailable", false);
+        self.inject("", part, times, 503, "ServiceUnavailable", Delivery::Instead);
     }
 
     /// Answer the next `method` request whose URL contains `part` with `status` and an S3 error `code` instead of
     /// forwarding it: what another S3 would answer (AWS refusing a conditional completion with 412, say).
     pub fn answer_next(&self, method: &'static str, part: &str, status: u16, code: &'static str) {
-        self.inject(method, part, 1, status, code, false);
+        self.inject(method, part, 1, status, code, Delivery::Instead);
     }
 
     /// Forward the next `method` request whose URL contains `part`, but answer it with `status` and `code`, as when
     /// the server's answer is lost and a retry is refused by what the first attempt did.
     pub fn lose_answer_of_next(&self, method: &'static str, part: &str, status: u16, code: &'static str) {
-        self.inject(method, part, 1, status, code, true);
+        self.inject(method, part, 1, status, code, Delivery::AfterForwarding);
     }
 
     fn inject(
@@ -71,10 +79,10 @@ impl Recording {
         times: usize,
         status: u16,
         code: &'static str,
-        forward_first: bool,
+        delivery: Delivery,
     ) {
         let part = part.to_owned();
-        self.failures.lock().unwrap().push(Injection { method, part, left: times, status, code, forward_first });
+        self.failures.lock().unwrap().push(Injection { method, part, left: times, status, code, delivery });
     }
 }
 
@@ -118,7 +126,7 @@ async fn forward(
         })
         .map(|injection| {
             injection.left -= 1;
-            (injection.status, injection.code, injection.forward_first)
+            (injection.status, injection.code, injection.delivery)
         });
     let headers: Vec<(String, String)> = parts
         .headers
@@ -129,8 +137,8 @@ async fn forward(
         Some(_) => parts.uri.to_string(),
         None => format!("{upstream}{path}"),
     };
-    if let Some((status, code, forward_first)) = injected {
-        if forward_first {
+    if let Some((status, code, delivery)) = injected {
+        if delivery == Delivery::AfterForwarding {
             let _ = send(client, &parts, url, body.clone()).await;
         }
         log.lock().unwrap().push(Recorded {

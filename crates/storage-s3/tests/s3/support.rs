@@ -24,6 +24,13 @@ pub fn config() -> S3Config {
         .with_location(location)
 }
 
+/// [`config`] for a bucket without ACLs (`acls = false`).
+pub fn config_without_acls() -> S3Config {
+    let mut config = config();
+    config.acls = false;
+    config
+}
+
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
