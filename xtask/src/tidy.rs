@@ -575,16 +575,6 @@ fn bool_arguments(source: &str, taking_bool: &[(String, usize)]) -> Vec<(usize, 
     found
 }
 
-/// Bool literal arguments other engineers remove in parallel (issue 27: "s3", "errors", "layers", "core-split"), by
-/// file and called name. Each entry must still be found, so the list empties as their branches are merged.
-const BOOL_ARGUMENTS_BEING_REMOVED: &[(&str, &str)] = &[
-    // `storage_core::url::content_disposition`'s `inline`, called by storage.rs ("core-split").
-    ("crates/storage-core/tests/core/policy.rs", "content_disposition"),
-    // `storage_s3::iam_policy`'s `acls`, and the recording test's `inject` ("s3").
-    ("crates/storage-cli/tests/cli/main.rs", "iam_policy"),
-    ("crates/storage-s3/src/policy.rs", "iam_policy"),
-];
-
 /// `transfer(.., true)` reads as nothing: a bool argument is an enum or a builder method instead.
 #[test]
 fn no_bool_literal_arguments() {
@@ -595,26 +585,18 @@ fn no_bool_literal_arguments() {
         .collect();
     let taking_bool: Vec<(String, usize)> =
         sources.iter().flat_map(|(_, source)| functions_taking_bool(source)).collect();
-    let mut offenders = Vec::new();
-    let mut being_removed: Vec<(&str, &str)> = BOOL_ARGUMENTS_BEING_REMOVED.to_vec();
-    for (file, source) in &sources {
-        for (line, called) in bool_arguments(source, &taking_bool) {
-            let listed = |&(listed_file, name): &(&str, &str)| listed_file == file && name == called;
-            if BOOL_ARGUMENTS_BEING_REMOVED.iter().any(listed) {
-                being_removed.retain(|entry| !listed(entry));
-            } else {
-                offenders.push(format!("{file}:{line}: `{called}(.., true/false)`"));
-            }
-        }
-    }
+    let offenders: Vec<String> = sources
+        .iter()
+        .flat_map(|(file, source)| {
+            bool_arguments(source, &taking_bool)
+                .into_iter()
+                .map(move |(line, called)| format!("{file}:{line}: `{called}(.., true/false)`"))
+        })
+        .collect();
     assert!(
         offenders.is_empty(),
         "bare bool arguments; pass an enum or call a builder method instead:\n{}",
         offenders.join("\n")
-    );
-    assert!(
-        being_removed.is_empty(),
-        "these bool arguments are gone: remove them from BOOL_ARGUMENTS_BEING_REMOVED: {being_removed:?}"
     );
 }
 

@@ -51,7 +51,7 @@ pub use name::{UploadTo, validate_key};
 pub use storage::{OverwritePolicy, Page, SaveOptions, Storage, StorageOptions};
 pub use types::{Acl, Attributes, ByteRange, FileAcl, ListEntry, Metadata, ObjectMeta, PublicReads};
 pub use upload::{Checksum, ContentTypeRule, SuccessAction, UploadForm, UploadKey, UploadPolicy};
-pub use url::{DEFAULT_EXPIRY, UrlOptions, UrlPolicy, content_disposition};
+pub use url::{DEFAULT_EXPIRY, Disposition, UrlOptions, UrlPolicy, content_disposition};
 
 /// Re-exported so backends implement [`Backend`] with the same macro version.
 pub use async_trait::async_trait;

@@ -76,15 +76,35 @@ impl UrlOptions {
     }
 }
 
+/// Whether a browser saves a download or shows it: the type of a `Content-Disposition`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Disposition {
+    /// Save it as a file (`attachment`).
+    Attachment,
+    /// Show it in the browser (`inline`).
+    Inline,
+}
+
+impl Disposition {
+    /// `inline` when `inline` is set, as [`UrlOptions::inline`] says; `attachment` otherwise.
+    pub fn inline_if(inline: bool) -> Self {
+        if inline { Disposition::Inline } else { Disposition::Attachment }
+    }
+}
+
 /// A `Content-Disposition` value naming `filename`, with an ASCII fallback and the exact UTF-8 name (RFC 6266).
-pub fn content_disposition(filename: &str, inline: bool) -> Result<String> {
+pub fn content_disposition(filename: &str, disposition: Disposition) -> Result<String> {
     if filename.is_empty() || filename.chars().any(char::is_control) {
         return Err(Error::invalid_argument(
             Some(filename),
             "the download name must be non-empty and free of control characters",
         ));
     }
-    let kind = if inline { "inline" } else { "attachment" };
+    let kind = match disposition {
+        Disposition::Inline => "inline",
+        Disposition::Attachment => "attachment",
+    };
     let fallback: String =
         filename.chars().map(|c| if c.is_ascii() && c != '"' && c != '\\' { c } else { '_' }).collect();
     if fallback == filename {

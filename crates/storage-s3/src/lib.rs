@@ -56,7 +56,7 @@ pub use cloudfront::{CloudFrontPolicy, CloudFrontSigner};
 pub use config::{
     AddressingStyle, ClientSettings, CreateOnlyMultipart, DEFAULT_GZIP_CONTENT_TYPES, S3Config, ServerSideEncryption,
 };
-pub use policy::{iam_policy, public_prefix_policy};
+pub use policy::{AclActions, iam_policy, public_prefix_policy};
 /// Moved to its own crate, storage-object-store, which builds no S3 client; re-exported for existing users.
 pub use storage_object_store::ObjectStoreBackend;
 

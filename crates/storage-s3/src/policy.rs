@@ -20,9 +20,19 @@ pub fn public_prefix_policy(bucket: &str, prefix: &str) -> Result<String> {
     })))
 }
 
+/// Whether an IAM policy grants the two object ACL actions: a storage with ACLs on needs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AclActions {
+    /// `s3:GetObjectAcl` and `s3:PutObjectAcl` too.
+    Granted,
+    /// No ACL action: a storage with `acls = false`.
+    Omitted,
+}
+
 /// The least IAM policy a backend on `bucket` under `location` needs to save, read, list, delete, tag and presign
-/// (a presigned URL carries its signer's permissions); `acls` adds the two ACL actions.
-pub fn iam_policy(bucket: &str, location: &str, acls: bool) -> String {
+/// (a presigned URL carries its signer's permissions), with the ACL actions as `acls` says.
+pub fn iam_policy(bucket: &str, location: &str, acls: AclActions) -> String {
     let prefix = match location.trim_matches('/') {
         "" => String::new(),
         location => format!("{location}/"),
@@ -35,7 +45,7 @@ pub fn iam_policy(bucket: &str, location: &str, acls: bool) -> String {
         "s3:GetObjectTagging",
         "s3:PutObjectTagging",
     ];
-    if acls {
+    if acls == AclActions::Granted {
         actions.extend(["s3:GetObjectAcl", "s3:PutObjectAcl"]);
     }
     pretty(&json!({
@@ -91,8 +101,8 @@ mod tests {
     #[test]
     fn the_iam_policy_names_acl_actions_only_with_acls() {
         // Whether ACLs are on, as a configured storage says, and the location as written.
-        let [with, without] =
-            [(true, "media"), (false, "/media/")].map(|(acls, location)| iam_policy("b", location, acls));
+        let [with, without] = [(AclActions::Granted, "media"), (AclActions::Omitted, "/media/")]
+            .map(|(acls, location)| iam_policy("b", location, acls));
         assert!(with.contains("s3:PutObjectAcl") && !without.contains("s3:PutObjectAcl"));
         assert!(without.contains("arn:aws:s3:::b/media/*") && without.contains("\"media/*\""));
     }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use storage_s3::AclActions;
 
 use crate::Result;
 use crate::args::PolicyArgs;
@@ -24,8 +25,11 @@ pub(crate) async fn gc(context: &Context, older_than: Duration) -> Result<()> {
 pub(crate) fn s3_policy(context: &Context, args: PolicyArgs) -> Result<()> {
     let (name, config) = context.storage_config(None)?;
     let (configured_bucket, location, acls) = match &config.backend {
-        storage_config::BackendConfig::S3(s3) => (Some(s3.bucket.clone()), s3.location.as_deref(), s3.acls),
-        _ => (None, None, true),
+        storage_config::BackendConfig::S3(s3) => {
+            let acls = if s3.acls { AclActions::Granted } else { AclActions::Omitted };
+            (Some(s3.bucket.clone()), s3.location.as_deref(), acls)
+        }
+        _ => (None, None, AclActions::Granted),
     };
     let bucket = match args.bucket.or(configured_bucket) {
         Some(bucket) => bucket,

@@ -462,7 +462,7 @@ fn s3_policy_prints_the_public_prefix_and_iam_policies() {
     assert_eq!(printed.trim(), storage_s3::public_prefix_policy("shop", "media/open/").unwrap());
     // The bucket and location come from the storage when not given; acls=false drops the ACL actions.
     let iam = ok(storage(dir.path(), &["--storage", "s3://shop/media?acls=false", "s3", "policy", "--iam"]));
-    assert_eq!(iam.trim(), storage_s3::iam_policy("shop", "media", false));
+    assert_eq!(iam.trim(), storage_s3::iam_policy("shop", "media", storage_s3::AclActions::Omitted));
     let value: serde_json::Value = serde_json::from_str(&iam).unwrap();
     assert_eq!(value["Statement"][0]["Resource"], "arn:aws:s3:::shop/media/*");
     // A prefix that would open the whole bucket is refused with what to pass instead.

@@ -9,7 +9,7 @@ use crate::error::{Error, Operation, Result};
 use crate::name::validate_key;
 use crate::types::{Acl, FileAcl, PublicReads};
 use crate::upload::{UploadForm, UploadPolicy};
-use crate::url::{UrlOptions, UrlPolicy, content_disposition};
+use crate::url::{Disposition, UrlOptions, UrlPolicy, content_disposition};
 
 impl Storage {
     /// The URL to hand out for `name`: public, or temporary when the storage is private.
@@ -75,7 +75,9 @@ impl Storage {
             match options.method {
                 Method::Get => {
                     request.response_content_disposition = match &options.download_name {
-                        Some(download_name) => Some(content_disposition(download_name, options.inline)?),
+                        Some(download_name) => {
+                            Some(content_disposition(download_name, Disposition::inline_if(options.inline))?)
+                        }
                         None => None,
                     };
                     request.response_content_type = options.response_content_type;

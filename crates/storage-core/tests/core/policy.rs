@@ -2,22 +2,27 @@
 
 use bytes::Bytes;
 use futures::{TryStreamExt, stream};
-use storage_core::{Content, content_disposition, guess_content_type};
+use storage_core::{Content, Disposition, content_disposition, guess_content_type};
 
 #[test]
 fn download_names_become_content_disposition() {
-    let check =
-        |name: &str, inline: bool, expected: &str| assert_eq!(content_disposition(name, inline).unwrap(), expected);
-    check("report.pdf", false, "attachment; filename=\"report.pdf\"");
-    check("report.pdf", true, "inline; filename=\"report.pdf\"");
+    let check = |name: &str, disposition: Disposition, expected: &str| {
+        assert_eq!(content_disposition(name, disposition).unwrap(), expected)
+    };
+    check("report.pdf", Disposition::Attachment, "attachment; filename=\"report.pdf\"");
+    check("report.pdf", Disposition::Inline, "inline; filename=\"report.pdf\"");
     check(
         "Q3 – final.pdf",
-        false,
+        Disposition::Attachment,
         "attachment; filename=\"Q3 _ final.pdf\"; filename*=UTF-8''Q3%20%E2%80%93%20final.pdf",
     );
-    check("say \"hi\".txt", false, "attachment; filename=\"say _hi_.txt\"; filename*=UTF-8''say%20%22hi%22.txt");
-    assert!(content_disposition("a\r\nSet-Cookie: x", false).is_err(), "no header injection");
-    assert!(content_disposition("", false).is_err());
+    check(
+        "say \"hi\".txt",
+        Disposition::Attachment,
+        "attachment; filename=\"say _hi_.txt\"; filename*=UTF-8''say%20%22hi%22.txt",
+    );
+    assert!(content_disposition("a\r\nSet-Cookie: x", Disposition::Attachment).is_err(), "no header injection");
+    assert!(content_disposition("", Disposition::Attachment).is_err());
 }
 
 #[test]
