@@ -46,7 +46,10 @@ pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use content_type::{ContentType, InvalidContentType, ServedType};
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
 pub use expiry::{DEFAULT_MAX_EXPIRY, check_expiry, parse_age, parse_duration};
-pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
+pub use layer::{
+    Around, BackendOp, Call, ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer,
+    Wrapped,
+};
 pub use migrate::{MigrateOptions, MigrationReport, migrate};
 pub use mirror::MirrorBackend;
 pub use name::{UploadTo, validate_key};
