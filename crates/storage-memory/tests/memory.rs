@@ -1,30 +1,20 @@
-//! The memory backend: the whole conformance suite (with the model test), and its test-helper API.
+//! The memory backend: the whole conformance suite (with the model tests), its test-helper API, and the layers.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
-use storage_conformance::{Fixture, HttpClient, HttpRequest, HttpResponse};
+use storage_conformance::{Fixture, ReqwestClient};
 use storage_core::signing::{SigningKey, UrlSigner};
 use storage_core::{Method, UrlOptions};
 use storage_memory::MemoryBackend;
 
-/// Sends "HTTP" requests straight to the backend's own request handler.
-struct InProcess(MemoryBackend);
-
-impl HttpClient for InProcess {
-    fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse> {
-        let headers: Vec<(&str, &str)> = request.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let response = self.0.fetch(request.method, &request.url, &headers, request.body.clone());
-        Box::pin(
-            async move { HttpResponse { status: response.status, headers: response.headers, body: response.body } },
-        )
-    }
-}
-
+/// A memory backend whose links and forms storage-http's `SignedUrlService` serves on loopback, as a deployment of a
+/// memory storage does (the example app). `fetch`, the in-process double apps' tests use, has its own tests here.
 async fn fixture() -> Fixture {
-    let memory = MemoryBackend::new();
-    Fixture::new(memory.clone()).with_http(InProcess(memory))
+    let (listener, signer) = storage_conformance::loopback_signer().await;
+    let memory = MemoryBackend::with_signer(signer.clone());
+    let server = storage_conformance::serve_links(listener, memory.storage(), signer);
+    Fixture::new(memory).with_http(ReqwestClient::default()).keep_alive(server)
 }
 
 storage_conformance::conformance_tests!(fixture);
@@ -266,12 +256,6 @@ mod recorded {
             "create-only claims, and no head, list or exists before them"
         );
     }
-}
-
-/// The mirror storage over two memory backends, against the model of its members.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mirror_of_two_memory_backends_matches_the_model() {
-    storage_conformance::mirror_model(fixture().await, fixture().await).await;
 }
 
 /// Eight writers and live backfills at once through a mirror of two memory backends.
