@@ -241,6 +241,8 @@ pub struct Fixture {
     keep_alive: Vec<Arc<dyn std::any::Any + Send + Sync>>,
     /// Makes another fixture like this one, for the cases that need two backends (set by [`run_case`]).
     factory: Option<Factory>,
+    /// Random sequences per model-based case, if not the default.
+    model_cases: Option<u32>,
 }
 
 type Factory = Arc<dyn Fn() -> BoxFuture<'static, Fixture> + Send + Sync>;
@@ -259,7 +261,7 @@ impl Fixture {
 
     /// A fixture over a backend already shared, such as a storage's.
     pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
-        Self { backend, http: None, keep_alive: Vec::new(), factory: None }
+        Self { backend, http: None, keep_alive: Vec::new(), factory: None, model_cases: None }
     }
 
     /// Keep `resource` alive until the case ends (dropped with the last clone of the fixture).
@@ -277,6 +279,19 @@ impl Fixture {
     /// A storage over the fixture's backend with the default policy.
     pub fn storage(&self) -> Storage {
         Storage::from_arc(self.backend.clone())
+    }
+
+    /// Try `cases` random sequences in each model-based case (the model, the differential test, the mirror's
+    /// model) instead of 48: fewer for a backend a network away. `STORAGE_MODEL_CASES` overrides both.
+    pub fn with_model_cases(mut self, cases: u32) -> Self {
+        self.model_cases = Some(cases);
+        self
+    }
+
+    /// The random sequences each model-based case tries.
+    pub(crate) fn model_cases(&self) -> u32 {
+        let from_env = std::env::var("STORAGE_MODEL_CASES").ok().and_then(|cases| cases.parse().ok());
+        from_env.or(self.model_cases).unwrap_or(48)
     }
 
     /// Another fresh, isolated fixture of the same backend, from the factory the suite was run with (the mirror's
