@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::stream::{BoxStream, StreamExt};
-use storage_core::layer::{Around, BackendOp, Call, Layer, Wrapped};
+use futures::stream::StreamExt;
+use storage_core::layer::{Around, BackendOp, Call, Layer, Opened, Ran, Run, StreamError, Wrapped};
 use storage_core::{Backend, Capabilities, Content, Error, Result};
 
 /// Whether an injected failure is worth retrying.
@@ -163,11 +163,7 @@ impl FaultLayer {
 impl Around for FaultLayer {
     type Held = ();
 
-    fn call<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a Call,
-        run: BoxFuture<'a, Result<T>>,
-    ) -> BoxFuture<'a, Result<(T, ())>> {
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
         Box::pin(async move {
             // Signing and building URLs is local work: it does not fail the way a network does.
             if call.op().is_local() {
@@ -184,16 +180,7 @@ impl Around for FaultLayer {
         })
     }
 
-    fn stream<T, E>(
-        &self,
-        call: Call,
-        (): (),
-        stream: BoxStream<'static, std::result::Result<T, E>>,
-    ) -> BoxStream<'static, std::result::Result<T, E>>
-    where
-        T: Send + 'static,
-        E: From<Error> + std::fmt::Display + Send + 'static,
-    {
+    fn stream<T: Send + 'static, E: StreamError>(&self, call: Call, (): (), stream: Opened<T, E>) -> Opened<T, E> {
         if call.op() != BackendOp::Get || !self.roll(self.state.cut_streams) {
             return stream;
         }

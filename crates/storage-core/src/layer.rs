@@ -182,6 +182,20 @@ impl Call {
     }
 }
 
+/// An operation's future, as an [`Around`] is given it.
+pub type Run<'a, T> = BoxFuture<'a, Result<T>>;
+
+/// What [`Around::call`] answers: the operation's result, with what the call holds.
+pub type Ran<'a, T, H> = BoxFuture<'a, Result<(T, H)>>;
+
+/// A stream an operation opened: a read's bytes (failing with `std::io::Error`) or a listing's entries ([`Error`]).
+pub type Opened<T, E> = BoxStream<'static, std::result::Result<T, E>>;
+
+/// The error of an [`Opened`] stream: made from an [`Error`], and displayed.
+pub trait StreamError: From<Error> + fmt::Display + Send + 'static {}
+
+impl<E: From<Error> + fmt::Display + Send + 'static> StreamError for E {}
+
 /// A hook around every operation of a backend; [`Wrapped`] calls it for each method. Tracing, timeouts, the
 /// concurrency limit, metrics and storage-conformance's `FaultLayer` are each one implementation.
 pub trait Around: fmt::Debug + Send + Sync + 'static {
@@ -190,24 +204,16 @@ pub trait Around: fmt::Debug + Send + Sync + 'static {
     type Held: Send + 'static;
 
     /// Run one operation: `run` is the inner backend's call. Answers its result with what the call holds.
-    fn call<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a Call,
-        run: BoxFuture<'a, Result<T>>,
-    ) -> BoxFuture<'a, Result<(T, Self::Held)>>;
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, Self::Held>;
 
     /// The stream an operation opened (a read's bytes, a listing's entries), given what its call held. By default
     /// it holds `held` until it is dropped.
-    fn stream<T, E>(
+    fn stream<T: Send + 'static, E: StreamError>(
         &self,
         call: Call,
         held: Self::Held,
-        stream: BoxStream<'static, std::result::Result<T, E>>,
-    ) -> BoxStream<'static, std::result::Result<T, E>>
-    where
-        T: Send + 'static,
-        E: From<Error> + fmt::Display + Send + 'static,
-    {
+        stream: Opened<T, E>,
+    ) -> Opened<T, E> {
         let _ = call;
         hold(held, stream)
     }
@@ -399,11 +405,7 @@ impl TracingLayer {
 impl Around for TracingLayer {
     type Held = tracing::Span;
 
-    fn call<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a Call,
-        run: BoxFuture<'a, Result<T>>,
-    ) -> BoxFuture<'a, Result<(T, tracing::Span)>> {
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, tracing::Span> {
         let span = Self::span(call);
         let held = span.clone();
         let started = Instant::now();
@@ -415,16 +417,12 @@ impl Around for TracingLayer {
         Box::pin(traced.instrument(span))
     }
 
-    fn stream<T, E>(
+    fn stream<T: Send + 'static, E: StreamError>(
         &self,
         call: Call,
         held: tracing::Span,
-        stream: BoxStream<'static, std::result::Result<T, E>>,
-    ) -> BoxStream<'static, std::result::Result<T, E>>
-    where
-        T: Send + 'static,
-        E: From<Error> + fmt::Display + Send + 'static,
-    {
+        stream: Opened<T, E>,
+    ) -> Opened<T, E> {
         let _ = call;
         stream
             .inspect(move |item| {
@@ -745,11 +743,7 @@ fn timed_out(call: &Call, limit: Duration, what: &str) -> Error {
 impl Around for TimeoutLayer {
     type Held = ();
 
-    fn call<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a Call,
-        run: BoxFuture<'a, Result<T>>,
-    ) -> BoxFuture<'a, Result<(T, ())>> {
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
         Box::pin(async move {
             match tokio::time::timeout(self.request, run).await {
                 Ok(result) => result.map(|value| (value, ())),
@@ -758,16 +752,7 @@ impl Around for TimeoutLayer {
         })
     }
 
-    fn stream<T, E>(
-        &self,
-        call: Call,
-        (): (),
-        stream: BoxStream<'static, std::result::Result<T, E>>,
-    ) -> BoxStream<'static, std::result::Result<T, E>>
-    where
-        T: Send + 'static,
-        E: From<Error> + fmt::Display + Send + 'static,
-    {
+    fn stream<T: Send + 'static, E: StreamError>(&self, call: Call, (): (), stream: Opened<T, E>) -> Opened<T, E> {
         let idle = self.idle;
         let what = if call.op() == BackendOp::List { "the next page" } else { "waiting for the next bytes" };
         let call = Arc::new(call);
@@ -817,11 +802,7 @@ impl Layer for ConcurrencyLimitLayer {
 impl Around for ConcurrencyLimitLayer {
     type Held = tokio::sync::OwnedSemaphorePermit;
 
-    fn call<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a Call,
-        run: BoxFuture<'a, Result<T>>,
-    ) -> BoxFuture<'a, Result<(T, Self::Held)>> {
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, Self::Held> {
         let _ = call;
         Box::pin(async move {
             let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
@@ -875,11 +856,7 @@ impl MetricsLayer {
 impl Around for MetricsLayer {
     type Held = ();
 
-    fn call<'a, T: Send + 'a>(
-        &'a self,
-        call: &'a Call,
-        run: BoxFuture<'a, Result<T>>,
-    ) -> BoxFuture<'a, Result<(T, ())>> {
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
         let started = Instant::now();
         Box::pin(async move {
             let result = run.await;
