@@ -159,8 +159,8 @@ fn every_wrapper_forwards_every_method() {
         let lines: Vec<&str> = text.lines().collect();
         for (at, line) in lines.iter().enumerate() {
             // `impl Backend for X` and the generic `impl<A: Around> Backend for Wrapped<A>`.
-            let Some((_, implemented)) = line.trim().split_once("Backend for ").filter(|_| line.starts_with("impl"))
-            else {
+            let line = line.trim();
+            let Some((_, implemented)) = line.split_once("Backend for ").filter(|_| line.starts_with("impl")) else {
                 continue;
             };
             let name = implemented.trim_end_matches(" {").trim();

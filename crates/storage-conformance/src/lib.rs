@@ -457,6 +457,15 @@ where
 {
     let case =
         CASES.iter().find(|case| case.name == name).unwrap_or_else(|| panic!("no conformance case named {name}"));
+    run(case, factory);
+}
+
+fn run<F, Fut>(case: &Case, factory: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Fixture> + Send + 'static,
+{
+    let name = case.name;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
     runtime.block_on(async {
@@ -479,7 +488,38 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::CASES;
+    use std::sync::Arc;
+
+    use storage_core::{Capabilities, ErrorKind, Layer as _};
+
+    use super::{CASES, Case, FaultLayer, Fixture, cases, run};
+
+    async fn without_capabilities() -> Fixture {
+        let declaring = FaultLayer::none().with_capabilities(Capabilities::none());
+        Fixture::from_arc(declaring.layer(Arc::new(storage_memory::MemoryBackend::new())))
+    }
+
+    /// On a backend without a capability a case needs, a case that checks no `Unsupported` answer fails instead of
+    /// passing silently; one that checks it passes.
+    #[test]
+    fn a_case_that_checks_nothing_for_a_missing_capability_fails() {
+        let needing_acls = |run| Case {
+            name: "needs_acls",
+            needs: &["acl"],
+            lacking: |capabilities| if capabilities.acl { vec![] } else { vec!["acl"] },
+            run,
+        };
+        let silent = needing_acls(|_| Box::pin(async {}));
+        let failure = std::panic::catch_unwind(|| run(&silent, without_capabilities)).expect_err("a silent pass fails");
+        let message = failure.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("lacks [\"acl\"]") && message.contains("checked no `Unsupported`"), "{message}");
+        let checking = needing_acls(|fx| {
+            Box::pin(async move {
+                cases::assert_kind(fx.storage().acl("a.txt").await, ErrorKind::Unsupported, "acl");
+            })
+        });
+        run(&checking, without_capabilities);
+    }
 
     /// Every `pub async fn` in the cases module is registered, and every registered case exists (the compiler
     /// checks the second half; this checks the first).
