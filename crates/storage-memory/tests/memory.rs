@@ -3,13 +3,14 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use storage_conformance::{Fixture, ReqwestClient};
+use futures::future::BoxFuture;
+use storage_conformance::{Fixture, HttpClient, HttpRequest, HttpResponse, ReqwestClient};
 use storage_core::signing::{SigningKey, UrlSigner};
 use storage_core::{Method, UrlOptions};
 use storage_memory::MemoryBackend;
 
 /// A memory backend whose links and forms storage-http's `SignedUrlService` serves on loopback, as a deployment of a
-/// memory storage does (the example app). `fetch`, the in-process double apps' tests use, has its own tests here.
+/// memory storage does (the example app). `fetch`, the in-process double apps' tests use, has its own tests below.
 async fn fixture() -> Fixture {
     let (listener, signer) = storage_conformance::loopback_signer().await;
     let memory = MemoryBackend::with_signer(signer.clone());
@@ -18,6 +19,40 @@ async fn fixture() -> Fixture {
 }
 
 storage_conformance::conformance_tests!(fixture);
+
+/// Sends "HTTP" requests straight to the backend's own request handler.
+struct InProcess(MemoryBackend);
+
+impl HttpClient for InProcess {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse> {
+        let headers: Vec<(&str, &str)> = request.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let response = self.0.fetch(request.method, &request.url, &headers, request.body.clone());
+        Box::pin(
+            async move { HttpResponse { status: response.status, headers: response.headers, body: response.body } },
+        )
+    }
+}
+
+async fn in_process() -> Fixture {
+    let memory = MemoryBackend::new();
+    Fixture::new(memory.clone()).with_http(InProcess(memory))
+}
+
+/// `fetch`, the in-process double of the HTTP service, answers the suite's cases of links as storage-http does.
+/// (The direct-upload cases post forms with an HTTP client of their own, so they need the served fixture.)
+#[test]
+fn fetch_answers_the_cases_of_links_as_storage_http_does() {
+    for case in [
+        "public_urls",
+        "plain_urls_of_files_never_made_public_are_refused",
+        "overwrite_without_an_acl_is_private_every_time",
+        "temporary_url_get",
+        "temporary_url_put",
+        "temporary_url_expiry_limits",
+    ] {
+        storage_conformance::run_case(case, in_process);
+    }
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
