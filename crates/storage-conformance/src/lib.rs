@@ -465,25 +465,33 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Fixture> + Send + 'static,
 {
-    let name = case.name;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
-    runtime.block_on(async {
-        let mut fixture = factory().await;
-        let lacking = case.lacking(&fixture.backend.capabilities());
-        fixture.factory = Some(Arc::new(move || Box::pin(factory())));
-        let checked = Arc::new(AtomicBool::new(false));
-        let run = tokio::time::timeout(CASE_TIMEOUT, (case.run)(fixture));
-        CHECKED_UNSUPPORTED
-            .scope(checked.clone(), run)
-            .await
-            .unwrap_or_else(|_| panic!("conformance case {name} took longer than {CASE_TIMEOUT:?}"));
-        assert!(
-            lacking.is_empty() || checked.load(Ordering::Relaxed),
-            "conformance case {name}: the backend lacks {lacking:?}, which the case needs, and the case checked no \
-             `Unsupported` answer: it must check the negative, never pass silently"
-        );
-    });
+    runtime.block_on(run_in(case, factory));
+}
+
+/// [`run_case`] for a case in hand, in the runtime it is awaited in (a test that runs every case of [`CASES`] over a
+/// backend of its own).
+pub async fn run_in<F, Fut>(case: &Case, factory: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Fixture> + Send + 'static,
+{
+    let name = case.name;
+    let mut fixture = factory().await;
+    let lacking = case.lacking(&fixture.backend.capabilities());
+    fixture.factory = Some(Arc::new(move || Box::pin(factory())));
+    let checked = Arc::new(AtomicBool::new(false));
+    let run = tokio::time::timeout(CASE_TIMEOUT, (case.run)(fixture));
+    CHECKED_UNSUPPORTED
+        .scope(checked.clone(), run)
+        .await
+        .unwrap_or_else(|_| panic!("conformance case {name} took longer than {CASE_TIMEOUT:?}"));
+    assert!(
+        lacking.is_empty() || checked.load(Ordering::Relaxed),
+        "conformance case {name}: the backend lacks {lacking:?}, which the case needs, and the case checked no \
+         `Unsupported` answer: it must check the negative, never pass silently"
+    );
 }
 
 #[cfg(test)]
