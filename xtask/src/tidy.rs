@@ -182,7 +182,11 @@ fn every_wrapper_forwards_every_method() {
         let text = read(&path);
         let lines: Vec<&str> = text.lines().collect();
         for (at, line) in lines.iter().enumerate() {
-            let Some(implemented) = line.trim().strip_prefix("impl Backend for ") else { continue };
+            // `impl Backend for X` and the generic `impl<A: Around> Backend for Wrapped<A>`.
+            let line = line.trim();
+            let Some((_, implemented)) = line.split_once("Backend for ").filter(|_| line.starts_with("impl")) else {
+                continue;
+            };
             let name = implemented.trim_end_matches(" {").trim();
             if backends.contains(&name) {
                 continue;
@@ -196,7 +200,7 @@ fn every_wrapper_forwards_every_method() {
             );
         }
     }
-    assert!(wrappers >= 6, "the wrappers were found ({wrappers})");
+    assert!(wrappers >= 4, "the wrappers were found ({wrappers})");
 }
 
 #[test]

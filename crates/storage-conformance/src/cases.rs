@@ -15,10 +15,16 @@ use crate::{Fixture, HttpRequest, HttpResponse};
 
 // ----- helpers -----------------------------------------------------------------------------------------------------
 
+/// Check that `result` failed with `kind` (an `Unsupported` checked counts for [`crate::Case::needs`]).
 #[track_caller]
-fn assert_kind<T: std::fmt::Debug>(result: Result<T>, kind: ErrorKind, what: &str) {
+pub(crate) fn assert_kind<T: std::fmt::Debug>(result: Result<T>, kind: ErrorKind, what: &str) {
     match result {
-        Err(err) => assert_eq!(err.kind(), kind, "{what}: expected {kind}, got {err}"),
+        Err(err) => {
+            assert_eq!(err.kind(), kind, "{what}: expected {kind}, got {err}");
+            if kind == ErrorKind::Unsupported {
+                crate::checked_unsupported();
+            }
+        }
         Ok(value) => panic!("{what}: expected {kind}, got Ok({value:?})"),
     }
 }
@@ -47,8 +53,9 @@ pub(crate) fn is_alternative_of(candidate: &str, name: &str) -> bool {
         .is_some_and(|random| random.len() == 7 && random.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// `len` bytes of test content, the same for every case.
 fn pattern(len: usize) -> Bytes {
-    (0..len).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>().into()
+    crate::test_bytes(0, len).into()
 }
 
 async fn keys(storage: &Storage, prefix: &str) -> Vec<String> {
@@ -331,6 +338,29 @@ pub async fn list_prefix_and_delimiter(fx: Fixture) {
         ErrorKind::InvalidName,
         "a prefix that escapes the root",
     );
+}
+
+/// Listings are in byte order of keys, which is not the order of a naive directory walk: `a-b` sorts before `a/x`
+/// (`-` is 0x2D, `/` 0x2F) and `a/x` before `a0` (`0` is 0x30), though a walk of sorted names reaches `a/x` through
+/// `a`, the first of `a`, `a-b`, `a0`. Flat, delimited and from an offset.
+pub async fn listing_is_in_byte_order_not_in_directory_order(fx: Fixture) {
+    let storage = fx.storage();
+    for name in ["a0", "a/x", "a-b", "a/y/z", "a.txt"] {
+        storage.save(name, name.to_owned()).await.expect("save");
+    }
+    let in_byte_order = ["a-b", "a.txt", "a/x", "a/y/z", "a0"];
+    assert_eq!(keys(&storage, "").await, in_byte_order);
+    assert_eq!(keys(&storage, "a").await, in_byte_order, "under a prefix that is not a directory");
+    let delimited = |options: ListOptions| async {
+        let keys: Vec<String> =
+            storage.list_entries(options).map_ok(|e| e.key().to_owned()).try_collect().await.expect("list");
+        keys
+    };
+    assert_eq!(delimited(ListOptions::new("").with_delimiter(true)).await, ["a-b", "a.txt", "a/", "a0"]);
+    let after = ListOptions::new("").with_offset(Some("a-b".to_owned()));
+    assert_eq!(delimited(after).await, in_byte_order[1..], "from an offset");
+    let after = ListOptions::new("").with_offset(Some("a/x".to_owned()));
+    assert_eq!(delimited(after).await, in_byte_order[3..], "from an offset inside the directory");
 }
 
 /// Pages from offsets list every object once, in key order.
@@ -968,4 +998,32 @@ pub async fn temporary_url_expiry_limits(fx: Fixture) {
 /// Random operation sequences give the same results as a model of the storage.
 pub async fn model_based_sequences(fx: Fixture) {
     crate::model::run(fx).await;
+}
+
+// ----- the suites with modules of their own ------------------------------------------------------------------------
+
+/// The direct-upload table over HTTP (`uploads.rs`): forms enforce size, type, checksum, key and expiry while the
+/// file streams in, and a refused upload stores nothing.
+pub async fn direct_uploads(fx: Fixture) {
+    crate::uploads::direct_uploads(&fx.storage(), "forms").await;
+}
+
+/// Signed PUTs with an exact size and MD5 (`uploads.rs`).
+pub async fn upload_urls(fx: Fixture) {
+    crate::uploads::upload_urls(&fx.storage(), "puts").await;
+}
+
+/// The same random operation sequences on this backend and on the memory backend, declaring this one's
+/// capabilities, are observably the same.
+pub async fn differential(fx: Fixture) {
+    let declaring = crate::FaultLayer::none().with_capabilities(fx.backend.capabilities());
+    let reference = storage_memory::MemoryBackend::new();
+    let reference = crate::Fixture::from_arc(storage_core::Layer::layer(&declaring, std::sync::Arc::new(reference)));
+    crate::model::differential(fx, reference).await;
+}
+
+/// A mirror storage over this backend and another fresh one, against the model of its members (`mirror.rs`).
+pub async fn mirror_model(fx: Fixture) {
+    let mirror = fx.another().await;
+    crate::mirror::mirror_model(fx, mirror).await;
 }

@@ -6,12 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::stream::{BoxStream, StreamExt};
-use storage_core::layer::Layer;
-use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Retry, WriteMode, async_trait,
-};
+use futures::future::BoxFuture;
+use futures::stream::StreamExt;
+use storage_core::layer::{Around, BackendOp, Call, Layer, Opened, Ran, Run, StreamError, Wrapped};
+use storage_core::{Backend, Capabilities, Content, Error, Result, Retry};
 
 /// Whether an injected failure is worth retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,14 +124,8 @@ impl FaultLayer {
 
 impl Layer for FaultLayer {
     fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-        Arc::new(Faulty { inner, state: self.state.clone() })
+        Arc::new(Wrapped::new(inner, self.clone()))
     }
-}
-
-#[derive(Debug)]
-struct Faulty {
-    inner: Arc<dyn Backend>,
-    state: Arc<FaultState>,
 }
 
 /// When a failing call fails.
@@ -143,13 +135,13 @@ enum Fault {
     After,
 }
 
-impl Faulty {
+impl FaultLayer {
     fn roll(&self, share: f64) -> bool {
         share > 0.0 && self.state.rng.lock().expect("the fault dice").f64() < share
     }
 
     /// Whether (and when) this call fails, after the configured delay.
-    async fn decide(&self, write: bool) -> Fault {
+    async fn decide(&self, op: BackendOp) -> Fault {
         if let Some(delay) = self.state.delay {
             tokio::time::sleep(delay).await;
         }
@@ -157,115 +149,69 @@ impl Faulty {
             return Fault::None;
         }
         self.state.injected.fetch_add(1, Ordering::Relaxed);
-        if write && self.state.after && self.roll(0.5) { Fault::After } else { Fault::Before }
+        if op.writes() && self.state.after && self.roll(0.5) { Fault::After } else { Fault::Before }
     }
 
-    fn error(&self, operation: &str, key: &str) -> Error {
+    fn error(&self, call: &Call) -> Error {
         let (kind, retry) = match self.state.kind {
             FaultKind::Retryable => ("retryable", Retry::Temporary),
             FaultKind::Fatal => ("fatal", Retry::Permanent),
         };
-        Error::backend(self.inner.name(), Some(key), format!("{operation}: an injected {kind} fault"))
-            .with_retry(retry)
-            .with_source("injected")
-    }
-
-    /// Run a write under the dice: fail before it, or after it took effect.
-    async fn write<T>(&self, operation: &str, key: &str, run: impl Future<Output = Result<T>>) -> Result<T> {
-        match self.decide(true).await {
-            Fault::None => run.await,
-            Fault::Before => Err(self.error(operation, key)),
-            Fault::After => {
-                run.await?;
-                Err(self.error(operation, key))
-            }
-        }
-    }
-
-    /// Run a read under the dice: fail before it.
-    async fn read<T>(&self, operation: &str, key: &str, run: impl Future<Output = Result<T>>) -> Result<T> {
-        match self.decide(false).await {
-            Fault::None => run.await,
-            _ => Err(self.error(operation, key)),
-        }
+        let message = format!("{}: an injected {kind} fault", call.op());
+        Error::backend(call.backend(), call.key(), message).with_retry(retry).with_source("injected")
     }
 }
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl Backend for Faulty {
-    fn name(&self) -> &str {
-        self.inner.name()
+impl Around for FaultLayer {
+    type Held = ();
+
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
+        Box::pin(async move {
+            // Signing and building URLs is local work: it does not fail the way a network does.
+            if call.op().is_local() {
+                return run.await.map(|value| (value, ()));
+            }
+            match self.decide(call.op()).await {
+                Fault::None => run.await.map(|value| (value, ())),
+                Fault::Before => Err(self.error(call)),
+                Fault::After => {
+                    run.await?;
+                    Err(self.error(call))
+                }
+            }
+        })
     }
-    fn capabilities(&self) -> Capabilities {
-        self.state.capabilities.unwrap_or_else(|| self.inner.capabilities())
+
+    fn stream<T: Send + 'static, E: StreamError>(&self, call: Call, (): (), stream: Opened<T, E>) -> Opened<T, E> {
+        if call.op() != BackendOp::Get || !self.roll(self.state.cut_streams) {
+            return stream;
+        }
+        self.state.injected.fetch_add(1, Ordering::Relaxed);
+        // A cut stream is a dropped connection: worth another try, whatever the layer's kind of faults.
+        let message = format!("{}: an injected cut of the stream", call.op());
+        let cut =
+            Error::backend(call.backend(), call.key(), message).with_retry(Retry::Temporary).with_source("injected");
+        let cut = E::from(cut);
+        stream.take(1).chain(futures::stream::once(async move { Err(cut) })).boxed()
     }
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
-        let content = if self.state.corrupt_key.as_deref() == Some(key) {
+
+    fn capabilities(&self, inner: Capabilities) -> Capabilities {
+        self.state.capabilities.unwrap_or(inner)
+    }
+
+    fn content<'a>(&'a self, call: &'a Call, content: Content) -> BoxFuture<'a, Result<Content>> {
+        Box::pin(async move {
+            if self.state.corrupt_key.as_deref() != call.key() {
+                return Ok(content);
+            }
             self.state.corrupted.fetch_add(1, Ordering::Relaxed);
             let mut data =
-                content.into_bytes().await.map_err(|err| Error::from_io(self.name(), Some(key), err))?.to_vec();
+                content.into_bytes().await.map_err(|err| Error::from_io(call.backend(), call.key(), err))?.to_vec();
             if let Some(first) = data.first_mut() {
                 *first ^= 1;
             }
-            Content::from(data)
-        } else {
-            content
-        };
-        self.write("put", key, self.inner.put(key, content, options)).await
-    }
-    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        let mut result = self.read("get", key, self.inner.get(key, range)).await?;
-        if self.roll(self.state.cut_streams) {
-            self.state.injected.fetch_add(1, Ordering::Relaxed);
-            // A cut stream is a dropped connection: worth another try, whatever the layer's kind of faults.
-            let cut = Error::backend(self.inner.name(), Some(key), "get: an injected cut of the stream")
-                .with_retry(Retry::Temporary)
-                .with_source("injected");
-            let cut = std::io::Error::other(cut);
-            result.stream = result.stream.take(1).chain(futures::stream::once(async move { Err(cut) })).boxed();
-        }
-        Ok(result)
-    }
-    async fn head(&self, key: &str) -> Result<Metadata> {
-        self.read("head", key, self.inner.head(key)).await
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.write("delete", key, self.inner.delete(key)).await
-    }
-    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        if !self.roll(self.state.share) {
-            return self.inner.list(options);
-        }
-        self.state.injected.fetch_add(1, Ordering::Relaxed);
-        let err = self.error("list", &options.prefix);
-        futures::stream::once(async move { Err(err) }).boxed()
-    }
-    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.write("copy", to, self.inner.copy(from, to, mode)).await
-    }
-    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.write("rename", to, self.inner.rename(from, to, mode)).await
-    }
-    fn public_url(&self, key: &str) -> Result<String> {
-        self.inner.public_url(key)
-    }
-    async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> storage_core::Result<storage_core::UploadForm> {
-        // Like signing: local work for disk and memory storages.
-        self.inner.upload_form(policy).await
-    }
-    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        // Signing is local work: it does not fail the way a network does.
-        self.inner.presign(request).await
-    }
-    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
-        self.write("set_acl", key, self.inner.set_acl(key, acl)).await
-    }
-    async fn acl(&self, key: &str) -> Result<Acl> {
-        self.read("acl", key, self.inner.acl(key)).await
-    }
-    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
-        self.write("set_attributes", key, self.inner.set_attributes(key, attributes)).await
+            Ok(Content::from(data))
+        })
     }
 }
 

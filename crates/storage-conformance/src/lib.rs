@@ -19,12 +19,14 @@ use std::fmt;
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use storage_core::{Backend, Storage};
+use storage_core::signing::{SigningKey, UrlSigner};
+use storage_core::{Backend, Capabilities, Storage};
 
 pub mod cases;
 mod fault;
@@ -201,6 +203,33 @@ pub fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A listener on a free loopback port, and a signer whose links point at it (under `/files/`), for
+/// [`serve_links`].
+pub async fn loopback_signer() -> (tokio::net::TcpListener, UrlSigner) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+    let port = listener.local_addr().expect("local address").port();
+    (listener, UrlSigner::new(format!("http://127.0.0.1:{port}/files/"), SigningKey::generate()))
+}
+
+/// Serves `storage`'s signed links and upload forms with storage-http's `SignedUrlService` on `listener`, as a
+/// deployment of a disk or memory storage does, until the returned task is dropped.
+pub fn serve_links(listener: tokio::net::TcpListener, storage: Storage, signer: UrlSigner) -> ServerTask {
+    let app = axum::Router::new().fallback_service(storage_http::SignedUrlService::new(storage, signer));
+    ServerTask(tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    }))
+}
+
+/// A server task, stopped when dropped.
+#[derive(Debug)]
+pub struct ServerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ServerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A fresh, isolated backend for one case (a random prefix on a shared bucket is fine), and how to fetch its URLs.
 #[derive(Clone)]
 pub struct Fixture {
@@ -210,7 +239,13 @@ pub struct Fixture {
     pub http: Option<Arc<dyn HttpClient>>,
     /// Whatever must live as long as the case: a temporary directory, a server task.
     keep_alive: Vec<Arc<dyn std::any::Any + Send + Sync>>,
+    /// Makes another fixture like this one, for the cases that need two backends (set by [`run_case`]).
+    factory: Option<Factory>,
+    /// Random sequences per model-based case, if not the default.
+    model_cases: Option<u32>,
 }
+
+type Factory = Arc<dyn Fn() -> BoxFuture<'static, Fixture> + Send + Sync>;
 
 impl fmt::Debug for Fixture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -221,12 +256,12 @@ impl fmt::Debug for Fixture {
 impl Fixture {
     /// A fixture over `backend`, without an HTTP client.
     pub fn new(backend: impl Backend) -> Self {
-        Self { backend: Arc::new(backend), http: None, keep_alive: Vec::new() }
+        Self::from_arc(Arc::new(backend))
     }
 
     /// A fixture over a backend already shared, such as a storage's.
     pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
-        Self { backend, http: None, keep_alive: Vec::new() }
+        Self { backend, http: None, keep_alive: Vec::new(), factory: None, model_cases: None }
     }
 
     /// Keep `resource` alive until the case ends (dropped with the last clone of the fixture).
@@ -246,6 +281,26 @@ impl Fixture {
         Storage::from_arc(self.backend.clone())
     }
 
+    /// Try `cases` random sequences in each model-based case (the model, the differential test, the mirror's
+    /// model) instead of 48: fewer for a backend a network away. `STORAGE_MODEL_CASES` overrides both.
+    pub fn with_model_cases(mut self, cases: u32) -> Self {
+        self.model_cases = Some(cases);
+        self
+    }
+
+    /// The random sequences each model-based case tries.
+    pub(crate) fn model_cases(&self) -> u32 {
+        let from_env = std::env::var("STORAGE_MODEL_CASES").ok().and_then(|cases| cases.parse().ok());
+        from_env.or(self.model_cases).unwrap_or(48)
+    }
+
+    /// Another fresh, isolated fixture of the same backend, from the factory the suite was run with (the mirror's
+    /// second member).
+    pub async fn another(&self) -> Fixture {
+        let factory = self.factory.as_ref().expect("a fixture made by `run_case` knows its factory");
+        factory().await
+    }
+
     /// The HTTP client, which a backend with URL capabilities must provide.
     pub fn http(&self) -> &dyn HttpClient {
         self.http
@@ -261,18 +316,32 @@ type CaseFn = fn(Fixture) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Case {
     /// The case's name, also its test's name.
     pub name: &'static str,
+    /// The capabilities the case needs (fields of [`Capabilities`]); on a backend that lacks one, the case must check
+    /// that the storage answers `Unsupported`, and [`run_case`] fails it if it checked none.
+    pub needs: &'static [&'static str],
+    /// Those of `needs` a backend lacks.
+    lacking: fn(&Capabilities) -> Vec<&'static str>,
     /// Runs the case on a fixture.
     pub run: CaseFn,
 }
 
-impl fmt::Debug for Case {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name)
+impl Case {
+    /// The capabilities of [`Case::needs`] that `capabilities` lacks.
+    pub fn lacking(&self, capabilities: &Capabilities) -> Vec<&'static str> {
+        (self.lacking)(capabilities)
     }
 }
 
-/// Calls `$callback! { [$args] case, case, ... }` with the list of every case. This list is the registry: both
-/// [`CASES`] and the tests [`conformance_tests!`] emits are generated from it, so they cannot drift.
+impl fmt::Debug for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Case").field("name", &self.name).field("needs", &self.needs).finish()
+    }
+}
+
+/// Calls `$callback! { [$args] case: [capability, ...], case, ... }` with the list of every case and the
+/// capabilities it needs. This list is the registry: both [`CASES`] and the tests [`conformance_tests!`] emits are
+/// generated from it, so they cannot drift, and a backend runs every suite (the direct uploads, the differential
+/// test against the memory backend, the mirror's model) with one macro call.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! with_case_list {
@@ -291,46 +360,61 @@ macro_rules! with_case_list {
             missing_objects,
             overwrite_policy_overwrite,
             overwrite_policy_unique,
-            overwrite_policy_fail,
+            overwrite_policy_fail: [write_with_create_only],
             unique_concurrent_saves,
             unique_streamed_collision,
             list_prefix_and_delimiter,
+            listing_is_in_byte_order_not_in_directory_order,
             list_pagination,
             listdir_like_django,
             delete_is_idempotent,
-            metadata_round_trip,
-            content_type_guessed,
-            attributes_layered_per_name,
+            metadata_round_trip: [write_with_attributes, write_with_user_metadata],
+            content_type_guessed: [write_with_attributes],
+            attributes_layered_per_name: [write_with_attributes, write_with_user_metadata],
             copy_keeps_content_and_metadata,
             copy_applies_policy,
             repeated_copies_and_a_rename_over_a_copy_leave_no_stray_objects,
             rename_moves,
             available_name_truncation,
-            acl_round_trip,
-            overwrite_without_an_acl_is_private_every_time,
-            set_attributes_keeps_bytes_and_acl,
+            acl_round_trip: [acl],
+            overwrite_without_an_acl_is_private_every_time: [acl],
+            set_attributes_keeps_bytes_and_acl: [set_attributes],
             content_type_lists_refused_at_every_entry,
-            upload_forms_or_unsupported,
-            public_urls,
-            plain_urls_of_files_never_made_public_are_refused,
-            temporary_url_get,
-            temporary_url_put,
-            temporary_url_expiry_limits,
+            upload_forms_or_unsupported: [upload_form],
+            direct_uploads: [upload_form],
+            upload_urls: [presign_write],
+            public_urls: [public_url],
+            plain_urls_of_files_never_made_public_are_refused: [public_url],
+            temporary_url_get: [presign_read],
+            temporary_url_put: [presign_write],
+            temporary_url_expiry_limits: [presign_read],
             model_based_sequences,
+            differential,
+            mirror_model,
         }
     };
 }
 
 macro_rules! build_registry {
-    ([] $($case:ident),* $(,)?) => {
+    ([] $($case:ident $(: [$($need:ident),* $(,)?])?),* $(,)?) => {
         /// Every case, in registry order.
-        pub const CASES: &[Case] = &[$(Case { name: stringify!($case), run: |fx| Box::pin(cases::$case(fx)) }),*];
+        pub const CASES: &[Case] = &[$(Case {
+            name: stringify!($case),
+            needs: &[$($(stringify!($need)),*)?],
+            lacking: |_capabilities| {
+                #[allow(unused_mut, reason = "a case that needs nothing lacks nothing")]
+                let mut lacking = Vec::new();
+                $($(if !_capabilities.$need { lacking.push(stringify!($need)); })*)?
+                lacking
+            },
+            run: |fx| Box::pin(cases::$case(fx)),
+        }),*];
     };
 }
 with_case_list!([build_registry]);
 
 /// Emit one `#[test]` per registered case, each over a fresh fixture from `$factory`
-/// (an expression of a type `Fn() -> impl Future<Output = Fixture>`).
+/// (an expression of a type `Fn() -> impl Future<Output = Fixture>`, both `Send + 'static`).
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr) => {
@@ -341,7 +425,7 @@ macro_rules! conformance_tests {
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __emit_conformance_tests {
-    ([$factory:expr] $($case:ident),* $(,)?) => {
+    ([$factory:expr] $($case:ident $(: [$($need:ident),* $(,)?])?),* $(,)?) => {
         $(
             #[test]
             fn $case() {
@@ -354,27 +438,96 @@ macro_rules! __emit_conformance_tests {
 /// How long one case may take before it fails (a hung backend must not hang CI).
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Run the registered case `name` on a fresh fixture, on its own multi-threaded runtime.
+tokio::task_local! {
+    /// Set when the running case saw the storage answer `Unsupported` where it checked for it.
+    static CHECKED_UNSUPPORTED: Arc<AtomicBool>;
+}
+
+/// Note that the running case checked an `Unsupported` answer (see [`Case::needs`]).
+pub(crate) fn checked_unsupported() {
+    let _outside_a_case = CHECKED_UNSUPPORTED.try_with(|checked| checked.store(true, Ordering::Relaxed));
+}
+
+/// Run the registered case `name` on a fresh fixture, on its own multi-threaded runtime. On a backend that lacks a
+/// capability the case needs, the case must have checked that the storage answers `Unsupported`.
 pub fn run_case<F, Fut>(name: &str, factory: F)
 where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Fixture>,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Fixture> + Send + 'static,
 {
     let case =
         CASES.iter().find(|case| case.name == name).unwrap_or_else(|| panic!("no conformance case named {name}"));
+    run(case, factory);
+}
+
+fn run<F, Fut>(case: &Case, factory: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Fixture> + Send + 'static,
+{
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
-    runtime.block_on(async {
-        let fixture = factory().await;
-        tokio::time::timeout(CASE_TIMEOUT, (case.run)(fixture))
-            .await
-            .unwrap_or_else(|_| panic!("conformance case {name} took longer than {CASE_TIMEOUT:?}"));
-    });
+    runtime.block_on(run_in(case, factory));
+}
+
+/// [`run_case`] for a case in hand, in the runtime it is awaited in (a test that runs every case of [`CASES`] over a
+/// backend of its own).
+pub async fn run_in<F, Fut>(case: &Case, factory: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Fixture> + Send + 'static,
+{
+    let name = case.name;
+    let mut fixture = factory().await;
+    let lacking = case.lacking(&fixture.backend.capabilities());
+    fixture.factory = Some(Arc::new(move || Box::pin(factory())));
+    let checked = Arc::new(AtomicBool::new(false));
+    let run = tokio::time::timeout(CASE_TIMEOUT, (case.run)(fixture));
+    CHECKED_UNSUPPORTED
+        .scope(checked.clone(), run)
+        .await
+        .unwrap_or_else(|_| panic!("conformance case {name} took longer than {CASE_TIMEOUT:?}"));
+    assert!(
+        lacking.is_empty() || checked.load(Ordering::Relaxed),
+        "conformance case {name}: the backend lacks {lacking:?}, which the case needs, and the case checked no \
+         `Unsupported` answer: it must check the negative, never pass silently"
+    );
 }
 
 #[cfg(test)]
 mod tests {
-    use super::CASES;
+    use std::sync::Arc;
+
+    use storage_core::{Capabilities, ErrorKind, Layer as _};
+
+    use super::{CASES, Case, FaultLayer, Fixture, cases, run};
+
+    async fn without_capabilities() -> Fixture {
+        let declaring = FaultLayer::none().with_capabilities(Capabilities::none());
+        Fixture::from_arc(declaring.layer(Arc::new(storage_memory::MemoryBackend::new())))
+    }
+
+    /// On a backend without a capability a case needs, a case that checks no `Unsupported` answer fails instead of
+    /// passing silently; one that checks it passes.
+    #[test]
+    fn a_case_that_checks_nothing_for_a_missing_capability_fails() {
+        let needing_acls = |run| Case {
+            name: "needs_acls",
+            needs: &["acl"],
+            lacking: |capabilities| if capabilities.acl { vec![] } else { vec!["acl"] },
+            run,
+        };
+        let silent = needing_acls(|_| Box::pin(async {}));
+        let failure = std::panic::catch_unwind(|| run(&silent, without_capabilities)).expect_err("a silent pass fails");
+        let message = failure.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("lacks [\"acl\"]") && message.contains("checked no `Unsupported`"), "{message}");
+        let checking = needing_acls(|fx| {
+            Box::pin(async move {
+                cases::assert_kind(fx.storage().acl("a.txt").await, ErrorKind::Unsupported, "acl");
+            })
+        });
+        run(&checking, without_capabilities);
+    }
 
     /// Every `pub async fn` in the cases module is registered, and every registered case exists (the compiler
     /// checks the second half; this checks the first).

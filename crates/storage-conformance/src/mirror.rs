@@ -274,10 +274,6 @@ async fn apply(primary: &Storage, mirror: &Storage, scenario: Scenario) -> Resul
 }
 
 /// Cases per run; raise with `STORAGE_MODEL_CASES` for a longer search.
-fn cases() -> u32 {
-    std::env::var("STORAGE_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48)
-}
-
 /// Shrunk cases the model test found, run first on every pair. Name indexes: 0 `a.txt`, 1 `d/b.txt`, 3 `d/e/f.bin`,
 /// 5 `d/e/g`.
 fn regressions() -> Vec<Scenario> {
@@ -314,7 +310,8 @@ fn regressions() -> Vec<Scenario> {
 /// The model test of a mirror storage over `primary` and `mirror` (each a fresh, isolated backend): the shrunk
 /// cases found before, then a random search.
 pub async fn mirror_model(primary: Fixture, mirror: Fixture) {
-    mirror_model_with_cases(primary, mirror, cases()).await;
+    let cases = primary.model_cases();
+    mirror_model_with_cases(primary, mirror, cases).await;
 }
 
 /// [`mirror_model`] with a number of random cases (fewer for a backend a network away).

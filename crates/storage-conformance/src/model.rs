@@ -184,14 +184,11 @@ pub(crate) async fn clear(storage: &Storage) {
 }
 
 /// Sequences per run; raise with `STORAGE_MODEL_CASES` for a longer search.
-fn cases() -> u32 {
-    std::env::var("STORAGE_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48)
-}
-
 pub(crate) async fn run(fx: Fixture) {
+    let cases = fx.model_cases();
     let handle = tokio::runtime::Handle::current();
     let result = tokio::task::spawn_blocking(move || {
-        let config = Config { cases: cases(), max_shrink_iters: 256, failure_persistence: None, ..Config::default() };
+        let config = Config { cases, max_shrink_iters: 256, failure_persistence: None, ..Config::default() };
         let mut runner = TestRunner::new(config);
         runner
             .run(&proptest::collection::vec(op(), 1..40), |ops| handle.block_on(apply(&fx, ops)))
@@ -297,9 +294,10 @@ async fn observe(storage: &Storage, ops: &[Op]) -> Vec<Observation> {
 
 /// Differential property test: the same random operation sequences on two backends must be observably the same.
 pub async fn differential(left: Fixture, right: Fixture) {
+    let cases = left.model_cases();
     let handle = tokio::runtime::Handle::current();
     let result = tokio::task::spawn_blocking(move || {
-        let config = Config { cases: cases(), max_shrink_iters: 256, failure_persistence: None, ..Config::default() };
+        let config = Config { cases, max_shrink_iters: 256, failure_persistence: None, ..Config::default() };
         let (left, right) = (left.storage(), right.storage());
         TestRunner::new(config)
             .run(&proptest::collection::vec(op(), 1..40), |ops| {

@@ -104,12 +104,19 @@ impl Content {
         }
     }
 
-    /// The size in bytes, when it is known without reading.
-    pub async fn size(&self) -> io::Result<Option<u64>> {
-        match &self.repr {
+    /// The size in bytes, when it is known without reading. The future borrows nothing, so a `Send` future can
+    /// await it while it holds the content (a stream is `Send`, not `Sync`).
+    pub fn size(&self) -> impl Future<Output = io::Result<Option<u64>>> + Send + 'static {
+        let known = match &self.repr {
             Repr::Replay(Replay::Bytes(bytes)) => Ok(Some(bytes.len() as u64)),
-            Repr::Replay(Replay::File { path, .. }) => Ok(Some(tokio::fs::metadata(path).await?.len())),
+            Repr::Replay(Replay::File { path, .. }) => Err(path.clone()),
             Repr::Stream { size_hint, .. } => Ok(*size_hint),
+        };
+        async move {
+            match known {
+                Ok(size) => Ok(size),
+                Err(path) => Ok(Some(tokio::fs::metadata(path).await?.len())),
+            }
         }
     }
 
@@ -126,6 +133,22 @@ impl Content {
         match &self.repr {
             Repr::Replay(Replay::File { path, .. }) => Some(path),
             _ => None,
+        }
+    }
+
+    /// The same content, with `observe` called on each chunk of a stream as it is read (a layer counting the bytes
+    /// of a save). Bytes and a file, whose size is known without reading, come back as they are.
+    pub fn inspect_chunks(self, observe: impl Fn(&Bytes) + Send + Sync + 'static) -> Content {
+        match self.repr {
+            Repr::Stream { stream, size_hint, claim } => {
+                let stream = stream.inspect(move |chunk| {
+                    if let Ok(chunk) = chunk {
+                        observe(chunk);
+                    }
+                });
+                Content { repr: Repr::Stream { stream: stream.boxed(), size_hint, claim } }
+            }
+            replay => Content { repr: replay },
         }
     }
 

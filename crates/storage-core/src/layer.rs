@@ -1,19 +1,24 @@
-//! Layers: wrappers that give any backend tracing, retries, timeouts and a limit on operations in flight, and are
-//! backends themselves, so they stack: `storage.layer(RetryLayer::default()).layer(TracingLayer)`.
+//! Layers: wrappers that give any backend tracing, retries, timeouts, a limit on operations in flight and metrics,
+//! and are backends themselves, so they stack: `storage.layer(RetryLayer::default()).layer(TracingLayer)`.
 //!
-//! Every wrapper forwards every method of [`Backend`] explicitly (`#[deny(clippy::missing_trait_methods)]`), so a
-//! method added to the trait can never silently take its default under a layer.
+//! All but retries are written once. Each is an [`Around`]: a hook given every operation as a [`Call`] (a
+//! [`BackendOp`], the backend and the key) together with the future that runs it and the stream it opens, and
+//! [`Wrapped`] is the one backend that forwards every method of [`Backend`] through a hook, under
+//! `#[deny(clippy::missing_trait_methods)]`, so a method added to the trait can never silently take its default
+//! under a layer. [`RetryLayer`] keeps its own methods: what a retry must check first depends on the operation.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
 use tracing::Instrument;
 
-use crate::backend::{Backend, Capabilities, GetResult, ListOptions, PresignRequest, PresignedRequest, PutOptions};
-use crate::backend::{PutResult, WriteMode};
+use crate::backend::{Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest};
+use crate::backend::{PutOptions, PutResult, WriteMode};
 use crate::backoff::{OBJECT_STORE, RetryPolicy};
 use crate::checksum::{md5_of, stream_md5};
 use crate::content::Content;
@@ -27,133 +32,416 @@ pub trait Layer {
     fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend>;
 }
 
+// ----- the hook ------------------------------------------------------------------------------------------------------
+
+/// One operation of [`Backend`], as layers name it in spans, metrics and messages: a variant per method that does
+/// something (`name` and `capabilities` only describe the backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackendOp {
+    /// [`Backend::put`].
+    Put,
+    /// [`Backend::get`].
+    Get,
+    /// [`Backend::head`].
+    Head,
+    /// [`Backend::delete`].
+    Delete,
+    /// [`Backend::list`].
+    List,
+    /// [`Backend::copy`].
+    Copy,
+    /// [`Backend::rename`].
+    Rename,
+    /// [`Backend::public_url`].
+    PublicUrl,
+    /// [`Backend::presign`], for the method the URL allows.
+    Presign(Method),
+    /// [`Backend::upload_form`].
+    UploadForm,
+    /// [`Backend::set_acl`].
+    SetAcl,
+    /// [`Backend::acl`].
+    Acl,
+    /// [`Backend::set_attributes`].
+    SetAttributes,
+}
+
+impl BackendOp {
+    /// Every operation, presigning once per method.
+    pub const ALL: [BackendOp; 14] = [
+        BackendOp::Put,
+        BackendOp::Get,
+        BackendOp::Head,
+        BackendOp::Delete,
+        BackendOp::List,
+        BackendOp::Copy,
+        BackendOp::Rename,
+        BackendOp::PublicUrl,
+        BackendOp::Presign(Method::Get),
+        BackendOp::Presign(Method::Put),
+        BackendOp::UploadForm,
+        BackendOp::SetAcl,
+        BackendOp::Acl,
+        BackendOp::SetAttributes,
+    ];
+
+    /// The name spans, metrics and messages use: `put`, `presign_get`, `set_acl`, ….
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendOp::Put => "put",
+            BackendOp::Get => "get",
+            BackendOp::Head => "head",
+            BackendOp::Delete => "delete",
+            BackendOp::List => "list",
+            BackendOp::Copy => "copy",
+            BackendOp::Rename => "rename",
+            BackendOp::PublicUrl => "public_url",
+            BackendOp::Presign(Method::Get) => "presign_get",
+            BackendOp::Presign(Method::Put) => "presign_put",
+            BackendOp::UploadForm => "upload_form",
+            BackendOp::SetAcl => "set_acl",
+            BackendOp::Acl => "acl",
+            BackendOp::SetAttributes => "set_attributes",
+        }
+    }
+
+    /// Whether it changes what is stored, so a failure may come after it took effect.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            BackendOp::Put
+                | BackendOp::Delete
+                | BackendOp::Copy
+                | BackendOp::Rename
+                | BackendOp::SetAcl
+                | BackendOp::SetAttributes
+        )
+    }
+
+    /// Whether it is local work (building or signing a URL or a form), which sends no request.
+    pub fn is_local(self) -> bool {
+        matches!(self, BackendOp::PublicUrl | BackendOp::Presign(_) | BackendOp::UploadForm)
+    }
+}
+
+impl fmt::Display for BackendOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One call of a backend method, as an [`Around`] sees it: the operation, the backend's name, the key it concerns
+/// (a listing's prefix, an upload form's key field), and the bytes it moved.
+#[derive(Debug, Clone)]
+pub struct Call {
+    op: BackendOp,
+    backend: String,
+    key: Option<String>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Call {
+    fn new(op: BackendOp, backend: &str, key: Option<&str>) -> Self {
+        Self { op, backend: backend.to_owned(), key: key.map(str::to_owned), bytes: Arc::default() }
+    }
+
+    /// The operation.
+    pub fn op(&self) -> BackendOp {
+        self.op
+    }
+
+    /// The name of the backend called.
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// The key the call concerns, if any.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// For a save or a read, the bytes it moved once it ran: a save's bytes or file, or as much of its stream as the
+    /// backend read; a read's range, when its stream opened. `None` for every other operation.
+    pub fn bytes(&self) -> Option<u64> {
+        matches!(self.op, BackendOp::Put | BackendOp::Get).then(|| self.bytes.load(Ordering::Relaxed))
+    }
+
+    /// `content`, counted into [`Call::bytes`]: bytes and a file by their size, known without reading; a stream as
+    /// the backend reads it.
+    async fn counting(&self, content: Content) -> Content {
+        if content.as_bytes().is_some() || content.as_path().is_some() {
+            if let Ok(Some(size)) = content.size().await {
+                self.bytes.store(size, Ordering::Relaxed);
+            }
+            return content;
+        }
+        let bytes = self.bytes.clone();
+        content.inspect_chunks(move |chunk| {
+            bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        })
+    }
+}
+
+/// An operation's future, as an [`Around`] is given it.
+pub type Run<'a, T> = BoxFuture<'a, Result<T>>;
+
+/// What [`Around::call`] answers: the operation's result, with what the call holds.
+pub type Ran<'a, T, H> = BoxFuture<'a, Result<(T, H)>>;
+
+/// A stream an operation opened: a read's bytes (failing with `std::io::Error`) or a listing's entries ([`Error`]).
+pub type Opened<T, E> = BoxStream<'static, std::result::Result<T, E>>;
+
+/// The error of an [`Opened`] stream: made from an [`Error`], and displayed.
+pub trait StreamError: From<Error> + fmt::Display + Send + 'static {}
+
+impl<E: From<Error> + fmt::Display + Send + 'static> StreamError for E {}
+
+/// A hook around every operation of a backend; [`Wrapped`] calls it for each method. Tracing, timeouts, the
+/// concurrency limit, metrics and storage-conformance's `FaultLayer` are each one implementation.
+pub trait Around: fmt::Debug + Send + Sync + 'static {
+    /// What an operation holds while it runs and, for one that opens a stream (a read, a listing), until that
+    /// stream is dropped: a concurrency permit, a span. `()` for a hook that holds nothing.
+    type Held: Send + 'static;
+
+    /// Run one operation: `run` is the inner backend's call. Answers its result with what the call holds.
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, Self::Held>;
+
+    /// The stream an operation opened (a read's bytes, a listing's entries), given what its call held. By default
+    /// it holds `held` until it is dropped.
+    fn stream<T: Send + 'static, E: StreamError>(
+        &self,
+        call: Call,
+        held: Self::Held,
+        stream: Opened<T, E>,
+    ) -> Opened<T, E> {
+        let _ = call;
+        hold(held, stream)
+    }
+
+    /// An operation that is local and does not wait (`public_url`). By default it just runs.
+    fn local<T>(&self, call: &Call, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _ = call;
+        run()
+    }
+
+    /// The capabilities the wrapped backend declares. By default, the inner backend's.
+    fn capabilities(&self, inner: Capabilities) -> Capabilities {
+        inner
+    }
+
+    /// The content of a save, before the inner backend reads it. By default, unchanged.
+    fn content<'a>(&'a self, call: &'a Call, content: Content) -> BoxFuture<'a, Result<Content>> {
+        let _ = call;
+        Box::pin(async move { Ok(content) })
+    }
+}
+
+/// `stream`, keeping `held` until it is dropped.
+fn hold<T: Send + 'static, H: Send + 'static>(held: H, stream: BoxStream<'static, T>) -> BoxStream<'static, T> {
+    stream
+        .map(move |item| {
+            let _held = &held;
+            item
+        })
+        .boxed()
+}
+
+/// A backend with an [`Around`] on every method: the one forwarding implementation every hook layer shares.
+#[derive(Debug)]
+pub struct Wrapped<A> {
+    inner: Arc<dyn Backend>,
+    around: Arc<A>,
+}
+
+impl<A: Around> Wrapped<A> {
+    /// `inner`, with `around` on each of its operations.
+    pub fn new(inner: Arc<dyn Backend>, around: A) -> Self {
+        Self { inner, around: Arc::new(around) }
+    }
+
+    fn call(&self, op: BackendOp, key: Option<&str>) -> Call {
+        Call::new(op, self.inner.name(), key)
+    }
+
+    async fn run<T: Send>(&self, call: &Call, run: impl Future<Output = Result<T>> + Send) -> Result<T> {
+        self.around.call(call, Box::pin(run)).await.map(|(value, _held)| value)
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<A: Around> Backend for Wrapped<A> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.around.capabilities(self.inner.capabilities())
+    }
+    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
+        let call = self.call(BackendOp::Put, Some(key));
+        let content = call.counting(content).await;
+        self.run(&call, async {
+            let content = self.around.content(&call, content).await?;
+            self.inner.put(key, content, options).await
+        })
+        .await
+    }
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
+        let call = self.call(BackendOp::Get, Some(key));
+        let opened = self
+            .around
+            .call(
+                &call,
+                Box::pin(async {
+                    let result = self.inner.get(key, range).await?;
+                    call.bytes.store(result.range.end - result.range.start, Ordering::Relaxed);
+                    Ok(result)
+                }),
+            )
+            .await;
+        let (mut result, held) = opened?;
+        result.stream = self.around.stream(call, held, result.stream);
+        Ok(result)
+    }
+    async fn head(&self, key: &str) -> Result<Metadata> {
+        self.run(&self.call(BackendOp::Head, Some(key)), self.inner.head(key)).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.run(&self.call(BackendOp::Delete, Some(key)), self.inner.delete(key)).await
+    }
+    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
+        let call = self.call(BackendOp::List, Some(&options.prefix));
+        let (inner, around) = (self.inner.clone(), self.around.clone());
+        // Opened when first polled, as every listing is: a permit is taken then, not when the stream is made.
+        futures::stream::once(async move {
+            let opened = around.call(&call, Box::pin(async { Ok(inner.list(options)) })).await;
+            match opened {
+                Ok((entries, held)) => around.stream(call, held, entries),
+                Err(err) => futures::stream::once(async move { Err(err) }).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        self.run(&self.call(BackendOp::Copy, Some(to)), self.inner.copy(from, to, mode)).await
+    }
+    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
+        self.run(&self.call(BackendOp::Rename, Some(to)), self.inner.rename(from, to, mode)).await
+    }
+    fn public_url(&self, key: &str) -> Result<String> {
+        self.around.local(&self.call(BackendOp::PublicUrl, Some(key)), || self.inner.public_url(key))
+    }
+    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
+        // The key and the method only: the signed URL is a secret until it expires.
+        let call = self.call(BackendOp::Presign(request.method), Some(&request.key));
+        self.run(&call, self.inner.presign(request)).await
+    }
+    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
+        self.run(&self.call(BackendOp::UploadForm, Some(&policy.key_field())), self.inner.upload_form(policy)).await
+    }
+    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
+        self.run(&self.call(BackendOp::SetAcl, Some(key)), self.inner.set_acl(key, acl)).await
+    }
+    async fn acl(&self, key: &str) -> Result<Acl> {
+        self.run(&self.call(BackendOp::Acl, Some(key)), self.inner.acl(key)).await
+    }
+    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
+        let call = self.call(BackendOp::SetAttributes, Some(key));
+        self.run(&call, self.inner.set_attributes(key, attributes)).await
+    }
+}
+
 // ----- tracing -------------------------------------------------------------------------------------------------------
 
 /// One `tracing` span per operation (target `storage`), with the backend, the operation, the key, the bytes moved,
-/// the outcome and the error kind, and one event when it ends (`debug`, or `warn` for a failure). Never a secret: a
+/// the outcome and the error kind, and one event when it ends (`debug`, or `warn` for a failure). A read or a listing
+/// keeps its span while its stream is read, and a failure in the stream is recorded on it. Never a secret: a
 /// temporary URL is recorded as its method and key, never its query.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingLayer;
 
 impl Layer for TracingLayer {
     fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-        Arc::new(Traced { inner })
+        Arc::new(Wrapped::new(inner, *self))
     }
 }
 
-#[derive(Debug)]
-struct Traced {
-    inner: Arc<dyn Backend>,
-}
-
-impl Traced {
-    async fn traced<T>(
-        &self,
-        operation: &'static str,
-        key: &str,
-        bytes: Option<u64>,
-        run: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let span = tracing::info_span!(
+impl TracingLayer {
+    fn span(call: &Call) -> tracing::Span {
+        tracing::info_span!(
             target: "storage",
             "storage",
-            backend = self.inner.name(),
-            operation,
-            key,
-            bytes,
+            backend = call.backend(),
+            operation = call.op().name(),
+            key = call.key(),
+            bytes = tracing::field::Empty,
             outcome = tracing::field::Empty,
             error = tracing::field::Empty,
-        );
-        let started = Instant::now();
-        async move {
-            let result = run.await;
-            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-            let span = tracing::Span::current();
-            match &result {
-                Ok(_) => {
-                    span.record("outcome", "ok");
-                    tracing::debug!(target: "storage", elapsed_ms, "done");
-                }
-                Err(err) => {
-                    span.record("outcome", "error");
-                    span.record("error", tracing::field::display(err.kind()));
-                    tracing::warn!(target: "storage", elapsed_ms, error = %err, "failed");
-                }
-            }
-            result
+        )
+    }
+
+    /// Record the outcome on the current span (the call's) and say it ended.
+    fn finish<T>(call: &Call, result: &Result<T>, started: Instant) {
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let span = tracing::Span::current();
+        if let Some(bytes) = call.bytes() {
+            span.record("bytes", bytes);
         }
-        .instrument(span)
-        .await
+        match result {
+            Ok(_) => {
+                span.record("outcome", "ok");
+                tracing::debug!(target: "storage", elapsed_ms, "done");
+            }
+            Err(err) => {
+                span.record("outcome", "error");
+                span.record("error", tracing::field::display(err.kind()));
+                tracing::warn!(target: "storage", elapsed_ms, error = %err, "failed");
+            }
+        }
     }
 }
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl Backend for Traced {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
-        // Known without reading: the length of bytes in memory, or of a file (a stream's length is not known).
-        let path = content.as_path().map(std::path::Path::to_owned);
-        let size = match path {
-            Some(path) => tokio::fs::metadata(path).await.ok().map(|meta| meta.len()),
-            None => content.as_bytes().map(|bytes| bytes.len() as u64),
+impl Around for TracingLayer {
+    type Held = tracing::Span;
+
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, tracing::Span> {
+        let span = Self::span(call);
+        let held = span.clone();
+        let started = Instant::now();
+        let traced = async move {
+            let result = run.await;
+            Self::finish(call, &result, started);
+            result.map(|value| (value, held))
         };
-        self.traced("put", key, size, self.inner.put(key, content, options)).await
+        Box::pin(traced.instrument(span))
     }
-    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        self.traced("get", key, None, async {
-            let result = self.inner.get(key, range).await?;
-            tracing::Span::current().record("bytes", result.range.end - result.range.start);
-            Ok(result)
-        })
-        .await
-    }
-    async fn head(&self, key: &str) -> Result<Metadata> {
-        self.traced("head", key, None, self.inner.head(key)).await
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.traced("delete", key, None, self.inner.delete(key)).await
-    }
-    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        tracing::debug!(target: "storage", backend = self.inner.name(), operation = "list", prefix = %options.prefix);
-        self.inner.list(options)
-    }
-    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.traced("copy", to, None, self.inner.copy(from, to, mode)).await
-    }
-    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.traced("rename", to, None, self.inner.rename(from, to, mode)).await
-    }
-    fn public_url(&self, key: &str) -> Result<String> {
-        self.inner.public_url(key)
-    }
-    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        // The span names the method and the key; the signed URL is a secret until it expires.
-        self.traced(presign_operation(request), &request.key, None, self.inner.presign(request)).await
-    }
-    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
-        self.traced("upload_form", &policy.key_field(), None, self.inner.upload_form(policy)).await
-    }
-    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
-        self.traced("set_acl", key, None, self.inner.set_acl(key, acl)).await
-    }
-    async fn acl(&self, key: &str) -> Result<Acl> {
-        self.traced("acl", key, None, self.inner.acl(key)).await
-    }
-    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
-        self.traced("set_attributes", key, None, self.inner.set_attributes(key, attributes)).await
-    }
-}
 
-fn presign_operation(request: &PresignRequest) -> &'static str {
-    match request.method {
-        crate::Method::Get => "presign_get",
-        crate::Method::Put => "presign_put",
+    fn stream<T: Send + 'static, E: StreamError>(
+        &self,
+        call: Call,
+        held: tracing::Span,
+        stream: Opened<T, E>,
+    ) -> Opened<T, E> {
+        let _ = call;
+        stream
+            .inspect(move |item| {
+                if let Err(err) = item {
+                    held.record("outcome", "error");
+                    held.in_scope(|| tracing::warn!(target: "storage", error = %err, "failed while streaming"));
+                }
+            })
+            .boxed()
+    }
+
+    fn local<T>(&self, call: &Call, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        let started = Instant::now();
+        Self::span(call).in_scope(|| {
+            let result = run();
+            Self::finish(call, &result, started);
+            result
+        })
     }
 }
 
@@ -418,13 +706,14 @@ impl Backend for Retried {
 
 // ----- timeouts ------------------------------------------------------------------------------------------------------
 
-/// Fails an operation that takes longer than `request`, and a read whose stream waits longer than `idle` for its
-/// next bytes, with a retryable error that says which limit it hit (so a [`RetryLayer`] above tries again).
+/// Fails an operation that takes longer than `request`, and a read or listing whose stream waits longer than `idle`
+/// for its next bytes or page, with a retryable error that says which limit it hit (so a [`RetryLayer`] above tries
+/// again).
 #[derive(Debug, Clone, Copy)]
 pub struct TimeoutLayer {
     /// The longest one operation may take (a read: until its stream starts).
     pub request: Duration,
-    /// The longest a read's stream may wait for its next bytes.
+    /// The longest a read's or a listing's stream may wait for its next bytes or page.
     pub idle: Duration,
 }
 
@@ -437,29 +726,15 @@ impl TimeoutLayer {
 
 impl Layer for TimeoutLayer {
     fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-        Arc::new(TimedOut { inner, limits: *self })
+        Arc::new(Wrapped::new(inner, *self))
     }
 }
 
-#[derive(Debug)]
-struct TimedOut {
-    inner: Arc<dyn Backend>,
-    limits: TimeoutLayer,
-}
-
-impl TimedOut {
-    async fn within<T>(&self, operation: &str, key: Option<&str>, run: impl Future<Output = Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.limits.request, run).await {
-            Ok(result) => result,
-            Err(_) => Err(timed_out(self.inner.name(), key, operation, self.limits.request, "the operation")),
-        }
-    }
-}
-
-fn timed_out(backend: &str, key: Option<&str>, operation: &str, limit: Duration, what: &str) -> Error {
+fn timed_out(call: &Call, limit: Duration, what: &str) -> Error {
+    let operation = call.op();
     Error::backend(
-        backend,
-        key,
+        call.backend(),
+        call.key(),
         format!(
             "{operation}: {what} took longer than the {limit:?} the timeout layer allows; retry, or raise the limit"
         ),
@@ -468,90 +743,41 @@ fn timed_out(backend: &str, key: Option<&str>, operation: &str, limit: Duration,
     .with_source("timed out")
 }
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl Backend for TimedOut {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
-        self.within("put", Some(key), self.inner.put(key, content, options)).await
-    }
-    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        let mut result = self.within("get", Some(key), self.inner.get(key, range)).await?;
-        let (idle, backend, owned_key) = (self.limits.idle, self.inner.name().to_owned(), key.to_owned());
-        let stream = result.stream;
-        result.stream = futures::stream::unfold(Some(stream), move |stream| {
-            let (backend, key) = (backend.clone(), owned_key.clone());
-            async move {
-                let mut stream = stream?;
-                match tokio::time::timeout(idle, stream.next()).await {
-                    Ok(Some(item)) => Some((item, Some(stream))),
-                    Ok(None) => None,
-                    Err(_) => {
-                        let err = timed_out(&backend, Some(&key), "get", idle, "waiting for the next bytes");
-                        Some((Err(std::io::Error::other(err)), None))
-                    }
-                }
+impl Around for TimeoutLayer {
+    type Held = ();
+
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
+        Box::pin(async move {
+            match tokio::time::timeout(self.request, run).await {
+                Ok(result) => result.map(|value| (value, ())),
+                Err(_) => Err(timed_out(call, self.request, "the operation")),
             }
         })
-        .boxed();
-        Ok(result)
     }
-    async fn head(&self, key: &str) -> Result<Metadata> {
-        self.within("head", Some(key), self.inner.head(key)).await
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.within("delete", Some(key), self.inner.delete(key)).await
-    }
-    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        let (idle, backend, prefix) = (self.limits.idle, self.inner.name().to_owned(), options.prefix.clone());
-        let stream = self.inner.list(options);
+
+    fn stream<T: Send + 'static, E: StreamError>(&self, call: Call, (): (), stream: Opened<T, E>) -> Opened<T, E> {
+        let idle = self.idle;
+        let what = if call.op() == BackendOp::List { "the next page" } else { "waiting for the next bytes" };
+        let call = Arc::new(call);
         futures::stream::unfold(Some(stream), move |stream| {
-            let (backend, prefix) = (backend.clone(), prefix.clone());
+            let call = call.clone();
             async move {
                 let mut stream = stream?;
                 match tokio::time::timeout(idle, stream.next()).await {
                     Ok(Some(item)) => Some((item, Some(stream))),
                     Ok(None) => None,
-                    Err(_) => Some((Err(timed_out(&backend, Some(&prefix), "list", idle, "the next page")), None)),
+                    Err(_) => Some((Err(E::from(timed_out(&call, idle, what))), None)),
                 }
             }
         })
         .boxed()
     }
-    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.within("copy", Some(to), self.inner.copy(from, to, mode)).await
-    }
-    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.within("rename", Some(to), self.inner.rename(from, to, mode)).await
-    }
-    fn public_url(&self, key: &str) -> Result<String> {
-        self.inner.public_url(key)
-    }
-    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        self.within("presign", Some(&request.key), self.inner.presign(request)).await
-    }
-    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
-        self.within("upload_form", None, self.inner.upload_form(policy)).await
-    }
-    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
-        self.within("set_acl", Some(key), self.inner.set_acl(key, acl)).await
-    }
-    async fn acl(&self, key: &str) -> Result<Acl> {
-        self.within("acl", Some(key), self.inner.acl(key)).await
-    }
-    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
-        self.within("set_attributes", Some(key), self.inner.set_attributes(key, attributes)).await
-    }
 }
 
 // ----- concurrency limit ---------------------------------------------------------------------------------------------
 
-/// At most `limit` operations in flight at once; a read holds its place until its stream ends or is dropped.
+/// At most `limit` operations in flight at once, signing included; a read or a listing holds its place until its
+/// stream is dropped. Building a plain URL waits for nothing and takes no place.
 #[derive(Clone)]
 pub struct ConcurrencyLimitLayer {
     permits: Arc<tokio::sync::Semaphore>,
@@ -572,97 +798,19 @@ impl ConcurrencyLimitLayer {
 
 impl Layer for ConcurrencyLimitLayer {
     fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-        Arc::new(Limited { inner, permits: self.permits.clone() })
+        Arc::new(Wrapped::new(inner, self.clone()))
     }
 }
 
-#[derive(Debug)]
-struct Limited {
-    inner: Arc<dyn Backend>,
-    permits: Arc<tokio::sync::Semaphore>,
-}
+impl Around for ConcurrencyLimitLayer {
+    type Held = tokio::sync::OwnedSemaphorePermit;
 
-impl Limited {
-    async fn permit(&self) -> tokio::sync::OwnedSemaphorePermit {
-        self.permits.clone().acquire_owned().await.expect("the semaphore is never closed")
-    }
-}
-
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl Backend for Limited {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
-        let _permit = self.permit().await;
-        self.inner.put(key, content, options).await
-    }
-    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        let permit = self.permit().await;
-        let mut result = self.inner.get(key, range).await?;
-        // The place is held by the stream: released when it ends or is dropped.
-        let stream = result.stream;
-        result.stream = stream
-            .map(move |item| {
-                let _held = &permit;
-                item
-            })
-            .boxed();
-        Ok(result)
-    }
-    async fn head(&self, key: &str) -> Result<Metadata> {
-        let _permit = self.permit().await;
-        self.inner.head(key).await
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        let _permit = self.permit().await;
-        self.inner.delete(key).await
-    }
-    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        let (inner, permits) = (self.inner.clone(), self.permits.clone());
-        futures::stream::once(async move {
-            let permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-            inner.list(options).map(move |item| {
-                let _held = &permit;
-                item
-            })
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, Self::Held> {
+        let _ = call;
+        Box::pin(async move {
+            let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+            run.await.map(|value| (value, permit))
         })
-        .flatten()
-        .boxed()
-    }
-    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        let _permit = self.permit().await;
-        self.inner.copy(from, to, mode).await
-    }
-    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        let _permit = self.permit().await;
-        self.inner.rename(from, to, mode).await
-    }
-    fn public_url(&self, key: &str) -> Result<String> {
-        self.inner.public_url(key)
-    }
-    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        self.inner.presign(request).await
-    }
-    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
-        let _permit = self.permit().await;
-        self.inner.upload_form(policy).await
-    }
-    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
-        let _permit = self.permit().await;
-        self.inner.set_acl(key, acl).await
-    }
-    async fn acl(&self, key: &str) -> Result<Acl> {
-        let _permit = self.permit().await;
-        self.inner.acl(key).await
-    }
-    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
-        let _permit = self.permit().await;
-        self.inner.set_attributes(key, attributes).await
     }
 }
 
@@ -672,100 +820,58 @@ impl Backend for Limited {
 /// labelled by `backend` and `operation`:
 /// - `storage_operations_total` (with `outcome` = `ok` or `error`);
 /// - `storage_errors_total` (with `kind`, the [`ErrorKind`]);
-/// - `storage_bytes_total`: bytes saved and read (as far as known when the operation starts or opens);
-/// - `storage_operation_duration_seconds`: a histogram of how long each took (a read: until its stream opened).
+/// - `storage_bytes_total`: bytes saved (bytes, a file or a stream, as far as the backend read it) and read (the
+///   range a read opened);
+/// - `storage_operation_duration_seconds`: a histogram of how long each took (a read or a listing: until its stream
+///   opened).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MetricsLayer;
 
 impl Layer for MetricsLayer {
     fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-        Arc::new(Measured { inner })
+        Arc::new(Wrapped::new(inner, *self))
     }
 }
 
-#[derive(Debug)]
-struct Measured {
-    inner: Arc<dyn Backend>,
-}
-
-impl Measured {
-    async fn measured<T>(&self, operation: &'static str, run: impl Future<Output = Result<T>>) -> Result<T> {
-        let started = Instant::now();
-        let result = run.await;
-        let backend = self.inner.name().to_owned();
-        let outcome = if result.is_ok() { "ok" } else { "error" };
+impl MetricsLayer {
+    fn record(call: &Call, error: Option<&Error>, started: Instant) {
+        let (backend, operation) = (call.backend().to_owned(), call.op().name());
+        let outcome = if error.is_none() { "ok" } else { "error" };
         metrics::counter!("storage_operations_total", "backend" => backend.clone(), "operation" => operation, "outcome" => outcome)
             .increment(1);
         metrics::histogram!("storage_operation_duration_seconds", "backend" => backend.clone(), "operation" => operation)
             .record(started.elapsed().as_secs_f64());
-        if let Err(err) = &result {
-            let kind = err.kind().to_string();
-            metrics::counter!("storage_errors_total", "backend" => backend, "operation" => operation, "kind" => kind)
-                .increment(1);
+        match (error, call.bytes()) {
+            (Some(err), _) => {
+                let kind = err.kind().to_string();
+                metrics::counter!("storage_errors_total", "backend" => backend, "operation" => operation, "kind" => kind)
+                    .increment(1);
+            }
+            (None, Some(bytes)) => {
+                metrics::counter!("storage_bytes_total", "backend" => backend, "operation" => operation)
+                    .increment(bytes);
+            }
+            (None, None) => {}
         }
-        result
-    }
-
-    fn bytes(&self, operation: &'static str, bytes: u64) {
-        let backend = self.inner.name().to_owned();
-        metrics::counter!("storage_bytes_total", "backend" => backend, "operation" => operation).increment(bytes);
     }
 }
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl Backend for Measured {
-    fn name(&self) -> &str {
-        self.inner.name()
+impl Around for MetricsLayer {
+    type Held = ();
+
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
+        let started = Instant::now();
+        Box::pin(async move {
+            let result = run.await;
+            Self::record(call, result.as_ref().err(), started);
+            result.map(|value| (value, ()))
+        })
     }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn put(&self, key: &str, content: Content, options: PutOptions) -> Result<PutResult> {
-        let size = content.as_bytes().map(|bytes| bytes.len() as u64);
-        let result = self.measured("put", self.inner.put(key, content, options)).await?;
-        self.bytes("put", size.unwrap_or(0));
-        Ok(result)
-    }
-    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResult> {
-        let result = self.measured("get", self.inner.get(key, range)).await?;
-        self.bytes("get", result.range.end - result.range.start);
-        Ok(result)
-    }
-    async fn head(&self, key: &str) -> Result<Metadata> {
-        self.measured("head", self.inner.head(key)).await
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.measured("delete", self.inner.delete(key)).await
-    }
-    fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
-        let backend = self.inner.name().to_owned();
-        metrics::counter!("storage_operations_total", "backend" => backend, "operation" => "list", "outcome" => "started")
-            .increment(1);
-        self.inner.list(options)
-    }
-    async fn copy(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.measured("copy", self.inner.copy(from, to, mode)).await
-    }
-    async fn rename(&self, from: &str, to: &str, mode: WriteMode) -> Result<()> {
-        self.measured("rename", self.inner.rename(from, to, mode)).await
-    }
-    fn public_url(&self, key: &str) -> Result<String> {
-        self.inner.public_url(key)
-    }
-    async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
-        self.measured(presign_operation(request), self.inner.presign(request)).await
-    }
-    async fn upload_form(&self, policy: &UploadPolicy) -> Result<UploadForm> {
-        self.measured("upload_form", self.inner.upload_form(policy)).await
-    }
-    async fn set_acl(&self, key: &str, acl: Acl) -> Result<()> {
-        self.measured("set_acl", self.inner.set_acl(key, acl)).await
-    }
-    async fn acl(&self, key: &str) -> Result<Acl> {
-        self.measured("acl", self.inner.acl(key)).await
-    }
-    async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
-        self.measured("set_attributes", self.inner.set_attributes(key, attributes)).await
+
+    fn local<T>(&self, call: &Call, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        let started = Instant::now();
+        let result = run();
+        Self::record(call, result.as_ref().err(), started);
+        result
     }
 }

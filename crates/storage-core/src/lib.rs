@@ -46,7 +46,10 @@ pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};
 pub use content_type::{ContentType, DEFAULT_CONTENT_TYPE, InvalidContentType, ServedType, guess_content_type};
 pub use error::{BoxError, Error, ErrorKind, MirrorOutcome, Operation, Result, Retry};
 pub use expiry::{DEFAULT_MAX_EXPIRY, check_expiry, parse_age, parse_duration};
-pub use layer::{ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
+pub use layer::{
+    Around, BackendOp, Call, ConcurrencyLimitLayer, Layer, MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer,
+    Wrapped,
+};
 pub use name::{UploadTo, validate_key};
 pub use storage::{OverwritePolicy, Page, SaveOptions, Storage, StorageOptions};
 pub use types::{Acl, Attributes, ByteRange, FileAcl, ListEntry, Metadata, ObjectMeta, PublicReads};

@@ -1,13 +1,24 @@
-//! The memory backend: the whole conformance suite (with the model test), and its test-helper API.
+//! The memory backend: the whole conformance suite (with the model tests), its test-helper API, and the layers.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use storage_conformance::{Fixture, HttpClient, HttpRequest, HttpResponse};
+use storage_conformance::{Fixture, HttpClient, HttpRequest, HttpResponse, ReqwestClient};
 use storage_core::signing::{SigningKey, UrlSigner};
 use storage_core::{Method, UrlOptions};
 use storage_memory::MemoryBackend;
+
+/// A memory backend whose links and forms storage-http's `SignedUrlService` serves on loopback, as a deployment of a
+/// memory storage does (the example app). `fetch`, the in-process double apps' tests use, has its own tests below.
+async fn fixture() -> Fixture {
+    let (listener, signer) = storage_conformance::loopback_signer().await;
+    let memory = MemoryBackend::with_signer(signer.clone());
+    let server = storage_conformance::serve_links(listener, memory.storage(), signer);
+    Fixture::new(memory).with_http(ReqwestClient::default()).keep_alive(server)
+}
+
+storage_conformance::conformance_tests!(fixture);
 
 /// Sends "HTTP" requests straight to the backend's own request handler.
 struct InProcess(MemoryBackend);
@@ -22,12 +33,26 @@ impl HttpClient for InProcess {
     }
 }
 
-async fn fixture() -> Fixture {
+async fn in_process() -> Fixture {
     let memory = MemoryBackend::new();
     Fixture::new(memory.clone()).with_http(InProcess(memory))
 }
 
-storage_conformance::conformance_tests!(fixture);
+/// `fetch`, the in-process double of the HTTP service, answers the suite's cases of links as storage-http does.
+/// (The direct-upload cases post forms with an HTTP client of their own, so they need the served fixture.)
+#[test]
+fn fetch_answers_the_cases_of_links_as_storage_http_does() {
+    for case in [
+        "public_urls",
+        "plain_urls_of_files_never_made_public_are_refused",
+        "overwrite_without_an_acl_is_private_every_time",
+        "temporary_url_get",
+        "temporary_url_put",
+        "temporary_url_expiry_limits",
+    ] {
+        storage_conformance::run_case(case, in_process);
+    }
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
@@ -277,12 +302,6 @@ mod recorded {
     }
 }
 
-/// The mirror storage over two memory backends, against the model of its members.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mirror_of_two_memory_backends_matches_the_model() {
-    storage_conformance::mirror_model(fixture().await, fixture().await).await;
-}
-
 /// Eight writers and live backfills at once through a mirror of two memory backends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mirror_of_two_memory_backends_survives_writers_during_a_backfill() {
@@ -313,8 +332,13 @@ mod layers {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use bytes::Bytes;
+    use futures::TryStreamExt as _;
     use storage_conformance::FaultLayer;
-    use storage_core::{ConcurrencyLimitLayer, ErrorKind, MetricsLayer, RetryLayer, TimeoutLayer};
+    use storage_core::{
+        Acl, Attributes, BackendOp, ConcurrencyLimitLayer, Content, ErrorKind, Layer, ListOptions, Method,
+        MetricsLayer, PresignRequest, PutOptions, RetryLayer, TimeoutLayer, TracingLayer, UploadPolicy, WriteMode,
+    };
     use storage_memory::MemoryBackend;
 
     /// A `metrics` recorder that keeps counters by name and labels.
@@ -410,6 +434,103 @@ mod layers {
         let err = faulty.layer(retry).read("a.txt").await.unwrap_err();
         assert_eq!((err.kind(), failing.injected()), (ErrorKind::Backend, 1 + 3));
         assert!(!err.is_retryable(), "{err:?}");
+    }
+
+    /// A streamed save and a file save count their bytes as a save of bytes does (they once counted 0).
+    #[test]
+    fn metrics_count_the_bytes_of_streamed_and_file_saves() {
+        let counters = Counters::default();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, b"eleven byte").unwrap();
+        metrics::with_local_recorder(&counters, || {
+            super::runtime().block_on(async {
+                let storage = MemoryBackend::new().storage().layer(MetricsLayer);
+                let chunks = [Ok(Bytes::from_static(b"abc")), Ok(Bytes::from_static(b"defg"))];
+                let streamed = Content::from_stream(futures::stream::iter(chunks), None);
+                storage.save("streamed.bin", streamed).await.unwrap();
+                storage.save("file.bin", Content::from_path(file.path())).await.unwrap();
+            })
+        });
+        let seen = counters.0.lock().unwrap().clone();
+        assert_eq!(seen.get("storage_bytes_total{backend=memory,operation=put}"), Some(&(7 + 11)), "{seen:#?}");
+    }
+
+    /// Presigning takes a place under the concurrency limit as every other operation does: while an open read holds
+    /// the only place, a presign waits, and it runs once the read is dropped.
+    #[tokio::test]
+    async fn presign_waits_for_a_place_under_the_concurrency_limit() {
+        let memory = MemoryBackend::new();
+        memory.storage().save("a.txt", "x").await.unwrap();
+        let limited = ConcurrencyLimitLayer::new(1).layer(Arc::new(memory));
+        let reading = limited.get("a.txt", None).await.unwrap();
+        let request = PresignRequest::new(Method::Get, "a.txt", Duration::from_secs(60));
+        let mut presign = std::pin::pin!(limited.presign(&request));
+        assert!(futures::poll!(presign.as_mut()).is_pending(), "a presign waits while a read holds the only place");
+        drop(reading);
+        presign.await.expect("the presign runs once the read is dropped");
+    }
+
+    /// The `operation` of every span opened.
+    #[derive(Default, Clone)]
+    struct SpanOperations(Arc<Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanOperations {
+        fn on_new_span(
+            &self,
+            attributes: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            struct Operation(Option<String>);
+            impl tracing::field::Visit for Operation {
+                fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                    if field.name() == "operation" {
+                        self.0 = Some(value.to_owned());
+                    }
+                }
+                fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+            }
+            let mut operation = Operation(None);
+            attributes.record(&mut operation);
+            self.0.lock().unwrap().extend(operation.0);
+        }
+    }
+
+    /// The tracing layer opens exactly one span per operation, for every operation of the backend (`list` and
+    /// `public_url` once had none).
+    #[test]
+    fn tracing_opens_one_span_per_operation_for_every_operation() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let spans = SpanOperations::default();
+        let subscriber = tracing_subscriber::registry().with(spans.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            super::runtime().block_on(async {
+                let traced = TracingLayer.layer(Arc::new(MemoryBackend::new()));
+                let put = |content: &'static str| (Content::from(content), PutOptions::default());
+                let (content, options) = put("x");
+                traced.put("a.txt", content, options).await.unwrap();
+                let read = traced.get("a.txt", None).await.unwrap();
+                assert_eq!(read.stream.try_collect::<Vec<Bytes>>().await.unwrap().concat(), b"x");
+                traced.head("a.txt").await.unwrap();
+                traced.copy("a.txt", "b.txt", WriteMode::Overwrite).await.unwrap();
+                traced.rename("b.txt", "c.txt", WriteMode::Overwrite).await.unwrap();
+                assert_eq!(traced.list(ListOptions::new("")).try_collect::<Vec<_>>().await.unwrap().len(), 2);
+                traced.public_url("a.txt").unwrap();
+                for method in [Method::Get, Method::Put] {
+                    traced.presign(&PresignRequest::new(method, "a.txt", Duration::from_secs(60))).await.unwrap();
+                }
+                traced.upload_form(&UploadPolicy::exact("up.txt")).await.unwrap();
+                traced.set_acl("a.txt", Acl::PublicRead).await.unwrap();
+                traced.acl("a.txt").await.unwrap();
+                traced.set_attributes("a.txt", Attributes::default()).await.unwrap();
+                traced.delete("a.txt").await.unwrap();
+            })
+        });
+        let mut opened = spans.0.lock().unwrap().clone();
+        opened.sort();
+        let mut every: Vec<String> = BackendOp::ALL.iter().map(|op| op.name().to_owned()).collect();
+        every.sort();
+        assert_eq!(opened, every, "one span per operation");
     }
 
     /// A read stream cut mid-way ends in an error that names the key and can be retried, never in short data.

@@ -61,7 +61,7 @@ fn ok(output: Output) -> String {
 }
 
 fn twenty_mib() -> Vec<u8> {
-    (0..20u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+    storage_conformance::test_bytes(20, 20 << 20)
 }
 
 /// A plain HTTP client with no credentials, used synchronously.

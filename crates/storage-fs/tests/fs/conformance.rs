@@ -1,19 +1,8 @@
-//! The whole conformance suite on the fs backend, and a differential test against the memory backend.
-
-use storage_conformance::Fixture;
+//! The whole conformance suite on the fs backend (its differential test against the memory backend included).
 
 use crate::support::fixture;
 
 storage_conformance::conformance_tests!(fixture);
-
-#[test]
-fn same_behaviour_as_memory() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(async {
-        let memory = Fixture::new(storage_memory::MemoryBackend::new());
-        storage_conformance::differential(fixture().await, memory).await;
-    });
-}
 
 /// The whole suite again over retryable faults and retries: it must pass unchanged.
 mod under_faults {

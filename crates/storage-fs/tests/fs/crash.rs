@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::runtime;
 use bytes::Bytes;
 use futures::StreamExt;
 use storage_core::{Acl, Attributes, OverwritePolicy, SaveOptions};
@@ -12,10 +13,6 @@ use storage_fs::{FsBackend, RESERVED_DIR};
 /// Set in the child process: the root it writes into, forever, until it is killed.
 const CHILD_ROOT: &str = "STORAGE_FS_TEST_CHILD_ROOT";
 const MIB: usize = 1 << 20;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 /// A streamed save of `chunks` MiB (endless if `None`), paced so a parent can watch it, overwriting with its own
 /// attributes and ACL.

@@ -3,12 +3,9 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use crate::support::runtime;
 use storage_core::{Acl, Attributes, SaveOptions};
 use storage_fs::{FsBackend, RESERVED_DIR};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 #[test]
 fn objects_are_plain_files_and_metadata_survives_a_reopen() {

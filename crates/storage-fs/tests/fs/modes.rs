@@ -6,16 +6,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::runtime;
 use bytes::Bytes;
 use storage_core::{Acl, Attributes, Backend, Content, PutOptions, SaveOptions, WriteMode};
 use storage_fs::{FsBackend, RESERVED_DIR};
 
 /// Set in a child of `modes_follow_acls_under_umask_0_and_022`: the umask it runs under, in octal.
 const UMASK: &str = "STORAGE_FS_TEST_UMASK";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777

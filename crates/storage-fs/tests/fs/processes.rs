@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::support::runtime;
 use storage_core::{Acl, Attributes, OverwritePolicy, SaveOptions, Storage};
 use storage_fs::{FsBackend, RESERVED_DIR};
 
@@ -62,10 +63,6 @@ async fn work(storage: &Storage, worker: u64) {
             assert_eq!(err.kind(), storage_core::ErrorKind::NotFound, "worker {worker} op {op}: {err}");
         }
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 fn storage(root: &Path) -> Storage {

@@ -6,11 +6,7 @@ use storage_core::signing::{SigningKey, UrlSigner};
 use storage_core::{Acl, SaveOptions, UrlOptions};
 use storage_fs::FsBackend;
 
-use crate::support::served;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
+use crate::support::{multi_thread_runtime, served};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
@@ -22,7 +18,7 @@ async fn signed(storage: &storage_core::Storage, name: &str) -> String {
 
 #[test]
 fn range_requests() {
-    runtime().block_on(async {
+    multi_thread_runtime().block_on(async {
         let served = served().await;
         let storage = served.backend.storage();
         let data: Vec<u8> = (0..1000u32).map(|i| (i % 256) as u8).collect();
@@ -51,7 +47,7 @@ fn range_requests() {
 
 #[test]
 fn active_content_is_sandboxed_and_never_sniffed() {
-    runtime().block_on(async {
+    multi_thread_runtime().block_on(async {
         let served = served().await;
         let storage = served.backend.storage();
         for (name, body) in [("page.html", "<script>alert(1)</script>"), ("image.svg", "<svg onload=alert(1)/>")] {
@@ -72,7 +68,7 @@ fn active_content_is_sandboxed_and_never_sniffed() {
 
 #[test]
 fn overrides_head_and_missing_objects() {
-    runtime().block_on(async {
+    multi_thread_runtime().block_on(async {
         let served = served().await;
         let storage = served.backend.storage();
         storage.save("doc.bin", "0123456789").await.unwrap();
@@ -94,7 +90,7 @@ fn overrides_head_and_missing_objects() {
 
 #[test]
 fn urls_signed_by_another_key_are_refused() {
-    runtime().block_on(async {
+    multi_thread_runtime().block_on(async {
         let served = served().await;
         let storage = served.backend.storage();
         storage.save("a.txt", "a").await.unwrap();
@@ -109,7 +105,7 @@ fn urls_signed_by_another_key_are_refused() {
 
 #[test]
 fn uploads_honour_the_signed_constraints() {
-    runtime().block_on(async {
+    multi_thread_runtime().block_on(async {
         let served = served().await;
         let storage = served.backend.storage();
         let options = UrlOptions::put().with_acl(Acl::PublicRead);
@@ -130,7 +126,7 @@ fn uploads_honour_the_signed_constraints() {
 
 #[test]
 fn plain_urls_serve_only_public_objects() {
-    runtime().block_on(async {
+    multi_thread_runtime().block_on(async {
         let served = served().await;
         let storage = served.backend.storage();
         let public = storage.clone().with_default_acl(Some(Acl::PublicRead));

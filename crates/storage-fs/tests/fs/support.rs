@@ -1,26 +1,16 @@
-//! Shared fixtures: an fs backend in a temp dir, served over real HTTP, and a real HTTP client.
+//! The helpers every file of this test binary shares: runtimes, and an fs backend in a temp dir, served over real
+//! HTTP, with a real HTTP client.
 
 use std::sync::Arc;
 
-use storage_conformance::{Fixture, ReqwestClient};
-use storage_core::signing::{SigningKey, UrlSigner};
+use storage_conformance::{Fixture, ReqwestClient, ServerTask};
 use storage_fs::FsBackend;
-use storage_http::SignedUrlService;
 
 /// A backend in a fresh temp dir whose URLs are served by a `SignedUrlService` on 127.0.0.1.
 pub struct Served {
     pub backend: FsBackend,
     pub dir: Arc<tempfile::TempDir>,
     pub server: Arc<ServerTask>,
-}
-
-/// Stops the server when dropped.
-pub struct ServerTask(tokio::task::JoinHandle<()>);
-
-impl Drop for ServerTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 pub async fn served() -> Served {
@@ -30,16 +20,10 @@ pub async fn served() -> Served {
 /// As [`served`], over the backend `open` makes in the temp dir (e.g. one without attributes).
 pub async fn served_by(open: fn(&std::path::Path) -> storage_core::Result<FsBackend>) -> Served {
     let dir = tempfile::tempdir().expect("temp dir");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
-    let port = listener.local_addr().expect("local address").port();
-    let signer = UrlSigner::new(format!("http://127.0.0.1:{port}/files/"), SigningKey::generate());
+    let (listener, signer) = storage_conformance::loopback_signer().await;
     let backend = open(dir.path()).expect("backend").with_url_signer(signer.clone());
-    let service = SignedUrlService::new(backend.storage(), signer);
-    let app = axum::Router::new().fallback_service(service);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
-    });
-    Served { backend, dir: Arc::new(dir), server: Arc::new(ServerTask(task)) }
+    let server = storage_conformance::serve_links(listener, backend.storage(), signer);
+    Served { backend, dir: Arc::new(dir), server: Arc::new(server) }
 }
 
 pub async fn fixture() -> Fixture {
@@ -56,4 +40,14 @@ fn fixture_of(served: Served) -> Fixture {
         .with_http(ReqwestClient::default())
         .keep_alive(served.dir)
         .keep_alive(served.server)
+}
+
+/// A runtime on the test's own thread.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A runtime with two workers, for tests whose server and client must run at once.
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }

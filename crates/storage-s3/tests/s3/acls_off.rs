@@ -3,18 +3,22 @@
 
 use std::time::Duration;
 
-use storage_conformance::{CASES, Fixture, ReqwestClient};
+use storage_conformance::CASES;
 use storage_core::{Acl, ErrorKind, SaveOptions};
 
 use crate::recording;
-use crate::support::{backend_with, config, config_without_acls, server};
+use crate::support::{backend_with, config, config_without_acls, fixture_of, server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_acls_off_no_request_of_the_whole_suite_carries_an_acl() {
     let recording = recording::start(&server()["STORAGE_S3_ENDPOINT"]).await;
     for case in CASES {
-        let backend = backend_with(config_without_acls().with_endpoint(&recording.endpoint)).await;
-        (case.run)(Fixture::new(backend).with_http(ReqwestClient::default())).await;
+        let endpoint = recording.endpoint.clone();
+        let fixture = move || {
+            let config = config_without_acls().with_endpoint(&endpoint);
+            async move { fixture_of(backend_with(config).await) }
+        };
+        storage_conformance::run_in(case, fixture).await;
     }
     let requests = recording.requests();
     assert!(requests.len() > 500, "the suite went through the recording service ({} requests)", requests.len());

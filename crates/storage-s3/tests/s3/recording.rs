@@ -95,7 +95,8 @@ pub async fn start(upstream: &str) -> Recording {
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let log = Arc::new(Mutex::new(Vec::new()));
     let failures = Failures::default();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // A redirect is an answer to forward, not to follow (a form's success redirect names the app, not the server).
+    let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let (upstream, recorded, failing) = (upstream.trim_end_matches('/').to_owned(), log.clone(), failures.clone());
     let app = axum::Router::new().fallback(move |request: Request| {
         let (client, upstream, log, failing) = (client.clone(), upstream.clone(), recorded.clone(), failing.clone());
