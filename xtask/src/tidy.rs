@@ -266,14 +266,25 @@ fn every_security_claim_names_a_test() {
     }
 }
 
-/// The test names in the `Tests:` lines of a section: each backticked word, the last `::` segment kept.
+/// The test names in the `Tests:` lists of a section: each backticked word from `Tests:` to the end of its paragraph
+/// or list item (a list may wrap onto the next lines), the last `::` segment kept.
 fn tests_named_in(section: &str) -> Vec<&str> {
-    section
-        .lines()
-        .filter_map(|line| line.split_once("Tests:").map(|(_, named)| named))
-        .flat_map(|named| named.split('`').skip(1).step_by(2))
-        .map(|name| name.rsplit("::").next().unwrap_or(name))
-        .collect()
+    let mut named = Vec::new();
+    let mut in_list = false;
+    for line in section.lines() {
+        let ends_list = line.trim().is_empty() || line.starts_with("- ") || line.starts_with('#');
+        in_list &= !ends_list;
+        let listed = match line.split_once("Tests:") {
+            Some((_, after)) => {
+                in_list = true;
+                after
+            }
+            None if in_list => line,
+            None => continue,
+        };
+        named.extend(listed.split('`').skip(1).step_by(2).map(|name| name.rsplit("::").next().unwrap_or(name)));
+    }
+    named
 }
 
 /// The README's Rust blocks compile as doc tests (storage-memory includes the README) and are complete as shown:
