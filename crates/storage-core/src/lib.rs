@@ -28,6 +28,7 @@ pub mod content_type;
 mod error;
 mod expiry;
 pub mod layer;
+pub mod link;
 pub mod migrate;
 mod mirror;
 pub mod name;
