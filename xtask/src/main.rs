@@ -17,14 +17,17 @@ mod flaky;
 mod fuzz;
 mod phases;
 mod s3;
+mod test_pass;
 mod tidy;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci      format check, clippy and the docs (warnings are errors), every test, dependency rules, cargo-deny
+  ci      format check, dependency rules, cargo-deny, clippy and the docs (warnings are errors), every test;
+          then a table of the phases with their wall times (also when one fails)
   deps    check that storage-core stays free of object_store and any HTTP client
+  deny    cargo-deny's bans, licenses and sources checks (cargo-deny installed when missing)
   s3 start|stop|env
           a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests (installed from Debian when missing);
           `start` and `env` print its settings as export lines
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("deps") => check_core_dependencies(),
+        Some("deny") => cargo_deny(),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("flaky") => flaky::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
@@ -84,15 +88,18 @@ fn run(what: &str, command: &mut Command) -> Result<(), String> {
 /// Every check and test, then the table of phases (printed when one fails too; the exit code says which).
 fn ci() -> Result<(), String> {
     let mut phases = Phases::default();
-    let result = ci_phases(&mut phases);
+    let mut counts = test_pass::Counts::default();
+    let result = ci_phases(&mut phases, &mut counts);
     println!("\nxtask: ci phases\n{}", phases.table());
+    // The closing line says how many tests ran, as a test runner's does.
+    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
     result
 }
 
 /// The CI sequence. The installs (Ceph's and Chromium's Debian packages) wait on the network and the disk, so they
 /// run in the background while the checks compile, and are joined before the tests need them; the first failure
 /// stops the foreground, and the background is still joined so nothing is left half-installed.
-fn ci_phases(phases: &mut Phases) -> Result<(), String> {
+fn ci_phases(phases: &mut Phases, counts: &mut test_pass::Counts) -> Result<(), String> {
     // The S3 tests run against a real RGW: start one (failing loudly if it cannot), and stop it again only if it
     // was not already running.
     let already_running = s3::running();
@@ -101,7 +108,7 @@ fn ci_phases(phases: &mut Phases) -> Result<(), String> {
     let checked = checks(phases);
     let settings = gateway.join(phases);
     let browser = browser.join(phases);
-    let tested = checked.and(browser).and(settings).and_then(|settings| tests(phases, settings));
+    let tested = checked.and(browser).and(settings).and_then(|settings| tests(phases, settings, counts));
     if !already_running {
         phases.run("s3 stop", s3::stop)?;
     }
@@ -119,9 +126,13 @@ fn checks(phases: &mut Phases) -> Result<(), String> {
             cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
         )
     })?;
-    // Features off by default still have to build and pass.
+    // Features off by default are linted too (and tested with the rest, see `TEST_FEATURES`). Over the whole
+    // workspace, so the dependencies keep the features of the run above and only the crates above storage-s3 are
+    // checked again (`--package storage-s3` alone resolves tokio, hyper, reqwest, serde and six more differently,
+    // and re-checks everything built on them).
     phases.run("cargo clippy (cloudfront-sha1)", || {
-        run("cargo clippy (cloudfront-sha1)", cargo().arg("clippy").args(SHA1).args(["--lib", "--", "-D", "warnings"]))
+        let sha1 = ["clippy", "--workspace", "--all-targets", "--locked"];
+        run("cargo clippy (cloudfront-sha1)", cargo().args(sha1).args(TEST_FEATURES).args(["--", "-D", "warnings"]))
     })?;
     // Every public item is documented (`missing_docs` in each library crate) and every doc link resolves.
     phases.run("cargo doc", || {
@@ -132,20 +143,19 @@ fn checks(phases: &mut Phases) -> Result<(), String> {
     })
 }
 
-/// The feature set off by default that CI builds and tests too.
-const SHA1: [&str; 5] = ["--package", "storage-s3", "--features", "cloudfront-sha1", "--locked"];
+/// The features off by default, on in every test build: they only add code (SHA-1 CloudFront signatures), so the
+/// tests of the default build all run too, and one build of the workspace's tests serves every test pass (a
+/// `cargo test -p storage-s3 --features …` of its own resolves the dependencies' features anew and rebuilds them).
+/// The default feature set is linted on its own (`cargo clippy`).
+pub const TEST_FEATURES: [&str; 2] = ["--features", "storage-s3/cloudfront-sha1"];
 
 /// Every test against the gateway's `settings`, then the fuzz targets' bounded pass.
-fn tests(phases: &mut Phases, settings: Vec<(String, String)>) -> Result<(), String> {
+fn tests(phases: &mut Phases, settings: Vec<(String, String)>, counts: &mut test_pass::Counts) -> Result<(), String> {
     // The fuzz targets run once, in their own bounded pass.
-    let skip_fuzz = ["--", "--skip", fuzz::TARGET_PREFIX];
-    phases.run("cargo test", || {
-        run("cargo test", cargo().args(["test", "--workspace", "--locked"]).args(skip_fuzz).envs(settings))
-    })?;
-    phases.run("fuzz (bounded)", fuzz::bounded)?;
-    phases.run("cargo test (cloudfront-sha1)", || {
-        run("cargo test (cloudfront-sha1)", cargo().arg("test").args(SHA1).args(["--lib", "cloudfront"]))
-    })
+    let skip_fuzz = ["--skip", fuzz::TARGET_PREFIX];
+    let build = [&["--workspace", "--locked"][..], &TEST_FEATURES[..]].concat();
+    phases.run("tests (binaries side by side)", || test_pass::run(&build, &skip_fuzz, &settings, counts))?;
+    phases.run("fuzz (bounded)", fuzz::bounded)
 }
 
 /// A phase started on its own thread, joined (and so timed) when the sequence needs what it makes.
