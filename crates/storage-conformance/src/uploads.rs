@@ -61,12 +61,16 @@ async fn expired_policy_cases(
     let (earliest_expiry, latest_expiry) = (issued.start + lifetime, issued.end + lifetime);
     let deadline = latest_expiry + Duration::from_secs(60);
     for attempt in 0.. {
-        let key = format!("{prefix}{attempt}.png");
+        // The form's key is the prefix and `${filename}`: each post names its file anew.
+        let file_name = format!("{attempt}.png");
+        let key = format!("{prefix}{file_name}");
         let sent = SystemTime::now();
-        let answer = post(&form, &[("key", &key)], "photo.png", "image/png", data.to_vec()).await;
+        let answer = post(&form, &[], &file_name, "image/png", data.to_vec()).await;
         if refused(&answer) {
             let answered = SystemTime::now();
-            assert!(answered + crate::EXPIRY_CLOCK_SLACK >= earliest_expiry, "refused before it could have expired");
+            let status = answer.status();
+            let why = answer.text().await.unwrap_or_default();
+            assert!(answered + crate::EXPIRY_CLOCK_SLACK >= earliest_expiry, "refused before expiry: {status} {why}");
             assert!(absent(storage, &key).await, "an expired policy stores nothing");
             return;
         }
