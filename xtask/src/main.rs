@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use phases::{Lane, Phases};
 
@@ -158,21 +158,26 @@ fn tests(phases: &mut Phases, settings: Vec<(String, String)>, counts: &mut test
     phases.run("fuzz (bounded)", fuzz::bounded)
 }
 
-/// A phase started on its own thread, joined (and so timed) when the sequence needs what it makes.
+/// A phase started on its own thread, joined when the sequence needs what it makes; its time is its own, not the
+/// wait for the join.
 struct Background<T> {
     name: &'static str,
-    started: Instant,
-    handle: std::thread::JoinHandle<Result<T, String>>,
+    handle: std::thread::JoinHandle<(Result<T, String>, Duration)>,
 }
 
 impl<T: Send + 'static> Background<T> {
     fn spawn(name: &'static str, phase: fn() -> Result<T, String>) -> Self {
-        Self { name, started: Instant::now(), handle: std::thread::spawn(phase) }
+        let handle = std::thread::spawn(move || {
+            let started = Instant::now();
+            (phase(), started.elapsed())
+        });
+        Self { name, handle }
     }
 
     fn join(self, phases: &mut Phases) -> Result<T, String> {
-        let result = self.handle.join().unwrap_or_else(|_| Err(format!("{}: the thread panicked", self.name)));
-        phases.record(self.name, Lane::Background, self.started.elapsed(), &result);
+        let panicked = || (Err(format!("{}: the thread panicked", self.name)), Duration::ZERO);
+        let (result, wall) = self.handle.join().unwrap_or_else(|_| panicked());
+        phases.record(self.name, Lane::Background, wall, &result);
         result
     }
 }

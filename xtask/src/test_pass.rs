@@ -139,7 +139,7 @@ pub fn run(
         }
     }
     let mut timings: Vec<&Finished> = finished.iter().collect();
-    timings.sort_by(|a, b| b.wall.cmp(&a.wall));
+    timings.sort_by_key(|job| std::cmp::Reverse(job.wall));
     let slowest: Vec<String> =
         timings.iter().take(5).map(|job| format!("{} {:.1} s", job.name, job.wall.as_secs_f64())).collect();
     eprintln!("xtask: slowest test jobs: {}", slowest.join(", "));
