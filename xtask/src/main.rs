@@ -126,13 +126,12 @@ fn checks(phases: &mut Phases) -> Result<(), String> {
             cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
         )
     })?;
-    // Features off by default are linted too (and tested with the rest, see `TEST_FEATURES`). Over the whole
-    // workspace, so the dependencies keep the features of the run above and only the crates above storage-s3 are
-    // checked again (`--package storage-s3` alone resolves tokio, hyper, reqwest, serde and six more differently,
-    // and re-checks everything built on them).
+    // Features off by default are linted too (and tested with the rest, see `TEST_FEATURES`). storage-s3's library
+    // alone: its dependencies resolve other features than in the whole workspace and are checked again, which
+    // measured cheaper (11 s) than linting every crate above storage-s3 with the feature on (28 s).
     phases.run("cargo clippy (cloudfront-sha1)", || {
-        let sha1 = ["clippy", "--workspace", "--all-targets", "--locked"];
-        run("cargo clippy (cloudfront-sha1)", cargo().args(sha1).args(TEST_FEATURES).args(["--", "-D", "warnings"]))
+        let sha1 = ["clippy", "--package", "storage-s3", "--features", "cloudfront-sha1", "--locked", "--lib"];
+        run("cargo clippy (cloudfront-sha1)", cargo().args(sha1).args(["--", "-D", "warnings"]))
     })?;
     // Every public item is documented (`missing_docs` in each library crate) and every doc link resolves.
     phases.run("cargo doc", || {
