@@ -37,20 +37,30 @@ pub fn bench() -> Result<Vec<Goal>, String> {
     let _ = std::fs::remove_dir_all(&dir);
     let www = dir.join("www/files");
     std::fs::create_dir_all(&www).map_err(|err| err.to_string())?;
-    let (ours_port, nginx_port) = (free_port()?, free_port()?);
+    // nginx cannot listen on a port the system picks, so it gets one just handed out (`start_nginx` fails loudly
+    // should another process take it first); `storage serve` takes its own and says which.
+    let nginx_port = candidate_port()?;
 
     // The same bytes in both: the storage's files (stored through the command) and nginx's copy.
     let config = dir.join("storage.toml");
-    let config_text = format!(
-        "[storages.default]\nbackend = \"fs\"\nlocation = \"{}\"\nbase_url = \"http://127.0.0.1:{ours_port}/files/\"\n",
-        dir.join("data").display()
-    );
-    std::fs::write(&config, config_text).map_err(|err| err.to_string())?;
+    let write_config = |authority: &str| {
+        let config_text = format!(
+            "[storages.default]\nbackend = \"fs\"\nlocation = \"{}\"\nbase_url = \"http://{authority}/files/\"\n",
+            dir.join("data").display()
+        );
+        std::fs::write(&config, config_text).map_err(|err| err.to_string())
+    };
     let ours_command = |args: &[&str]| {
         let mut command = Command::new(&storage);
         command.arg("--config").arg(&config).args(args);
         command
     };
+    let mut servers = Servers::default();
+    // Served first, on the port the system picks; only then does the configuration name it, for the links.
+    write_config("127.0.0.1:0")?;
+    let (ours, ours_address) = serving(ours_command(&["serve", "--listen", "127.0.0.1:0"]))?;
+    servers.ours = Some(ours);
+    write_config(&ours_address)?;
     let mut ours_urls = Vec::new();
     for (name, size) in FILES {
         let local = www.join(name);
@@ -66,16 +76,7 @@ pub fn bench() -> Result<Vec<Goal>, String> {
         nginx_urls.push(format!("http://127.0.0.1:{nginx_port}{uri}?md5={token}&expires={expires}"));
     }
 
-    let mut servers = Servers::default();
     servers.start_nginx(nginx, &dir, nginx_port)?;
-    servers.ours = Some(
-        ours_command(&["serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|err| format!("storage serve: {err}"))?,
-    );
-    wait_for_port(ours_port)?;
     wait_for_port(nginx_port)?;
 
     let run = |label: &str, url: &str, connections: u32, header: Option<&str>| {
@@ -322,7 +323,29 @@ fn output(mut command: Command) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-fn free_port() -> Result<u16, String> {
+/// Starts a serving `storage` command and returns it with the address it serves on, read from the line it prints
+/// once its listener is bound (`storage: serving … on http://ADDRESS/`); what it prints later is read and dropped.
+fn serving(mut command: Command) -> Result<(std::process::Child, String), String> {
+    use std::io::BufRead as _;
+    let mut child =
+        command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|err| format!("storage serve: {err}"))?;
+    let mut lines = std::io::BufReader::new(child.stderr.take().ok_or("storage serve: no standard error")?).lines();
+    let address = lines.by_ref().map_while(Result::ok).find_map(|line| {
+        line.split(" on http://").nth(1).map(|rest| rest.split('/').next().unwrap_or(rest).to_owned())
+    });
+    std::thread::spawn(move || lines.for_each(drop));
+    match address {
+        Some(address) => Ok((child, address)),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err("storage serve ended before it said where it serves".into())
+        }
+    }
+}
+
+/// A port for a server that cannot be told to pick its own: one the system just handed out and took back.
+fn candidate_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
     listener.local_addr().map(|address| address.port()).map_err(|err| err.to_string())
 }

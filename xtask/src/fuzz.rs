@@ -38,7 +38,9 @@ pub fn bounded() -> Result<(), String> {
 
 fn rounds(budget: Duration) -> Result<(), String> {
     let started = Instant::now();
-    run("fuzz: building the test binaries", cargo().args(["test", "--workspace", "--locked", "--no-run"]))?;
+    let mut build = cargo();
+    build.args(["test", "--workspace", "--locked", "--no-run"]).args(crate::TEST_FEATURES);
+    run("fuzz: building the test binaries", &mut build)?;
     let mut round = 0;
     while started.elapsed() < budget {
         round += 1;
@@ -54,6 +56,11 @@ fn rounds(budget: Duration) -> Result<(), String> {
     Ok(())
 }
 
+/// The fuzz targets are unit and integration tests, so the doc tests (compiled anew by every `cargo test`) are left
+/// out; the features are the test build's, so nothing is rebuilt.
 fn fuzz_pass(what: &str, cases: u32) -> Result<(), String> {
-    run(what, cargo().args(["test", "--workspace", "--locked", TARGET_PREFIX]).env("PROPTEST_CASES", cases.to_string()))
+    let targets = ["test", "--workspace", "--locked", "--lib", "--bins", "--tests"];
+    let mut pass = cargo();
+    pass.args(targets).args(crate::TEST_FEATURES).arg(TARGET_PREFIX).env("PROPTEST_CASES", cases.to_string());
+    run(what, &mut pass)
 }

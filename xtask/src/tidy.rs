@@ -159,14 +159,11 @@ fn every_invariant_names_a_test() {
     assert!(bullets.len() >= 5, "the invariants were read: {bullets:?}");
     for bullet in bullets {
         let named = bullet.split("Test:").nth(1).unwrap_or_else(|| panic!("this invariant names no test: {bullet}"));
-        let tests: Vec<&str> = named
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .filter(|name| !name.contains(' '))
-            .map(|name| name.rsplit("::").next().unwrap_or(name))
-            .collect();
-        for test in tests {
+        // Every name in code quotes after `Test:` is a test, a command or a phrase is not.
+        for name in named.split('`').skip(1).step_by(2) {
+            let test = name.rsplit("::").next().unwrap_or(name);
+            let is_name = !test.is_empty() && test.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            assert!(is_name, "the invariant names `{name}` as its test, which is not a test's name: {bullet}");
             assert!(sources.contains(&format!("fn {test}(")), "the invariant names `{test}`, which no file defines");
         }
     }
@@ -650,4 +647,47 @@ fn bool_arguments_are_found_in_calls_only() {
     ] {
         assert!(found(not_a_call).is_empty(), "{not_a_call}: {:?}", found(not_a_call));
     }
+}
+
+/// The sleeps allowed in test code (`crates/*/tests/` and the conformance crate), per file, with why: each paces a
+/// poll that waits for a condition under a deadline, or plays a slow client or stream, whose slowness is what the
+/// test is about. A sleep that waits a guessed time for something to happen has no place here.
+const SLEEPS_IN_TESTS: &[(&str, usize, &str)] = &[
+    ("crates/storage-cli/tests/cli/first_hour.rs", 1, "polls until `share` serves its link"),
+    ("crates/storage-cli/tests/cli/main.rs", 1, "polls until `share` serves its link"),
+    ("crates/storage-cli/tests/cli/migrate.rs", 1, "polls until the migration has copied 40 files, then kills it"),
+    ("crates/storage-conformance/src/fault.rs", 1, "`FaultLayer`'s injected latency, the fault under test"),
+    ("crates/storage-conformance/src/lib.rs", 1, "`watch_link_expire` polls a link until it is refused"),
+    ("crates/storage-conformance/src/uploads.rs", 1, "posts an expiring form until it is refused"),
+    ("crates/storage-example/tests/app/browser.rs", 2, "polls for a page element and for a finished download"),
+    ("crates/storage-fs/tests/fs/crash.rs", 2, "a paced stream killed mid-save; polls its temporary file's size"),
+    ("crates/storage-http/tests/http.rs", 3, "trickling clients: their slowness is what the server must survive"),
+    ("crates/storage-s3/tests/s3/claims.rs", 3, "a paced stream; polls for the claim; polls the clock past a deadline"),
+];
+
+/// Tests wait for conditions, never for a guessed time: every `sleep(` in test code is one [`SLEEPS_IN_TESTS`]
+/// lists with its reason, so a new one is read by someone before it lands.
+#[test]
+fn tests_sleep_only_to_pace_a_poll_or_a_slow_client() {
+    let root = workspace_root();
+    let in_tests = |path: &Path| {
+        let relative = path.strip_prefix(&root).unwrap_or(path).to_string_lossy().into_owned();
+        let test_code = relative.starts_with("crates/storage-conformance/src/")
+            || (relative.starts_with("crates/") && relative.contains("/tests/"));
+        test_code.then_some(relative)
+    };
+    let mut found: Vec<(String, usize)> = files(&[".rs"])
+        .iter()
+        .filter_map(|path| in_tests(path).map(|relative| (relative, read(path).matches("sleep(").count())))
+        .filter(|(_, sleeps)| *sleeps > 0)
+        .collect();
+    found.sort();
+    let allowed: Vec<(String, usize)> =
+        SLEEPS_IN_TESTS.iter().map(|(path, sleeps, _)| ((*path).to_owned(), *sleeps)).collect();
+    assert!(found.len() >= 5, "the test sources were read: {found:?}");
+    assert_eq!(
+        found, allowed,
+        "sleeps in test code (left) differ from those allowed (right): wait for the condition under a deadline \
+         instead, or, for a poll's pace or a slow client, list the file in SLEEPS_IN_TESTS with the reason"
+    );
 }

@@ -30,6 +30,7 @@ pub mod content_type;
 mod error;
 mod expiry;
 pub mod layer;
+pub mod link;
 pub mod name;
 pub mod signing;
 mod storage;

@@ -10,13 +10,10 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use http::{HeaderMap, Response, StatusCode, header};
-use md5::{Digest as _, Md5};
-use sha2::Sha256;
+use storage_core::link::{INVALID_KEY, NOT_ONE_TYPE, TAKEN, UploadLimits, checked_upload};
 use storage_core::signing::{FIELD_KEY_ID, FIELD_POLICY, FIELD_SIGNATURE};
 use storage_core::upload::FILE_FIELD;
-use storage_core::{
-    Attributes, Checksum, Content, ErrorKind, OverwritePolicy, SaveOptions, SuccessAction, UploadPolicy, validate_key,
-};
+use storage_core::{Attributes, Content, ErrorKind, OverwritePolicy, SaveOptions, SuccessAction, validate_key};
 
 use crate::refusal::refused;
 use crate::{ResponseBody, Service, empty, status};
@@ -32,13 +29,6 @@ const MAX_BYTES_BEFORE_FILE: u64 = 64 << 10;
 /// What a whole form may carry besides the policy's largest file: the headers, fields and boundaries before it (as
 /// above) and the closing boundary after it.
 const FORM_ALLOWANCE: u64 = MAX_BYTES_BEFORE_FILE + (4 << 10);
-
-/// A content type that is not exactly one media type (a browser reads `text/plain, text/html` as HTML).
-pub(crate) const NOT_ONE_TYPE: &str = "the content type is not exactly one media type";
-/// The key (with the file's name put in) is not a storage name.
-pub(crate) const INVALID_KEY: &str = "the key is not a valid storage name";
-/// A create-only upload met a stored file.
-pub(crate) const TAKEN: &str = "the name is taken and the upload may not replace it";
 
 impl Service {
     /// Answer a form POST: 400 for a malformed form, a key that is not a name, or a wrong type or checksum; 403 for
@@ -119,7 +109,7 @@ impl Service {
         else {
             return status(StatusCode::FORBIDDEN);
         };
-        let Ok(verified) = self.signer.verify_upload(policy, key_id, signature, SystemTime::now()) else {
+        let Ok(verified) = self.links.signer().verify_upload(policy, key_id, signature, SystemTime::now()) else {
             return status(StatusCode::FORBIDDEN);
         };
         let policy = verified.policy;
@@ -156,7 +146,7 @@ impl Service {
 
         let refusal = Arc::new(Mutex::new(None));
         let file = file.map_err(|err| std::io::Error::other(format!("the upload was interrupted: {err}")));
-        let chunks = checked(file, Limits::of(&policy), refusal.clone());
+        let chunks = checked_upload(file, UploadLimits::of(&policy), refusal.clone());
         let mut attributes: Attributes = policy.attributes.clone();
         attributes.content_type = content_type.filter(|t| !t.is_empty());
         let overwrite = if policy.create_only { OverwritePolicy::Fail } else { OverwritePolicy::Overwrite };
@@ -164,9 +154,10 @@ impl Service {
         if let Some(acl) = policy.acl {
             options = options.with_acl(acl);
         }
-        let saved = self.storage.save_with(&key, Content::from_stream(chunks, None), options).await;
-        if let Some((code, why)) = refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
-            return refused(code, why);
+        let saved = self.links.storage().save_with(&key, Content::from_stream(chunks, None), options).await;
+        if let Some(refusal) = refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            let code = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST);
+            return refused(code, refusal.why);
         }
         if let Some(limit) = meter.state().exceeded {
             return limit.refusal();
@@ -320,76 +311,6 @@ pub(crate) fn full(bytes: Bytes) -> ResponseBody {
     http_body_util::BodyExt::boxed_unsync(http_body_util::BodyExt::map_err(http_body_util::Full::new(bytes), |never| {
         match never {}
     }))
-}
-
-/// What an upload's bytes must be: a size range and a checksum.
-pub(crate) struct Limits {
-    pub min: u64,
-    pub max: Option<u64>,
-    pub checksum: Option<Checksum>,
-}
-
-impl Limits {
-    fn of(policy: &UploadPolicy) -> Limits {
-        Limits { min: policy.min_size(), max: policy.max_size(), checksum: policy.checksum }
-    }
-}
-
-/// The upload's bytes, failing the stream (and so the save) once they pass the maximum size, and at their end when
-/// they are under the minimum or their checksum differs; the status to answer goes to `refusal`.
-pub(crate) fn checked(
-    chunks: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
-    limits: Limits,
-    refusal: Arc<Mutex<Option<(StatusCode, &'static str)>>>,
-) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    struct Tally {
-        size: u64,
-        md5: Md5,
-        sha256: Sha256,
-    }
-    let tally = Arc::new(Mutex::new(Tally { size: 0, md5: Md5::new(), sha256: Sha256::new() }));
-    let Limits { min, max, checksum } = limits;
-    let refuse = move |refusal: &Mutex<Option<(StatusCode, &'static str)>>, code: StatusCode, why: &'static str| {
-        *refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((code, why));
-        std::io::Error::other(format!("the upload was refused: {why}"))
-    };
-    let (counting, ending, refused) = (tally.clone(), refusal.clone(), refusal);
-    let body = chunks.and_then(move |chunk| {
-        let mut tally = counting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        tally.size += chunk.len() as u64;
-        let result = if max.is_some_and(|max| tally.size > max) {
-            Err(refuse(&refused, StatusCode::PAYLOAD_TOO_LARGE, "the file is larger than the policy allows"))
-        } else {
-            if let Some(checksum) = checksum {
-                match checksum {
-                    Checksum::Md5(_) => tally.md5.update(&chunk),
-                    Checksum::Sha256(_) => tally.sha256.update(&chunk),
-                    _ => {}
-                }
-            }
-            Ok(chunk)
-        };
-        futures::future::ready(result)
-    });
-    let end = futures::stream::once(async move {
-        let tally = std::mem::replace(
-            &mut *tally.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
-            Tally { size: 0, md5: Md5::new(), sha256: Sha256::new() },
-        );
-        if tally.size < min {
-            return Some(Err(refuse(&ending, StatusCode::BAD_REQUEST, "the file is smaller than the policy allows")));
-        }
-        let matches = match checksum {
-            None => true,
-            Some(Checksum::Md5(expected)) => tally.md5.finalize().as_slice() == expected,
-            Some(Checksum::Sha256(expected)) => tally.sha256.finalize().as_slice() == expected,
-            Some(_) => false,
-        };
-        (!matches)
-            .then(|| Err(refuse(&ending, StatusCode::BAD_REQUEST, "the file's checksum differs from the signed one")))
-    })
-    .filter_map(futures::future::ready);
-    body.chain(end)
 }
 
 /// The policy's answer to a stored upload.

@@ -32,11 +32,12 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 use md5::{Digest, Md5};
+use storage_core::link::{LinkRequest, LinkServer};
 use storage_core::signing::{SignatureError, SigningKey, UrlSigner, encode_key_path};
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Conditions, Content, Error, FileAcl, GetResult, ListEntry,
-    ListOptions, Metadata, Method, ObjectMeta, Precondition, PresignRequest, PresignedRequest, PublicReads, PutOptions,
-    PutResult, Result, ServedType, Storage, WriteMode, async_trait,
+    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
+    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode,
+    async_trait,
 };
 
 const NAME: &str = "memory";
@@ -217,104 +218,32 @@ impl MemoryBackend {
         self.inner.signer.verify_url(method, url, SystemTime::now())
     }
 
-    /// Answer a request for one of this backend's URLs the way the HTTP service of a real deployment would:
-    /// signed GET and PUT URLs are verified (403 when expired, tampered or for another method), plain URLs serve
-    /// only objects whose ACL is `public-read` (403 otherwise, as on S3), missing objects are 404, a create-only upload onto an existing
-    /// name is 412, and a GET's preconditions answer 412 or 304 as [`Conditions`] decide them (ranges are not served). `body` is the upload of a PUT.
+    /// Answer a request for one of this backend's URLs exactly as storage-http's `SignedUrlService` answers it over
+    /// HTTP, since both ask storage-core's [`LinkServer`]: a signed GET or HEAD serves the object (206 for a range,
+    /// 412 or 304 for its preconditions), a signed PUT stores `body` and answers 201, its signed size, MD5 and type
+    /// enforced (nothing is stored when they differ), 403 for an expired, tampered or wrong-method URL, plain URLs
+    /// serve only objects proven public (403 otherwise, as on S3), 404 for a missing object. Upload forms (a POST)
+    /// are storage-http's alone: 405 here.
     pub fn fetch(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Bytes) -> Response {
-        let method = match method {
-            "GET" => Method::Get,
-            "PUT" => Method::Put,
-            _ => return Response::status(405),
-        };
         let Some(rest) = url.strip_prefix(self.inner.signer.base_url()) else {
             return Response::status(404);
         };
-        if !rest.contains('?') {
-            return self.fetch_plain(method, rest, headers);
-        }
-        let granted = match self.verify(method, url) {
-            Ok(granted) => granted,
-            Err(_) => return Response::status(403),
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
         };
-        match method {
-            Method::Get => {
-                let Ok(object) = self.object(&granted.key) else {
-                    return Response::status(404);
-                };
-                let content_type = granted.response_content_type.or(object.attributes.content_type.clone());
-                let disposition =
-                    granted.response_content_disposition.or(object.attributes.content_disposition.clone());
-                get_response(&granted.key, object, headers, content_type, disposition)
-            }
-            Method::Put => {
-                let content_type =
-                    headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).map(|(_, value)| *value);
-                // Stored as sent, as storage-http does: exactly one media type, or 400.
-                if content_type.is_some_and(|sent| storage_core::ContentType::parse(sent).is_err()) {
-                    return Response::status(400);
-                }
-                if granted.content_type.is_some() && granted.content_type.as_deref() != content_type {
-                    return Response::status(403);
-                }
-                let mut attributes = Attributes::default();
-                attributes.content_type = content_type.map(str::to_owned);
-                let mode = if granted.create_only { WriteMode::CreateOnly } else { WriteMode::Overwrite };
-                match self.insert(&granted.key, new_object(body, attributes, granted.acl), mode) {
-                    Ok(()) => Response::status(200),
-                    Err(_) => Response::status(412),
-                }
-            }
-        }
+        let request = LinkRequest::new(method, path, query)
+            .with_headers(headers.iter().map(|(name, value)| (*name, value.as_bytes())));
+        let links = LinkServer::new(self.storage(), self.inner.signer.clone());
+        let upload = stream::once(async move { Ok(body) }).boxed();
+        // Nothing in this backend waits on I/O or a timer, so the answer completes on this thread.
+        futures::executor::block_on(async {
+            let answer = links.answer(&request, upload).await;
+            let headers = answer.headers.into_iter().map(|(name, value)| (name.to_owned(), value)).collect();
+            let body = answer.body.into_bytes().await.unwrap_or_default();
+            Response { status: answer.status, headers, body }
+        })
     }
-
-    fn fetch_plain(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Response {
-        if method != Method::Get {
-            return Response::status(403);
-        }
-        let key = percent_decode(path);
-        match self.object(&key) {
-            // Private unless proven public, by storage-core's rule (this backend keeps every file's ACL).
-            Ok(object) if !PublicReads::PerFileAcl.allows(FileAcl::Kept(object.acl)) => Response::status(403),
-            Ok(object) => {
-                let (content_type, disposition) =
-                    (object.attributes.content_type.clone(), object.attributes.content_disposition.clone());
-                get_response(&key, object, headers, content_type, disposition)
-            }
-            Err(_) => Response::status(404),
-        }
-    }
-}
-
-fn percent_decode(path: &str) -> String {
-    storage_core::signing::decode_key_path(path).unwrap_or_default()
-}
-
-/// The answer to a GET of `object`: its preconditions first (RFC 9110's order, as storage-http decides them), then
-/// the object with its type as `ServedType` presents it (normalized, always sandboxed and more so when active, an
-/// unparsable one downloaded as `application/octet-stream`), as storage-http answers.
-fn get_response(
-    key: &str,
-    object: Object,
-    headers: &[(&str, &str)],
-    content_type: Option<String>,
-    disposition: Option<String>,
-) -> Response {
-    let conditions = Conditions::from_headers(headers.iter().map(|(name, value)| (*name, value.as_bytes())));
-    match conditions.evaluate(&object.meta(key)) {
-        Precondition::Proceed => {}
-        Precondition::Failed => return Response::status(412),
-        Precondition::NotModified => {
-            return Response { status: 304, headers: vec![("etag".to_owned(), object.etag)], body: Bytes::new() };
-        }
-    }
-    let served = ServedType::of(content_type.as_deref());
-    let disposition = if served.force_attachment { Some("attachment".to_owned()) } else { disposition };
-    let mut headers = vec![("etag".to_owned(), object.etag.clone())];
-    headers.push(("content-security-policy".to_owned(), served.content_security_policy().to_owned()));
-    headers.push(("content-type".to_owned(), served.content_type));
-    headers.extend(disposition.map(|v| ("content-disposition".to_owned(), v)));
-    Response { status: 200, headers, body: object.data }
 }
 
 fn new_object(data: Bytes, attributes: Attributes, acl: Option<Acl>) -> Object {

@@ -548,3 +548,48 @@ mod layers {
         assert_eq!(cutting.injected(), 1);
     }
 }
+
+/// A PUT link signed for `key` with the size and MD5 of `signed_for`, and the headers its client must send.
+async fn put_link(storage: &storage_core::Storage, key: &str, signed_for: &[u8]) -> (String, Vec<(String, String)>) {
+    use md5::Digest as _;
+    let md5: [u8; 16] = md5::Md5::digest(signed_for).into();
+    let policy = storage_core::UploadPolicy::exact(key)
+        .with_exact_size(signed_for.len() as u64)
+        .with_checksum(storage_core::Checksum::Md5(md5));
+    let put = storage.upload_url(&policy).await.unwrap();
+    (put.url, put.headers)
+}
+
+/// A signed PUT is answered 201 Created, as storage-http's `SignedUrlService` answers it, and stores the body.
+#[test]
+fn a_signed_put_is_answered_201_and_stores_the_body() {
+    runtime().block_on(async {
+        let memory = MemoryBackend::new();
+        let (url, headers) = put_link(&memory.storage(), "upload.txt", b"hello").await;
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+        let answer = memory.fetch("PUT", &url, &headers, Bytes::from("hello"));
+        assert_eq!(answer.status, 201, "{answer:?}");
+        memory.assert_exists_with("upload.txt", "hello");
+    });
+}
+
+/// The size and MD5 a PUT link was signed with are enforced as the body arrives: a longer, shorter or other body
+/// is refused with the service's status and reason, and nothing is stored.
+#[test]
+fn a_signed_put_of_another_size_or_md5_is_refused_and_stores_nothing() {
+    runtime().block_on(async {
+        let memory = MemoryBackend::new();
+        let (url, _) = put_link(&memory.storage(), "upload.txt", b"hello").await;
+        let cases: [(&str, u16, &str); 3] = [
+            ("hello, world", 413, "larger than the policy allows"),
+            ("hell", 400, "smaller than the policy allows"),
+            ("HELLO", 400, "checksum differs from the signed one"),
+        ];
+        for (body, status, why) in cases {
+            let answer = memory.fetch("PUT", &url, &[], Bytes::from(body));
+            assert_eq!(answer.status, status, "{body:?}: {answer:?}");
+            assert!(String::from_utf8_lossy(&answer.body).contains(why), "{body:?}: {answer:?}");
+            memory.assert_missing("upload.txt");
+        }
+    });
+}

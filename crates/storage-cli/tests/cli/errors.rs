@@ -29,10 +29,9 @@ fn storage_with_credentials(dir: &Path, args: &[&str], env: &[(String, String)])
     output
 }
 
-/// A port nothing listens on: one the system gave out and took back.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+/// A port nothing can listen on: no socket is ever bound to port 0, so a connection to it is refused (one the system
+/// gave out and took back could be taken again meanwhile).
+const CLOSED_PORT: u16 = 0;
 
 fn fresh_location(what: &str) -> String {
     format!("cli-{what}-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos())
@@ -137,7 +136,7 @@ fn each_cause_is_said_once() {
     let rgw = Rgw::new();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.txt"), "a").unwrap();
-    let no_server = format!("s3://b/p?endpoint=http://127.0.0.1:{}&region=us-east-1", closed_port());
+    let no_server = format!("s3://b/p?endpoint=http://127.0.0.1:{CLOSED_PORT}&region=us-east-1");
     let no_credentials = storage_with_credentials(dir.path(), &["--storage", &no_server, "ls"], &[]);
     assert_each_cause_once("missing credentials", &no_credentials);
     let said = stderr(&no_credentials);

@@ -2,12 +2,11 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{disk_storage_served_on_a_fresh_port, http};
+use crate::Served;
 
 /// How much of each endless body is sent at most, if the server neither answers nor closes before.
 const SENT_AT_MOST: usize = 300 << 20;
@@ -76,20 +75,8 @@ fn post_endless(port: u16, start: &[u8], tail: &[u8]) -> String {
 
 #[test]
 fn endless_form_bodies_are_refused_and_the_server_memory_stays_bounded() {
-    let (dir, port) = disk_storage_served_on_a_fresh_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
-        .args(["serve", "--serve-for", "10m"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = http();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.status(&format!("http://127.0.0.1:{port}/")).is_none() {
-        assert!(Instant::now() < deadline, "`storage serve` did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let served = Served::disk_storage();
+    let (port, child) = (served.port, &served.child);
     let before = memory_kib(child.id(), "VmRSS:");
     let endless_header = b"--B\r\nContent-Disposition: form-data; name=\"a\"; x=\"".to_vec();
     let answers: Vec<(&str, String)> = [
@@ -100,8 +87,7 @@ fn endless_form_bodies_are_refused_and_the_server_memory_stays_bounded() {
     .map(|(what, start, tail)| (what, post_endless(port, &start, &tail)))
     .collect();
     let peak = memory_kib(child.id(), "VmHWM:");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(served);
     assert!(
         peak.saturating_sub(before) < GROWTH_AT_MOST_KIB,
         "the server grew from {before} KiB to a peak of {peak} KiB while sent endless forms ({answers:?})"

@@ -187,29 +187,67 @@ fn named_storages_from_a_config_file() {
     assert!(dir.path().join("elsewhere/a.txt").exists(), "environment overrides the file");
 }
 
-/// A directory whose `storage.toml` names a disk storage whose links point at a fresh port on 127.0.0.1.
-fn disk_storage_served_on_a_fresh_port() -> (tempfile::TempDir, u16) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    std::fs::write(
-        dir.path().join("storage.toml"),
-        format!("[storages.default]\nbackend = 'fs'\nlocation = 'data'\ncreate = true\nbase_url = 'http://127.0.0.1:{port}/'\n"),
-    )
-    .unwrap();
-    (dir, port)
+/// Writes `dir/storage.toml`: one disk storage, `default`, whose links point at `base_url` when given.
+fn write_disk_config(dir: &Path, base_url: Option<&str>) {
+    let mut config = "[storages.default]\nbackend = 'fs'\nlocation = 'data'\ncreate = true\n".to_owned();
+    if let Some(base_url) = base_url {
+        config.push_str(&format!("base_url = '{base_url}'\n"));
+    }
+    std::fs::write(dir.join("storage.toml"), config).unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A disk storage in a fresh directory, served by `storage serve` (for ten minutes at most) on the port the system
+/// picked for it (`--listen 127.0.0.1:0`): the server says which once it listens, and only then does `storage.toml`
+/// name that address as the base URL, so the links later commands print reach this server. Stopped when dropped.
+struct Served {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: std::process::Child,
+    client: Http,
+}
+
+impl Served {
+    fn disk_storage() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        write_disk_config(dir.path(), None);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_storage"));
+        command.args(["serve", "--listen", "127.0.0.1:0", "--serve-for", "10m"]).current_dir(dir.path());
+        let (child, address) = serving(command);
+        let port = address.rsplit(':').next().and_then(|port| port.parse().ok()).expect("a port");
+        write_disk_config(dir.path(), Some(&format!("http://{address}/")));
+        Served { dir, port, child, client: http() }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a serving `storage` command and returns it with the address it says it serves on (`storage: serving …
+/// on http://ADDRESS/`), printed once its listener is bound; the rest of what it prints is read and dropped.
+fn serving(mut command: Command) -> (std::process::Child, String) {
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let address = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.split(" on http://").nth(1).map(|rest| rest.split('/').next().unwrap_or(rest).to_owned()))
+        .expect("`storage serve` said where it serves before it ended");
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, address)
 }
 
 #[test]
 fn share_serves_a_link_that_works_then_expires() {
-    let (dir, port) = disk_storage_served_on_a_fresh_port();
+    let dir = tempfile::tempdir().unwrap();
+    write_disk_config(dir.path(), None);
     std::fs::write(dir.path().join("report.pdf"), b"%PDF shared").unwrap();
     let (before, lifetime) = (SystemTime::now(), Duration::from_secs(10));
     let mut child = Command::new(env!("CARGO_BIN_EXE_storage"))
-        .args(["share", "report.pdf", "--expires", "10s", "--serve-for", "2m"])
+        .args(["share", "report.pdf", "--expires", "10s", "--serve-for", "2m", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -219,7 +257,7 @@ fn share_serves_a_link_that_works_then_expires() {
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
     let issued = before..SystemTime::now();
     let link = line.trim().to_owned();
-    assert!(link.starts_with(&format!("http://127.0.0.1:{port}/shared/report.pdf?")), "{link}");
+    assert!(link.starts_with("http://127.0.0.1:") && link.contains("/shared/report.pdf?"), "{link}");
     let client = http();
     // The server starts listening right after the link is printed.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -236,35 +274,15 @@ fn share_serves_a_link_that_works_then_expires() {
     child.wait().unwrap();
 }
 
-/// `storage serve` in `dir` for two minutes, once `ready_url` answers; and a client.
-fn serve_in(dir: &Path, ready_url: &str) -> (std::process::Child, Http) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_storage"));
-    command.args(["serve", "--serve-for", "2m"]).current_dir(dir);
-    serve_until_ready(command, ready_url)
-}
-
-/// A serving `storage` command (its output discarded), once `ready_url` answers; and a client.
-fn serve_until_ready(mut command: Command, ready_url: &str) -> (std::process::Child, Http) {
-    let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let client = http();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.status(ready_url).is_none() {
-        assert!(Instant::now() < deadline, "`storage serve` did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, client)
-}
-
 #[test]
 fn serve_refuses_bodies_where_nothing_is_uploaded_and_closes_silent_clients() {
-    let (dir, port) = disk_storage_served_on_a_fresh_port();
+    let Served { dir, port, client, .. } = &Served::disk_storage();
     std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
     ok(storage(dir.path(), &["put", "a.txt", "--private"]));
     let link = ok(storage(dir.path(), &["url", "a.txt", "--expires", "10m"])).trim().to_owned();
-    let (mut child, client) = serve_in(dir.path(), &link);
-    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", *port)).unwrap();
     // Only the head is sent: the answer comes before any of the body, so no unread body can reset the connection.
-    let mut refused = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut refused = std::net::TcpStream::connect(("127.0.0.1", *port)).unwrap();
     // Bounded, should a server wait for the body it was promised.
     refused.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let target = &link[link.find("/a.txt").unwrap()..];
@@ -278,8 +296,6 @@ fn serve_refuses_bodies_where_nothing_is_uploaded_and_closes_silent_clients() {
     silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let read = std::io::Read::read(&mut silent, &mut [0; 64]);
     assert!(matches!(read, Ok(0)), "a silent client is closed, not kept: {read:?}");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 /// Post the form `upload-url --json` printed, then a file, as a browser does; the answer's status.
@@ -296,7 +312,7 @@ fn post_form(client: &Http, form: &serde_json::Value, file_name: &str, content_t
 
 #[test]
 fn upload_url_prints_a_form_that_serve_enforces() {
-    let (dir, port) = disk_storage_served_on_a_fresh_port();
+    let Served { dir, port, client, .. } = &Served::disk_storage();
     let printed =
         ok(storage(dir.path(), &["--json", "upload-url", "inbox/", "--max-size", "1KiB", "--content-type", "text/"]));
     let form: serde_json::Value = serde_json::from_str(&printed).unwrap();
@@ -317,16 +333,13 @@ fn upload_url_prints_a_form_that_serve_enforces() {
     let range = storage(dir.path(), &["upload-url", "inbox/b.txt", "--put", "--max-size", "5"]);
     assert!(stderr(&range).contains("drop --put for a form"), "{}", stderr(&range));
 
-    let (mut child, client) = serve_in(dir.path(), &format!("http://127.0.0.1:{port}/"));
-    assert_eq!(post_form(&client, &form, "note.txt", "text/plain", b"a short note".to_vec()), 204);
+    assert_eq!(post_form(client, &form, "note.txt", "text/plain", b"a short note".to_vec()), 204);
     assert_eq!(ok(storage(dir.path(), &["get", "inbox/note.txt", "-"])), "a short note");
-    assert_eq!(post_form(&client, &form, "big.txt", "text/plain", vec![b'x'; 1025]), 413, "one byte over 1 KiB");
-    assert_eq!(post_form(&client, &form, "pic.png", "image/png", b"png".to_vec()), 400, "not a text type");
-    assert_eq!(post_form(&client, &form, "note.txt", "text/plain", b"again".to_vec()), 412, "create-only");
+    assert_eq!(post_form(client, &form, "big.txt", "text/plain", vec![b'x'; 1025]), 413, "one byte over 1 KiB");
+    assert_eq!(post_form(client, &form, "pic.png", "image/png", b"png".to_vec()), 400, "not a text type");
+    assert_eq!(post_form(client, &form, "note.txt", "text/plain", b"again".to_vec()), 412, "create-only");
     let listed = ok(storage(dir.path(), &["ls", "inbox/"]));
     assert_eq!(listed.trim(), "inbox/note.txt", "only the accepted upload is stored");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
-use crate::{Rgw, backends, free_port, http, serve_until_ready, stderr, stdout};
+use crate::{Rgw, backends, http, serving, stderr, stdout};
 
 const README: &str = include_str!("../../../../README.md");
 /// The section whose ```sh blocks are the session.
@@ -174,8 +174,9 @@ impl Session {
         // The RGW block's `demo` prefix, fresh for every run.
         let demo = backends::unique_prefix();
         let mut env = rgw.env.clone();
-        // The built-in default's links and `serve` on a fresh port rather than 8000.
-        env.push(("STORAGE_DEFAULT_BASE_URL".to_owned(), format!("http://127.0.0.1:{}/", free_port())));
+        // The built-in default's links name no real server: `serve` listens where the system puts it (see
+        // `check_serves`), not on 8000.
+        env.push(("STORAGE_DEFAULT_BASE_URL".to_owned(), LINKS_BASE.to_owned()));
         vars.insert("DEMO".to_owned(), demo);
         let session = Session { dir, env, storage, vars, last_link: None };
         let stored = session.run(&["put", "old.txt"]);
@@ -251,11 +252,15 @@ impl Session {
         signed && (self.storage.is_none() || http().status(out) == Some(200))
     }
 
-    /// `serve` (stopped after two minutes at the latest, should the test die) serves the session's last link.
+    /// `serve` (stopped after two minutes at the latest, should the test die) serves the session's last link: on
+    /// the port the system picks (`--listen 127.0.0.1:0`), which it says, and which the link is then sent to (its
+    /// signature covers the path and query, not the host).
     fn check_serves(&self, args: &[&str]) -> Result<(), String> {
         let link = self.last_link.clone().ok_or("no link was printed before `serve`")?;
-        let (mut child, client) = serve_until_ready(self.command(&[args, &["--serve-for", "2m"]].concat()), &link);
-        let status = client.status(&link);
+        let listen: &[&str] = if args.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
+        let (mut child, address) = serving(self.command(&[args, listen, &["--serve-for", "2m"]].concat()));
+        let link = link.replacen(LINKS_BASE, &format!("http://{address}/"), 1);
+        let status = http().status(&link);
         let _ = child.kill();
         let _ = child.wait();
         match status {
@@ -264,6 +269,9 @@ impl Session {
         }
     }
 }
+
+/// The base URL of the built-in default's links in a session: a host that never resolves.
+const LINKS_BASE: &str = "http://links.invalid/";
 
 /// Every README command has a row, every row is a README command, and each runs as its row says.
 fn run_session(storage: Option<String>) {

@@ -36,20 +36,20 @@ impl Drop for Browser {
 impl Browser {
     async fn start(downloads: &Path) -> Browser {
         let (chromium, chromedriver) = chromium();
-        let port = crate::free_port();
-        let driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        // On the port the system picks: ChromeDriver says which once it listens.
+        let mut driver =
+            Command::new(chromedriver).arg("--port=0").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut said = std::io::BufRead::lines(std::io::BufReader::new(driver.stdout.take().unwrap()));
+        let port = said
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.split("started successfully on port ").nth(1).map(|port| port.trim_end_matches('.').to_owned())
+            })
+            .expect("chromedriver says the port it listens on");
+        std::thread::spawn(move || said.for_each(drop));
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let mut browser = Browser { driver, http, session: format!("http://127.0.0.1:{port}/session") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while browser.http.get(format!("http://127.0.0.1:{port}/status")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let profile = tempfile::tempdir().unwrap();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",

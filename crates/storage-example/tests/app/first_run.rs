@@ -1,14 +1,13 @@
 //! The first run, as the README documents it: the app's files go to a temporary directory its startup line names,
 //! nothing is written next to the configuration, and an anonymous visitor is told what to log in for.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use reqwest::StatusCode;
 use reqwest::multipart::Form;
 
-use crate::{Backend, RunningApp, Visitor, free_port};
+use crate::{Backend, PORT_ATTEMPTS, RunningApp, Visitor, candidate_port, listening};
 
 /// The path after `label` in the startup line, up to the next `,` or `;`.
 fn path_after(line: &str, label: &str) -> PathBuf {
@@ -33,25 +32,22 @@ async fn the_documented_run_keeps_its_files_in_a_temporary_directory_it_names() 
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/fs.toml");
     std::fs::copy(shipped, config_dir.join("fs.toml")).unwrap();
     let temp_root = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_storage-example"))
-        .args(["--config", "config/fs.toml", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--public-url", &format!("http://127.0.0.1:{port}")])
-        .env("STORAGE_PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}/media/public/"))
-        .env("STORAGE_PRIVATE_BASE_URL", format!("http://127.0.0.1:{port}/media/private/"))
-        .env("TMPDIR", temp_root.path())
-        .current_dir(checkout.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let start = |port: u16| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_storage-example"));
+        command
+            .args(["--config", "config/fs.toml", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--public-url", &format!("http://127.0.0.1:{port}")])
+            .env("STORAGE_PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}/media/public/"))
+            .env("STORAGE_PRIVATE_BASE_URL", format!("http://127.0.0.1:{port}/media/private/"))
+            .env("TMPDIR", temp_root.path())
+            .current_dir(checkout.path());
+        listening(command).map(|(child, startup)| (port, child, startup))
+    };
+    let (port, child, startup) = (0..PORT_ATTEMPTS)
+        .find_map(|_| start(candidate_port()))
+        .expect("the app says where it listens, on one of the ports tried");
     let mut app = RunningApp { child, url: format!("http://127.0.0.1:{port}"), origin: String::new(), _dir: checkout };
     app.origin.clone_from(&app.url);
-    let mut stderr = std::io::BufReader::new(app.child.stderr.take().unwrap()).lines();
-    let startup = stderr.by_ref().map_while(Result::ok).find(|line| line.contains("listening on"));
-    // Keep reading, so the app's request log never fills the pipe.
-    std::thread::spawn(move || stderr.for_each(drop));
-    let startup = startup.expect("the app says where it listens");
 
     let public = path_after(&startup, "public in ");
     let private = path_after(&startup, "private in ");

@@ -8,7 +8,7 @@ mod security;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
@@ -48,8 +48,17 @@ impl RunningApp {
 
     /// The app, configured to be reached at `public_url` (else at its own address).
     pub async fn start_with_public_url(backend: Backend, public_url: Option<&str>) -> RunningApp {
+        for _ in 0..PORT_ATTEMPTS {
+            if let Some(app) = RunningApp::start_on(candidate_port(), backend, public_url).await {
+                return app;
+            }
+        }
+        panic!("the example app found no free port in {PORT_ATTEMPTS} attempts");
+    }
+
+    /// The app on `port`, once it says it listens; `None` when it could not take the port.
+    async fn start_on(port: u16, backend: Backend, public_url: Option<&str>) -> Option<RunningApp> {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let origin = public_url.map_or_else(|| format!("http://127.0.0.1:{port}"), str::to_owned);
         let mut env: Vec<(String, String)> = Vec::new();
         let config = match backend {
@@ -82,28 +91,46 @@ impl RunningApp {
             }
         };
         let expiry = format!("{}s", LINK_EXPIRY.as_secs());
-        let child = Command::new(env!("CARGO_BIN_EXE_storage-example"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_storage-example"));
+        command
             .args(["--config", config, "--listen", &format!("127.0.0.1:{port}"), "--link-expiry", &expiry])
             .args(["--public-url", &origin])
             .envs(env)
             // The app's temporary data directory (unused: the locations above are absolute) goes with the test's.
             .env("TMPDIR", dir.path())
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let app = RunningApp { child, url: format!("http://127.0.0.1:{port}"), origin, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the example app did not start listening on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        app
+            .current_dir(dir.path());
+        let (child, _) = listening(command)?;
+        Some(RunningApp { child, url: format!("http://127.0.0.1:{port}"), origin, _dir: dir })
     }
 }
 
-fn free_port() -> u16 {
+/// How many ports a test tries before it gives up starting the app.
+const PORT_ATTEMPTS: usize = 5;
+
+/// A port for the app, which must know it before it starts (its origin and its links name it): one the system just
+/// handed out and took back. Another process may take it first, so the app is started with [`listening`], which
+/// says whether this app holds it, and a test tries another port when it does not.
+fn candidate_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts the app (its standard output dropped) and waits for its startup line, `storage-example: listening on …`,
+/// which it prints once its listener is bound: then the port is this app's, and nothing need be polled. `None` when
+/// it ended without listening (another process held the port). The rest of what it prints goes to the test's own
+/// standard error, read as it comes so its request log never fills the pipe.
+fn listening(mut command: Command) -> Option<(Child, String)> {
+    use std::io::BufRead as _;
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let startup = lines.by_ref().map_while(Result::ok).find(|line| line.contains("listening on"));
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| eprintln!("{line}")));
+    match startup {
+        Some(line) => Some((child, line)),
+        None => {
+            let _ = child.wait();
+            None
+        }
+    }
 }
 
 /// A plain HTTP client that does not follow redirects, logged in as one user (or nobody).
