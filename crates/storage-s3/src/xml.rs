@@ -14,13 +14,25 @@ use crate::NAME;
 /// most 10 tags), so a larger one is refused rather than held in memory.
 pub(crate) const MAX_REPLY_BYTES: usize = 1 << 20;
 
-/// `request`'s reply document, as `T`; a body that is not one is a retryable `Backend` error on `key` (a reply cut
-/// short by a proxy reads like this).
-pub(crate) fn read<T: DeserializeOwned>(body: &str, request: &str, key: &str) -> Result<T> {
-    quick_xml::de::from_str(body).map_err(|err| {
-        let message = format!("{request} answered a document that does not parse");
-        Error::backend(NAME, Some(key), message).with_retry(Retry::Temporary).with_source(err)
-    })
+/// A document S3 answers with, named by its root element.
+pub(crate) trait Reply: DeserializeOwned {
+    /// The root element every such document has.
+    const ROOT: &'static str;
+}
+
+/// `request`'s reply document, as `T`; a body that is not one (another document, a proxy's page, a reply cut short)
+/// is a retryable `Backend` error on `key`, never a document read as empty.
+pub(crate) fn read<T: Reply>(body: &str, request: &str, key: &str) -> Result<T> {
+    let not_one = |what: String| {
+        Error::backend(NAME, Some(key), format!("{request} answered {what}, not {}", T::ROOT))
+            .with_retry(Retry::Temporary)
+    };
+    match root_element(body) {
+        Some(root) if root == T::ROOT => {}
+        Some(root) => return Err(not_one(format!("a document whose root is `{root}`"))),
+        None => return Err(not_one("no XML document".to_owned())),
+    }
+    quick_xml::de::from_str(body).map_err(|err| not_one("a document that does not parse".to_owned()).with_source(err))
 }
 
 /// `document` as the body of `request`, for `key`.
@@ -73,6 +85,10 @@ pub(crate) struct AccessControlPolicy {
     pub access_control_list: AccessControlList,
 }
 
+impl Reply for AccessControlPolicy {
+    const ROOT: &'static str = "AccessControlPolicy";
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct AccessControlList {
     #[serde(default, rename = "Grant")]
@@ -99,6 +115,10 @@ pub(crate) struct Grantee {
 pub(crate) struct Tagging {
     #[serde(default)]
     pub tag_set: TagSet,
+}
+
+impl Reply for Tagging {
+    const ROOT: &'static str = "Tagging";
 }
 
 #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -132,11 +152,19 @@ pub(crate) struct InitiateMultipartUploadResult {
     pub upload_id: String,
 }
 
+impl Reply for InitiateMultipartUploadResult {
+    const ROOT: &'static str = "InitiateMultipartUploadResult";
+}
+
 /// UploadPartCopy's answer.
 #[derive(Debug, Deserialize)]
 pub(crate) struct CopyPartResult {
     #[serde(rename = "ETag")]
     pub e_tag: String,
+}
+
+impl Reply for CopyPartResult {
+    const ROOT: &'static str = "CopyPartResult";
 }
 
 /// CompleteMultipartUpload's request: the parts, numbered from 1 in order.
@@ -214,10 +242,17 @@ mod tests {
 
     /// Every reply parser on `body`: no panic, and a failure is a typed `Backend` error naming the request and key.
     fn parses_or_says_so(body: &str) -> std::result::Result<(), TestCaseError> {
-        fn check<T: DeserializeOwned>(body: &str, request: &str) -> std::result::Result<(), TestCaseError> {
-            if let Err(err) = read::<T>(body, request, "k") {
-                prop_assert_eq!(err.kind(), ErrorKind::Backend);
-                prop_assert!(err.to_string().contains(request) && err.to_string().contains("`k`"), "{}", err);
+        fn check<T: Reply>(body: &str, request: &str) -> std::result::Result<(), TestCaseError> {
+            match read::<T>(body, request, "k") {
+                Err(err) => {
+                    prop_assert_eq!(err.kind(), ErrorKind::Backend);
+                    prop_assert!(err.to_string().contains(request) && err.to_string().contains("`k`"), "{}", err);
+                }
+                // Only a document of its own kind is ever read as one.
+                Ok(_) => {
+                    let root = root_element(body);
+                    prop_assert_eq!(root.as_deref(), Some(T::ROOT));
+                }
             }
             Ok(())
         }
@@ -241,6 +276,23 @@ mod tests {
         );
         assert_eq!(ErrorDocument::of("<Code>AccessDenied</Code>"), None);
         assert_eq!(ErrorDocument::of("not xml <Error><Code>x</Code></Error>"), None);
+    }
+
+    /// A document of another kind (a proxy's page, an error, another reply) is an error, never read as an empty one:
+    /// an ACL with no grants would say private, a tag set with no tags would drop them.
+    #[test]
+    fn only_a_document_of_its_own_kind_is_read_as_one() {
+        for body in ["<html><body>captive portal</body></html>", "<Tagging><TagSet/></Tagging>", "<Error/>", "", "x"] {
+            let err = read::<AccessControlPolicy>(body, "GetObjectAcl", "k").unwrap_err();
+            assert!(err.is_retryable() && err.to_string().contains("not AccessControlPolicy"), "{body}: {err}");
+        }
+        for body in ["<html/>", "<Error><Code>X</Code></Error>", "<AccessControlPolicy/>"] {
+            let err = read::<Tagging>(body, "GetObjectTagging", "k").unwrap_err();
+            assert!(err.to_string().contains("not Tagging"), "{body}: {err}");
+        }
+        assert!(
+            read::<Tagging>("<?xml version=\"1.0\"?>\n<Tagging><TagSet/></Tagging>", "GetObjectTagging", "k").is_ok()
+        );
     }
 
     #[test]
