@@ -275,15 +275,21 @@ impl fmt::Debug for Error {
     }
 }
 
-/// The messages of an error's causes, outermost first.
+/// The messages of an error's causes, outermost first, each said once: a cause whose words the message before it
+/// already holds (a wrapper that prints its source) is left out.
 struct Causes<'a>(&'a Error);
 
 impl fmt::Debug for Causes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
+        let mut said = self.0.to_string();
         let mut next = std::error::Error::source(self.0);
         while let Some(cause) = next {
-            list.entry(&cause.to_string());
+            let text = cause.to_string();
+            if !said.contains(&text) {
+                list.entry(&text);
+            }
+            said = text;
             next = cause.source();
         }
         list.finish()

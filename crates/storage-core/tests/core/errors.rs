@@ -224,3 +224,28 @@ fn debug_says_no_more_than_the_messages() {
         assert!(debug.contains("connection reset") && debug.contains("a.txt") && debug.contains("Read"), "{debug}");
     }
 }
+
+/// A parser error that prints its own cause, as quick-xml's and many others do.
+#[derive(Debug)]
+struct Restating(std::io::Error);
+
+impl std::fmt::Display for Restating {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ill-formed document: {}", self.0)
+    }
+}
+
+impl std::error::Error for Restating {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn debug_says_each_cause_once() {
+    let cause = Restating(std::io::Error::other("start tag not closed"));
+    let err = Error::backend("s3", Some("a.txt"), "the reply does not parse").with_source(cause);
+    let debug = format!("{err:?}");
+    assert_eq!(debug.matches("start tag not closed").count(), 1, "{debug}");
+    assert!(debug.contains("ill-formed document: start tag not closed"), "{debug}");
+}
