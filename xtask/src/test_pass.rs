@@ -128,7 +128,12 @@ pub fn run(
     doc.args(["test", "--doc"]).args(build_args).arg("--").args(test_args).envs(env.iter().cloned());
     jobs.insert(SLOWEST_FIRST.len().min(jobs.len()), ("doc tests".to_owned(), doc));
     eprintln!("xtask: running {} test binaries and the doc tests, {AT_ONCE} at a time", binaries.len());
+    let started = jobs.len();
     let finished = run_side_by_side(jobs);
+    if finished.len() != started {
+        // A worker that died took its job with it: that job neither passed nor failed, so the pass fails.
+        return Err(format!("only {} of {started} test jobs reported an outcome", finished.len()));
+    }
     let mut failed = Vec::new();
     for job in &finished {
         let Counts { passed, failed: failures } = Counts::of(&job.output);
