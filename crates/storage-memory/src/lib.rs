@@ -223,7 +223,9 @@ impl MemoryBackend {
     /// 412 or 304 for its preconditions), a signed PUT stores `body` and answers 201, its signed size, MD5 and type
     /// enforced (nothing is stored when they differ), 403 for an expired, tampered or wrong-method URL, plain URLs
     /// serve only objects proven public (403 otherwise, as on S3), 404 for a missing object. Upload forms (a POST)
-    /// are storage-http's alone: 405 here.
+    /// are storage-http's alone: 405 here. The answer is that of this backend under the default policy
+    /// ([`MemoryBackend::storage`]): an app whose `Storage` adds default attributes, layers or naming rules serves
+    /// its links with `SignedUrlService` over that `Storage`, and tests that depend on them go through HTTP.
     pub fn fetch(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Bytes) -> Response {
         let Some(rest) = url.strip_prefix(self.inner.signer.base_url()) else {
             return Response::status(404);
