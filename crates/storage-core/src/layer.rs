@@ -8,8 +8,8 @@
 //! under a layer. [`RetryLayer`] keeps its own methods: what a retry must check first depends on the operation.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -847,9 +847,8 @@ impl Around for TimeoutLayer {
 
     fn content<'a>(&'a self, call: &'a Call, content: Content) -> BoxFuture<'a, Result<Content>> {
         let idle = self.idle;
-        let content = content.map_stream(|stream| {
-            idle_limited(call.clone(), idle, stream, move |call| content_stalled(call, idle))
-        });
+        let content = content
+            .map_stream(|stream| idle_limited(call.clone(), idle, stream, move |call| content_stalled(call, idle)));
         Box::pin(async move { Ok(content) })
     }
 }

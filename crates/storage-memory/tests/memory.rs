@@ -334,9 +334,9 @@ mod layers {
 
     use bytes::Bytes;
     use futures::TryStreamExt as _;
-    use storage_conformance::FaultLayer;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::SystemTime;
+    use storage_conformance::FaultLayer;
 
     use futures::StreamExt as _;
     use storage_core::layer::{Ran, Run};
@@ -417,8 +417,8 @@ mod layers {
         assert!(message.contains("late.txt") && message.contains("5s") && message.contains("timeout"), "{message}");
     }
 
-    /// A streamed save's content: `chunks` chunks of `b"0123456789"`, one every `every`, then `after` (an end, or a
-    /// stall that never ends); `read` counts the chunks handed out.
+    /// A streamed save's content: `chunks` chunks of `b"0123456789"`, one every `every`, then its end or, under
+    /// `Stall::Forever`, a wait that never ends; `read` counts the chunks handed out.
     fn paced(chunks: usize, every: Duration, read: Arc<AtomicUsize>, stall: Stall) -> Content {
         let sent = futures::stream::iter(0..chunks).then(move |_| {
             let read = read.clone();
@@ -437,6 +437,7 @@ mod layers {
         Content::from_stream(sent.chain(after), None)
     }
 
+    /// Whether a paced content ends after its chunks or stops sending.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Stall {
         Never,
