@@ -662,6 +662,7 @@ const SLEEPS_IN_TESTS: &[(&str, usize, &str)] = &[
     ("crates/storage-example/tests/app/browser.rs", 2, "polls for a page element and for a finished download"),
     ("crates/storage-fs/tests/fs/crash.rs", 2, "a paced stream killed mid-save; polls its temporary file's size"),
     ("crates/storage-http/tests/http.rs", 3, "trickling clients: their slowness is what the server must survive"),
+    ("crates/storage-memory/tests/memory.rs", 1, "a slow client's paced stream, on tokio's paused clock"),
     ("crates/storage-object-store/tests/object_store.rs", 1, "polls until a dead claim's whole-second deadline passed"),
     ("crates/storage-s3/tests/s3/claims.rs", 3, "a paced stream; polls for the claim; polls the clock past a deadline"),
 ];

@@ -139,14 +139,23 @@ impl Content {
     /// The same content, with `observe` called on each chunk of a stream as it is read (a layer counting the bytes
     /// of a save). Bytes and a file, whose size is known without reading, come back as they are.
     pub fn inspect_chunks(self, observe: impl Fn(&Bytes) + Send + Sync + 'static) -> Content {
-        match self.repr {
-            Repr::Stream { stream, size_hint, claim } => {
-                let stream = stream.inspect(move |chunk| {
+        self.map_stream(|stream| {
+            stream
+                .inspect(move |chunk| {
                     if let Ok(chunk) = chunk {
                         observe(chunk);
                     }
-                });
-                Content { repr: Repr::Stream { stream: stream.boxed(), size_hint, claim } }
+                })
+                .boxed()
+        })
+    }
+
+    /// The same content with its stream passed through `wrap` (a layer limiting how long a chunk may take), its size
+    /// hint and name claim kept. Bytes and a file, which no client paces, come back as they are.
+    pub fn map_stream(self, wrap: impl FnOnce(ByteStream) -> ByteStream) -> Content {
+        match self.repr {
+            Repr::Stream { stream, size_hint, claim } => {
+                Content { repr: Repr::Stream { stream: wrap(stream), size_hint, claim } }
             }
             replay => Content { repr: replay },
         }

@@ -8,8 +8,8 @@
 //! under a layer. [`RetryLayer`] keeps its own methods: what a retry must check first depends on the operation.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -139,11 +139,45 @@ pub struct Call {
     backend: String,
     key: Option<String>,
     bytes: Arc<AtomicU64>,
+    waits: Arc<Mutex<StreamWaits>>,
+}
+
+/// How long a call has waited on a stream it was handed (a save's content): the client's time, not the backend's.
+#[derive(Debug, Default)]
+struct StreamWaits {
+    /// The waits that ended.
+    ended: Duration,
+    /// When the wait going on began.
+    since: Option<tokio::time::Instant>,
 }
 
 impl Call {
     fn new(op: BackendOp, backend: &str, key: Option<&str>) -> Self {
-        Self { op, backend: backend.to_owned(), key: key.map(str::to_owned), bytes: Arc::default() }
+        let (bytes, waits) = (Arc::default(), Arc::default());
+        Self { op, backend: backend.to_owned(), key: key.map(str::to_owned), bytes, waits }
+    }
+
+    /// `next` (a poll of a save's content), counted as time spent waiting on the client, also when it is dropped
+    /// unfinished (its idle limit ran out).
+    async fn waiting<T>(&self, next: impl Future<Output = T>) -> T {
+        struct Waiting<'a>(&'a Mutex<StreamWaits>);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                let mut waits = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if let Some(since) = waits.since.take() {
+                    waits.ended += since.elapsed();
+                }
+            }
+        }
+        self.waits.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).since = Some(tokio::time::Instant::now());
+        let _waiting = Waiting(&self.waits);
+        next.await
+    }
+
+    /// The time spent waiting on the client so far, the wait going on included.
+    fn waited(&self) -> Duration {
+        let waits = self.waits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        waits.ended + waits.since.map_or(Duration::ZERO, |since| since.elapsed())
     }
 
     /// The operation.
@@ -706,14 +740,18 @@ impl Backend for Retried {
 
 // ----- timeouts ------------------------------------------------------------------------------------------------------
 
-/// Fails an operation that takes longer than `request`, and a read or listing whose stream waits longer than `idle`
-/// for its next bytes or page, with a retryable error that says which limit it hit (so a [`RetryLayer`] above tries
-/// again).
+/// Fails an operation whose backend works longer than `request`, and a stream that waits longer than `idle` for its
+/// next item: a read's bytes or a listing's page (a retryable error that says which limit it hit, so a
+/// [`RetryLayer`] above tries again), or a streamed save's content. A save's content is paced by its client, so the
+/// time spent waiting for its chunks is not counted against `request`: a slow but steady upload goes on however long
+/// it takes, a client that stalls longer than `idle` fails the save (permanently, with HTTP's 408 as its status),
+/// and a backend that stops answering still fails within `request` of its own time.
 #[derive(Debug, Clone, Copy)]
 pub struct TimeoutLayer {
-    /// The longest one operation may take (a read: until its stream starts).
+    /// The longest one operation's backend may work (a read: until its stream starts; a save: not counting the
+    /// time spent waiting for its content).
     pub request: Duration,
-    /// The longest a read's or a listing's stream may wait for its next bytes or page.
+    /// The longest a stream may wait for its next item: a read's bytes, a listing's page, a save's content chunk.
     pub idle: Duration,
 }
 
@@ -743,34 +781,75 @@ fn timed_out(call: &Call, limit: Duration, what: &str) -> Error {
     .with_source("timed out")
 }
 
+/// A save's content that sent nothing for `idle`: the client's fault, so no retry (a retry would read the same
+/// stalled stream) and HTTP's 408 Request Timeout as its status, which a server of uploads answers.
+fn content_stalled(call: &Call, idle: Duration) -> Error {
+    let operation = call.op();
+    Error::backend(
+        call.backend(),
+        call.key(),
+        format!(
+            "{operation}: the content sent no bytes for longer than the {idle:?} the timeout layer allows between \
+             chunks; the client stalled: send the content steadily, or raise the idle limit"
+        ),
+    )
+    .with_status(408)
+    .with_source("timed out")
+}
+
+/// `stream`, failing with `stalled` once it waits longer than `idle` for its next item; each wait is counted on `call`
+/// as time spent on the client.
+fn idle_limited<T: Send + 'static, E: StreamError>(
+    call: Call,
+    idle: Duration,
+    stream: Opened<T, E>,
+    stalled: impl Fn(&Call) -> Error + Send + Sync + 'static,
+) -> Opened<T, E> {
+    let limited = Arc::new((call, stalled));
+    futures::stream::unfold(Some(stream), move |stream| {
+        let limited = limited.clone();
+        async move {
+            let (call, stalled) = &*limited;
+            let mut stream = stream?;
+            match tokio::time::timeout(idle, call.waiting(stream.next())).await {
+                Ok(Some(item)) => Some((item, Some(stream))),
+                Ok(None) => None,
+                Err(_) => Some((Err(E::from(stalled(call))), None)),
+            }
+        }
+    })
+    .boxed()
+}
+
 impl Around for TimeoutLayer {
     type Held = ();
 
-    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, mut run: Run<'a, T>) -> Ran<'a, T, ()> {
+        let started = tokio::time::Instant::now();
         Box::pin(async move {
-            match tokio::time::timeout(self.request, run).await {
-                Ok(result) => result.map(|value| (value, ())),
-                Err(_) => Err(timed_out(call, self.request, "the operation")),
+            // The limit counts the backend's time only: each wait for a save's content moves the deadline on.
+            let deadline = || started + self.request + call.waited();
+            loop {
+                match tokio::time::timeout_at(deadline(), &mut run).await {
+                    Ok(result) => return result.map(|value| (value, ())),
+                    Err(_) if deadline() > tokio::time::Instant::now() => continue,
+                    Err(_) => return Err(timed_out(call, self.request, "the operation")),
+                }
             }
         })
     }
 
     fn stream<T: Send + 'static, E: StreamError>(&self, call: Call, (): (), stream: Opened<T, E>) -> Opened<T, E> {
+        let (idle, is_list) = (self.idle, call.op() == BackendOp::List);
+        let what = if is_list { "the next page" } else { "waiting for the next bytes" };
+        idle_limited(call, idle, stream, move |call| timed_out(call, idle, what))
+    }
+
+    fn content<'a>(&'a self, call: &'a Call, content: Content) -> BoxFuture<'a, Result<Content>> {
         let idle = self.idle;
-        let what = if call.op() == BackendOp::List { "the next page" } else { "waiting for the next bytes" };
-        let call = Arc::new(call);
-        futures::stream::unfold(Some(stream), move |stream| {
-            let call = call.clone();
-            async move {
-                let mut stream = stream?;
-                match tokio::time::timeout(idle, stream.next()).await {
-                    Ok(Some(item)) => Some((item, Some(stream))),
-                    Ok(None) => None,
-                    Err(_) => Some((Err(E::from(timed_out(&call, idle, what))), None)),
-                }
-            }
-        })
-        .boxed()
+        let content = content
+            .map_stream(|stream| idle_limited(call.clone(), idle, stream, move |call| content_stalled(call, idle)));
+        Box::pin(async move { Ok(content) })
     }
 }
 

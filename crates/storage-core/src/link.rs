@@ -10,7 +10,8 @@
 //! - `PUT` of a signed upload URL: 201, the body stored under exactly that name with the signed type and ACL (403
 //!   for another type, 400 for a type that is not one media type), its signed size and MD5 checked while it
 //!   streams in (413 past the size, 400 short of it or for another checksum: nothing is stored), 412 when a
-//!   create-only name is taken;
+//!   create-only name is taken, 408 when the body stalls past a timeout layer's idle limit, 500 with a reason when
+//!   the storage fails;
 //! - `GET` of a plain URL: the object only if [`Storage::is_public`] says so, else 403;
 //! - 403 for an expired, tampered or wrong-method URL, 404 for a missing object, 405 for other methods.
 //!
@@ -39,6 +40,10 @@ pub const NOT_ONE_TYPE: &str = "the content type is not exactly one media type";
 pub const INVALID_KEY: &str = "the key is not a valid storage name";
 /// A create-only upload met a stored file.
 pub const TAKEN: &str = "the name is taken and the upload may not replace it";
+/// The upload's body stopped arriving for longer than the storage's idle limit allows.
+pub const STALLED: &str = "the upload stalled: no bytes arrived for too long; send the body steadily";
+/// The storage failed to keep the upload.
+pub const NOT_STORED: &str = "the upload could not be stored; try again later";
 
 /// A request for one of a storage's links, as a server received it.
 #[derive(Debug, Clone)]
@@ -358,7 +363,9 @@ impl LinkServer {
             Ok(_) => LinkAnswer::status(201),
             Err(err) if err.kind() == ErrorKind::AlreadyExists => LinkAnswer::refused(412, TAKEN, request.accept()),
             Err(err) if err.kind() == ErrorKind::InvalidName => LinkAnswer::refused(400, INVALID_KEY, request.accept()),
-            Err(_) => LinkAnswer::status(500),
+            // A timeout layer's idle limit on the body: the client's slowness, not the storage's.
+            Err(err) if err.status() == Some(408) => LinkAnswer::refused(408, STALLED, request.accept()),
+            Err(_) => LinkAnswer::refused(500, NOT_STORED, request.accept()),
         }
     }
 }

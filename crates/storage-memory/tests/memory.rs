@@ -334,10 +334,18 @@ mod layers {
 
     use bytes::Bytes;
     use futures::TryStreamExt as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::SystemTime;
     use storage_conformance::FaultLayer;
+
+    use futures::StreamExt as _;
+    use storage_core::layer::{Ran, Run};
+    use storage_core::link::{LinkRequest, LinkServer};
+    use storage_core::signing::{SigningKey, UrlSigner};
     use storage_core::{
-        Acl, Attributes, BackendOp, ConcurrencyLimitLayer, Content, ErrorKind, Layer, ListOptions, Method,
-        MetricsLayer, PresignRequest, PutOptions, RetryLayer, TimeoutLayer, TracingLayer, UploadPolicy, WriteMode,
+        Acl, Around, Attributes, Backend, BackendOp, Call, ConcurrencyLimitLayer, Content, ErrorKind, Layer,
+        ListOptions, Method, MetricsLayer, PresignRequest, PutOptions, RetryLayer, TimeoutLayer, TracingLayer,
+        UploadPolicy, Wrapped, WriteMode,
     };
     use storage_memory::MemoryBackend;
 
@@ -407,6 +415,125 @@ mod layers {
         assert!(err.is_retryable(), "{err}");
         let message = err.to_string();
         assert!(message.contains("late.txt") && message.contains("5s") && message.contains("timeout"), "{message}");
+    }
+
+    /// A streamed save's content: `chunks` chunks of `b"0123456789"`, one every `every`, then its end or, under
+    /// `Stall::Forever`, a wait that never ends; `read` counts the chunks handed out.
+    fn paced(chunks: usize, every: Duration, read: Arc<AtomicUsize>, stall: Stall) -> Content {
+        let sent = futures::stream::iter(0..chunks).then(move |_| {
+            let read = read.clone();
+            async move {
+                tokio::time::sleep(every).await;
+                read.fetch_add(1, Ordering::SeqCst);
+                Ok(Bytes::from_static(b"0123456789"))
+            }
+        });
+        let after = futures::stream::once(async move {
+            if stall == Stall::Forever {
+                std::future::pending::<()>().await;
+            }
+        })
+        .filter_map(|()| async { None });
+        Content::from_stream(sent.chain(after), None)
+    }
+
+    /// Whether a paced content ends after its chunks or stops sending.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Stall {
+        Never,
+        Forever,
+    }
+
+    fn half_minute_limits() -> TimeoutLayer {
+        TimeoutLayer::new(Duration::from_secs(30), Duration::from_secs(30))
+    }
+
+    /// A slow but steady upload (a chunk every 10 s for 120 s) under a 30 s request limit is not cut: the time spent
+    /// waiting for the client's chunks is not the backend's.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_but_steady_streamed_save_outlasts_the_request_limit() {
+        let storage = MemoryBackend::new().storage().layer(half_minute_limits());
+        let read = Arc::new(AtomicUsize::new(0));
+        let content = paced(12, Duration::from_secs(10), read.clone(), Stall::Never);
+        storage.save("steady.bin", content).await.expect("a steady upload is never cut");
+        assert_eq!(storage.read("steady.bin").await.unwrap(), b"0123456789".repeat(12));
+    }
+
+    /// A streamed save whose client stops sending fails once the idle limit passes, permanently (a retry would read
+    /// the same stalled stream), naming the operation, the key, the backend and the limit.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_streamed_save_fails_at_the_idle_limit_naming_the_key() {
+        let storage = MemoryBackend::new().storage().layer(half_minute_limits());
+        let content = paced(2, Duration::from_secs(10), Arc::default(), Stall::Forever);
+        let err = storage.save("stalled.bin", content).await.unwrap_err();
+        let message = err.to_string();
+        assert_eq!((err.kind(), err.key(), err.status()), (ErrorKind::Backend, Some("stalled.bin"), Some(408)));
+        assert!(!err.is_retryable(), "{err:?}");
+        for part in ["save `stalled.bin` on the memory backend", "30s", "between chunks", "stalled"] {
+            assert!(message.contains(part), "{part:?} in {message}");
+        }
+        assert!(storage.read("stalled.bin").await.is_err(), "nothing is stored");
+    }
+
+    /// A backend that stops answering after it read a slow save's whole content (60 s of client time, twice the
+    /// request limit) still times out, on the request limit.
+    #[tokio::test(start_paused = true)]
+    async fn a_backend_that_hangs_after_a_slow_stream_still_times_out() {
+        let storage = MemoryBackend::new().storage().layer(HangsAfterRunning).layer(half_minute_limits());
+        let read = Arc::new(AtomicUsize::new(0));
+        let content = paced(6, Duration::from_secs(10), read.clone(), Stall::Never);
+        let err = storage.save("hung.bin", content).await.unwrap_err();
+        assert_eq!(read.load(Ordering::SeqCst), 6, "the whole content was read before the backend hung: {err}");
+        assert!(err.is_retryable(), "{err:?}");
+        assert!(err.to_string().contains("the operation took longer than the 30s"), "{err}");
+    }
+
+    /// A backend that runs each call and then never answers.
+    #[derive(Debug, Clone, Copy)]
+    struct HangsAfterRunning;
+
+    impl Around for HangsAfterRunning {
+        type Held = ();
+        fn call<'a, T: Send + 'a>(&'a self, _: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
+            Box::pin(async move {
+                let _ = run.await;
+                std::future::pending().await
+            })
+        }
+    }
+
+    impl Layer for HangsAfterRunning {
+        fn layer(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
+            Arc::new(Wrapped::new(inner, *self))
+        }
+    }
+
+    /// A signed PUT link over a storage with a timeout layer: a slow but steady body is stored (201); one that stalls
+    /// past the idle limit is answered 408 with the reason, not a bare 500.
+    #[tokio::test(start_paused = true)]
+    async fn a_signed_put_link_takes_a_steady_body_and_answers_a_stalled_one_408() {
+        let signer = UrlSigner::new("http://files.test/", SigningKey::new("k", vec![7u8; 32]).unwrap());
+        let storage = MemoryBackend::new().storage().layer(half_minute_limits());
+        let links = LinkServer::new(storage.clone(), signer.clone());
+        let put = |key: &str| {
+            let url = signer.sign(&PresignRequest::new(Method::Put, key, Duration::from_secs(3600)), SystemTime::now());
+            url.unwrap().strip_prefix("http://files.test/").unwrap().to_owned()
+        };
+        let answer = |url: String, stall: Stall| {
+            let links = links.clone();
+            async move {
+                let (path, query) = url.split_once('?').unwrap();
+                let body = paced(12, Duration::from_secs(10), Arc::default(), stall);
+                let body = body.into_stream().await.unwrap();
+                links.answer(&LinkRequest::new("PUT", path, Some(query)), body).await
+            }
+        };
+        assert_eq!(answer(put("steady.bin"), Stall::Never).await.status, 201);
+        assert_eq!(storage.read("steady.bin").await.unwrap().len(), 120);
+        let stalled = answer(put("stalled.bin"), Stall::Forever).await;
+        assert_eq!(stalled.status, 408);
+        let body = stalled.body.into_bytes().await.unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("stalled"), "{body:?}");
     }
 
     /// Six operations of 1 s each through a limit of two take 3 s of (paused, virtual) time: never more than two at once.
