@@ -122,6 +122,9 @@ pub struct S3Config {
     pub multipart_copy_threshold: u64,
     /// The size of each part of a multipart copy (5 MiB to 5 GiB; default 512 MiB).
     pub copy_part_size: u64,
+    /// How object_store and the hand-signed requests retry a failed request (default
+    /// [`storage_core::backoff::OBJECT_STORE`]). What fails after these retries comes back permanent.
+    pub retry: storage_core::backoff::RetryPolicy,
 }
 
 /// The HTTP client settings of every request the backend sends: object_store's and its own hand-signed ones alike.
@@ -201,6 +204,7 @@ impl fmt::Debug for S3Config {
             .field("claim_lifetime", &self.claim_lifetime)
             .field("multipart_copy_threshold", &self.multipart_copy_threshold)
             .field("copy_part_size", &self.copy_part_size)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -237,6 +241,7 @@ impl S3Config {
             claim_lifetime: std::time::Duration::from_secs(3600),
             multipart_copy_threshold: 5 << 30,
             copy_part_size: 512 << 20,
+            retry: storage_core::backoff::OBJECT_STORE,
         }
     }
 
@@ -335,6 +340,11 @@ impl S3Config {
     pub fn with_multipart_copy(mut self, threshold: u64, part_size: u64) -> Self {
         self.multipart_copy_threshold = threshold;
         self.copy_part_size = part_size;
+        self
+    }
+    /// Retry each failed request by `policy` (object_store's requests and the hand-signed ones alike).
+    pub fn with_retry_policy(mut self, policy: storage_core::backoff::RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
     /// Send every request with these client settings (proxy, certificates, timeouts).
@@ -486,7 +496,7 @@ impl S3Config {
     pub(crate) fn builder(&self) -> Result<AmazonS3Builder> {
         let mut builder = credentials_from_environment(AmazonS3Builder::new())
             .with_client_options(self.client.options(&self.endpoint_or_default())?)
-            .with_retry(retry_config(&storage_core::backoff::OBJECT_STORE))
+            .with_retry(retry_config(&self.retry))
             .with_bucket_name(&self.bucket)
             .with_region(self.region())
             .with_virtual_hosted_style_request(self.addressing_style == AddressingStyle::Virtual);
