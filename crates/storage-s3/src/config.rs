@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{BackoffConfig, RetryConfig};
 use storage_core::{Error, Result};
 
@@ -122,6 +122,9 @@ pub struct S3Config {
     pub multipart_copy_threshold: u64,
     /// The size of each part of a multipart copy (5 MiB to 5 GiB; default 512 MiB).
     pub copy_part_size: u64,
+    /// How object_store and the hand-signed requests retry a failed request (default
+    /// [`storage_core::backoff::OBJECT_STORE`]). What fails after these retries comes back permanent.
+    pub retry: storage_core::backoff::RetryPolicy,
 }
 
 /// The HTTP client settings of every request the backend sends: object_store's and its own hand-signed ones alike.
@@ -201,6 +204,7 @@ impl fmt::Debug for S3Config {
             .field("claim_lifetime", &self.claim_lifetime)
             .field("multipart_copy_threshold", &self.multipart_copy_threshold)
             .field("copy_part_size", &self.copy_part_size)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -237,6 +241,7 @@ impl S3Config {
             claim_lifetime: std::time::Duration::from_secs(3600),
             multipart_copy_threshold: 5 << 30,
             copy_part_size: 512 << 20,
+            retry: storage_core::backoff::OBJECT_STORE,
         }
     }
 
@@ -335,6 +340,11 @@ impl S3Config {
     pub fn with_multipart_copy(mut self, threshold: u64, part_size: u64) -> Self {
         self.multipart_copy_threshold = threshold;
         self.copy_part_size = part_size;
+        self
+    }
+    /// Retry each failed request by `policy` (object_store's requests and the hand-signed ones alike).
+    pub fn with_retry_policy(mut self, policy: storage_core::backoff::RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
     /// Send every request with these client settings (proxy, certificates, timeouts).
@@ -479,11 +489,14 @@ impl S3Config {
     }
 
     /// object_store's builder for these settings, [`S3Config::resolved`] first: the endpoint and region it uses are
-    /// the ones set here, the same the presigner and the hand-signed requests use.
+    /// the ones set here, the same the presigner and the hand-signed requests use. Of the environment it takes only
+    /// the credential chain's variables ([`CREDENTIAL_VARIABLES`]), never object_store's own reading of the rest
+    /// (`AWS_ENDPOINT_URL_S3`, an empty `AWS_ENDPOINT_URL`, `AWS_SKIP_SIGNATURE`, ...), which the presigner and the
+    /// hand-signed requests would not follow.
     pub(crate) fn builder(&self) -> Result<AmazonS3Builder> {
-        let mut builder = AmazonS3Builder::from_env()
+        let mut builder = credentials_from_environment(AmazonS3Builder::new())
             .with_client_options(self.client.options(&self.endpoint_or_default())?)
-            .with_retry(retry_config(&storage_core::backoff::OBJECT_STORE))
+            .with_retry(retry_config(&self.retry))
             .with_bucket_name(&self.bucket)
             .with_region(self.region())
             .with_virtual_hosted_style_request(self.addressing_style == AddressingStyle::Virtual);
@@ -503,7 +516,7 @@ impl S3Config {
         match &self.server_side_encryption {
             Some(ServerSideEncryption::S3) => {
                 // The encryption keys are only reachable by name in object_store's public API.
-                if let Ok(key) = "aws_server_side_encryption".parse::<object_store::aws::AmazonS3ConfigKey>() {
+                if let Ok(key) = "aws_server_side_encryption".parse::<AmazonS3ConfigKey>() {
                     builder = builder.with_config(key, "AES256");
                 }
             }
@@ -522,8 +535,36 @@ fn retry_config(policy: &storage_core::backoff::RetryPolicy) -> RetryConfig {
     RetryConfig { backoff, max_retries, retry_timeout: policy.retry_timeout }
 }
 
-/// Whether the environment gives object_store credentials, or tells it to sign nothing: keys, a web identity
-/// (Kubernetes), a container's credentials endpoint (ECS), or `AWS_SKIP_SIGNATURE` for a public bucket.
+/// The variables of object_store's credential chain, the only ones it is given from the environment: static keys,
+/// a web identity (Kubernetes), a container's credentials endpoint (ECS, EKS Pod Identity), the instance metadata.
+const CREDENTIAL_VARIABLES: [&str; 12] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_METADATA_ENDPOINT",
+    "AWS_IMDSV1_FALLBACK",
+];
+
+/// `builder` with each set, non-empty [`CREDENTIAL_VARIABLES`] variable.
+fn credentials_from_environment(mut builder: AmazonS3Builder) -> AmazonS3Builder {
+    for name in CREDENTIAL_VARIABLES {
+        let value = std::env::var(name).ok().filter(|value| !value.is_empty());
+        if let (Some(value), Ok(key)) = (value, name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()) {
+            builder = builder.with_config(key, value);
+        }
+    }
+    builder
+}
+
+/// Whether the environment gives object_store credentials: keys, a web identity (Kubernetes), a container's
+/// credentials endpoint (ECS).
 fn credentials_in_environment() -> bool {
     let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
     [
@@ -531,7 +572,6 @@ fn credentials_in_environment() -> bool {
         "AWS_WEB_IDENTITY_TOKEN_FILE",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_SKIP_SIGNATURE",
     ]
     .into_iter()
     .any(set)
@@ -556,6 +596,14 @@ mod tests {
 
     /// The policy storage-core states as object_store's is object_store's own default, so handing it over changes
     /// nothing, and a new object_store version with other defaults fails here.
+    /// Every credential variable is a key object_store knows, so none is dropped by a misspelling.
+    #[test]
+    fn every_credential_variable_is_an_object_store_key() {
+        for name in CREDENTIAL_VARIABLES {
+            assert!(name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>().is_ok(), "{name}");
+        }
+    }
+
     #[test]
     fn the_shared_retry_policy_is_object_stores_default() {
         let (ours, theirs) = (retry_config(&storage_core::backoff::OBJECT_STORE), RetryConfig::default());

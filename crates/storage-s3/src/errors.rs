@@ -10,6 +10,8 @@ use storage_object_store::errors::by_variant;
 use crate::NAME;
 
 /// Map an object_store error on `key` (or on no single object) into the public error, without losing the cause.
+/// It is permanent: object_store has already retried what it could (by the storage's retry policy), so a retry
+/// above it would multiply the requests rather than add to them.
 ///
 /// object_store maps the statuses it knows (404, 409, 412) to its own variants; any other error response arrives as
 /// `Generic`, whose status and S3 error code are the [`ErrorResponse`] in its source chain.
@@ -43,17 +45,17 @@ pub(crate) fn map_error(err: object_store::Error, key: Option<&str>) -> Error {
             None => "the request failed".to_owned(),
         },
     };
-    let err = Error::backend(NAME, key, message).with_retry(failure.retry()).with_source(err);
+    let err = Error::backend(NAME, key, message).with_retry(Retry::Permanent).with_source(err);
     match failure.status {
         Some(status) => err.with_status(status.as_u16()),
         None => err,
     }
 }
 
-/// Map an S3 error response (a status and the `<Code>` of its body) on `key` to the public error.
+/// Map an S3 error response (a status and the `<Code>` of its body) on `key` to the public error: permanent, as it
+/// is the last reply of a request whose retries are spent.
 pub(crate) fn status_error(status: StatusCode, code: &str, key: &str) -> Error {
     let detail = if code.is_empty() { status.to_string() } else { format!("{code} ({status})") };
-    let failure = Failure { status: Some(status), code: Some(code.to_owned()), transport: None };
     let err = match (status.as_u16(), code) {
         (_, ACL_NOT_SUPPORTED) => acl_not_supported(Some(key)),
         (404, _) => Error::not_found(NAME, key),
@@ -64,7 +66,7 @@ pub(crate) fn status_error(status: StatusCode, code: &str, key: &str) -> Error {
             format!("{detail}; check the credentials and the bucket policy"),
             None,
         ),
-        _ => Error::backend(NAME, Some(key), format!("the server answered {detail}")).with_retry(failure.retry()),
+        _ => Error::backend(NAME, Some(key), format!("the server answered {detail}")).with_retry(Retry::Permanent),
     };
     err.with_status(status.as_u16())
 }
@@ -133,20 +135,6 @@ impl Failure {
         }
         failure
     }
-
-    /// Whether the same request may succeed later: a server error, throttling, or a transport failure that is not
-    /// the response's fault.
-    fn retry(&self) -> Retry {
-        let retryable = match (self.status, self.transport) {
-            (Some(status), _) => crate::signed::is_retryable_status(status),
-            (None, Some(kind)) => matches!(
-                kind,
-                HttpErrorKind::Connect | HttpErrorKind::Request | HttpErrorKind::Timeout | HttpErrorKind::Interrupted
-            ),
-            (None, None) => false,
-        };
-        if retryable { Retry::Temporary } else { Retry::Permanent }
-    }
 }
 
 #[cfg(test)]
@@ -173,21 +161,23 @@ mod tests {
         }
     }
 
+    /// A status maps to a kind; none is retryable, a 5xx and a 429 included: the reply is the last of a request
+    /// whose retries are spent.
     #[test]
-    fn statuses_and_codes_map_to_kinds_and_retryability() {
+    fn statuses_and_codes_map_to_kinds_and_none_is_retryable_after_the_retries() {
         use storage_core::ErrorKind::*;
-        for (status, code, kind, retryable) in [
-            (404, "NoSuchKey", NotFound, false),
-            (412, "PreconditionFailed", AlreadyExists, false),
-            (403, "AccessDenied", PermissionDenied, false),
-            (400, "AccessControlListNotSupported", Configuration, false),
-            (400, "InvalidArgument", Backend, false),
-            (429, "TooManyRequests", Backend, true),
-            (503, "SlowDown", Backend, true),
-            (500, "InternalError", Backend, true),
+        for (status, code, kind) in [
+            (404, "NoSuchKey", NotFound),
+            (412, "PreconditionFailed", AlreadyExists),
+            (403, "AccessDenied", PermissionDenied),
+            (400, "AccessControlListNotSupported", Configuration),
+            (400, "InvalidArgument", Backend),
+            (429, "TooManyRequests", Backend),
+            (503, "SlowDown", Backend),
+            (500, "InternalError", Backend),
         ] {
             let err = status_error(StatusCode::from_u16(status).unwrap(), code, "k");
-            assert_eq!((err.kind(), err.is_retryable()), (kind, retryable), "{status} {code}");
+            assert_eq!((err.kind(), err.is_retryable()), (kind, false), "{status} {code}");
         }
     }
 
@@ -213,7 +203,8 @@ mod tests {
         assert!(!mapped.is_retryable() && mapped.to_string().contains("(no key)"), "{mapped}");
     }
 
-    /// What `signed.rs` makes of an error response, wrapped as object_store wraps it, maps by its status and code.
+    /// What `signed.rs` makes of an error response, wrapped as object_store wraps it, maps by its status and code;
+    /// a 503 is not retryable, object_store having retried it already.
     #[test]
     fn an_error_response_in_the_chain_decides_by_its_status_and_code() {
         let wrapped = |status: u16, code: &str| {
@@ -222,7 +213,7 @@ mod tests {
             object_store::Error::Generic { store: "S3", source: Box::new(HttpError::new(kind, response)) }
         };
         let slow = map_error(wrapped(503, "SlowDown"), None);
-        assert!(slow.is_retryable() && slow.to_string().contains("SlowDown (503 Service Unavailable)"), "{slow}");
+        assert!(!slow.is_retryable() && slow.to_string().contains("SlowDown (503 Service Unavailable)"), "{slow}");
         let refused = map_error(wrapped(400, ACL_NOT_SUPPORTED), Some("a.pdf"));
         assert_eq!(refused.kind(), storage_core::ErrorKind::Configuration);
         assert!(refused.to_string().contains("`a.pdf`") && refused.to_string().contains("acls = false"), "{refused}");
@@ -234,12 +225,13 @@ mod tests {
         assert!(!bad.is_retryable() && bad.to_string().contains("InvalidArgument (400 Bad Request)"), "{bad}");
     }
 
+    /// A transport failure names what failed; it is not retryable, object_store having retried it already.
     #[test]
-    fn a_transport_failure_in_the_chain_decides_by_its_kind() {
+    fn a_transport_failure_in_the_chain_names_its_kind_and_is_not_retried_again() {
         let connect = HttpError::new(HttpErrorKind::Connect, std::io::Error::other("connection refused"));
         let err = object_store::Error::Generic { store: "S3", source: Box::new(connect) };
         let mapped = map_error(err, Some("k"));
-        assert!(mapped.is_retryable() && mapped.to_string().contains("cannot connect"), "{mapped}");
+        assert!(!mapped.is_retryable() && mapped.to_string().contains("cannot connect"), "{mapped}");
         let decode = HttpError::new(HttpErrorKind::Decode, std::io::Error::other("bad body"));
         let err = object_store::Error::Generic { store: "S3", source: Box::new(decode) };
         assert!(!map_error(err, Some("k")).is_retryable());

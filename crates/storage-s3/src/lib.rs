@@ -114,7 +114,7 @@ impl S3Backend {
             "" => String::new(),
             location => format!("{location}/"),
         };
-        let signed = Signed { client, credentials };
+        let signed = Signed { client, credentials, retry: config.retry };
         let conditional_completion = tokio::sync::OnceCell::new();
         Ok(Self { inner: Arc::new(Inner { store, presigner, signed, config, prefix, conditional_completion }) })
     }

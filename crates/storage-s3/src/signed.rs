@@ -137,6 +137,7 @@ fn creates_object(request: &HttpRequest) -> bool {
 pub(crate) struct Signed {
     pub client: HttpClient,
     pub credentials: Credentials,
+    pub retry: backoff::RetryPolicy,
 }
 
 /// A response read whole (these responses are small XML documents).
@@ -148,7 +149,8 @@ pub(crate) struct Reply {
 
 impl Signed {
     /// Send a request signed here, retried as object_store retries its own: after a dropped connection, a 5xx or a
-    /// 429, signed anew each time.
+    /// 429, signed anew each time. Once the retries are spent, the last error is permanent, and so is the error
+    /// [`Reply::check`] makes of a last reply that still failed, so a retry above does not start them over.
     pub async fn send(
         &self,
         method: Method,
@@ -161,10 +163,11 @@ impl Signed {
             Err(err) => err.is_retryable(),
             Ok(reply) => is_retryable_status(reply.status),
         };
-        backoff::retry_while(&backoff::OBJECT_STORE, retryable, |_| {
+        backoff::retry_while(&self.retry, retryable, |_| {
             self.send_once(method.clone(), url, headers.clone(), body.clone(), key)
         })
         .await
+        .map_err(Error::retries_spent)
     }
 
     async fn send_once(

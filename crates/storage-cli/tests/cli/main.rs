@@ -578,6 +578,27 @@ fn an_empty_aws_endpoint_url_falls_back_to_aws_endpoint_in_every_request() {
     assert_eq!(http().body(&link), b"through the older variable");
 }
 
+/// object_store is given only the settings storage-s3 resolved and the credential chain's variables: an
+/// `AWS_ENDPOINT_URL_S3` elsewhere does not take its requests away from the configured endpoint (where the links and
+/// the hand-signed requests go), and `AWS_SKIP_SIGNATURE` does not leave them unsigned. Once, object_store read the
+/// whole `AWS_*` environment again by its own rules.
+#[test]
+fn aws_variables_only_object_store_reads_do_not_redirect_or_unsign_its_requests() {
+    let rgw = Rgw::new();
+    let mut env = rgw.env.clone();
+    // The gateway under a path that names a bucket which does not exist: any request sent there fails.
+    let elsewhere = format!("{}/no-such-bucket-{}", rgw.endpoint, backends::unique_prefix());
+    env.extend([("AWS_ENDPOINT_URL_S3".to_owned(), elsewhere), ("AWS_SKIP_SIGNATURE".to_owned(), "true".to_owned())]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note.txt"), b"to the configured endpoint").unwrap();
+    let url = rgw.url(&backends::unique_prefix());
+    let run = |args: &[&str]| ok(storage_with_env(dir.path(), &[&["--storage", url.as_str()], args].concat(), &env));
+    assert_eq!(run(&["put", "note.txt"]), "note.txt");
+    let link = run(&["url", "note.txt", "--expires", "10m"]);
+    assert!(link.starts_with(rgw.endpoint.as_str()), "the link names the configured endpoint: {link}");
+    assert_eq!(http().body(&link), b"to the configured endpoint");
+}
+
 /// `RUST_LOG=debug` shows one span per storage operation, with its backend, operation, key and outcome, and never a
 /// secret: not the S3 secret key, not the signature of a link.
 #[test]
