@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use storage_core::backoff::{self, RetryPolicy};
 use storage_core::checksum::{md5_of, read_md5};
 use storage_core::{
@@ -24,6 +24,7 @@ use storage_core::{
 
 use crate::copy::{Backfilled, backfill_one, copy_object, same_version};
 use crate::locks::KeyLocks;
+use crate::shard::Shard;
 
 /// How to migrate.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct MigrateOptions {
     pub stop: Arc<AtomicBool>,
     /// Backfill a live mirror: only copy what the target lacks, create-only, and leave differing objects alone.
     pub live: bool,
+    /// Only the objects whose names fall in this shard ([`Shard::ALL`] by default).
+    pub shard: Shard,
 }
 
 /// 16 transfers in flight keeps an S3 connection pool busy without flooding a disk.
@@ -65,6 +68,7 @@ impl Default for MigrateOptions {
             retry_backoff: Duration::from_millis(200),
             stop: Arc::default(),
             live: false,
+            shard: Shard::ALL,
         }
     }
 }
@@ -107,6 +111,12 @@ impl MigrateOptions {
     /// counted in [`MigrationReport::kept`]: through a mirror, the target's are the newer ones.
     pub fn with_live(mut self, live: bool) -> Self {
         self.live = live;
+        self
+    }
+    /// Only the objects whose names fall in `shard`, by rclone's `--hash-filter` function: N processes, each given
+    /// one of `0/N` to `N-1/N`, migrate every object exactly once between them. Every other option applies per shard.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
         self
     }
     /// Stop starting new transfers once `stop` is set (the ones in flight finish).
@@ -183,6 +193,8 @@ pub struct MigrationReport {
     pub dry_run: bool,
     /// Stopped before every object was looked at; run again to resume.
     pub interrupted: bool,
+    /// In a dry run: the names that would be copied, sorted (empty otherwise).
+    pub would_copy: Vec<String>,
 }
 
 impl MigrationReport {
@@ -201,6 +213,7 @@ impl MigrationReport {
         self.elapsed += other.elapsed;
         self.dry_run = other.dry_run;
         self.interrupted |= other.interrupted;
+        self.would_copy.extend(other.would_copy);
     }
 
     /// Nothing failed and nothing was left out.
@@ -266,6 +279,37 @@ pub async fn migrate(
     migrate_with(from, to, options, progress, None).await
 }
 
+/// Copy the objects named by `names` (a list, an inventory) from `from` to `to`, as [`migrate()`] does, without
+/// listing either side: each name in the shard and under the prefix is looked up on both (a name the source lacks
+/// is counted in [`MigrationReport::gone`]). Fails when `names` yields an error (a bad line), with the objects
+/// before it migrated; memory stays bounded by the concurrency, whatever the number of names.
+pub async fn migrate_names(
+    from: &Storage,
+    to: &Storage,
+    names: impl Stream<Item = Result<String>> + Send,
+    options: &MigrateOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<MigrationReport> {
+    let started = Instant::now();
+    let (source, target) = (from.backend().as_ref(), to.backend().as_ref());
+    let counter = Counter::default();
+    let shard = options.shard;
+    let candidates = names
+        .try_filter(|key| std::future::ready(key.starts_with(&options.prefix) && shard.contains(key)))
+        .map_ok(|key| {
+            let counter = &counter;
+            async move {
+                let candidate = look_up(source, target, key).await;
+                if let Candidate::Found { meta, .. } = &candidate {
+                    counter.found(meta.size);
+                }
+                Ok(candidate)
+            }
+        })
+        .try_buffered(options.concurrency.max(1));
+    run(source, target, candidates, options, progress, None, &counter, started).await
+}
+
 /// [`migrate()`], with a live backfill's copies taking turns per key with a mirror storage's deletes.
 pub(crate) async fn migrate_with(
     from: &Storage,
@@ -275,79 +319,156 @@ pub(crate) async fn migrate_with(
     locks: Option<&KeyLocks>,
 ) -> Result<MigrationReport> {
     let started = Instant::now();
-    let sources: Vec<ObjectMeta> = from.list(&options.prefix).try_collect().await?;
-    let targets: HashMap<String, ObjectMeta> =
-        to.list(&options.prefix).map_ok(|meta| (meta.key.clone(), meta)).try_collect().await?;
-    let totals = Progress {
-        objects_total: sources.len() as u64,
-        bytes_total: sources.iter().map(|meta| meta.size).sum(),
-        ..Progress::default()
-    };
-    progress(totals);
-    let (objects_done, bytes_done) = (AtomicU64::new(0), AtomicU64::new(0));
-    let verify = options.verify || options.delete_source;
+    let shard = options.shard;
+    let in_shard = |meta: &ObjectMeta| std::future::ready(shard.contains(&meta.key));
+    let sources: Vec<ObjectMeta> = from.list(&options.prefix).try_filter(in_shard).try_collect().await?;
+    let mut targets: HashMap<String, ObjectMeta> =
+        to.list(&options.prefix).try_filter(in_shard).map_ok(|meta| (meta.key.clone(), meta)).try_collect().await?;
+    let counter = Counter::default();
+    for meta in &sources {
+        counter.found(meta.size);
+    }
+    progress(counter.progress());
+    let candidates = futures::stream::iter(sources).map(|meta| {
+        let existing = targets.remove(&meta.key);
+        Ok(Candidate::Found { meta, existing })
+    });
     let (source, target) = (from.backend().as_ref(), to.backend().as_ref());
+    run(source, target, candidates, options, progress, locks, &counter, started).await
+}
 
-    let outcomes: Vec<Outcome> = futures::stream::iter(sources)
-        .map(|meta| {
-            let existing = targets.get(&meta.key);
-            let (objects_done, bytes_done) = (&objects_done, &bytes_done);
-            async move {
-                if options.stop.load(Ordering::Relaxed) {
-                    return Outcome::NotStarted;
-                }
-                let outcome = match migrate_one(source, target, &meta, existing, options, verify, locks).await {
-                    // The listed object was deleted (and maybe written anew) since the listing: nothing to copy;
-                    // a new object is the next run's.
-                    Outcome::Failed(failure) if failure.source_gone => match source.head(&meta.key).await {
-                        Ok(now) if same_version(&now.meta, &meta) => Outcome::Failed(failure),
-                        Err(err) if err.kind() != ErrorKind::NotFound => Outcome::Failed(failure),
-                        _ => Outcome::Gone,
-                    },
-                    outcome => outcome,
-                };
-                let done = Progress {
-                    objects_done: objects_done.fetch_add(1, Ordering::Relaxed) + 1,
-                    bytes_done: bytes_done.fetch_add(meta.size, Ordering::Relaxed) + meta.size,
-                    ..totals
-                };
-                progress(done);
-                outcome
-            }
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .collect()
-        .await;
+/// One name to migrate, looked up.
+enum Candidate {
+    /// The source holds it (and the target, if `existing`).
+    Found { meta: ObjectMeta, existing: Option<ObjectMeta> },
+    /// Named, but not in the source.
+    Gone,
+    /// Looking it up failed.
+    Failed(MigrationFailure),
+}
 
-    let mut report = MigrationReport { dry_run: options.dry_run, ..MigrationReport::default() };
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Copied { bytes, verified, deleted } => {
-                report.copied += 1;
-                report.bytes_copied += bytes;
-                report.verified += u64::from(verified);
-                report.deleted += u64::from(deleted);
-            }
-            Outcome::Skipped { verified, deleted } => {
-                report.skipped += 1;
-                report.verified += u64::from(verified);
-                report.deleted += u64::from(deleted);
-            }
-            Outcome::Updated { verified, deleted } => {
-                report.updated += 1;
-                report.verified += u64::from(verified);
-                report.deleted += u64::from(deleted);
-            }
-            Outcome::Kept => report.kept += 1,
-            Outcome::Withdrawn => report.withdrawn += 1,
-            Outcome::Gone => report.gone += 1,
-            Outcome::Failed(failure) => report.failed.push(failure),
-            Outcome::NotStarted => report.interrupted = true,
+/// Look `key` up on both sides, each a `head`, as a listing would have found it.
+async fn look_up(source: &dyn Backend, target: &dyn Backend, key: String) -> Candidate {
+    let meta = match source.head(&key).await {
+        Ok(found) => found.meta,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Candidate::Gone,
+        Err(err) => return Candidate::Failed(MigrationFailure::new(&key, &err)),
+    };
+    match target.head(&key).await {
+        Ok(found) => Candidate::Found { meta, existing: Some(found.meta) },
+        Err(err) if err.kind() == ErrorKind::NotFound => Candidate::Found { meta, existing: None },
+        Err(err) => Candidate::Failed(MigrationFailure::new(&key, &err)),
+    }
+}
+
+/// Objects and bytes found and done, for [`Progress`].
+#[derive(Default)]
+struct Counter {
+    objects_total: AtomicU64,
+    bytes_total: AtomicU64,
+    objects_done: AtomicU64,
+    bytes_done: AtomicU64,
+}
+
+impl Counter {
+    fn found(&self, size: u64) {
+        self.objects_total.fetch_add(1, Ordering::Relaxed);
+        self.bytes_total.fetch_add(size, Ordering::Relaxed);
+    }
+    fn done(&self, size: u64) {
+        self.objects_done.fetch_add(1, Ordering::Relaxed);
+        self.bytes_done.fetch_add(size, Ordering::Relaxed);
+    }
+    fn progress(&self) -> Progress {
+        Progress {
+            objects_total: self.objects_total.load(Ordering::Relaxed),
+            objects_done: self.objects_done.load(Ordering::Relaxed),
+            bytes_total: self.bytes_total.load(Ordering::Relaxed),
+            bytes_done: self.bytes_done.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Migrate every candidate, `options.concurrency` at once, and add up what happened.
+#[allow(clippy::too_many_arguments)] // one private driver shared by the listing and the names
+async fn run(
+    source: &dyn Backend,
+    target: &dyn Backend,
+    candidates: impl Stream<Item = Result<Candidate>> + Send,
+    options: &MigrateOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+    locks: Option<&KeyLocks>,
+    counter: &Counter,
+    started: Instant,
+) -> Result<MigrationReport> {
+    let verify = options.verify || options.delete_source;
+    let outcomes = candidates
+        .map_ok(|candidate| async move {
+            let (meta, existing) = match candidate {
+                Candidate::Found { meta, existing } => (meta, existing),
+                Candidate::Gone => return Ok((String::new(), Outcome::Gone)),
+                Candidate::Failed(failure) => return Ok((String::new(), Outcome::Failed(failure))),
+            };
+            if options.stop.load(Ordering::Relaxed) {
+                return Ok((meta.key, Outcome::NotStarted));
+            }
+            let outcome = match migrate_one(source, target, &meta, existing.as_ref(), options, verify, locks).await {
+                // The listed object was deleted (and maybe written anew) since the listing: nothing to copy;
+                // a new object is the next run's.
+                Outcome::Failed(failure) if failure.source_gone => match source.head(&meta.key).await {
+                    Ok(now) if same_version(&now.meta, &meta) => Outcome::Failed(failure),
+                    Err(err) if err.kind() != ErrorKind::NotFound => Outcome::Failed(failure),
+                    _ => Outcome::Gone,
+                },
+                outcome => outcome,
+            };
+            counter.done(meta.size);
+            progress(counter.progress());
+            Ok((meta.key, outcome))
+        })
+        .try_buffer_unordered(options.concurrency.max(1));
+
+    let mut report = MigrationReport { dry_run: options.dry_run, ..MigrationReport::default() };
+    futures::pin_mut!(outcomes);
+    while let Some((key, outcome)) = outcomes.try_next().await? {
+        report.count(key, outcome);
+    }
     report.failed.sort_by(|a, b| a.key.cmp(&b.key));
+    report.would_copy.sort();
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+impl MigrationReport {
+    /// Count one object's `outcome`; `key` is kept for a dry run's [`MigrationReport::would_copy`].
+    fn count(&mut self, key: String, outcome: Outcome) {
+        match outcome {
+            Outcome::Copied { bytes, verified, deleted } => {
+                if self.dry_run {
+                    self.would_copy.push(key);
+                }
+                self.copied += 1;
+                self.bytes_copied += bytes;
+                self.verified += u64::from(verified);
+                self.deleted += u64::from(deleted);
+            }
+            Outcome::Skipped { verified, deleted } => {
+                self.skipped += 1;
+                self.verified += u64::from(verified);
+                self.deleted += u64::from(deleted);
+            }
+            Outcome::Updated { verified, deleted } => {
+                self.updated += 1;
+                self.verified += u64::from(verified);
+                self.deleted += u64::from(deleted);
+            }
+            Outcome::Kept => self.kept += 1,
+            Outcome::Withdrawn => self.withdrawn += 1,
+            Outcome::Gone => self.gone += 1,
+            Outcome::Failed(failure) => self.failed.push(failure),
+            Outcome::NotStarted => self.interrupted = true,
+        }
+    }
 }
 
 async fn migrate_one(
