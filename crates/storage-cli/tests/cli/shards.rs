@@ -9,11 +9,14 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
+use md5::Digest as _;
 use storage_core::layer::{Around, BackendOp, Call, Layer, Ran, Run, Wrapped};
-use storage_core::{Backend, Content};
+use storage_core::{Attributes, Backend, Content, PutOptions, Storage, WriteMode};
 use storage_memory::MemoryBackend;
-use storage_migrate::{MigrateOptions, Shard, migrate_names, names_from_list};
+use storage_migrate::{MigrateOptions, Shard, migrate_names, names_from_inventory, names_from_list};
+use storage_s3::S3Backend;
 
+use crate::backends::{self, Kind};
 use crate::{ok, storage};
 
 /// Inclusive ranges of code points that file names draw from: every general category (but `Cc`, which no key may
@@ -316,4 +319,80 @@ fn a_list_on_standard_input_feeds_a_dry_run() {
     let output = child.wait_with_output().unwrap();
     let report: serde_json::Value = serde_json::from_str(&ok(output)).unwrap();
     assert_eq!(report["would_copy"], serde_json::json!(["b/c.txt", "d.txt"]), "{report}");
+}
+
+/// An S3 Inventory in AWS's documented format: `manifest.json` under `prefix` and its data files (gzip CSV, keys
+/// URL-encoded with `+` for spaces, split over `parts` files), written to `storage`.
+async fn write_inventory(storage: &Storage, prefix: &str, keys: &[String], parts: usize) -> String {
+    let mut files = Vec::new();
+    for (part, chunk) in keys.chunks(keys.len().div_ceil(parts)).enumerate() {
+        let mut csv = String::new();
+        for key in chunk {
+            let encoded = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC).to_string();
+            csv.push_str(&format!(
+                "\"source-bucket\",\"{}\",\"12\",\"2026-12-01T00:00:00.000Z\"\n",
+                encoded.replace("%20", "+")
+            ));
+        }
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gzip, csv.as_bytes()).unwrap();
+        let data = gzip.finish().unwrap();
+        let key = format!("{prefix}/data/{part}.csv.gz");
+        let md5 = md5::Md5::digest(&data).iter().map(|byte| format!("{byte:02x}")).collect::<String>();
+        files.push(serde_json::json!({ "key": key, "size": data.len(), "MD5checksum": md5 }));
+        storage.save(&key, Content::from_bytes(data)).await.unwrap();
+    }
+    let manifest = serde_json::json!({
+        "sourceBucket": "source-bucket",
+        "destinationBucket": "arn:aws:s3:::inventory-bucket",
+        "version": "2016-11-30",
+        "creationTimestamp": "1764547200000",
+        "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size, LastModifiedDate",
+        "files": files,
+    });
+    let name = format!("{prefix}/manifest.json");
+    storage.save(&name, Content::from_bytes(manifest.to_string())).await.unwrap();
+    name
+}
+
+/// A shard given an inventory on RGW copies exactly its rows' objects, and no ListObjects reaches the gateway: the
+/// manifest and data files are read by name, each object looked up by name. A data file whose bytes differ from the
+/// manifest's MD5 stops the run before any of its rows is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_given_an_inventory_lists_nothing_on_rgw() {
+    backends::create_bucket().await;
+    let source = S3Backend::new(backends::s3_config(&backends::unique_prefix())).unwrap().storage();
+    let keys: Vec<String> = (0..45).map(|i| format!("media/{i:02}/photo {i} #ñ+%.jpg")).collect();
+    for key in &keys {
+        source.save(key, Content::from_bytes(key.clone())).await.unwrap();
+    }
+    let manifest = write_inventory(&source, "inventory/2026-12-01", &keys, 3).await;
+    let (target, _dir) = backends::fresh(Kind::Fs).await;
+    let shard: Shard = "2/4".parse().unwrap();
+
+    let recorder = Recorder::default();
+    let recorded = source.clone().layer(recorder.clone());
+    let names = names_from_inventory(&recorded, &manifest).await.unwrap();
+    let options = MigrateOptions::default().with_shard(shard).with_verify(true);
+    let report = migrate_names(&recorded, &target, names, &options, &|_| {}).await.unwrap();
+
+    let expected: BTreeSet<String> = keys.iter().filter(|key| shard.contains(key)).cloned().collect();
+    let copied: BTreeSet<String> = target.list("").map_ok(|meta| meta.key).try_collect().await.unwrap();
+    assert_eq!(copied, expected, "the shard's rows, and only those: {report}");
+    assert!(report.is_complete() && report.verified == expected.len() as u64, "{report}");
+    assert_eq!(recorder.count(BackendOp::List), 0, "no ListObjects reached the gateway");
+    assert_eq!(
+        recorder.count(BackendOp::Get) as u64,
+        1 + 3 + expected.len() as u64,
+        "the manifest, 3 data files, the copies"
+    );
+
+    // The last data file, changed after the manifest was written: refused, naming it and why.
+    let overwrite = PutOptions::new(WriteMode::Overwrite, Attributes::default(), None);
+    let tampered = Content::from_bytes("tampered");
+    source.backend().put("inventory/2026-12-01/data/2.csv.gz", tampered, overwrite).await.unwrap();
+    let names = names_from_inventory(&source, &manifest).await.unwrap();
+    let err = migrate_names(&source, &target, names, &options, &|_| {}).await.unwrap_err().to_string();
+    assert!(err.contains("data/2.csv.gz") && err.contains("differs from the manifest"), "{err}");
 }
