@@ -298,13 +298,7 @@ const MIGRATE_FILES: usize = 10_000;
 /// a fresh prefix: at each tool's default concurrency, then both at 16.
 fn migrate() -> Result<Vec<Goal>, String> {
     eprintln!("xtask: bench migrate ({MIGRATE_FILES} mixed files, fs -> local RGW, storage migrate vs rclone copy)");
-    let settings = crate::s3::start_with(Some("bluestore"))?;
-    let setting = |name: &str| {
-        settings.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()).ok_or(format!("{name} unset"))
-    };
-    let (endpoint, region, bucket) =
-        (setting("STORAGE_S3_ENDPOINT")?, setting("STORAGE_S3_REGION")?, setting("STORAGE_S3_BUCKET")?);
-    let (access_key, secret_key) = (setting("STORAGE_S3_ACCESS_KEY_ID")?, setting("STORAGE_S3_SECRET_ACCESS_KEY")?);
+    let Gateway { endpoint, region, bucket, access_key, secret_key } = Gateway::start()?;
     let rclone = peer("rclone.sh")?;
     let storage = storage_command()?;
     let tree = workspace_root().join("target/bench/migrate-tree");
@@ -435,6 +429,92 @@ fn migrate() -> Result<Vec<Goal>, String> {
             met: Some(s5cmd_equal / ours_equal >= 1.0),
         },
     ])
+}
+
+/// The local RGW on bluestore (the migrate tree outgrows the tests' in-memory store), and how to reach it.
+struct Gateway {
+    endpoint: String,
+    region: String,
+    bucket: String,
+    access_key: String,
+    secret_key: String,
+}
+
+impl Gateway {
+    fn start() -> Result<Self, String> {
+        let settings = crate::s3::start_with(Some("bluestore"))?;
+        let setting = |name: &str| {
+            settings.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()).ok_or(format!("{name} unset"))
+        };
+        Ok(Gateway {
+            endpoint: setting("STORAGE_S3_ENDPOINT")?,
+            region: setting("STORAGE_S3_REGION")?,
+            bucket: setting("STORAGE_S3_BUCKET")?,
+            access_key: setting("STORAGE_S3_ACCESS_KEY_ID")?,
+            secret_key: setting("STORAGE_S3_SECRET_ACCESS_KEY")?,
+        })
+    }
+}
+
+/// `cargo xtask bench migrate --shards 1,2,4`: the migrate tree, fs -> RGW, verified, by N `storage migrate --shard
+/// K/N` processes started together, each N into a fresh prefix: the total time, its speed-up over one process, and
+/// each shard's time. Context only (no goal): where the speed-up stops growing is where the gateway is the limit.
+pub fn shards(counts: &str) -> Result<(), String> {
+    let counts: Vec<u64> = counts
+        .split(',')
+        .map(|count| count.trim().parse().ok().filter(|&count| count > 0))
+        .collect::<Option<_>>()
+        .ok_or(format!("--shards `{counts}`: give shard counts such as 1,2,4"))?;
+    eprintln!("xtask: bench migrate --shards ({MIGRATE_FILES} mixed files, fs -> local RGW, N processes at once)");
+    let gateway = Gateway::start()?;
+    let storage = storage_command()?;
+    let tree = workspace_root().join("target/bench/migrate-tree");
+    write_migrate_tree(&tree)?;
+    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut goals = Vec::new();
+    let mut first = None;
+    for count in counts {
+        let target = format!(
+            "s3://{}/bench-shards/{run_id}/{count}?endpoint={}&region={}",
+            gateway.bucket, gateway.endpoint, gateway.region
+        );
+        let started = std::time::Instant::now();
+        let shards: Vec<_> = (0..count)
+            .map(|index| {
+                let mut command = Command::new(&storage);
+                command.arg("migrate").arg(&tree).arg(&target).args([
+                    "--verify",
+                    "--shard",
+                    &format!("{index}/{count}"),
+                ]);
+                command.env("AWS_ACCESS_KEY_ID", &gateway.access_key).env("AWS_SECRET_ACCESS_KEY", &gateway.secret_key);
+                std::thread::spawn(move || {
+                    let output = command.output().map_err(|err| format!("shard {index}/{count}: {err}"))?;
+                    if !output.status.success() {
+                        return Err(format!("shard {index}/{count}: {}", String::from_utf8_lossy(&output.stderr)));
+                    }
+                    Ok(started.elapsed().as_secs_f64())
+                })
+            })
+            .collect();
+        let times = shards
+            .into_iter()
+            .map(|shard| shard.join().map_err(|_| "a shard's thread panicked".to_owned())?)
+            .collect::<Result<Vec<f64>, String>>()?;
+        let total = started.elapsed().as_secs_f64();
+        let (first_count, first_total) = *first.get_or_insert((count, total));
+        let each: Vec<String> = times.iter().map(|time| format!("{time:.1}")).collect();
+        eprintln!("xtask:   {count} shards: {total:.1} s (shards {} s)", each.join(", "));
+        goals.push(Goal::context(
+            format!("migrate {MIGRATE_FILES} files fs -> RGW, verified, {count} shard processes at once"),
+            format!(
+                "{total:.1} s total, {:.2}x the speed of {first_count}; shards {} s",
+                first_total / total,
+                each.join(" / ")
+            ),
+        ));
+    }
+    report(&goals)
 }
 
 /// The `storage` command, built in release mode.

@@ -41,6 +41,9 @@ commands:
           run benchmarks in release mode against their peers (object_store, django-storages + boto3, rclone,
           s5cmd, nginx with wrk; installed when missing) and print each goal as met or missed; with no argument, all of them, and
           the table is written to docs/benchmarks.md
+  bench migrate --shards 1,2,4
+          the migrate tree with N `storage migrate --shard K/N` processes at once on the gateway, for each N: the
+          total time and each shard's
   help    this text";
 
 fn main() -> ExitCode {
@@ -49,6 +52,9 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("deps") => check_core_dependencies(),
         Some("deny") => cargo_deny(),
+        Some("bench") if args.get(1..3) == Some(&["migrate".to_owned(), "--shards".to_owned()]) => {
+            bench::shards(args.get(3).map_or("", String::as_str))
+        }
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("flaky") => flaky::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),

@@ -305,8 +305,9 @@ pub(crate) struct MigrateArgs {
     /// start comments. Nothing is listed, so a shard costs only its own names.
     #[arg(long, value_name = "FILE", conflicts_with = "from_inventory")]
     pub(crate) from_list: Option<std::path::PathBuf>,
-    /// Copy the files named in an S3 Inventory: its `manifest.json` as `STORAGE:NAME` (its CSV data files are read
-    /// from that storage too, their MD5s checked). Nothing is listed; each shard reads only its own rows' files.
+    /// Copy the files named in an S3 Inventory: its `manifest.json`, a name in the `--storage` storage (a name or a
+    /// URL) or `STORAGE:NAME`; its CSV data files are read from that storage too, their MD5s checked. Nothing is
+    /// listed; each shard keeps only its own rows.
     #[arg(long, value_name = "MANIFEST")]
     pub(crate) from_inventory: Option<String>,
 }

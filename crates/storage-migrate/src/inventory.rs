@@ -8,7 +8,8 @@
 //! writes it. Nothing is held in memory but one row and the channel of names ahead of the copies.
 //!
 //! What a manifest written by someone else can make us do is bounded: at most [`MAX_MANIFEST_BYTES`] of manifest,
-//! [`MAX_INVENTORY_FILES`] data files, lines of [`MAX_INVENTORY_LINE_BYTES`] and [`MAX_INVENTORY_ROWS`] rows in all.
+//! [`MAX_INVENTORY_FILES`] data files of at most [`MAX_DATA_FILE_BYTES`], lines of [`MAX_INVENTORY_LINE_BYTES`] and
+//! [`MAX_INVENTORY_ROWS`] rows in all.
 
 use std::io::{BufRead, BufReader, Read, Seek, Write};
 
@@ -22,6 +23,9 @@ use tokio::sync::mpsc;
 pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
 /// The most data files one manifest may list.
 pub const MAX_INVENTORY_FILES: usize = 100_000;
+/// The largest data file fetched (to a temporary file, to check its MD5 before a row is used): S3 writes them far
+/// smaller, so this only bounds the disk a forged manifest can make us fill.
+pub const MAX_DATA_FILE_BYTES: u64 = 8 << 30;
 /// The longest CSV line once unzipped: a row holds a URL-encoded key of at most 1024 bytes (3 bytes a byte at
 /// most) and a few short columns.
 pub const MAX_INVENTORY_LINE_BYTES: usize = 8 << 10;
@@ -85,6 +89,9 @@ fn parse_manifest(bytes: &[u8], origin: &str) -> Result<Checked> {
         validate_key(&file.key).map_err(|err| {
             refuse(format!("data file `{}` is not a valid name: {}", file.key, err.message().unwrap_or("")))
         })?;
+        if file.size > MAX_DATA_FILE_BYTES {
+            return Err(refuse(format!("data file `{}` is larger than {MAX_DATA_FILE_BYTES} bytes", file.key)));
+        }
         if file.md5_checksum.len() != 32 || !file.md5_checksum.bytes().all(|byte| byte.is_ascii_hexdigit()) {
             return Err(refuse(format!("data file `{}` has no MD5checksum of 32 hex digits", file.key)));
         }
@@ -302,6 +309,7 @@ mod tests {
             (manifest("CSV", "Bucket, Size", file), "no `Key` column"),
             (manifest("CSV", "Key", &file.replace("inv/data", "../x")), "is not a valid name"),
             (manifest("CSV", "Key", &file.replace("f111", "zz11")), "32 hex digits"),
+            (manifest("CSV", "Key", &file.replace(":10,", ":8589934593,")), "larger than 8589934592 bytes"),
             (manifest("CSV", "Key", &vec![file; MAX_INVENTORY_FILES + 1].join(",")), "more than 100000 data files"),
             ("{}".to_owned(), "not an S3 Inventory manifest.json"),
         ] {

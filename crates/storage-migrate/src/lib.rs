@@ -20,7 +20,8 @@ mod shard;
 mod source;
 
 pub use inventory::{
-    MAX_INVENTORY_FILES, MAX_INVENTORY_LINE_BYTES, MAX_INVENTORY_ROWS, MAX_MANIFEST_BYTES, names_from_inventory,
+    MAX_DATA_FILE_BYTES, MAX_INVENTORY_FILES, MAX_INVENTORY_LINE_BYTES, MAX_INVENTORY_ROWS, MAX_MANIFEST_BYTES,
+    names_from_inventory,
 };
 pub use migrate::{
     DEFAULT_CONCURRENCY, MigrateOptions, MigrationFailure, MigrationReport, Progress, migrate, migrate_names,

@@ -62,3 +62,37 @@ fn name_on_line(line: &[u8]) -> std::result::Result<Option<String>, String> {
     validate_key(name).map_err(|err| format!("`{name}` is not a valid name: {}", err.message().unwrap_or("")))?;
     Ok(Some(name.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::TryStreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_are_read_as_rclone_files_from_reads_them() {
+        let list = "# comment\n; comment too\n\n  /a/b.txt/  \r\nc d.txt\n\tunicode/naïve.txt";
+        let names: Vec<String> = names_from_list(list.as_bytes(), "list").try_collect().await.unwrap();
+        assert_eq!(names, ["a/b.txt", "c d.txt", "unicode/naïve.txt"]);
+        let err = names_from_list("ok\n\nbad/./name\n".as_bytes(), "list").try_collect::<Vec<_>>().await.unwrap_err();
+        assert!(err.to_string().contains("list line 3: `bad/./name` is not a valid name"), "{err}");
+        let invalid = names_from_list(&b"ok\n\xff\n"[..], "list").try_collect::<Vec<_>>().await.unwrap_err();
+        assert!(invalid.to_string().contains("list line 2: the line is not UTF-8"), "{invalid}");
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes as a line, and lines built from names, separators and padding, never panic the reader;
+        /// whatever it accepts is a valid key.
+        #[test]
+        fn fuzz_list_line(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            built in "[ \t/#;.\\\\]{0,3}\\PC{0,30}[ /\r\n]{0,3}",
+        ) {
+            for line in [bytes.as_slice(), built.as_bytes()] {
+                if let Ok(Some(name)) = name_on_line(line) {
+                    proptest::prop_assert!(validate_key(&name).is_ok(), "{:?}", name);
+                }
+            }
+        }
+    }
+}

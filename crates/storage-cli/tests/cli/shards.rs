@@ -396,3 +396,22 @@ async fn a_shard_given_an_inventory_lists_nothing_on_rgw() {
     let err = migrate_names(&source, &target, names, &options, &|_| {}).await.unwrap_err().to_string();
     assert!(err.contains("data/2.csv.gz") && err.contains("differs from the manifest"), "{err}");
 }
+
+/// `--from-inventory NAME` reads the manifest and its data files from the `--storage` storage (here a directory's
+/// URL), and a dry run of a shard names exactly its rows that the source holds.
+#[tokio::test]
+async fn the_command_reads_an_inventory_from_a_storage_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: BTreeSet<String> = (0..30).map(|i| format!("docs/report {i}.pdf")).collect();
+    write_files(&dir.path().join("tree"), &names);
+    std::fs::create_dir_all(dir.path().join("inv")).unwrap();
+    let inventory = storage_fs::FsBackend::new(dir.path().join("inv")).unwrap().storage();
+    let listed: Vec<String> = names.iter().cloned().chain(["docs/gone.pdf".to_owned()]).collect();
+    let manifest = write_inventory(&inventory, "media/2026-12-01", &listed, 2).await;
+    let args = ["--storage", "./inv", "migrate", "./tree", "./target", "--dry-run", "--json", "--shard", "1/2"];
+    let output = ok(storage(dir.path(), &[&args[..], &["--from-inventory", &manifest]].concat()));
+    let report: serde_json::Value = serde_json::from_str(&output).unwrap();
+    let shard: Shard = "1/2".parse().unwrap();
+    let expected: Vec<&String> = names.iter().filter(|name| shard.contains(name)).collect();
+    assert_eq!(report["would_copy"], serde_json::json!(expected), "{report}");
+}
