@@ -37,7 +37,11 @@ pub enum GcsCredentials {
     /// object_store's own discovery (`GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_APPLICATION_CREDENTIALS`, the metadata
     /// server); nothing to sign URLs with, unless [`GcsConfig::with_signing_key`] gives a key.
     Environment,
-    /// No credentials at all: an emulator such as fake-gcs-server, or a public bucket.
+    /// A fixed OAuth bearer token, never refreshed: a token minted elsewhere, or any string for an emulator such
+    /// as fake-gcs-server (object_store 0.14.2 fetches a token for deletes and writes even when told to sign
+    /// nothing, so an emulator needs one).
+    BearerToken(String),
+    /// No credentials at all: reads of a public bucket.
     Anonymous,
 }
 
@@ -45,6 +49,7 @@ impl std::fmt::Debug for GcsCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::ServiceAccountKey(_) => "ServiceAccountKey(<redacted>)",
+            Self::BearerToken(_) => "BearerToken(<redacted>)",
             Self::Environment => "Environment",
             Self::Anonymous => "Anonymous",
         })
@@ -139,6 +144,7 @@ impl GcsBackend {
                     }
                 }
             }
+            GcsCredentials::BearerToken(token) => builder = builder.with_bearer_token(token.clone()),
             GcsCredentials::Anonymous => builder = builder.with_skip_signature(true),
         }
         let store = builder.build().map_err(|err| {
