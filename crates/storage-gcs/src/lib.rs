@@ -110,14 +110,25 @@ impl GcsConfig {
 }
 
 /// A GCS bucket (or a prefix of one) as a [`Backend`]: reads, writes, listings and copies through object_store,
-/// signed URLs and upload forms signed here.
-#[derive(Debug, Clone)]
+/// signed URLs and upload forms signed here. `Debug` leaves object_store's client out: its `Debug` shows the bearer
+/// token and credentials it holds.
+#[derive(Clone)]
 pub struct GcsBackend {
     data: ObjectStoreBackend,
     bucket: String,
     /// The prefix with its trailing `/`, or empty.
     prefix: String,
     signer: Option<Signer>,
+}
+
+impl std::fmt::Debug for GcsBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcsBackend")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GcsBackend {

@@ -230,6 +230,8 @@ fn the_private_key_never_shows_in_debug_or_errors() {
     let config = storage_gcs::GcsConfig::new("b").with_credentials(storage_gcs::GcsCredentials::ServiceAccountKey(
         KEY.to_owned(),
     ));
-    let shown = format!("{config:?}");
-    assert!(!shown.contains(secret_piece) && !shown.contains("PRIVATE KEY"), "{shown}");
+    let backend = storage_gcs::GcsBackend::new(config.clone()).unwrap();
+    for shown in [format!("{config:?}"), format!("{backend:?}"), format!("{:?}", backend.storage())] {
+        assert!(!shown.contains(secret_piece) && !shown.contains("PRIVATE KEY"), "{shown}");
+    }
 }
