@@ -56,6 +56,38 @@ impl std::fmt::Debug for GcsCredentials {
     }
 }
 
+impl GcsCredentials {
+    /// The credentials of a key file: a service account's signs URLs too; any other kind (an `authorized_user`
+    /// file from `gcloud auth application-default login`) is left to object_store's discovery.
+    pub fn from_key_file(path: &std::path::Path) -> Result<Self> {
+        let json = std::fs::read_to_string(path).map_err(|err| {
+            Error::configuration(
+                "the GCS key file",
+                format!("cannot read {} ({err}); give the path of the JSON key file", path.display()),
+            )
+            .on_backend(NAME)
+        })?;
+        Ok(if ServiceAccountKey::from_json(&json).is_ok() { Self::ServiceAccountKey(json) } else { Self::Environment })
+    }
+
+    /// From the environment, as Google's clients and object_store read it: `GOOGLE_SERVICE_ACCOUNT_KEY` (the JSON
+    /// itself), else the key file `GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_SERVICE_ACCOUNT_PATH` or
+    /// `GOOGLE_APPLICATION_CREDENTIALS` names, else object_store's discovery (the metadata server).
+    pub fn from_env() -> Result<Self> {
+        if let Ok(json) = std::env::var("GOOGLE_SERVICE_ACCOUNT_KEY") {
+            ServiceAccountKey::from_json(&json)?;
+            return Ok(Self::ServiceAccountKey(json));
+        }
+        let file = ["GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_PATH", "GOOGLE_APPLICATION_CREDENTIALS"]
+            .into_iter()
+            .find_map(|variable| std::env::var_os(variable));
+        match file {
+            Some(path) => Self::from_key_file(std::path::Path::new(&path)),
+            None => Ok(Self::Environment),
+        }
+    }
+}
+
 /// The settings of one GCS backend. `Debug` never shows a private key.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
