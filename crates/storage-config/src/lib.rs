@@ -67,12 +67,12 @@ use storage_s3::S3Backend;
 use crate::resolve::Overrides;
 #[cfg(feature = "fs")]
 pub use crate::sections::FsSection;
+#[cfg(feature = "gcs")]
+pub use crate::sections::GcsSection;
 #[cfg(feature = "memory")]
 pub use crate::sections::MemorySection;
 #[cfg(feature = "s3")]
 pub use crate::sections::S3Section;
-#[cfg(feature = "gcs")]
-pub use crate::sections::GcsSection;
 pub use crate::sections::{BackendConfig, LayerConfig, PolicyConfig};
 
 /// Where the embedded default keeps its files, relative to the working directory.

@@ -8,12 +8,12 @@ use toml::{Table, Value};
 
 #[cfg(feature = "fs")]
 use crate::FsSection;
+#[cfg(feature = "gcs")]
+use crate::GcsSection;
 #[cfg(feature = "memory")]
 use crate::MemorySection;
 #[cfg(feature = "s3")]
 use crate::S3Section;
-#[cfg(feature = "gcs")]
-use crate::GcsSection;
 use crate::{BackendConfig, PolicyConfig, StorageConfig};
 
 /// Every backend a storage may name, built in or not.

@@ -58,7 +58,9 @@ impl ServiceAccountKey {
             PrivateKeyDer::Pkcs1(der) => KeyPair::from_der(der.secret_pkcs1_der()),
             _ => return Err(invalid("has a private_key that is not an RSA key; GCS signs with RSA keys only")),
         }
-        .map_err(|_| invalid("has a private_key that aws-lc rejected as an RSA key; give the key as Google issued it"))?;
+        .map_err(|_| {
+            invalid("has a private_key that aws-lc rejected as an RSA key; give the key as Google issued it")
+        })?;
         Ok(Self { client_email: client_email.into(), key: Arc::new(key) })
     }
 

@@ -149,14 +149,14 @@ impl serde_json::ser::Formatter for AsciiFormatter {
     fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
         let mut start = 0;
         for (at, character) in fragment.char_indices().filter(|(_, character)| !character.is_ascii()) {
-            writer.write_all(fragment[start..at].as_bytes())?;
+            writer.write_all(&fragment.as_bytes()[start..at])?;
             let mut units = [0; 2];
             for unit in character.encode_utf16(&mut units) {
                 write!(writer, "\\u{unit:04x}")?;
             }
             start = at + character.len_utf8();
         }
-        writer.write_all(fragment[start..].as_bytes())
+        writer.write_all(&fragment.as_bytes()[start..])
     }
 }
 

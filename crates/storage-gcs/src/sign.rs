@@ -170,8 +170,10 @@ impl Signer {
     /// `request` as a path-style V4 signed URL.
     pub fn sign_url(&self, request: &UrlRequest) -> Result<SignedUrl> {
         check_expiry(request.expires_in)?;
-        if let Some((name, _)) =
-            request.query.iter().find(|(name, _)| RESERVED_QUERY.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)))
+        if let Some((name, _)) = request
+            .query
+            .iter()
+            .find(|(name, _)| RESERVED_QUERY.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)))
         {
             return Err(Error::invalid_argument(
                 request.object.as_deref(),
@@ -262,7 +264,10 @@ fn canonical_headers(host: &str, headers: &[(String, String)]) -> Result<Vec<(St
     let mut canonical = vec![("host".to_owned(), host.to_owned())];
     for (name, value) in headers {
         let name = name.to_ascii_lowercase();
-        if name.is_empty() || name == "host" || name.contains([':', '\n', '\r', ' ', '\t']) || value.contains(['\n', '\r'])
+        if name.is_empty()
+            || name == "host"
+            || name.contains([':', '\n', '\r', ' ', '\t'])
+            || value.contains(['\n', '\r'])
         {
             return Err(Error::invalid_argument(
                 None,

@@ -72,9 +72,7 @@ async fn forms_refuse_what_gcs_would_not_enforce() {
 
 #[tokio::test]
 async fn a_create_only_upload_url_signs_the_generation_precondition_and_the_body_headers() {
-    let policy = UploadPolicy::exact("report.pdf")
-        .with_size(1234..=1234)
-        .with_content_type("application/pdf");
+    let policy = UploadPolicy::exact("report.pdf").with_size(1234..=1234).with_content_type("application/pdf");
     let signed = signing().upload_url(&policy).await.unwrap();
     assert!(signed.url.starts_with("https://storage.googleapis.com/media-bucket/site/report.pdf?"), "{}", signed.url);
     let header = |name: &str| signed.headers.iter().find(|(header, _)| header == name).map(|(_, v)| v.as_str());

@@ -227,9 +227,8 @@ fn the_private_key_never_shows_in_debug_or_errors() {
     for shown in [err.to_string(), format!("{err:?}")] {
         assert!(!shown.contains(secret_piece), "{shown}");
     }
-    let config = storage_gcs::GcsConfig::new("b").with_credentials(storage_gcs::GcsCredentials::ServiceAccountKey(
-        KEY.to_owned(),
-    ));
+    let config = storage_gcs::GcsConfig::new("b")
+        .with_credentials(storage_gcs::GcsCredentials::ServiceAccountKey(KEY.to_owned()));
     let backend = storage_gcs::GcsBackend::new(config.clone()).unwrap();
     for shown in [format!("{config:?}"), format!("{backend:?}"), format!("{:?}", backend.storage())] {
         assert!(!shown.contains(secret_piece) && !shown.contains("PRIVATE KEY"), "{shown}");
