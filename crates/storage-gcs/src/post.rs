@@ -8,10 +8,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
-use storage_core::{
-    ContentTypeRule, DEFAULT_CONTENT_TYPE, Error, Result, SuccessAction, UploadForm, UploadKey, UploadPolicy,
-    guess_content_type,
-};
+use storage_core::{Error, Result, SuccessAction, UploadForm, UploadKey, UploadPolicy};
 
 use crate::NAME;
 use crate::sign::{ALGORITHM, Scope, Signer, check_expiry};
@@ -178,21 +175,8 @@ impl crate::GcsBackend {
         if policy.acl.is_some() {
             return Err(Error::unsupported(NAME, "ACLs (buckets with uniform access have none)"));
         }
-        // Only exact types, for the reason storage-s3 gives: `starts-with image/` also admits `image/png,text/html`.
-        let content_type = match (&policy.content_type, &policy.key) {
-            (Some(ContentTypeRule::Exact(content_type)), _) => content_type.clone(),
-            (Some(ContentTypeRule::Prefix(_)), _) => {
-                return Err(Error::unsupported(
-                    NAME,
-                    "content type prefixes on POST uploads (a starts-with condition also admits a list such as \
-                     image/png,text/html, which browsers read as HTML); name the exact type with \
-                     UploadPolicy::with_content_type",
-                ));
-            }
-            (Some(_), _) => return Err(Error::unsupported(NAME, "this kind of content type rule")),
-            (None, UploadKey::Exact(key)) => guess_content_type(key),
-            (None, _) => DEFAULT_CONTENT_TYPE.to_owned(),
-        };
+        // Only exact types: see `UploadPolicy::form_content_type`.
+        let content_type = policy.form_content_type(NAME)?;
         post.fields.push(("content-type".to_owned(), content_type));
         let attributes = &policy.attributes;
         storage_object_store::placeholders::refuse_claim_metadata(NAME, &policy.key_field(), attributes)?;
