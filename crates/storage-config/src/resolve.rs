@@ -123,24 +123,14 @@ pub(crate) fn url_table(text: &str, base: &Path) -> Result<Table, String> {
         "memory" => {
             table.insert("backend".into(), "memory".into());
         }
-        "s3" => {
+        // A bucket and a prefix: `s3://bucket/prefix` on S3, `gs://bucket/prefix` on GCS.
+        scheme @ ("s3" | "gs") => {
+            let backend = if scheme == "s3" { "s3" } else { "gcs" };
             let bucket = url
                 .host_str()
                 .filter(|b| !b.is_empty())
-                .ok_or_else(|| bad("name the bucket, as s3://bucket/prefix"))?;
-            table.insert("backend".into(), "s3".into());
-            table.insert("bucket".into(), bucket.into());
-            let prefix = url.path().trim_matches('/');
-            if !prefix.is_empty() {
-                table.insert("location".into(), prefix.into());
-            }
-        }
-        "gs" => {
-            let bucket = url
-                .host_str()
-                .filter(|b| !b.is_empty())
-                .ok_or_else(|| bad("name the bucket, as gs://bucket/prefix"))?;
-            table.insert("backend".into(), "gcs".into());
+                .ok_or_else(|| bad(&format!("name the bucket, as {scheme}://bucket/prefix")))?;
+            table.insert("backend".into(), backend.into());
             table.insert("bucket".into(), bucket.into());
             let prefix = url.path().trim_matches('/');
             if !prefix.is_empty() {
