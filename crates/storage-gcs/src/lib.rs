@@ -4,7 +4,7 @@
 //! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in.
 //!
 //! The bytes go through storage-object-store's adapter; the signatures are checked against Google's own conformance
-//! vectors (tests/vectors.rs). See docs/gcs.md for the settings, the guarantees and the gaps.
+//! vectors (tests/gcs/vectors.rs). See docs/gcs.md for the settings, the guarantees and the gaps.
 
 #![warn(missing_docs)]
 

@@ -1,6 +1,6 @@
 //! Google's V4 signing (`GOOG4-RSA-SHA256`) of path-style URLs: the canonical request, the string to sign and the
 //! URL, as <https://cloud.google.com/storage/docs/authentication/canonical-requests> defines them. The signing time
-//! and the endpoint are inputs, so Google's conformance vectors (tests/vectors.rs) check the whole URL.
+//! and the endpoint are inputs, so Google's conformance vectors (tests/gcs/vectors.rs) check the whole URL.
 
 use std::time::Duration;
 
@@ -178,6 +178,18 @@ impl Signer {
             return Err(Error::invalid_argument(
                 request.object.as_deref(),
                 format!("the query parameter {name} is the signer's own; a signed URL sets it itself"),
+            )
+            .on_backend(NAME));
+        }
+        // A client resolves `.` and `..` segments (even as `%2E`) before it sends the path: the URL would reach
+        // another name than the one signed, so such a name gets no URL (GCS refuses `.` and `..` as names anyway).
+        if let Some(object) = &request.object
+            && object.split('/').any(|segment| segment == "." || segment == "..")
+        {
+            return Err(Error::invalid_argument(
+                Some(object),
+                "a signed URL cannot name an object with a `.` or `..` path segment, which clients resolve away; \
+                 rename the object",
             )
             .on_backend(NAME));
         }

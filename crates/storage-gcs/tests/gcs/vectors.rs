@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use storage_gcs::{Endpoint, PostCondition, PostKey, PostPolicy, ServiceAccountKey, Signer, UrlRequest};
 
-const VECTORS: &str = include_str!("data/v4_signatures.json");
-const KEY: &str = include_str!("data/test_service_account.not-a-test.json");
+const VECTORS: &str = include_str!("../data/v4_signatures.json");
+use crate::DUMMY_KEY as KEY;
 
 /// The signed-URL cases in a style the backend does not produce (it signs path-style URLs on one endpoint only).
 const UNSUPPORTED_STYLES: [&str; 4] = [

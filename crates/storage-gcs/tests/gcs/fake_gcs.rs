@@ -76,8 +76,8 @@ const BLOCKED: &[(&str, &str)] = &[
     ("mirror_model", XML_WRITES),
 ];
 
-/// The Google conformance vectors' dummy key: the backend then declares signed URLs and forms, as a real one does.
-const DUMMY_KEY: &str = include_str!("data/test_service_account.not-a-test.json");
+// The vectors' dummy key signs here too: the backend then declares signed URLs and forms, as with a real key.
+use crate::DUMMY_KEY;
 
 /// The running emulator's endpoint: from `STORAGE_GCS_ENDPOINT` (CI and `fake-gcs.sh start` set it), else started
 /// through xtask/scripts/fake-gcs.sh. Panics (never skips) when there is none.

@@ -1,6 +1,6 @@
 //! The storage's upload policies as GCS V4 POST policies and signed PUTs: what the policy document holds (the
 //! conditions GCS enforces), what is refused as `Unsupported`, and that the signature covers the document. The
-//! signature itself is held to Google's vectors in tests/vectors.rs.
+//! signature itself is held to Google's vectors in vectors.rs.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use storage_core::{ErrorKind, Storage, UploadPolicy, UrlOptions};
 use storage_gcs::{GcsBackend, GcsConfig, GcsCredentials};
 
-const KEY: &str = include_str!("data/test_service_account.not-a-test.json");
+use crate::DUMMY_KEY as KEY;
 
 fn storage(credentials: GcsCredentials) -> Storage {
     let config = GcsConfig::new("media-bucket")
