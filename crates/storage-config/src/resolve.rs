@@ -8,6 +8,8 @@ use toml::{Table, Value};
 
 #[cfg(feature = "fs")]
 use crate::FsSection;
+#[cfg(feature = "gcs")]
+use crate::GcsSection;
 #[cfg(feature = "memory")]
 use crate::MemorySection;
 #[cfg(feature = "s3")]
@@ -15,7 +17,7 @@ use crate::S3Section;
 use crate::{BackendConfig, PolicyConfig, StorageConfig};
 
 /// Every backend a storage may name, built in or not.
-const BACKENDS: [&str; 3] = ["fs", "memory", "s3"];
+const BACKENDS: [&str; 4] = ["fs", "memory", "s3", "gcs"];
 
 /// The `STORAGE_<NAME>_<FIELD>` variables besides `_URL`, by field, and the keys they set.
 const OVERRIDDEN_KEYS: [(&str, &str); 8] = [
@@ -71,8 +73,8 @@ pub(crate) fn typed(source: &Table, base: &Path, overrides: &Overrides<'_>) -> R
     merged.extend(table);
     let kind = match merged.remove("backend") {
         Some(Value::String(kind)) => kind,
-        Some(other) => return Err(format!("`backend` is {other}; use \"fs\", \"memory\" or \"s3\"")),
-        None => return Err("set `backend` (fs, memory or s3) or `url`".into()),
+        Some(other) => return Err(format!("`backend` is {other}; use \"fs\", \"memory\", \"s3\" or \"gcs\"")),
+        None => return Err("set `backend` (fs, memory, s3 or gcs) or `url`".into()),
     };
     let (backend_keys, policy_keys) = (keys_of_backend(&kind)?, fields_of::<PolicyConfig>());
     for (field, key) in OVERRIDDEN_KEYS {
@@ -121,23 +123,25 @@ pub(crate) fn url_table(text: &str, base: &Path) -> Result<Table, String> {
         "memory" => {
             table.insert("backend".into(), "memory".into());
         }
-        "s3" => {
+        // A bucket and a prefix: `s3://bucket/prefix` on S3, `gs://bucket/prefix` on GCS.
+        scheme @ ("s3" | "gs") => {
+            let backend = if scheme == "s3" { "s3" } else { "gcs" };
             let bucket = url
                 .host_str()
                 .filter(|b| !b.is_empty())
-                .ok_or_else(|| bad("name the bucket, as s3://bucket/prefix"))?;
-            table.insert("backend".into(), "s3".into());
+                .ok_or_else(|| bad(&format!("name the bucket, as {scheme}://bucket/prefix")))?;
+            table.insert("backend".into(), backend.into());
             table.insert("bucket".into(), bucket.into());
             let prefix = url.path().trim_matches('/');
             if !prefix.is_empty() {
                 table.insert("location".into(), prefix.into());
             }
         }
-        other => return Err(bad(&format!("unknown scheme `{other}`; use file://, memory:// or s3://"))),
+        other => return Err(bad(&format!("unknown scheme `{other}`; use file://, memory://, s3:// or gs://"))),
     }
     for (name, value) in url.query_pairs() {
         let value = match name.as_ref() {
-            "create" | "acls" => Value::Boolean(parse_bool(&name, &value).map_err(|e| bad(&e))?),
+            "create" | "acls" | "anonymous" => Value::Boolean(parse_bool(&name, &value).map_err(|e| bad(&e))?),
             "endpoint"
             | "public_endpoint"
             | "region"
@@ -149,7 +153,8 @@ pub(crate) fn url_table(text: &str, base: &Path) -> Result<Table, String> {
             | "max_expires"
             | "custom_domain"
             | "create_only_multipart"
-            | "claim_lifetime" => Value::String(value.into_owned()),
+            | "claim_lifetime"
+            | "service_account" => Value::String(value.into_owned()),
             other => return Err(bad(&format!("unknown option `{other}`"))),
         };
         table.insert(name.into_owned(), value);
@@ -175,6 +180,8 @@ fn keys_of_backend(kind: &str) -> Result<&'static [&'static str], String> {
         "memory" => Ok(fields_of::<MemorySection>()),
         #[cfg(feature = "s3")]
         "s3" => Ok(fields_of::<S3Section>()),
+        #[cfg(feature = "gcs")]
+        "gcs" => Ok(fields_of::<GcsSection>()),
         _ => Err(unavailable(kind)),
     }
 }
@@ -187,7 +194,7 @@ pub(crate) fn unavailable(kind: &str) -> String {
              (features = [\"{kind}\"])"
         )
     } else {
-        format!("unknown backend `{kind}`; use fs, memory or s3")
+        format!("unknown backend `{kind}`; use fs, memory, s3 or gcs")
     }
 }
 
@@ -207,6 +214,11 @@ fn typed_backend(kind: &str, section: Table) -> Result<BackendConfig, String> {
         "s3" => {
             required("bucket")?;
             typed_table(section).map(BackendConfig::S3)
+        }
+        #[cfg(feature = "gcs")]
+        "gcs" => {
+            required("bucket")?;
+            typed_table(section).map(BackendConfig::Gcs)
         }
         _ => Err(unavailable(kind)),
     }
@@ -281,7 +293,7 @@ mod tests {
     fn a_backend_left_out_of_the_build_names_the_feature_to_enable() {
         let message = unavailable("s3");
         assert!(message.contains("enable the `s3` feature of storage-config"), "{message}");
-        assert_eq!(unavailable("ftp"), "unknown backend `ftp`; use fs, memory or s3");
+        assert_eq!(unavailable("ftp"), "unknown backend `ftp`; use fs, memory, s3 or gcs");
     }
 
     #[test]

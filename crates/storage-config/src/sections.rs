@@ -3,7 +3,7 @@
 //! as the file is read, each refusal naming its key.
 
 use std::num::NonZeroUsize;
-#[cfg(any(feature = "fs", feature = "memory", feature = "s3"))]
+#[cfg(any(feature = "fs", feature = "memory", feature = "s3", feature = "gcs"))]
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,6 +26,9 @@ pub enum BackendConfig {
     /// `backend = "s3"`: objects in an S3 bucket.
     #[cfg(feature = "s3")]
     S3(S3Section),
+    /// `backend = "gcs"`: objects in a Google Cloud Storage bucket.
+    #[cfg(feature = "gcs")]
+    Gcs(GcsSection),
 }
 
 impl BackendConfig {
@@ -38,6 +41,8 @@ impl BackendConfig {
             BackendConfig::Memory(_) => "memory",
             #[cfg(feature = "s3")]
             BackendConfig::S3(_) => "s3",
+            #[cfg(feature = "gcs")]
+            BackendConfig::Gcs(_) => "gcs",
         }
     }
 
@@ -51,6 +56,8 @@ impl BackendConfig {
             BackendConfig::Memory(memory) => Some(&mut memory.base_url),
             #[cfg(feature = "s3")]
             BackendConfig::S3(_) => None,
+            #[cfg(feature = "gcs")]
+            BackendConfig::Gcs(_) => None,
         }
     }
 }
@@ -94,6 +101,27 @@ pub struct MemorySection {
     /// The longest expiry of its links and forms, `30d` (default `7d`).
     #[serde(default, deserialize_with = "durations::max_expires")]
     pub max_expires: Option<Duration>,
+}
+
+/// `backend = "gcs"` (`gs://bucket/prefix`): a Google Cloud Storage bucket. No secret is read from here: the key file
+/// is named by `service_account` or by the `GOOGLE_*` environment (docs/gcs.md).
+#[cfg(feature = "gcs")]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GcsSection {
+    /// The bucket (required).
+    pub bucket: String,
+    /// The name prefix every object is stored under.
+    pub location: Option<String>,
+    /// Where requests go and signed URLs point (default `https://storage.googleapis.com`).
+    pub endpoint: Option<String>,
+    /// The service account's JSON key file, relative to the configuration; else `GOOGLE_SERVICE_ACCOUNT_KEY`,
+    /// `GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_SERVICE_ACCOUNT_PATH`, `GOOGLE_APPLICATION_CREDENTIALS`, the metadata server.
+    pub service_account: Option<PathBuf>,
+    /// Send no credentials (reads of a public bucket).
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 /// `backend = "s3"`: a bucket on S3 or an S3-compatible server. Secrets are never read from here: credentials come

@@ -246,6 +246,27 @@ impl UploadPolicy {
     }
 }
 
+impl UploadPolicy {
+    /// The one content type a POST form fixes for this policy (S3's and GCS's): the exact rule's, else the type
+    /// `Storage::save` would give the name (the default type under a prefix), never one the page chooses. A type
+    /// prefix is `Unsupported` on `backend`: a `starts-with` condition on the type also admits a list such as
+    /// `image/png,text/html`, which browsers read as HTML, and neither server has a condition that admits one type of
+    /// a family and nothing else.
+    pub fn form_content_type(&self, backend: &str) -> crate::Result<String> {
+        match (&self.content_type, &self.key) {
+            (Some(ContentTypeRule::Exact(content_type)), _) => Ok(content_type.clone()),
+            (Some(ContentTypeRule::Prefix(_)), _) => Err(crate::Error::unsupported(
+                backend,
+                "content type prefixes on POST uploads (a starts-with condition also admits a list such as \
+                 image/png,text/html, which browsers read as HTML); name the exact type with \
+                 UploadPolicy::with_content_type",
+            )),
+            (None, UploadKey::Exact(key)) => Ok(crate::guess_content_type(key)),
+            (None, UploadKey::Prefix(_)) => Ok(crate::DEFAULT_CONTENT_TYPE.to_owned()),
+        }
+    }
+}
+
 /// What a presigned PUT signs to enforce an [`UploadPolicy`] ([`UploadPolicy::as_put`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PutTerms<'a> {

@@ -3,10 +3,7 @@
 //! answer).
 
 use serde_json::{Value, json};
-use storage_core::{
-    ContentTypeRule, DEFAULT_CONTENT_TYPE, Error, Result, SuccessAction, UploadForm, UploadKey, UploadPolicy,
-    guess_content_type,
-};
+use storage_core::{Error, Result, SuccessAction, UploadForm, UploadKey, UploadPolicy};
 
 use crate::{NAME, S3Backend};
 
@@ -32,23 +29,8 @@ impl S3Backend {
         if let Some(acl) = policy.acl {
             form.exact("acl", acl.as_str().to_owned());
         }
-        // Only exact conditions: `starts-with $Content-Type image/` also admits `image/png,text/html`, which a browser
-        // reads as HTML, and S3 has no condition that admits one type of a family and nothing else (docs/s3.md).
-        let content_type = match (&policy.content_type, &policy.key) {
-            (Some(ContentTypeRule::Exact(content_type)), _) => content_type.clone(),
-            (Some(ContentTypeRule::Prefix(_)), _) => {
-                return Err(Error::unsupported(
-                    NAME,
-                    "content type prefixes on POST uploads (a starts-with condition also admits a list such as \
-                     image/png,text/html, which browsers read as HTML); name the exact type with \
-                     UploadPolicy::with_content_type",
-                ));
-            }
-            (Some(_), _) => return Err(Error::unsupported(NAME, "this kind of content type rule")),
-            // No rule: the type `Storage::save` would give the name, never one the page chooses.
-            (None, UploadKey::Exact(key)) => guess_content_type(key),
-            (None, _) => DEFAULT_CONTENT_TYPE.to_owned(),
-        };
+        // Only exact conditions (docs/s3.md): see `UploadPolicy::form_content_type`.
+        let content_type = policy.form_content_type(NAME)?;
         form.exact("Content-Type", content_type);
         let attributes = &policy.attributes;
         storage_object_store::placeholders::refuse_claim_metadata(NAME, &policy.key_field(), attributes)?;
