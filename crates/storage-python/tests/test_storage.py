@@ -207,3 +207,14 @@ def test_no_secret_in_errors_reprs_or_urls(tmp_path) -> None:  # type: ignore[no
     key_secret = key_line.split(":", 1)[1]
     assert all(secret not in text for text in seen)
     assert key_secret not in disk_url and key_secret not in repr(disk)
+
+
+def test_a_taken_name_under_overwrite_fail_is_a_file_exists_error(backend: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import options_for
+
+    storage = storage_rs.Storage(options_for(backend, tmp_path, overwrite="fail"))
+    name = storage.save("once.txt", b"first")
+    with pytest.raises(FileExistsError) as taken:
+        storage.save(name, io.BytesIO(b"second"))
+    assert isinstance(taken.value, storage_rs.AlreadyExists) and taken.value.kind == "already_exists"
+    assert storage.open(name).read() == b"first"
