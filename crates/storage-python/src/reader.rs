@@ -91,23 +91,28 @@ impl Reader {
     }
 
     /// Move to `offset` bytes from the start; the next read streams from there. Returns the new position.
-    fn seek(&self, offset: u64) -> u64 {
-        let mut position = self.position.blocking_lock();
-        if position.offset != offset {
-            *position = Position { offset, stream: None, pending: Bytes::new() };
-        }
-        offset
+    fn seek(&self, py: Python<'_>, offset: u64) -> u64 {
+        // Another thread's read may hold the position while it waits on the network: wait without the GIL.
+        py.detach(|| {
+            let mut position = self.position.blocking_lock();
+            if position.offset != offset {
+                *position = Position { offset, stream: None, pending: Bytes::new() };
+            }
+            offset
+        })
     }
 
     /// The position, in bytes from the start.
-    fn tell(&self) -> u64 {
-        self.position.blocking_lock().offset
+    fn tell(&self, py: Python<'_>) -> u64 {
+        py.detach(|| self.position.blocking_lock().offset)
     }
 
     /// Drop the open stream (the connection goes back to the pool).
-    fn close(&self) {
-        let mut position = self.position.blocking_lock();
-        position.stream = None;
-        position.pending = Bytes::new();
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| {
+            let mut position = self.position.blocking_lock();
+            position.stream = None;
+            position.pending = Bytes::new();
+        })
     }
 }

@@ -218,3 +218,12 @@ def test_a_taken_name_under_overwrite_fail_is_a_file_exists_error(backend: str, 
         storage.save(name, io.BytesIO(b"second"))
     assert isinstance(taken.value, storage_rs.AlreadyExists) and taken.value.kind == "already_exists"
     assert storage.open(name).read() == b"first"
+
+
+def test_the_wheel_ships_its_type_stubs() -> None:
+    from importlib.resources import files
+
+    package = files("storage_rs")
+    assert (package / "py.typed").is_file()
+    stubs = (package / "_native.pyi").read_text()
+    assert "class Storage:" in stubs and "def upload_form(" in stubs
