@@ -96,7 +96,7 @@ def test_copy_and_rename_keep_the_bytes(storage: storage_rs.Storage) -> None:
     assert storage.open(name).read() == b"content"
 
 
-def test_signed_urls_expire_and_carry_response_overrides(backend: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_signed_urls_carry_the_expiry_and_response_overrides(backend: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from conftest import options_for
 
     storage = storage_rs.Storage(options_for(backend, tmp_path, private=True, expires="60s"))
@@ -107,6 +107,7 @@ def test_signed_urls_expire_and_carry_response_overrides(backend: str, tmp_path)
         name, expires=timedelta(seconds=30), download_name="Résumé.pdf", response_content_type="application/pdf"
     )
     assert plain != overridden
+    assert storage.url_expires == 60 and storage_rs.Storage(options_for(backend, tmp_path)).url_expires is None
     assert "R%C3%A9sum%C3%A9.pdf" in overridden.replace("%25", "%")
     assert "application%2Fpdf" in overridden
 
