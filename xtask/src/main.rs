@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use phases::{Lane, Phases};
 
 mod bench;
+mod bench_django;
 mod bench_serve;
 mod flaky;
 mod fuzz;
@@ -37,10 +38,10 @@ commands:
   flaky [N] [-- cargo test args]
           run the test phase N times (default 10) against one local RGW and list every test that failed at
           least once, with its count and first message; each run's output is in target/flaky/
-  bench [fs|s3|migrate|serve]
+  bench [fs|s3|migrate|serve|django]
           run benchmarks in release mode against their peers (object_store, django-storages + boto3, rclone,
           s5cmd, nginx with wrk; installed when missing) and print each goal as met or missed; with no argument, all of them, and
-          the table is written to docs/benchmarks.md
+          the table is written to docs/benchmarks.md (`django`, RustStorage vs django-storages, writes its own table there)
   help    this text";
 
 fn main() -> ExitCode {
