@@ -14,6 +14,7 @@ use phases::{Lane, Phases};
 mod bench;
 mod bench_django;
 mod bench_serve;
+mod django_example;
 mod flaky;
 mod fuzz;
 mod phases;
@@ -161,6 +162,7 @@ fn tests(phases: &mut Phases, settings: Vec<(String, String)>, counts: &mut test
     let skip_fuzz = ["--skip", fuzz::TARGET_PREFIX];
     let build = [&["--workspace", "--locked"][..], &TEST_FEATURES[..]].concat();
     phases.run("tests (binaries side by side)", || test_pass::run(&build, &skip_fuzz, &settings, counts))?;
+    phases.run("django example (Chromium, disk and RGW)", || django_example::test(&settings))?;
     phases.run("fuzz (bounded)", fuzz::bounded)
 }
 

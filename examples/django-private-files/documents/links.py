@@ -1,5 +1,6 @@
-"""The two things the views ask of the private storage beyond Django's API: a download link that expires, and a form
-that uploads straight to the storage within limits."""
+"""The two things the views ask of the private storage beyond Django's API: a download link that expires
+(`RustStorage.url` with options), and a form that uploads straight to the storage within limits (its `native`
+`storage_rs.Storage`'s `upload_form`)."""
 
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ def download_link(storage, name, seconds, download_name):
 def upload_form(storage, prefix, max_bytes, done_url):
     """A form that posts one file of 1 byte to `max_bytes` under `prefix` straight to the storage, which then
     redirects the browser to `done_url` with the stored key."""
-    form = storage.upload_form(
+    form = storage.native.upload_form(
         prefix=prefix,
         min_size=1,
         max_size=max_bytes,

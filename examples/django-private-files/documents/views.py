@@ -107,7 +107,6 @@ def direct_upload_done(request):
         raise Http404("no such upload")
     if request.method == "GET":
         return render(request, "documents/direct_done.html", {"key": key, "filename": PurePosixPath(name).name})
-    document = Document(owner=request.user, title=PurePosixPath(name).name)
-    document.private_file.name = name
-    document.save()
+    # The file is stored already: the field is given its name, and Django saves nothing again.
+    document = Document.objects.create(owner=request.user, title=PurePosixPath(name).name, private_file=name)
     return redirect("document", pk=document.pk)

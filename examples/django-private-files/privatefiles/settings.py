@@ -34,7 +34,7 @@ STORAGES = {
     "private": {
         "BACKEND": "storage_rs.django.RustStorage",
         # Every file private: nothing is served without a signed link (S3 gets the `private` ACL where it has ACLs).
-        "OPTIONS": {"url": PRIVATE_STORAGE_URL, "private": True},
+        "OPTIONS": {"url": PRIVATE_STORAGE_URL, "private": True, "expires": "60s"},
     },
 }
 

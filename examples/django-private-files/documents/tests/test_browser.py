@@ -48,6 +48,7 @@ class PrivateFilesInChromium(LiveServerTestCase):
         if scheme() == "file":
             # A fresh directory; its links and forms answered by `storage serve`, as the README runs it.
             root = cls.scratch / "private"
+            root.mkdir()
             cls.link_server = LinkServer.start(lambda base: f"file://{root}?create=true&base_url={base}")
             cls.addClassCleanup(cls.link_server.stop)
             url = f"file://{root}?create=true&base_url={cls.link_server.base_url}"
