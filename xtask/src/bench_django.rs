@@ -78,7 +78,10 @@ fn goals(measured: &std::collections::BTreeMap<String, f64>) -> Result<Vec<Goal>
     let (ours, theirs, boto3) = (get("presign_ours_per_s")?, get("presign_django_per_s")?, get("presign_boto3_per_s")?);
     goals.push(Goal::new(
         "django presigned GET URLs per second, one thread, Storage.url: vs django-storages' S3Storage.url",
-        format!("{:.0}x ({ours:.0}/s vs {theirs:.0}/s; boto3's generate_presigned_url alone {boto3:.0}/s)", ours / theirs),
+        format!(
+            "{:.0}x ({ours:.0}/s vs {theirs:.0}/s; boto3's generate_presigned_url alone {boto3:.0}/s)",
+            ours / theirs
+        ),
         ">= 30x",
         ours / theirs >= 30.0,
     ));
