@@ -42,8 +42,8 @@ fn python_with_release_wheel() -> Result<std::path::PathBuf, String> {
     Ok(python)
 }
 
-/// maturin, pinned as the package's build pins it.
-const MATURIN: &str = "maturin==1.9.6";
+/// maturin, pinned as `scripts/storage-rs.sh` pins it for the package's own build.
+const MATURIN: &str = "maturin==1.16.0";
 
 pub fn bench() -> Result<Vec<Goal>, String> {
     eprintln!("xtask: bench django (RustStorage vs django-storages + boto3, one Django process, the running RGW)");

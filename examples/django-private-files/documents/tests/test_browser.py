@@ -37,6 +37,8 @@ def storages_with_private_url(url):
     return {**settings.STORAGES, "private": private}
 
 
+# The test users' passwords need no slow hash.
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
 class PrivateFilesInChromium(LiveServerTestCase):
     host = "127.0.0.1"
 

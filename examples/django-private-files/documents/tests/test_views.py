@@ -24,6 +24,8 @@ def fresh_private_storage():
     return override_settings(STORAGES={**settings.STORAGES, "private": private})
 
 
+# The test users' passwords need no slow hash.
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
 class Doors(TestCase):
     @classmethod
     def setUpClass(cls):
