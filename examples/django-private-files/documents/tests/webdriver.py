@@ -3,6 +3,7 @@ chromium and chromedriver (installed by the project's xtask/scripts/chromium.sh 
 picks, every wait a poll for a condition under a deadline."""
 
 import json
+import os
 import subprocess
 import tempfile
 import threading
@@ -34,14 +35,14 @@ def chromium():
 
 
 def poll(what, condition):
-    """`condition()`'s first true answer, polled until the deadline; fails naming `what` otherwise."""
+    """`condition()`'s first true answer, polled until the deadline; fails saying `what()` otherwise."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     while True:
         answer = condition()
         if answer:
             return answer
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {DEADLINE_SECONDS} s")
+            raise AssertionError(f"{what()} did not happen within {DEADLINE_SECONDS} s")
         time.sleep(POLL_SECONDS)
 
 
@@ -142,7 +143,7 @@ class Browser:
             except WebDriverError:
                 return None
 
-        return poll(f"an element `{css}` (the browser shows {self.current_url()})", text)
+        return poll(lambda: f"an element `{css}` (the browser shows {self.current_url()})", text)
 
     def page_text(self):
         return self.call("POST", "/execute/sync", {"script": "return document.body.innerText", "args": []})
@@ -168,4 +169,4 @@ def downloaded(directory, name):
             return target.read_bytes()
         return None
 
-    return poll(f"the download of {name} into {directory}", finished)
+    return poll(lambda: f"the download of {name} (the directory holds {sorted(os.listdir(directory))})", finished)
