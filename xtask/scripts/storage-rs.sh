@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The storage_rs wheel and its tests. `build`: maturin (pinned, in target/python/maturin-venv) builds the wheel from
 # crates/storage-python into target/wheels, reusing cargo's build directory. `venv`: a FRESH virtualenv in
-# target/python/test-venv with the pinned test dependencies (no wheel yet; CI makes it in the background).
+# target/python/test-venv with the pinned test dependencies, and maturin's (no Rust: CI makes them in the background).
 # `test`: installs the wheel into that virtualenv and runs pytest. `all`: the three in order.
 set -euo pipefail
 
@@ -32,6 +32,7 @@ build() {
 }
 
 venv() {
+    maturin_venv
     rm -rf "$TEST_VENV"
     python3 -m venv "$TEST_VENV"
     "$TEST_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$CRATE/requirements-test.txt" >&2

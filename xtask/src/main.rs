@@ -18,6 +18,7 @@ mod django_example;
 mod flaky;
 mod fuzz;
 mod phases;
+mod python;
 mod s3;
 mod test_pass;
 mod tidy;
@@ -43,6 +44,8 @@ commands:
           run benchmarks in release mode against their peers (object_store, django-storages + boto3, rclone,
           s5cmd, nginx with wrk; installed when missing) and print each goal as met or missed; with no argument, all of them, and
           the table is written to docs/benchmarks.md (`django`, RustStorage vs django-storages, writes its own table there)
+  python  the storage_rs wheel (maturin), installed into a fresh virtualenv and tested by pytest on memory, disk
+          and the local RGW (started when missing)
   help    this text";
 
 fn main() -> ExitCode {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Some("flaky") => flaky::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("s3") => s3::command(args.get(1).map(String::as_str)),
+        Some("python") => python::command(),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -107,10 +111,12 @@ fn ci_phases(phases: &mut Phases, counts: &mut test_pass::Counts) -> Result<(), 
     let already_running = s3::running();
     let gateway = Background::spawn("s3 gateway (Ceph installed when missing)", s3::start);
     let browser = Background::spawn("chromium (installed when missing)", chromium_installed);
+    let python = Background::spawn("storage_rs virtualenvs (pip)", python::environments);
     let checked = checks(phases);
     let settings = gateway.join(phases);
     let browser = browser.join(phases);
-    let tested = checked.and(browser).and(settings).and_then(|settings| tests(phases, settings, counts));
+    let python = python.join(phases);
+    let tested = checked.and(browser).and(python).and(settings).and_then(|settings| tests(phases, settings, counts));
     // A failed stop is reported, but never in place of a failed test.
     let stopped = if already_running { Ok(()) } else { phases.run("s3 stop", s3::stop) };
     tested.and(stopped)
@@ -162,6 +168,7 @@ fn tests(phases: &mut Phases, settings: Vec<(String, String)>, counts: &mut test
     let skip_fuzz = ["--skip", fuzz::TARGET_PREFIX];
     let build = [&["--workspace", "--locked"][..], &TEST_FEATURES[..]].concat();
     phases.run("tests (binaries side by side)", || test_pass::run(&build, &skip_fuzz, &settings, counts))?;
+    phases.run("python (storage_rs wheel, pytest)", || python::wheel_and_tests(&settings))?;
     phases.run("django example (Chromium, disk and RGW)", || django_example::test(&settings))?;
     phases.run("fuzz (bounded)", fuzz::bounded)
 }
