@@ -64,7 +64,11 @@ def theirs(location):
         signature_version="s3v4",
         location=location,
         querystring_expire=60,
-        client_config=botocore.config.Config(max_pool_connections=THREADS),
+        # A client_config replaces the one django-storages builds from signature_version and addressing_style, so
+        # they are given here too (without them boto3 signs SigV2 and addresses virtual hosts).
+        client_config=botocore.config.Config(
+            max_pool_connections=THREADS, signature_version="s3v4", s3={"addressing_style": "path"}
+        ),
     )
 
 
