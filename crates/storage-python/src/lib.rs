@@ -1,4 +1,7 @@
 //! `storage_rs._native`: storage-core's `Storage` as a Python class, the extension module of the `storage_rs` wheel.
+//! A `Storage` from Python: `storage_rs.Storage("s3://bucket/media?region=eu-west-1")`, or a dict of `storage.toml` keys.
+//! New here? The [README's Quickstart](https://example.invalid/storage#quickstart-the-library) is the way in, and its
+//! "From Django" section the way from a Django app.
 //!
 //! Every method releases the GIL while Rust works (`Python::detach`) and runs its future on one shared tokio
 //! runtime, so Django's threads save, read and sign in parallel. Errors become the classes of `storage_rs.errors`,

@@ -62,9 +62,7 @@ def boto3_client() -> Any:
     """boto3's S3 client on the gateway, as django-storages makes it."""
     import boto3
 
-    return boto3.client(
-        "s3", endpoint_url=_rgw["STORAGE_S3_ENDPOINT"], region_name=_rgw["STORAGE_S3_REGION"]
-    )
+    return boto3.client("s3", endpoint_url=_rgw["STORAGE_S3_ENDPOINT"], region_name=_rgw["STORAGE_S3_REGION"])
 
 
 def s3_options(location: str, **extra: Any) -> dict[str, Any]:

@@ -106,7 +106,9 @@ def read_both_ways(ours: Any, theirs: Any) -> None:
 
 
 def test_files_are_readable_by_filesystemstorage_both_ways(tmp_path: Path) -> None:
-    read_both_ways(RustStorage(backend="fs", location=str(tmp_path), create=True), FileSystemStorage(location=str(tmp_path)))
+    read_both_ways(
+        RustStorage(backend="fs", location=str(tmp_path), create=True), FileSystemStorage(location=str(tmp_path))
+    )
 
 
 def test_files_are_readable_by_django_storages_both_ways() -> None:

@@ -189,3 +189,32 @@ def test_path_is_for_disk_storages_only(storage: storage_rs.Storage) -> None:
     else:
         with pytest.raises(NotImplementedError):
             storage.path(name)
+
+
+def test_no_secret_in_errors_reprs_or_urls(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import rgw, s3_options
+
+    secret = rgw()["STORAGE_S3_SECRET_ACCESS_KEY"]
+    storage = storage_rs.Storage(s3_options("secrets", private=True, expires="60s"))
+    seen = [repr(storage), storage.url("some/file.txt")]
+    for failing in (lambda: storage.open("no/such.txt"), lambda: storage.save("../bad", b"x")):
+        with pytest.raises(storage_rs.StorageError) as failure:
+            failing()
+        seen += [str(failure.value), repr(failure.value)]
+    disk = storage_rs.Storage({"backend": "fs", "location": str(tmp_path), "private": True})
+    disk_url = disk.url(disk.save("k.txt", b"k"))
+    key_line = (tmp_path / ".storage" / "signing-key").read_text().strip()
+    key_secret = key_line.split(":", 1)[1]
+    assert all(secret not in text for text in seen)
+    assert key_secret not in disk_url and key_secret not in repr(disk)
+
+
+def test_a_taken_name_under_overwrite_fail_is_a_file_exists_error(backend: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import options_for
+
+    storage = storage_rs.Storage(options_for(backend, tmp_path, overwrite="fail"))
+    name = storage.save("once.txt", b"first")
+    with pytest.raises(FileExistsError) as taken:
+        storage.save(name, io.BytesIO(b"second"))
+    assert isinstance(taken.value, storage_rs.AlreadyExists) and taken.value.kind == "already_exists"
+    assert storage.open(name).read() == b"first"

@@ -191,7 +191,7 @@ def private_storage(alias: str = PRIVATE_STORAGE_ALIAS) -> DjangoStorage:
     storage = storages[alias]
     if isinstance(storage, RustStorage) and storage.native.url_expires is None:
         raise ValueError(
-            f"private_storage: STORAGES[{alias!r}] hands out public URLs; set \"private\": True and \"expires\" in its OPTIONS"
+            f'private_storage: STORAGES[{alias!r}] hands out public URLs; set "private": True and "expires" in its OPTIONS'
         )
     return storage
 
