@@ -167,18 +167,34 @@ def listing():
 
 class Generated:
     """A file-like object of `size` bytes made as they are read (a 1 MiB block over and over), so the source itself
-    holds no more than one chunk."""
+    holds nothing but what a read asks for."""
 
     def __init__(self, size):
         self.size, self.position = size, 0
-        self.block = os.urandom(CHUNK)
+        # The byte at a position is always the same: boto3 reads a part twice (its checksum, then the request).
+        self.blocks = os.urandom(CHUNK)
+        self.closed = False
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def close(self):
+        self.closed = True
 
     def read(self, size=-1):
+        """Exactly `size` bytes (or what is left), as a file does: s3transfer sizes its parts by what it reads."""
         left = self.size - self.position
         size = left if size is None or size < 0 else min(size, left)
-        size = min(size, CHUNK)
-        self.position += size
-        return self.block[:size]
+        out = bytearray()
+        while len(out) < size:
+            start = self.position % CHUNK
+            taken = min(CHUNK - start, size - len(out))
+            out += self.blocks[start : start + taken]
+            self.position += taken
+        return bytes(out)
 
     def seek(self, offset, whence=0):
         self.position = {0: offset, 1: self.position + offset, 2: self.size + offset}[whence]
