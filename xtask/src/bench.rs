@@ -30,15 +30,20 @@ pub fn run(target: Option<&str>) -> Result<(), String> {
         Some("s3") => report(&s3()?),
         Some("migrate") => report(&migrate()?),
         Some("serve") => report(&crate::bench_serve::bench()?),
+        Some("django") => {
+            let goals = crate::bench_django::bench()?;
+            report(&goals)?;
+            write_docs(&goals, DJANGO_SECTION)
+        }
         None => {
             let mut goals = fs()?;
             goals.extend(s3()?);
             goals.extend(migrate()?);
             goals.extend(crate::bench_serve::bench()?);
             report(&goals)?;
-            write_docs(&goals)
+            write_docs(&goals, ALL_SECTION)
         }
-        Some(other) => Err(format!("unknown benchmark `{other}`; available: fs, s3, migrate, serve")),
+        Some(other) => Err(format!("unknown benchmark `{other}`; available: fs, s3, migrate, serve, django")),
     }
 }
 
@@ -65,7 +70,7 @@ fn example_with(
 }
 
 /// Run one benchmark phase and parse the `key=value` pairs it prints.
-fn measure(label: &str, command: &mut Command) -> Result<BTreeMap<String, f64>, String> {
+pub(crate) fn measure(label: &str, command: &mut Command) -> Result<BTreeMap<String, f64>, String> {
     eprintln!("xtask:   {label}");
     let output = command
         .env("BENCH_DIR", workspace_root().join("target/bench"))
@@ -571,7 +576,7 @@ fn write_migrate_tree(root: &std::path::Path) -> Result<u64, String> {
 }
 
 /// A value the benchmark reported.
-fn value(map: &BTreeMap<String, f64>, key: &str) -> Result<f64, String> {
+pub(crate) fn value(map: &BTreeMap<String, f64>, key: &str) -> Result<f64, String> {
     map.get(key).copied().ok_or(format!("the benchmark did not report {key}"))
 }
 
@@ -610,30 +615,55 @@ fn report(goals: &[Goal]) -> Result<(), String> {
     Ok(())
 }
 
-const DOCS_BEGIN: &str = "<!-- bench:begin (written by `cargo xtask bench`) -->";
-const DOCS_END: &str = "<!-- bench:end -->";
+/// A part of docs/benchmarks.md that a bench command writes: its markers, its heading and the command.
+struct DocsSection {
+    begin: &'static str,
+    end: &'static str,
+    heading: &'static str,
+    command: &'static str,
+    /// The gateway's object store, as the machine paragraph says it.
+    gateway: &'static str,
+}
 
-/// Replace the generated section of docs/benchmarks.md with this run's table, machine and versions.
-fn write_docs(goals: &[Goal]) -> Result<(), String> {
+const ALL_SECTION: DocsSection = DocsSection {
+    begin: "<!-- bench:begin (written by `cargo xtask bench`) -->",
+    end: "<!-- bench:end -->",
+    heading: "## Latest run",
+    command: "cargo xtask bench",
+    gateway: "bluestore OSD on a file",
+};
+
+const DJANGO_SECTION: DocsSection = DocsSection {
+    begin: "<!-- bench-django:begin (written by `cargo xtask bench django`) -->",
+    end: "<!-- bench-django:end -->",
+    heading: "#### Latest run of `cargo xtask bench django`",
+    command: "cargo xtask bench django",
+    // The running gateway, whatever its store: restarting it would take it from the tests running beside.
+    gateway: "the running gateway's OSD (memstore, in RAM, in CI and here)",
+};
+
+/// Replace `part` of docs/benchmarks.md with this run's table, machine and versions.
+fn write_docs(goals: &[Goal], part: DocsSection) -> Result<(), String> {
     let path = workspace_root().join("docs/benchmarks.md");
     let page = std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-    let (Some(begin), Some(end)) = (page.find(DOCS_BEGIN), page.find(DOCS_END)) else {
-        return Err(format!("{} has lost its `{DOCS_BEGIN}` ... `{DOCS_END}` markers", path.display()));
+    let DocsSection { begin: begin_marker, end: end_marker, heading, command, gateway } = part;
+    let (Some(begin), Some(end)) = (page.find(begin_marker), page.find(end_marker)) else {
+        return Err(format!("{} has lost its `{begin_marker}` ... `{end_marker}` markers", path.display()));
     };
     let section = format!(
-        "{DOCS_BEGIN}\n## Latest run: {}\n\n{}\n\nCommand: `cargo xtask bench`; the rows are in the order it runs them.\n\n{}{DOCS_END}",
+        "{begin_marker}\n{heading}: {}\n\n{}\n\nCommand: `{command}`; the rows are in the order it runs them.\n\n{}{end_marker}",
         first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        machine(),
+        machine(gateway),
         table(goals)
     );
-    let page = format!("{}{section}{}", &page[..begin], &page[end + DOCS_END.len()..]);
+    let page = format!("{}{section}{}", &page[..begin], &page[end + end_marker.len()..]);
     std::fs::write(&path, page).map_err(|err| format!("{}: {err}", path.display()))?;
     eprintln!("xtask: wrote the table to {}", path.display());
     Ok(())
 }
 
 /// The machine and the versions of everything measured, as a paragraph.
-fn machine() -> String {
+fn machine(gateway: &str) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -657,7 +687,7 @@ fn machine() -> String {
     let peers: Vec<&str> = peers.lines().filter(|line| !line.starts_with('#') && !line.is_empty()).collect();
     format!(
         "Machine: {cores} cores ({cpu}), {memory_gib:.0} GiB, Linux {}. Versions: {}, object_store {object_store}, {} \
-         (bluestore OSD on a file, on 127.0.0.1), {}, {} with {}. Client and gateway share the cores, so the ratios \
+         ({gateway}, on 127.0.0.1), {}, {} with {}. Client and gateway share the cores, so the ratios \
          are the result and the absolute times are context.",
         first_line("uname", &["-r"]),
         first_line("rustc", &["--version"]),

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use phases::{Lane, Phases};
 
 mod bench;
+mod bench_django;
 mod bench_serve;
+mod django_example;
 mod flaky;
 mod fuzz;
 mod gcs;
@@ -39,10 +41,10 @@ commands:
   flaky [N] [-- cargo test args]
           run the test phase N times (default 10) against one local RGW and list every test that failed at
           least once, with its count and first message; each run's output is in target/flaky/
-  bench [fs|s3|migrate|serve]
+  bench [fs|s3|migrate|serve|django]
           run benchmarks in release mode against their peers (object_store, django-storages + boto3, rclone,
           s5cmd, nginx with wrk; installed when missing) and print each goal as met or missed; with no argument, all of them, and
-          the table is written to docs/benchmarks.md
+          the table is written to docs/benchmarks.md (`django`, RustStorage vs django-storages, writes its own table there)
   bench migrate --shards 1,2,4
           the migrate tree with N `storage migrate --shard K/N` processes at once on the gateway, for each N: the
           total time and each shard's
@@ -186,6 +188,7 @@ fn tests(phases: &mut Phases, settings: Vec<(String, String)>, counts: &mut test
     let build = [&["--workspace", "--locked"][..], &TEST_FEATURES[..]].concat();
     phases.run("tests (binaries side by side)", || test_pass::run(&build, &skip_fuzz, &settings, counts))?;
     phases.run("python (storage_rs wheel, pytest)", || python::wheel_and_tests(&settings))?;
+    phases.run("django example (Chromium, disk and RGW)", || django_example::test(&settings))?;
     phases.run("fuzz (bounded)", fuzz::bounded)
 }
 

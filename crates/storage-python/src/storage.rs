@@ -243,7 +243,9 @@ impl PyStorage {
 
     /// A form a browser posts a file with, straight to the storage, within the limits given: `{"url", "method",
     /// "fields"}` (fields in order, before the file field `file`). `key` is one exact name, `prefix` any name under it.
-    #[pyo3(signature = (*, key = None, prefix = None, min_size = None, max_size = None, content_type = None, expires = None, allow_overwrite = false))]
+    /// `success_redirect`: where the storage sends the browser once the file is stored, the stored `key` added to its
+    /// query (S3's `success_action_redirect`, which adds `bucket` and `etag` too).
+    #[pyo3(signature = (*, key = None, prefix = None, min_size = None, max_size = None, content_type = None, expires = None, allow_overwrite = false, success_redirect = None))]
     #[allow(clippy::too_many_arguments)]
     fn upload_form<'py>(
         &self,
@@ -255,13 +257,18 @@ impl PyStorage {
         content_type: Option<String>,
         expires: Option<&Bound<'py, PyAny>>,
         allow_overwrite: bool,
+        success_redirect: Option<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let key = match (key, prefix) {
             (Some(key), None) => UploadPolicy::exact(key),
             (None, Some(prefix)) => UploadPolicy::prefix(prefix),
             _ => return Err(PyValueError::new_err("upload_form: give exactly one of key and prefix")),
         };
-        let policy = UploadArgs { start: key, min_size, max_size, content_type, expires, allow_overwrite }.policy()?;
+        let mut policy =
+            UploadArgs { start: key, min_size, max_size, content_type, expires, allow_overwrite }.policy()?;
+        if let Some(url) = success_redirect {
+            policy = policy.with_success_redirect(url);
+        }
         let form = block_on(py, self.storage.upload_form(&policy))?;
         let dict = PyDict::new(py);
         dict.set_item("url", &form.url)?;

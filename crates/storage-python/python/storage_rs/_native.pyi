@@ -81,6 +81,7 @@ class Storage:
         content_type: str | None = None,
         expires: Duration | None = None,
         allow_overwrite: bool = False,
+        success_redirect: str | None = None,
     ) -> UploadForm: ...
     def upload_url(
         self,
