@@ -11,7 +11,7 @@ fn script(action: &str) -> Command {
 }
 
 /// The `export NAME=value` lines the script prints, as pairs.
-fn settings(stdout: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn settings(stdout: &[u8]) -> Vec<(String, String)> {
     String::from_utf8_lossy(stdout)
         .lines()
         .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
