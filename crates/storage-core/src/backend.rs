@@ -36,6 +36,10 @@ pub struct Capabilities {
     pub presign_read: bool,
     /// `presign` gives expiring URLs for PUT.
     pub presign_write: bool,
+    /// A presigned PUT's signature covers its `Content-Type`, `Content-Length` and `Content-MD5`, so the link can fix
+    /// them (SigV4, the disk and memory signers). Azure's SAS covers no request header: its PUT links fix only the
+    /// key, the expiry and create-only, and one that would fix more is `Unsupported`.
+    pub presign_write_with_headers: bool,
     /// The longest expiry `presign` and `upload_form` accept; `None` is [`crate::DEFAULT_MAX_EXPIRY`] (7 days).
     pub presign_max_expiry: Option<Duration>,
     /// Canned ACLs on put, and `set_acl` / `acl` on existing objects.
@@ -60,6 +64,7 @@ impl Capabilities {
             public_url: false,
             presign_read: false,
             presign_write: false,
+            presign_write_with_headers: false,
             presign_max_expiry: None,
             acl: false,
             set_attributes: false,
@@ -78,6 +83,7 @@ impl Capabilities {
             public_url: true,
             presign_read: true,
             presign_write: true,
+            presign_write_with_headers: true,
             presign_max_expiry: None,
             acl: true,
             set_attributes: true,
