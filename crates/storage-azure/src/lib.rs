@@ -245,6 +245,8 @@ impl Backend for AzureBackend {
 
     fn capabilities(&self) -> Capabilities {
         let mut capabilities = Capabilities::all();
+        // Copy Blob gives the copy a new ETag: a retried move is recognised by its bytes' MD5.
+        capabilities.copy_keeps_etag = false;
         // No per-blob ACLs: the container's access level decides, for every blob at once.
         capabilities.acl = false;
         capabilities.public_url = self.inner.config.public_access == ContainerAccess::PublicBlobs;

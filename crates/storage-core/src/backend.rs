@@ -30,6 +30,11 @@ pub struct Capabilities {
     pub write_with_user_metadata: bool,
     /// `copy` honours [`WriteMode::CreateOnly`] atomically; without it the storage copies through a create-only put.
     pub copy_with_create_only: bool,
+    /// A copy or rename keeps the object's ETag (S3's single-part copies, a file system's rename), which is how a
+    /// retried move tells that its failed attempt took effect. Where copies get a new one (Azure's Copy Blob,
+    /// object_store's `InMemory`), the retry layer compares the MD5 of the bytes instead: one read of the source per
+    /// move, under [`crate::RetryLayer`] only.
+    pub copy_keeps_etag: bool,
     /// `public_url` gives a URL that serves the object without signing.
     pub public_url: bool,
     /// `presign` gives expiring URLs for GET.
@@ -61,6 +66,7 @@ impl Capabilities {
             write_with_attributes: false,
             write_with_user_metadata: false,
             copy_with_create_only: false,
+            copy_keeps_etag: false,
             public_url: false,
             presign_read: false,
             presign_write: false,
@@ -80,6 +86,7 @@ impl Capabilities {
             write_with_attributes: true,
             write_with_user_metadata: true,
             copy_with_create_only: true,
+            copy_keeps_etag: true,
             public_url: true,
             presign_read: true,
             presign_write: true,
