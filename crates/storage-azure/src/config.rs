@@ -13,6 +13,10 @@ pub const EMULATOR_ACCOUNT: &str = "devstoreaccount1";
 /// The default [`AzureConfig::block_size`]: 8 MiB.
 pub const DEFAULT_BLOCK_SIZE: usize = 8 << 20;
 
+/// Azurite's well-known account key: published in Microsoft's documentation, for the emulator only, never a secret.
+pub const EMULATOR_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
 /// Who may read the container's blobs without a signature: its public access level, set on the container by its
 /// owner (`az storage container set-permission --public-access blob`), never per blob. Azure has no per-blob ACLs,
 /// so a private container is simply the default.
@@ -97,6 +101,34 @@ impl AzureConfig {
         }
     }
 
+    /// A container whose account, key and endpoint come from the environment ([`AzureConfig::resolved`]).
+    pub fn from_env(container: impl Into<String>) -> Self {
+        let mut config = Self::new("", AccountKey::new(""), container);
+        config.access_key = None;
+        config.resolved()
+    }
+
+    /// The settings left unset, from the usual variables: `AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`
+    /// (or `AZURE_STORAGE_ACCESS_KEY`), `AZURE_STORAGE_ENDPOINT`; with `AZURE_STORAGE_USE_EMULATOR=true`, Azurite at
+    /// `AZURITE_BLOB_STORAGE_URL` (default `http://127.0.0.1:10000`) with its well-known account and key.
+    pub fn resolved(mut self) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        if var("AZURE_STORAGE_USE_EMULATOR").as_deref() == Some("true") {
+            self = self.on_local_emulator();
+        }
+        if self.account.is_empty() {
+            self.account = var("AZURE_STORAGE_ACCOUNT_NAME").unwrap_or_default();
+        }
+        if self.access_key.is_none() {
+            self.access_key =
+                var("AZURE_STORAGE_ACCOUNT_KEY").or_else(|| var("AZURE_STORAGE_ACCESS_KEY")).map(AccountKey::new);
+        }
+        if self.endpoint.is_none() {
+            self.endpoint = var("AZURE_STORAGE_ENDPOINT");
+        }
+        self
+    }
+
     /// Keys live under `location/` in the container.
     pub fn with_location(mut self, location: impl Into<String>) -> Self {
         self.location = location.into();
@@ -113,6 +145,22 @@ impl AzureConfig {
     pub fn with_emulator(self, url: &str) -> Self {
         let endpoint = format!("{}/{}", url.trim_end_matches('/'), self.account);
         self.with_endpoint(endpoint)
+    }
+
+    /// Azurite at `AZURITE_BLOB_STORAGE_URL` (default `http://127.0.0.1:10000`), unless an endpoint is set: with
+    /// its well-known account and key where none is set.
+    pub fn on_local_emulator(mut self) -> Self {
+        if self.endpoint.is_some() {
+            return self;
+        }
+        if self.account.is_empty() {
+            self.account = EMULATOR_ACCOUNT.to_owned();
+        }
+        if self.access_key.is_none() && self.account == EMULATOR_ACCOUNT {
+            self.access_key = Some(AccountKey::new(EMULATOR_ACCOUNT_KEY));
+        }
+        let url = std::env::var("AZURITE_BLOB_STORAGE_URL").unwrap_or_else(|_| "http://127.0.0.1:10000".to_owned());
+        self.with_emulator(&url)
     }
 
     /// The container's public access level, as set on it.

@@ -38,7 +38,9 @@ mod metadata;
 mod sas;
 mod signed;
 
-pub use config::{AccountKey, AzureConfig, ContainerAccess, DEFAULT_BLOCK_SIZE, EMULATOR_ACCOUNT};
+pub use config::{
+    AccountKey, AzureConfig, ContainerAccess, DEFAULT_BLOCK_SIZE, EMULATOR_ACCOUNT, EMULATOR_ACCOUNT_KEY,
+};
 
 use sas::{Permission, Sas};
 use signed::Signed;
@@ -69,6 +71,7 @@ struct Inner {
 impl AzureBackend {
     /// A backend for `config`, checked; no request is sent until the first operation.
     pub fn new(config: AzureConfig) -> Result<Self> {
+        let config = config.resolved();
         config.validate()?;
         let key = config.access_key.as_ref().expect("validated").expose().to_owned();
         let bad_key = || {

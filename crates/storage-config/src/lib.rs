@@ -28,6 +28,7 @@
 //! | `fs`     | on      | `backend = "fs"`, `file://` and plain-path URLs (storage-fs)        |
 //! | `memory` | on      | `backend = "memory"`, `memory://` (storage-memory)                  |
 //! | `s3`     | on      | `backend = "s3"`, `s3://` (storage-s3, and so object_store's client) |
+//! | `azure`  | on      | `backend = "azure"`, `az://` (storage-azure, and so object_store's Azure client) |
 //!
 //! An app that keeps its files on disk depends on `storage-config` with `default-features = false, features =
 //! ["fs"]` and builds no S3 client; a storage naming a backend left out is refused, naming the feature to enable.
@@ -35,7 +36,7 @@
 #![warn(missing_docs)]
 // With some backends left out, what only they use is unused: not worth a `cfg` on each helper.
 #![cfg_attr(
-    not(all(feature = "fs", feature = "memory", feature = "s3")),
+    not(all(feature = "fs", feature = "memory", feature = "s3", feature = "azure")),
     allow(dead_code, unused_imports, unused_variables, unreachable_code)
 )]
 
@@ -62,6 +63,8 @@ use storage_fs::{FsBackend, MissingRoot};
 use storage_s3::S3Backend;
 
 use crate::resolve::Overrides;
+#[cfg(feature = "azure")]
+pub use crate::sections::AzureSection;
 #[cfg(feature = "fs")]
 pub use crate::sections::FsSection;
 #[cfg(feature = "memory")]
@@ -299,6 +302,8 @@ impl StorageConfig {
                 let storage = self.policy.applied(storage).map_err(at)?;
                 return Ok(Built { storage, signing: None, s3: Some(backend) });
             }
+            #[cfg(feature = "azure")]
+            BackendConfig::Azure(azure) => (storage_azure::AzureBackend::new(azure.azure_config())?.storage(), None),
         };
         let storage = self.policy.applied(storage).map_err(at)?;
         Ok(Built {
@@ -546,5 +551,25 @@ mod tests {
             bad.contains("storage `m`: unknown field `location`, expected one of `backend`, `url`, `base_url`"),
             "{bad}"
         );
+    }
+}
+
+#[cfg(feature = "azure")]
+impl AzureSection {
+    /// storage-azure's settings for this section; what is left out is read from the environment by storage-azure.
+    fn azure_config(&self) -> storage_azure::AzureConfig {
+        let mut config = storage_azure::AzureConfig::new(
+            self.account.clone().unwrap_or_default(),
+            storage_azure::AccountKey::new(""),
+            &self.container,
+        )
+        .with_location(self.location.clone().unwrap_or_default())
+        .with_public_access(self.public_access);
+        config.access_key = None;
+        config.endpoint = self.endpoint.clone();
+        if self.use_emulator {
+            config = config.on_local_emulator();
+        }
+        config
     }
 }
