@@ -47,6 +47,9 @@ use signed::Signed;
 
 pub(crate) const NAME: &str = "azure";
 
+/// What a request for a per-blob ACL is answered with.
+const NO_BLOB_ACLS: &str = "ACLs (Azure has none per blob: the container's public access level applies to every blob)";
+
 /// The longest SAS link this backend signs: seven days, every backend's default maximum.
 pub const MAX_PRESIGN_EXPIRY: Duration = storage_core::DEFAULT_MAX_EXPIRY;
 
@@ -241,6 +244,7 @@ fn attribute_headers(key: &str, attributes: &storage_core::Attributes) -> Result
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl Backend for AzureBackend {
     fn name(&self) -> &str {
         NAME
@@ -268,7 +272,7 @@ impl Backend for AzureBackend {
         refuse_claim_metadata(NAME, key, &options.attributes)?;
         options.attributes = metadata::to_azure(options.attributes);
         if options.acl.is_some() {
-            return Err(Error::unsupported(NAME, "ACLs (a container's public access level applies to every blob)"));
+            return Err(Error::unsupported(NAME, NO_BLOB_ACLS));
         }
         let block_size = self.inner.config.block_size;
         if content.as_bytes().is_some_and(|bytes| bytes.len() <= block_size) {
@@ -338,9 +342,29 @@ impl Backend for AzureBackend {
         Ok(self.blob_url(key))
     }
 
+    async fn upload_form(&self, policy: &storage_core::UploadPolicy) -> Result<storage_core::UploadForm> {
+        let _ = policy;
+        Err(Error::unsupported(NAME, "direct upload forms (Azure has no POST policy; use an upload URL)"))
+    }
+
+    async fn set_acl(&self, key: &str, acl: storage_core::Acl) -> Result<()> {
+        let _ = (key, acl);
+        Err(Error::unsupported(NAME, NO_BLOB_ACLS))
+    }
+
+    async fn acl(&self, key: &str) -> Result<storage_core::Acl> {
+        let _ = key;
+        Err(Error::unsupported(NAME, NO_BLOB_ACLS))
+    }
+
+    async fn set_attributes(&self, key: &str, attributes: storage_core::Attributes) -> Result<()> {
+        let _ = (key, attributes);
+        Err(Error::unsupported(NAME, "changing the attributes of a stored blob (copy it again instead)"))
+    }
+
     async fn presign(&self, request: &PresignRequest) -> Result<PresignedRequest> {
         if request.acl.is_some() {
-            return Err(Error::unsupported(NAME, "ACLs (a container's public access level applies to every blob)"));
+            return Err(Error::unsupported(NAME, NO_BLOB_ACLS));
         }
         if request.content_type.is_some() || request.content_length.is_some() || request.content_md5.is_some() {
             return Err(Error::unsupported(NAME, storage_core::upload::UNSIGNED_PUT_HEADERS));

@@ -406,6 +406,26 @@ impl PolicyConfig {
     }
 }
 
+#[cfg(feature = "azure")]
+impl AzureSection {
+    /// storage-azure's settings for this section; what is left out is read from the environment by storage-azure.
+    fn azure_config(&self) -> storage_azure::AzureConfig {
+        let mut config = storage_azure::AzureConfig::new(
+            self.account.clone().unwrap_or_default(),
+            storage_azure::AccountKey::new(""),
+            &self.container,
+        )
+        .with_location(self.location.clone().unwrap_or_default())
+        .with_public_access(self.public_access);
+        config.access_key = None;
+        config.endpoint = self.endpoint.clone();
+        if self.use_emulator {
+            config = config.on_local_emulator();
+        }
+        config
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -551,25 +571,5 @@ mod tests {
             bad.contains("storage `m`: unknown field `location`, expected one of `backend`, `url`, `base_url`"),
             "{bad}"
         );
-    }
-}
-
-#[cfg(feature = "azure")]
-impl AzureSection {
-    /// storage-azure's settings for this section; what is left out is read from the environment by storage-azure.
-    fn azure_config(&self) -> storage_azure::AzureConfig {
-        let mut config = storage_azure::AzureConfig::new(
-            self.account.clone().unwrap_or_default(),
-            storage_azure::AccountKey::new(""),
-            &self.container,
-        )
-        .with_location(self.location.clone().unwrap_or_default())
-        .with_public_access(self.public_access);
-        config.access_key = None;
-        config.endpoint = self.endpoint.clone();
-        if self.use_emulator {
-            config = config.on_local_emulator();
-        }
-        config
     }
 }
