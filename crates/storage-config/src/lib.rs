@@ -29,6 +29,7 @@
 //! | `memory` | on      | `backend = "memory"`, `memory://` (storage-memory)                  |
 //! | `s3`     | on      | `backend = "s3"`, `s3://` (storage-s3, and so object_store's client) |
 //! | `gcs`    | on      | `backend = "gcs"`, `gs://` (storage-gcs: object_store's GCS client) |
+//! | `azure`  | on      | `backend = "azure"`, `az://` (storage-azure, and so object_store's Azure client) |
 //!
 //! An app that keeps its files on disk depends on `storage-config` with `default-features = false, features =
 //! ["fs"]` and builds no S3 client; a storage naming a backend left out is refused, naming the feature to enable.
@@ -36,7 +37,7 @@
 #![warn(missing_docs)]
 // With some backends left out, what only they use is unused: not worth a `cfg` on each helper.
 #![cfg_attr(
-    not(all(feature = "fs", feature = "memory", feature = "s3", feature = "gcs")),
+    not(all(feature = "fs", feature = "memory", feature = "s3", feature = "gcs", feature = "azure")),
     allow(dead_code, unused_imports, unused_variables, unreachable_code)
 )]
 
@@ -65,6 +66,8 @@ use storage_fs::{FsBackend, MissingRoot};
 use storage_s3::S3Backend;
 
 use crate::resolve::Overrides;
+#[cfg(feature = "azure")]
+pub use crate::sections::AzureSection;
 #[cfg(feature = "fs")]
 pub use crate::sections::FsSection;
 #[cfg(feature = "gcs")]
@@ -306,6 +309,8 @@ impl StorageConfig {
             }
             #[cfg(feature = "gcs")]
             BackendConfig::Gcs(gcs) => (storage_gcs::GcsBackend::new(gcs.gcs_config(base)?)?.storage(), None),
+            #[cfg(feature = "azure")]
+            BackendConfig::Azure(azure) => (storage_azure::AzureBackend::new(azure.azure_config())?.storage(), None),
         };
         let storage = self.policy.applied(storage).map_err(at)?;
         Ok(Built {
@@ -431,6 +436,26 @@ impl PolicyConfig {
             };
         }
         Ok(storage)
+    }
+}
+
+#[cfg(feature = "azure")]
+impl AzureSection {
+    /// storage-azure's settings for this section; what is left out is read from the environment by storage-azure.
+    fn azure_config(&self) -> storage_azure::AzureConfig {
+        let mut config = storage_azure::AzureConfig::new(
+            self.account.clone().unwrap_or_default(),
+            storage_azure::AccountKey::new(""),
+            &self.container,
+        )
+        .with_location(self.location.clone().unwrap_or_default())
+        .with_public_access(self.public_access);
+        config.access_key = None;
+        config.endpoint = self.endpoint.clone();
+        if self.use_emulator {
+            config = config.on_local_emulator();
+        }
+        config
     }
 }
 

@@ -14,10 +14,12 @@ use crate::GcsSection;
 use crate::MemorySection;
 #[cfg(feature = "s3")]
 use crate::S3Section;
+#[cfg(feature = "azure")]
+use crate::sections::AzureSection;
 use crate::{BackendConfig, PolicyConfig, StorageConfig};
 
 /// Every backend a storage may name, built in or not.
-const BACKENDS: [&str; 4] = ["fs", "memory", "s3", "gcs"];
+const BACKENDS: [&str; 5] = ["fs", "memory", "s3", "gcs", "azure"];
 
 /// The `STORAGE_<NAME>_<FIELD>` variables besides `_URL`, by field, and the keys they set.
 const OVERRIDDEN_KEYS: [(&str, &str); 8] = [
@@ -73,8 +75,10 @@ pub(crate) fn typed(source: &Table, base: &Path, overrides: &Overrides<'_>) -> R
     merged.extend(table);
     let kind = match merged.remove("backend") {
         Some(Value::String(kind)) => kind,
-        Some(other) => return Err(format!("`backend` is {other}; use \"fs\", \"memory\", \"s3\" or \"gcs\"")),
-        None => return Err("set `backend` (fs, memory, s3 or gcs) or `url`".into()),
+        Some(other) => {
+            return Err(format!("`backend` is {other}; use \"fs\", \"memory\", \"s3\", \"gcs\" or \"azure\""));
+        }
+        None => return Err("set `backend` (fs, memory, s3, gcs or azure) or `url`".into()),
     };
     let (backend_keys, policy_keys) = (keys_of_backend(&kind)?, fields_of::<PolicyConfig>());
     for (field, key) in OVERRIDDEN_KEYS {
@@ -137,11 +141,25 @@ pub(crate) fn url_table(text: &str, base: &Path) -> Result<Table, String> {
                 table.insert("location".into(), prefix.into());
             }
         }
-        other => return Err(bad(&format!("unknown scheme `{other}`; use file://, memory://, s3:// or gs://"))),
+        "az" => {
+            let container = url
+                .host_str()
+                .filter(|container| !container.is_empty())
+                .ok_or_else(|| bad("name the container, as az://container/prefix"))?;
+            table.insert("backend".into(), "azure".into());
+            table.insert("container".into(), container.into());
+            let prefix = url.path().trim_matches('/');
+            if !prefix.is_empty() {
+                table.insert("location".into(), prefix.into());
+            }
+        }
+        other => return Err(bad(&format!("unknown scheme `{other}`; use file://, memory://, s3://, gs:// or az://"))),
     }
     for (name, value) in url.query_pairs() {
         let value = match name.as_ref() {
-            "create" | "acls" | "anonymous" => Value::Boolean(parse_bool(&name, &value).map_err(|e| bad(&e))?),
+            "create" | "acls" | "anonymous" | "use_emulator" => {
+                Value::Boolean(parse_bool(&name, &value).map_err(|e| bad(&e))?)
+            }
             "endpoint"
             | "public_endpoint"
             | "region"
@@ -154,7 +172,9 @@ pub(crate) fn url_table(text: &str, base: &Path) -> Result<Table, String> {
             | "custom_domain"
             | "create_only_multipart"
             | "claim_lifetime"
-            | "service_account" => Value::String(value.into_owned()),
+            | "service_account"
+            | "account"
+            | "public_access" => Value::String(value.into_owned()),
             other => return Err(bad(&format!("unknown option `{other}`"))),
         };
         table.insert(name.into_owned(), value);
@@ -182,6 +202,8 @@ fn keys_of_backend(kind: &str) -> Result<&'static [&'static str], String> {
         "s3" => Ok(fields_of::<S3Section>()),
         #[cfg(feature = "gcs")]
         "gcs" => Ok(fields_of::<GcsSection>()),
+        #[cfg(feature = "azure")]
+        "azure" => Ok(fields_of::<AzureSection>()),
         _ => Err(unavailable(kind)),
     }
 }
@@ -194,7 +216,7 @@ pub(crate) fn unavailable(kind: &str) -> String {
              (features = [\"{kind}\"])"
         )
     } else {
-        format!("unknown backend `{kind}`; use fs, memory, s3 or gcs")
+        format!("unknown backend `{kind}`; use fs, memory, s3, gcs or azure")
     }
 }
 
@@ -219,6 +241,11 @@ fn typed_backend(kind: &str, section: Table) -> Result<BackendConfig, String> {
         "gcs" => {
             required("bucket")?;
             typed_table(section).map(BackendConfig::Gcs)
+        }
+        #[cfg(feature = "azure")]
+        "azure" => {
+            required("container")?;
+            typed_table(section).map(BackendConfig::Azure)
         }
         _ => Err(unavailable(kind)),
     }
@@ -293,7 +320,7 @@ mod tests {
     fn a_backend_left_out_of_the_build_names_the_feature_to_enable() {
         let message = unavailable("s3");
         assert!(message.contains("enable the `s3` feature of storage-config"), "{message}");
-        assert_eq!(unavailable("ftp"), "unknown backend `ftp`; use fs, memory, s3 or gcs");
+        assert_eq!(unavailable("ftp"), "unknown backend `ftp`; use fs, memory, s3, gcs or azure");
     }
 
     #[test]

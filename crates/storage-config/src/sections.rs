@@ -29,6 +29,9 @@ pub enum BackendConfig {
     /// `backend = "gcs"`: objects in a Google Cloud Storage bucket.
     #[cfg(feature = "gcs")]
     Gcs(GcsSection),
+    /// `backend = "azure"`: blobs in an Azure Blob Storage container.
+    #[cfg(feature = "azure")]
+    Azure(AzureSection),
 }
 
 impl BackendConfig {
@@ -43,6 +46,8 @@ impl BackendConfig {
             BackendConfig::S3(_) => "s3",
             #[cfg(feature = "gcs")]
             BackendConfig::Gcs(_) => "gcs",
+            #[cfg(feature = "azure")]
+            BackendConfig::Azure(_) => "azure",
         }
     }
 
@@ -58,6 +63,8 @@ impl BackendConfig {
             BackendConfig::S3(_) => None,
             #[cfg(feature = "gcs")]
             BackendConfig::Gcs(_) => None,
+            #[cfg(feature = "azure")]
+            BackendConfig::Azure(_) => None,
         }
     }
 }
@@ -178,6 +185,32 @@ pub struct S3Section {
     pub timeout: Option<Duration>,
     /// The storage class of new objects, e.g. `STANDARD_IA`.
     pub storage_class: Option<String>,
+}
+
+/// `backend = "azure"`: a container on Azure Blob Storage or Azurite. Secrets are never read from here: the account
+/// key comes from `AZURE_STORAGE_ACCOUNT_KEY`, as do the account and endpoint when they are left out
+/// (`AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ENDPOINT`; `AZURE_STORAGE_USE_EMULATOR=true` for Azurite).
+#[cfg(feature = "azure")]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AzureSection {
+    /// The container (required).
+    pub container: String,
+    /// The key prefix every name is stored under.
+    pub location: Option<String>,
+    /// The storage account (`AZURE_STORAGE_ACCOUNT_NAME` otherwise).
+    pub account: Option<String>,
+    /// The account's blob endpoint, e.g. `http://127.0.0.1:10000/devstoreaccount1` for Azurite
+    /// (`https://ACCOUNT.blob.core.windows.net` otherwise).
+    pub endpoint: Option<String>,
+    /// Azurite at `AZURITE_BLOB_STORAGE_URL` with its well-known development account.
+    #[serde(default)]
+    pub use_emulator: bool,
+    /// The container's public access level as its owner set it: `private` (default) or `blob` (anyone reads
+    /// blobs, and the storage gives plain public URLs).
+    #[serde(default, deserialize_with = "public_access")]
+    pub public_access: storage_azure::ContainerAccess,
 }
 
 /// What a storage does whatever its backend: names, ACLs, privacy, expiry and layers.
@@ -301,4 +334,11 @@ fn create_only_multipart<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<storage_s3::CreateOnlyMultipart, D::Error> {
     parsed(deserializer, |text| text.parse().map_err(|err| format!("`create_only_multipart` is {err}")))
+}
+
+#[cfg(feature = "azure")]
+fn public_access<'de, D: Deserializer<'de>>(deserializer: D) -> Result<storage_azure::ContainerAccess, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    storage_azure::ContainerAccess::parse(&text)
+        .map_err(|_| serde::de::Error::custom(format!("`public_access` is `{text}`; use \"private\" or \"blob\"")))
 }

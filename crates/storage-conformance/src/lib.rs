@@ -127,12 +127,46 @@ pub fn local_rgw() -> &'static BTreeMap<String, String> {
             "the S3 tests need a Ceph RGW and could not start one (run `cargo xtask s3 start` to see why):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
+        export_lines(&output.stdout)
     })
+}
+
+/// The local Azurite's settings (`AZURITE_BLOB_STORAGE_URL` and `STORAGE_AZURE_*`): from the environment when
+/// `cargo xtask azure start` or CI set them, else from an Azurite started here through `xtask/scripts/azurite.sh`
+/// (which installs it with npm when missing). Under CI (`CI=true`) a missing Azurite fails the test at once: CI
+/// starts it, so its absence is a broken run, never a reason to start another or to skip.
+pub fn local_azurite() -> &'static BTreeMap<String, String> {
+    static SERVER: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let from_env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("STORAGE_AZURE_") || k == "AZURITE_BLOB_STORAGE_URL")
+            .collect();
+        if from_env.contains_key("AZURITE_BLOB_STORAGE_URL") {
+            return from_env;
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the Azure tests need Azurite and CI=true, but AZURITE_BLOB_STORAGE_URL is not set: `cargo xtask ci` \
+             starts it (`cargo xtask azure start` prints its settings)"
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../xtask/scripts/azurite.sh");
+        let output = std::process::Command::new("bash").args([script, "start"]).output().expect("run azurite.sh");
+        assert!(
+            output.status.success(),
+            "the Azure tests need Azurite and could not start it (run `cargo xtask azure start` to see why):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        export_lines(&output.stdout)
+    })
+}
+
+/// The `export NAME=value` lines a server script prints, as a map.
+fn export_lines(stdout: &[u8]) -> BTreeMap<String, String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in KiB, for the benchmarks' memory goals.
@@ -382,11 +416,11 @@ macro_rules! with_case_list {
             content_type_lists_refused_at_every_entry,
             upload_forms_or_unsupported: [upload_form],
             direct_uploads: [upload_form],
-            upload_urls: [presign_write],
+            upload_urls: [presign_write, presign_write_with_headers],
             public_urls: [public_url],
             plain_urls_of_files_never_made_public_are_refused: [public_url],
             temporary_url_get: [presign_read],
-            temporary_url_put: [presign_write],
+            temporary_url_put: [presign_write, presign_write_with_headers],
             temporary_url_expiry_limits: [presign_read],
             model_based_sequences,
             differential,

@@ -30,12 +30,21 @@ pub struct Capabilities {
     pub write_with_user_metadata: bool,
     /// `copy` honours [`WriteMode::CreateOnly`] atomically; without it the storage copies through a create-only put.
     pub copy_with_create_only: bool,
+    /// A copy or rename keeps the object's ETag (S3's single-part copies, a file system's rename), which is how a
+    /// retried move tells that its failed attempt took effect. Where copies get a new one (Azure's Copy Blob,
+    /// object_store's `InMemory`), the retry layer compares the MD5 of the bytes instead: one read of the source per
+    /// move, under [`crate::RetryLayer`] only.
+    pub copy_keeps_etag: bool,
     /// `public_url` gives a URL that serves the object without signing.
     pub public_url: bool,
     /// `presign` gives expiring URLs for GET.
     pub presign_read: bool,
     /// `presign` gives expiring URLs for PUT.
     pub presign_write: bool,
+    /// A presigned PUT's signature covers its `Content-Type`, `Content-Length` and `Content-MD5`, so the link can fix
+    /// them (SigV4, the disk and memory signers). Azure's SAS covers no request header: its PUT links fix only the
+    /// key, the expiry and create-only, and one that would fix more is `Unsupported`.
+    pub presign_write_with_headers: bool,
     /// The longest expiry `presign` and `upload_form` accept; `None` is [`crate::DEFAULT_MAX_EXPIRY`] (7 days).
     pub presign_max_expiry: Option<Duration>,
     /// Canned ACLs on put, and `set_acl` / `acl` on existing objects.
@@ -57,9 +66,11 @@ impl Capabilities {
             write_with_attributes: false,
             write_with_user_metadata: false,
             copy_with_create_only: false,
+            copy_keeps_etag: false,
             public_url: false,
             presign_read: false,
             presign_write: false,
+            presign_write_with_headers: false,
             presign_max_expiry: None,
             acl: false,
             set_attributes: false,
@@ -75,9 +86,11 @@ impl Capabilities {
             write_with_attributes: true,
             write_with_user_metadata: true,
             copy_with_create_only: true,
+            copy_keeps_etag: true,
             public_url: true,
             presign_read: true,
             presign_write: true,
+            presign_write_with_headers: true,
             presign_max_expiry: None,
             acl: true,
             set_attributes: true,

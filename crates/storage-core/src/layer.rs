@@ -690,15 +690,30 @@ impl Backend for Retried {
             Err(err) if err.kind() == ErrorKind::NotFound => None,
             Err(err) => return Err(err),
         };
+        // Where a move gives the object a new tag, its bytes' MD5 identifies it instead.
+        let source_md5 = match &source {
+            Some(source) if !self.inner.capabilities().copy_keeps_etag => {
+                Some(self.retrying(|_| md5_of(self.inner.as_ref(), source)).await?)
+            }
+            _ => None,
+        };
         let taken_before = self.taken_before(to, mode).await?;
         self.retrying(|retry| {
             let source = source.clone();
             async move {
                 match self.inner.rename(from, to, mode).await {
-                    // The failed attempt moved it: the target holds the source's object (same size and tag).
+                    // The failed attempt moved it: the target holds the source's object (same size, and same tag or
+                    // same MD5).
                     Err(err) if retry && err.kind() == ErrorKind::NotFound => match (source, self.inner.head(to).await)
                     {
                         (Some(source), Ok(now)) if now.meta.size == source.size && now.meta.etag == source.etag => {
+                            Ok(())
+                        }
+                        (Some(source), Ok(now))
+                            if now.meta.size == source.size
+                                && source_md5.is_some()
+                                && source_md5 == Some(md5_of(self.inner.as_ref(), &now.meta).await?) =>
+                        {
                             Ok(())
                         }
                         // A failed look is retried as a whole; anything else is the source truly missing.

@@ -10,6 +10,11 @@ use crate::{Acl, Attributes};
 /// The form field that carries the file; every other field must come before it.
 pub const FILE_FIELD: &str = "file";
 
+/// What a backend whose PUT links sign no request header answers for one that would fix the content type, size or
+/// MD5 (Azure's SAS: see [`Capabilities::presign_write_with_headers`](crate::Capabilities::presign_write_with_headers)).
+pub const UNSIGNED_PUT_HEADERS: &str = "upload URLs that fix the content type, size or MD5 (its signature covers no \
+    request header, so a client could send others; leave them out of the policy, or check the upload after it lands)";
+
 /// What a backend whose forms cannot refuse a taken name (S3: a POST has no condition on the key's absence) answers
 /// a create-only form with, and the two ways out: a name nobody else can hold, or replacing.
 pub const CREATE_ONLY_FORMS: &str = "create-only upload forms (its POST cannot refuse a taken name, so a second \

@@ -1,5 +1,6 @@
 //! End-to-end tests of the real `storage` binary: the embedded default, a real Ceph RGW, `share`, bad input.
 
+mod azure;
 mod backends;
 mod errors;
 mod expiry;

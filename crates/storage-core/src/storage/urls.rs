@@ -83,6 +83,9 @@ impl Storage {
                     request.response_content_type = options.response_content_type;
                 }
                 Method::Put => {
+                    if options.content_type.is_some() && !caps.presign_write_with_headers {
+                        return Err(Error::unsupported(self.backend_name(), crate::upload::UNSIGNED_PUT_HEADERS));
+                    }
                     request.content_type = options.content_type;
                     request.acl = self.upload_acl(options.acl, &caps)?;
                     request.create_only = self.options.overwrite != OverwritePolicy::Overwrite;
@@ -145,6 +148,10 @@ impl Storage {
             let caps = self.capabilities();
             if !caps.presign_write {
                 return Err(Error::unsupported(self.backend_name(), "temporary URLs for uploading"));
+            }
+            let fixes_headers = put.content_type.is_some() || put.content_length.is_some() || put.content_md5.is_some();
+            if fixes_headers && !caps.presign_write_with_headers {
+                return Err(Error::unsupported(self.backend_name(), crate::upload::UNSIGNED_PUT_HEADERS));
             }
             self.check_expiry(put.key, policy.expires_in, &caps)?;
             let mut request = PresignRequest::new(Method::Put, put.key, policy.expires_in);
