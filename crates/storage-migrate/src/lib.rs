@@ -10,12 +10,17 @@
 
 #![warn(missing_docs)]
 
+mod checkpoint;
 mod copy;
 mod locks;
 mod merge;
 mod migrate;
 mod mirror;
 
+pub use checkpoint::{
+    Checkpoints, Counts, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_PREFIX, JobStatus, Record, ShardStatus,
+    job_status, parse_record,
+};
 pub use migrate::{DEFAULT_CONCURRENCY, MigrateOptions, MigrationFailure, MigrationReport, Progress, migrate};
 pub use mirror::MirrorBackend;
 

@@ -19,8 +19,11 @@ use futures::{StreamExt, TryStreamExt};
 use storage_core::backoff::{self, RetryPolicy};
 use storage_core::checksum::{md5_of, read_md5};
 use storage_core::{
-    Acl, Attributes, Backend, Capabilities, Error, ErrorKind, ObjectMeta, Result, Retry, Storage, WriteMode,
+    Acl, Attributes, Backend, Capabilities, ConditionalDelete, Error, ErrorKind, ListEntry, ListOptions, ObjectMeta,
+    Result, Retry, Storage, WriteMode,
 };
+
+use crate::checkpoint::{Checkpoints, Completion, DEFAULT_CHECKPOINT_PREFIX, Recorder};
 
 use crate::copy::{Backfilled, backfill_one, copy_object, same_version};
 use crate::locks::KeyLocks;
@@ -48,6 +51,8 @@ pub struct MigrateOptions {
     pub stop: Arc<AtomicBool>,
     /// Backfill a live mirror: only copy what the target lacks, create-only, and leave differing objects alone.
     pub live: bool,
+    /// Record progress in the target as this job and shard, and resume from the last record.
+    pub checkpoints: Option<Checkpoints>,
 }
 
 /// 16 transfers in flight keeps an S3 connection pool busy without flooding a disk.
@@ -65,6 +70,7 @@ impl Default for MigrateOptions {
             retry_backoff: Duration::from_millis(200),
             stop: Arc::default(),
             live: false,
+            checkpoints: None,
         }
     }
 }
@@ -108,6 +114,15 @@ impl MigrateOptions {
     pub fn with_live(mut self, live: bool) -> Self {
         self.live = live;
         self
+    }
+    /// Record progress in the target under `checkpoints`' job and shard, and resume from its last record.
+    pub fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+    /// The prefix no migration copies, lists as data, verifies or deletes: where checkpoints go.
+    pub fn reserved_prefix(&self) -> &str {
+        self.checkpoints.as_ref().map_or(DEFAULT_CHECKPOINT_PREFIX, |checkpoints| checkpoints.prefix.as_str())
     }
     /// Stop starting new transfers once `stop` is set (the ones in flight finish).
     pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
@@ -173,6 +188,8 @@ pub struct MigrationReport {
     pub verified: u64,
     /// Source objects deleted after verification.
     pub deleted: u64,
+    /// Source objects `delete_source` kept because they changed after they were copied (or have no tag to compare).
+    pub changed: Vec<String>,
     /// The objects that failed, with reasons.
     pub failed: Vec<MigrationFailure>,
     /// Bytes copied (in a dry run: that would be copied).
@@ -196,6 +213,7 @@ impl MigrationReport {
         self.gone += other.gone;
         self.verified += other.verified;
         self.deleted += other.deleted;
+        self.changed.extend(other.changed);
         self.failed.extend(other.failed);
         self.bytes_copied += other.bytes_copied;
         self.elapsed += other.elapsed;
@@ -240,14 +258,26 @@ impl fmt::Display for MigrationReport {
         for failure in &self.failed {
             write!(f, "\nfailed `{}`: {}", failure.key, failure.reason)?;
         }
+        for key in &self.changed {
+            write!(f, "\nkept `{key}` in the source: it changed after its copy; run again to copy the new version")?;
+        }
         Ok(())
     }
 }
 
+/// What `delete_source` did with a source object whose copy was verified.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Deletion {
+    NotAsked,
+    Deleted,
+    /// Kept: it changed after it was copied.
+    Kept,
+}
+
 enum Outcome {
-    Copied { bytes: u64, verified: bool, deleted: bool },
-    Skipped { verified: bool, deleted: bool },
-    Updated { verified: bool, deleted: bool },
+    Copied { bytes: u64, verified: bool, deleted: Deletion },
+    Skipped { verified: bool, deleted: Deletion },
+    Updated { verified: bool, deleted: Deletion },
     Kept,
     Withdrawn,
     Gone,
@@ -275,9 +305,25 @@ pub(crate) async fn migrate_with(
     locks: Option<&KeyLocks>,
 ) -> Result<MigrationReport> {
     let started = Instant::now();
-    let sources: Vec<ObjectMeta> = from.list(&options.prefix).try_collect().await?;
+    let (mut recorder, resumed) = match &options.checkpoints {
+        Some(checkpoints) => {
+            let (recorder, latest) = Recorder::start(to, checkpoints).await?;
+            (Some(recorder), latest)
+        }
+        None => (None, None),
+    };
+    if resumed.as_ref().is_some_and(|record| record.complete) {
+        // This shard finished in an earlier run: nothing is listed again.
+        return Ok(MigrationReport {
+            dry_run: options.dry_run,
+            elapsed: started.elapsed(),
+            ..MigrationReport::default()
+        });
+    }
+    let offset = recorder.as_ref().and_then(|recorder| recorder.done_through.clone());
+    let sources: Vec<ObjectMeta> = data_listing(from, options, offset.clone()).try_collect().await?;
     let targets: HashMap<String, ObjectMeta> =
-        to.list(&options.prefix).map_ok(|meta| (meta.key.clone(), meta)).try_collect().await?;
+        data_listing(to, options, offset).map_ok(|meta| (meta.key.clone(), meta)).try_collect().await?;
     let totals = Progress {
         objects_total: sources.len() as u64,
         bytes_total: sources.iter().map(|meta| meta.size).sum(),
@@ -287,14 +333,15 @@ pub(crate) async fn migrate_with(
     let (objects_done, bytes_done) = (AtomicU64::new(0), AtomicU64::new(0));
     let verify = options.verify || options.delete_source;
     let (source, target) = (from.backend().as_ref(), to.backend().as_ref());
+    let keys: Vec<String> = sources.iter().map(|meta| meta.key.clone()).collect();
 
-    let outcomes: Vec<Outcome> = futures::stream::iter(sources)
-        .map(|meta| {
+    let mut outcomes = futures::stream::iter(sources.into_iter().enumerate())
+        .map(|(index, meta)| {
             let existing = targets.get(&meta.key);
             let (objects_done, bytes_done) = (&objects_done, &bytes_done);
             async move {
                 if options.stop.load(Ordering::Relaxed) {
-                    return Outcome::NotStarted;
+                    return (index, Outcome::NotStarted);
                 }
                 let outcome = match migrate_one(source, target, &meta, existing, options, verify, locks).await {
                     // The listed object was deleted (and maybe written anew) since the listing: nothing to copy;
@@ -312,42 +359,102 @@ pub(crate) async fn migrate_with(
                     ..totals
                 };
                 progress(done);
-                outcome
+                (index, outcome)
             }
         })
-        .buffer_unordered(options.concurrency.max(1))
-        .collect()
-        .await;
+        .buffer_unordered(options.concurrency.max(1));
 
     let mut report = MigrationReport { dry_run: options.dry_run, ..MigrationReport::default() };
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Copied { bytes, verified, deleted } => {
-                report.copied += 1;
-                report.bytes_copied += bytes;
-                report.verified += u64::from(verified);
-                report.deleted += u64::from(deleted);
+    let mut watermark = Watermark::default();
+    while let Some((index, outcome)) = outcomes.next().await {
+        let started = !matches!(outcome, Outcome::NotStarted);
+        report.add(&keys[index], outcome);
+        if let Some(recorder) = recorder.as_mut().filter(|_| started && !options.dry_run) {
+            recorder.advance(watermark.done(index).map(|through| keys[through].clone()));
+            if recorder.due() {
+                recorder.save(&report, Completion::Partial).await?;
             }
-            Outcome::Skipped { verified, deleted } => {
-                report.skipped += 1;
-                report.verified += u64::from(verified);
-                report.deleted += u64::from(deleted);
-            }
-            Outcome::Updated { verified, deleted } => {
-                report.updated += 1;
-                report.verified += u64::from(verified);
-                report.deleted += u64::from(deleted);
-            }
-            Outcome::Kept => report.kept += 1,
-            Outcome::Withdrawn => report.withdrawn += 1,
-            Outcome::Gone => report.gone += 1,
-            Outcome::Failed(failure) => report.failed.push(failure),
-            Outcome::NotStarted => report.interrupted = true,
         }
     }
     report.failed.sort_by(|a, b| a.key.cmp(&b.key));
+    report.changed.sort();
+    if let Some(recorder) = recorder.as_mut().filter(|_| !options.dry_run) {
+        let completion = if report.interrupted { Completion::Partial } else { Completion::Complete };
+        recorder.save(&report, completion).await?;
+    }
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// The objects under the options' prefix from `offset` on, without the reserved prefix of checkpoints.
+fn data_listing(
+    storage: &Storage,
+    options: &MigrateOptions,
+    offset: Option<String>,
+) -> impl futures::Stream<Item = Result<ObjectMeta>> + use<> {
+    let reserved = options.reserved_prefix().to_owned();
+    storage.list_entries(ListOptions::new(options.prefix.clone()).with_offset(offset)).try_filter_map(move |entry| {
+        let meta = match entry {
+            ListEntry::Object(meta) if !meta.key.starts_with(&reserved) => Some(meta),
+            _ => None,
+        };
+        std::future::ready(Ok(meta))
+    })
+}
+
+/// The highest listing index below which every object is done, as objects finish in any order.
+#[derive(Default)]
+struct Watermark {
+    /// Every index below this one is done.
+    next: usize,
+    /// Done indices above `next`.
+    ahead: std::collections::BTreeSet<usize>,
+}
+
+impl Watermark {
+    /// `index` is done: the highest index through which all are, when that moved.
+    fn done(&mut self, index: usize) -> Option<usize> {
+        self.ahead.insert(index);
+        let before = self.next;
+        while self.ahead.remove(&self.next) {
+            self.next += 1;
+        }
+        (self.next > before).then(|| self.next - 1)
+    }
+}
+
+impl MigrationReport {
+    /// Count one object's outcome.
+    fn add(&mut self, key: &str, outcome: Outcome) {
+        let mut deletion = |deleted: Deletion| match deleted {
+            Deletion::Deleted => self.deleted += 1,
+            Deletion::Kept => self.changed.push(key.to_owned()),
+            Deletion::NotAsked => {}
+        };
+        match outcome {
+            Outcome::Copied { bytes, verified, deleted } => {
+                deletion(deleted);
+                self.copied += 1;
+                self.bytes_copied += bytes;
+                self.verified += u64::from(verified);
+            }
+            Outcome::Skipped { verified, deleted } => {
+                deletion(deleted);
+                self.skipped += 1;
+                self.verified += u64::from(verified);
+            }
+            Outcome::Updated { verified, deleted } => {
+                deletion(deleted);
+                self.updated += 1;
+                self.verified += u64::from(verified);
+            }
+            Outcome::Kept => self.kept += 1,
+            Outcome::Withdrawn => self.withdrawn += 1,
+            Outcome::Gone => self.gone += 1,
+            Outcome::Failed(failure) => self.failed.push(failure),
+            Outcome::NotStarted => self.interrupted = true,
+        }
+    }
 }
 
 async fn migrate_one(
@@ -361,9 +468,17 @@ async fn migrate_one(
 ) -> Outcome {
     let key = meta.key.as_str();
     let failed = |err: Error| Outcome::Failed(MigrationFailure::new(key, &err));
-    // Deletes the source when asked; only objects whose copy in the target was verified in this run reach it.
+    // Deletes the source when asked; only objects whose copy in the target was verified in this run reach it, and
+    // only while the source still holds the version listed (and so copied): a newer write is kept and reported.
     let delete_source = || async move {
-        if options.delete_source && !options.dry_run { source.delete(key).await.map(|()| true) } else { Ok(false) }
+        if !options.delete_source || options.dry_run {
+            return Ok(Deletion::NotAsked);
+        }
+        let Some(etag) = meta.etag.as_deref() else { return Ok(Deletion::Kept) };
+        Ok(match source.delete_if_unchanged(key, etag).await? {
+            ConditionalDelete::Deleted => Deletion::Deleted,
+            ConditionalDelete::Changed => Deletion::Kept,
+        })
     };
     if let Some(existing) = existing {
         match retrying(options, || difference(source, target, meta, existing, verify)).await {
@@ -379,7 +494,7 @@ async fn migrate_one(
             Ok(_) if options.live => return Outcome::Kept,
             Ok(Difference::Bytes) => {}
             Ok(Difference::Metadata { .. }) if options.dry_run => {
-                return Outcome::Updated { verified: false, deleted: false };
+                return Outcome::Updated { verified: false, deleted: Deletion::NotAsked };
             }
             Ok(Difference::Metadata { attributes, acl }) => {
                 match retrying(options, || fix_metadata(target, key, attributes.clone(), acl)).await {
@@ -396,7 +511,7 @@ async fn migrate_one(
         }
     }
     if options.dry_run {
-        return Outcome::Copied { bytes: meta.size, verified: false, deleted: false };
+        return Outcome::Copied { bytes: meta.size, verified: false, deleted: Deletion::NotAsked };
     }
     let copied = retrying(options, || async {
         let sent = if options.live {
@@ -427,7 +542,7 @@ async fn migrate_one(
     .await;
     match copied {
         Ok(Backfilled::Copied(_)) => {}
-        Ok(Backfilled::Present) => return Outcome::Skipped { verified: false, deleted: false },
+        Ok(Backfilled::Present) => return Outcome::Skipped { verified: false, deleted: Deletion::NotAsked },
         Ok(Backfilled::Withdrawn) => return Outcome::Withdrawn,
         Err(err) => return failed(err),
     }

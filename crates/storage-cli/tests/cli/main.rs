@@ -1,6 +1,7 @@
 //! End-to-end tests of the real `storage` binary: the embedded default, a real Ceph RGW, `share`, bad input.
 
 mod backends;
+mod checkpoints;
 mod errors;
 mod expiry;
 mod first_hour;
