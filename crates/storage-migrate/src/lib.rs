@@ -12,17 +12,27 @@
 
 mod checkpoint;
 mod copy;
+mod inventory;
 mod locks;
 mod merge;
 mod migrate;
 mod mirror;
+mod shard;
+mod source;
 
 pub use checkpoint::{
     Checkpoints, Counts, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_PREFIX, JobStatus, Record, ShardStatus,
     job_status, parse_record,
 };
-pub use migrate::{DEFAULT_CONCURRENCY, MigrateOptions, MigrationFailure, MigrationReport, Progress, migrate};
+pub use inventory::{
+    MAX_INVENTORY_FILES, MAX_INVENTORY_LINE_BYTES, MAX_INVENTORY_ROWS, MAX_MANIFEST_BYTES, names_from_inventory,
+};
+pub use migrate::{
+    DEFAULT_CONCURRENCY, MigrateOptions, MigrationFailure, MigrationReport, Progress, migrate, migrate_names,
+};
 pub use mirror::MirrorBackend;
+pub use shard::Shard;
+pub use source::{MAX_LIST_LINE_BYTES, names_from_list};
 
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}

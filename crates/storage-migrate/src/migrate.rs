@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use storage_core::backoff::{self, RetryPolicy};
 use storage_core::checksum::{md5_of, read_md5};
 use storage_core::{
@@ -27,6 +27,7 @@ use crate::checkpoint::{Checkpoints, Completion, DEFAULT_CHECKPOINT_PREFIX, Reco
 
 use crate::copy::{Backfilled, backfill_one, copy_object, same_version};
 use crate::locks::KeyLocks;
+use crate::shard::Shard;
 
 /// How to migrate.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct MigrateOptions {
     pub live: bool,
     /// Record progress in the target as this job and shard, and resume from the last record.
     pub checkpoints: Option<Checkpoints>,
+    /// Only the objects whose names fall in this shard ([`Shard::ALL`] by default).
+    pub shard: Shard,
 }
 
 /// 16 transfers in flight keeps an S3 connection pool busy without flooding a disk.
@@ -71,6 +74,7 @@ impl Default for MigrateOptions {
             stop: Arc::default(),
             live: false,
             checkpoints: None,
+            shard: Shard::ALL,
         }
     }
 }
@@ -123,6 +127,12 @@ impl MigrateOptions {
     /// The prefix no migration copies, lists as data, verifies or deletes: where checkpoints go.
     pub fn reserved_prefix(&self) -> &str {
         self.checkpoints.as_ref().map_or(DEFAULT_CHECKPOINT_PREFIX, |checkpoints| checkpoints.prefix.as_str())
+    }
+    /// Only the objects whose names fall in `shard`, by rclone's `--hash-filter` function: N processes, each given
+    /// one of `0/N` to `N-1/N`, migrate every object exactly once between them. Every other option applies per shard.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
     }
     /// Stop starting new transfers once `stop` is set (the ones in flight finish).
     pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
@@ -200,6 +210,8 @@ pub struct MigrationReport {
     pub dry_run: bool,
     /// Stopped before every object was looked at; run again to resume.
     pub interrupted: bool,
+    /// In a dry run: the names that would be copied, sorted (empty otherwise).
+    pub would_copy: Vec<String>,
 }
 
 impl MigrationReport {
@@ -219,6 +231,7 @@ impl MigrationReport {
         self.elapsed += other.elapsed;
         self.dry_run = other.dry_run;
         self.interrupted |= other.interrupted;
+        self.would_copy.extend(other.would_copy);
     }
 
     /// Nothing failed and nothing was left out.
@@ -296,6 +309,41 @@ pub async fn migrate(
     migrate_with(from, to, options, progress, None).await
 }
 
+/// Copy the objects named by `names` (a list, an inventory) from `from` to `to`, as [`migrate()`] does, without
+/// listing either side: each name in the shard and under the prefix is looked up on both (a name the source lacks
+/// is counted in [`MigrationReport::gone`]). Fails when `names` yields an error (a bad line), with the objects
+/// before it migrated; memory stays bounded by the concurrency, whatever the number of names.
+pub async fn migrate_names(
+    from: &Storage,
+    to: &Storage,
+    names: impl Stream<Item = Result<String>> + Send,
+    options: &MigrateOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<MigrationReport> {
+    let started = Instant::now();
+    let (source, target) = (from.backend().as_ref(), to.backend().as_ref());
+    let counter = Counter::default();
+    let shard = options.shard;
+    let candidates = names
+        .try_filter(|key| std::future::ready(key.starts_with(&options.prefix) && shard.contains(key)))
+        .map_ok(|key| {
+            let counter = &counter;
+            async move {
+                let candidate = look_up(source, target, key).await;
+                if let Candidate::Found { meta, .. } = &candidate {
+                    counter.found(meta.size);
+                }
+                Ok(candidate)
+            }
+        })
+        .try_buffered(options.concurrency.max(1));
+    let mut recorder = start_recording(to, options).await?;
+    if recorder.as_ref().is_some_and(Recorder::finished) {
+        return Ok(MigrationReport::finished_before(options, started));
+    }
+    run(source, target, candidates, options, progress, None, &counter, started, recorder.as_mut()).await
+}
+
 /// [`migrate()`], with a live backfill's copies taking turns per key with a mirror storage's deletes.
 pub(crate) async fn migrate_with(
     from: &Storage,
@@ -305,80 +353,153 @@ pub(crate) async fn migrate_with(
     locks: Option<&KeyLocks>,
 ) -> Result<MigrationReport> {
     let started = Instant::now();
-    let (mut recorder, resumed) = match &options.checkpoints {
-        Some(checkpoints) => {
-            let (recorder, latest) = Recorder::start(to, checkpoints).await?;
-            (Some(recorder), latest)
-        }
-        None => (None, None),
-    };
-    if resumed.as_ref().is_some_and(|record| record.complete) {
+    let mut recorder = start_recording(to, options).await?;
+    if recorder.as_ref().is_some_and(Recorder::finished) {
         // This shard finished in an earlier run: nothing is listed again.
-        return Ok(MigrationReport {
-            dry_run: options.dry_run,
-            elapsed: started.elapsed(),
-            ..MigrationReport::default()
-        });
+        return Ok(MigrationReport::finished_before(options, started));
     }
     let offset = recorder.as_ref().and_then(|recorder| recorder.done_through.clone());
-    let sources: Vec<ObjectMeta> = data_listing(from, options, offset.clone()).try_collect().await?;
-    let targets: HashMap<String, ObjectMeta> =
-        data_listing(to, options, offset).map_ok(|meta| (meta.key.clone(), meta)).try_collect().await?;
-    let totals = Progress {
-        objects_total: sources.len() as u64,
-        bytes_total: sources.iter().map(|meta| meta.size).sum(),
-        ..Progress::default()
-    };
-    progress(totals);
-    let (objects_done, bytes_done) = (AtomicU64::new(0), AtomicU64::new(0));
-    let verify = options.verify || options.delete_source;
+    let shard = options.shard;
+    let in_shard = |meta: &ObjectMeta| std::future::ready(shard.contains(&meta.key));
+    let sources: Vec<ObjectMeta> =
+        data_listing(from, options, offset.clone()).try_filter(in_shard).try_collect().await?;
+    let mut targets: HashMap<String, ObjectMeta> = data_listing(to, options, offset)
+        .try_filter(in_shard)
+        .map_ok(|meta| (meta.key.clone(), meta))
+        .try_collect()
+        .await?;
+    let counter = Counter::default();
+    for meta in &sources {
+        counter.found(meta.size);
+    }
+    progress(counter.progress());
+    let candidates = futures::stream::iter(sources).map(|meta| {
+        let existing = targets.remove(&meta.key);
+        Ok(Candidate::Found { meta, existing })
+    });
     let (source, target) = (from.backend().as_ref(), to.backend().as_ref());
-    let keys: Vec<String> = sources.iter().map(|meta| meta.key.clone()).collect();
+    run(source, target, candidates, options, progress, locks, &counter, started, recorder.as_mut()).await
+}
+/// This shard's recorder, when the options name a job.
+async fn start_recording<'a>(to: &'a Storage, options: &'a MigrateOptions) -> Result<Option<Recorder<'a>>> {
+    match &options.checkpoints {
+        Some(checkpoints) => Recorder::start(to, checkpoints, options.shard).await.map(Some),
+        None => Ok(None),
+    }
+}
 
-    let mut outcomes = futures::stream::iter(sources.into_iter().enumerate())
-        .map(|(index, meta)| {
-            let existing = targets.get(&meta.key);
-            let (objects_done, bytes_done) = (&objects_done, &bytes_done);
-            async move {
-                if options.stop.load(Ordering::Relaxed) {
-                    return (index, Outcome::NotStarted);
-                }
-                let outcome = match migrate_one(source, target, &meta, existing, options, verify, locks).await {
-                    // The listed object was deleted (and maybe written anew) since the listing: nothing to copy;
-                    // a new object is the next run's.
-                    Outcome::Failed(failure) if failure.source_gone => match source.head(&meta.key).await {
-                        Ok(now) if same_version(&now.meta, &meta) => Outcome::Failed(failure),
-                        Err(err) if err.kind() != ErrorKind::NotFound => Outcome::Failed(failure),
-                        _ => Outcome::Gone,
-                    },
-                    outcome => outcome,
-                };
-                let done = Progress {
-                    objects_done: objects_done.fetch_add(1, Ordering::Relaxed) + 1,
-                    bytes_done: bytes_done.fetch_add(meta.size, Ordering::Relaxed) + meta.size,
-                    ..totals
-                };
-                progress(done);
-                (index, outcome)
+/// One name to migrate, looked up.
+enum Candidate {
+    /// The source holds it (and the target, if `existing`).
+    Found { meta: ObjectMeta, existing: Option<ObjectMeta> },
+    /// Named, but not in the source.
+    Gone,
+    /// Looking it up failed.
+    Failed(MigrationFailure),
+}
+
+/// Look `key` up on both sides, each a `head`, as a listing would have found it.
+async fn look_up(source: &dyn Backend, target: &dyn Backend, key: String) -> Candidate {
+    let meta = match source.head(&key).await {
+        Ok(found) => found.meta,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Candidate::Gone,
+        Err(err) => return Candidate::Failed(MigrationFailure::new(&key, &err)),
+    };
+    match target.head(&key).await {
+        Ok(found) => Candidate::Found { meta, existing: Some(found.meta) },
+        Err(err) if err.kind() == ErrorKind::NotFound => Candidate::Found { meta, existing: None },
+        Err(err) => Candidate::Failed(MigrationFailure::new(&key, &err)),
+    }
+}
+
+/// Objects and bytes found and done, for [`Progress`].
+#[derive(Default)]
+struct Counter {
+    objects_total: AtomicU64,
+    bytes_total: AtomicU64,
+    objects_done: AtomicU64,
+    bytes_done: AtomicU64,
+}
+
+impl Counter {
+    fn found(&self, size: u64) {
+        self.objects_total.fetch_add(1, Ordering::Relaxed);
+        self.bytes_total.fetch_add(size, Ordering::Relaxed);
+    }
+    fn done(&self, size: u64) {
+        self.objects_done.fetch_add(1, Ordering::Relaxed);
+        self.bytes_done.fetch_add(size, Ordering::Relaxed);
+    }
+    fn progress(&self) -> Progress {
+        Progress {
+            objects_total: self.objects_total.load(Ordering::Relaxed),
+            objects_done: self.objects_done.load(Ordering::Relaxed),
+            bytes_total: self.bytes_total.load(Ordering::Relaxed),
+            bytes_done: self.bytes_done.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Migrate every candidate, `options.concurrency` at once, and add up what happened.
+#[allow(clippy::too_many_arguments)] // one private driver shared by the listing and the names
+async fn run(
+    source: &dyn Backend,
+    target: &dyn Backend,
+    candidates: impl Stream<Item = Result<Candidate>> + Send,
+    options: &MigrateOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+    locks: Option<&KeyLocks>,
+    counter: &Counter,
+    started: Instant,
+    mut recorder: Option<&mut Recorder<'_>>,
+) -> Result<MigrationReport> {
+    let verify = options.verify || options.delete_source;
+    let outcomes = candidates
+        .enumerate()
+        .map(|(index, candidate)| candidate.map(|candidate| (index, candidate)))
+        .map_ok(|(index, candidate)| async move {
+            let (meta, existing) = match candidate {
+                Candidate::Found { meta, existing } => (meta, existing),
+                Candidate::Gone => return Ok((index, String::new(), Outcome::Gone)),
+                Candidate::Failed(failure) => return Ok((index, String::new(), Outcome::Failed(failure))),
+            };
+            if options.stop.load(Ordering::Relaxed) {
+                return Ok((index, meta.key, Outcome::NotStarted));
             }
+            let outcome = match migrate_one(source, target, &meta, existing.as_ref(), options, verify, locks).await {
+                // The listed object was deleted (and maybe written anew) since the listing: nothing to copy;
+                // a new object is the next run's.
+                Outcome::Failed(failure) if failure.source_gone => match source.head(&meta.key).await {
+                    Ok(now) if same_version(&now.meta, &meta) => Outcome::Failed(failure),
+                    Err(err) if err.kind() != ErrorKind::NotFound => Outcome::Failed(failure),
+                    _ => Outcome::Gone,
+                },
+                outcome => outcome,
+            };
+            counter.done(meta.size);
+            progress(counter.progress());
+            Ok((index, meta.key, outcome))
         })
-        .buffer_unordered(options.concurrency.max(1));
+        .try_buffer_unordered(options.concurrency.max(1));
 
     let mut report = MigrationReport { dry_run: options.dry_run, ..MigrationReport::default() };
     let mut watermark = Watermark::default();
-    while let Some((index, outcome)) = outcomes.next().await {
-        let started = !matches!(outcome, Outcome::NotStarted);
-        report.add(&keys[index], outcome);
-        if let Some(recorder) = recorder.as_mut().filter(|_| started && !options.dry_run) {
-            recorder.advance(watermark.done(index).map(|through| keys[through].clone()));
+    futures::pin_mut!(outcomes);
+    while let Some((index, key, outcome)) = outcomes.try_next().await? {
+        let looked_at = !matches!(outcome, Outcome::NotStarted);
+        let through = watermark.done(index, &key).filter(|_| looked_at);
+        report.count(key, outcome);
+        if let Some(recorder) = recorder.as_deref_mut().filter(|_| looked_at && !options.dry_run) {
+            recorder.advance(through);
             if recorder.due() {
                 recorder.save(&report, Completion::Partial).await?;
             }
         }
     }
     report.failed.sort_by(|a, b| a.key.cmp(&b.key));
+    report.would_copy.sort();
     report.changed.sort();
-    if let Some(recorder) = recorder.as_mut().filter(|_| !options.dry_run) {
+    if let Some(recorder) = recorder.filter(|_| !options.dry_run) {
         let completion = if report.interrupted { Completion::Partial } else { Completion::Complete };
         recorder.save(&report, completion).await?;
     }
@@ -402,49 +523,59 @@ fn data_listing(
     })
 }
 
-/// The highest listing index below which every object is done, as objects finish in any order.
+/// The last key in listing order through which every object is done, as objects finish in any order.
 #[derive(Default)]
 struct Watermark {
     /// Every index below this one is done.
     next: usize,
-    /// Done indices above `next`.
-    ahead: std::collections::BTreeSet<usize>,
+    /// Done indices above `next`, with their keys.
+    ahead: std::collections::BTreeMap<usize, String>,
 }
 
 impl Watermark {
-    /// `index` is done: the highest index through which all are, when that moved.
-    fn done(&mut self, index: usize) -> Option<usize> {
-        self.ahead.insert(index);
-        let before = self.next;
-        while self.ahead.remove(&self.next) {
+    /// The object at `index` (named `key`) is done: the key through which all are, when that moved to a named one.
+    fn done(&mut self, index: usize, key: &str) -> Option<String> {
+        self.ahead.insert(index, key.to_owned());
+        let mut through = None;
+        while let Some(key) = self.ahead.remove(&self.next) {
             self.next += 1;
+            through = Some(key).filter(|key| !key.is_empty()).or(through);
         }
-        (self.next > before).then(|| self.next - 1)
+        through
     }
 }
 
 impl MigrationReport {
-    /// Count one object's outcome.
-    fn add(&mut self, key: &str, outcome: Outcome) {
-        let mut deletion = |deleted: Deletion| match deleted {
+    /// The report of a shard whose record says an earlier run finished it.
+    fn finished_before(options: &MigrateOptions, started: Instant) -> Self {
+        MigrationReport { dry_run: options.dry_run, elapsed: started.elapsed(), ..MigrationReport::default() }
+    }
+
+    /// Count one object's `outcome`; `key` is kept for a dry run's [`MigrationReport::would_copy`] and for
+    /// [`MigrationReport::changed`].
+    fn count(&mut self, key: String, outcome: Outcome) {
+        let mut deletion = |deleted: Deletion, key: &str| match deleted {
             Deletion::Deleted => self.deleted += 1,
             Deletion::Kept => self.changed.push(key.to_owned()),
             Deletion::NotAsked => {}
         };
         match outcome {
             Outcome::Copied { bytes, verified, deleted } => {
-                deletion(deleted);
+                deletion(deleted, &key);
+                if self.dry_run {
+                    self.would_copy.push(key);
+                }
                 self.copied += 1;
                 self.bytes_copied += bytes;
                 self.verified += u64::from(verified);
             }
             Outcome::Skipped { verified, deleted } => {
-                deletion(deleted);
+                deletion(deleted, &key);
                 self.skipped += 1;
                 self.verified += u64::from(verified);
             }
             Outcome::Updated { verified, deleted } => {
-                deletion(deleted);
+                deletion(deleted, &key);
                 self.updated += 1;
                 self.verified += u64::from(verified);
             }

@@ -1,5 +1,6 @@
 //! The commands that move bytes between names and storages: `cp`, `mv` and `migrate`.
 
+use futures::StreamExt as _;
 use serde_json::json;
 use storage_config::Built;
 use storage_migrate::{Checkpoints, MigrateOptions};
@@ -60,21 +61,33 @@ pub(crate) async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> 
         .with_verify(args.verify)
         .with_dry_run(args.dry_run)
         .with_delete_source(args.delete_source)
-        .with_live(args.live);
+        .with_live(args.live)
+        .with_shard(args.shard);
     if let Some(job) = &args.job {
         let checkpoints = Checkpoints::new(job)?.with_prefix(&args.checkpoint_prefix).with_every(args.checkpoint_every);
         options = options.with_checkpoints(checkpoints);
     }
     stop_on_ctrl_c(options.stop.clone());
     let bar = migrate_progress();
-    let report = storage_migrate::migrate(&from, &to, &options, &|progress| {
+    let show = |progress: storage_migrate::Progress| {
         if let Some(bar) = &bar {
             bar.set_length(progress.bytes_total);
             bar.set_position(progress.bytes_done);
             bar.set_message(format!("{}/{} files", progress.objects_done, progress.objects_total));
         }
-    })
-    .await?;
+    };
+    let names = match (&args.from_list, &args.from_inventory) {
+        (Some(list), _) => Some(names_in(list).await?),
+        (None, Some(manifest)) => {
+            let (inventory, manifest) = context.locate(manifest)?;
+            Some(storage_migrate::names_from_inventory(&inventory.storage, &manifest).await?.boxed())
+        }
+        (None, None) => None,
+    };
+    let report = match names {
+        None => storage_migrate::migrate(&from, &to, &options, &show).await?,
+        Some(names) => storage_migrate::migrate_names(&from, &to, names, &options, &show).await?,
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -98,4 +111,17 @@ async fn migrate_status(context: &Context, args: MigrateStatusArgs) -> Result<()
         return Ok(());
     }
     Err(CliError::Incomplete(format!("job `{}` is not complete; start the missing or stale shards again", args.job)))
+}
+
+/// The names of `--from-list FILE`, or of standard input for `-`, streamed a line at a time.
+async fn names_in(list: &std::path::Path) -> Result<futures::stream::BoxStream<'static, storage_core::Result<String>>> {
+    if list == std::path::Path::new("-") {
+        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        return Ok(storage_migrate::names_from_list(stdin, "standard input").boxed());
+    }
+    let file = tokio::fs::File::open(list).await.map_err(|err| {
+        storage_core::Error::invalid_argument(None, format!("--from-list `{}` cannot be read: {err}", list.display()))
+    })?;
+    let origin = format!("--from-list `{}`", list.display());
+    Ok(storage_migrate::names_from_list(tokio::io::BufReader::new(file), &origin).boxed())
 }

@@ -9,6 +9,7 @@ mod forms;
 mod migrate;
 mod mirror;
 mod newcomer;
+mod shards;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
