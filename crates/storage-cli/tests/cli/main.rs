@@ -6,6 +6,7 @@ mod errors;
 mod expiry;
 mod first_hour;
 mod forms;
+mod job;
 mod migrate;
 mod mirror;
 mod newcomer;
