@@ -28,7 +28,7 @@ struct Document {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct JobSpec {
+pub(crate) struct JobSpec {
     completion_mode: String,
     completions: u64,
     parallelism: u64,
@@ -65,13 +65,13 @@ fn documents() -> Vec<Document> {
     serde_yaml_ng::Deserializer::from_str(MANIFEST).map(|document| Document::deserialize(document).unwrap()).collect()
 }
 
-fn job() -> JobSpec {
+pub(crate) fn job() -> JobSpec {
     documents().into_iter().find(|document| document.kind == "Job").and_then(|job| job.spec).expect("a Job")
 }
 
 /// The Job's container arguments for pod `index`, with `$(JOB_COMPLETION_INDEX)` expanded from the environment
 /// variable the pod has, as the kubelet expands `$(VAR)` references.
-fn pod_args(job: &JobSpec, index: u64) -> Vec<String> {
+pub(crate) fn pod_args(job: &JobSpec, index: u64) -> Vec<String> {
     let container = &job.template.spec.containers[0];
     container.args.iter().map(|arg| arg.replace("$(JOB_COMPLETION_INDEX)", &index.to_string())).collect()
 }

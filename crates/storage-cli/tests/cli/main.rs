@@ -6,6 +6,7 @@ mod errors;
 mod expiry;
 mod first_hour;
 mod forms;
+mod guide;
 mod job;
 mod migrate;
 mod mirror;
