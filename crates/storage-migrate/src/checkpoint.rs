@@ -278,19 +278,39 @@ async fn read_record(target: &dyn Backend, key: &str) -> Result<Record> {
         })
         .await
         .map_err(|err| Error::from_io(target.name(), Some(key), err))?;
-    parse_record(&bytes).map_err(|err| {
+    let record = parse_record(&bytes).map_err(|err| {
         Error::backend(
             target.name(),
             Some(key),
             "a checkpoint record is not valid; delete the job's records to start it anew",
         )
         .with_source(err)
-    })
+    })?;
+    // A record is the one its name says: a copy planted under another job's or shard's folder is refused.
+    let folder = format!("/{}/{}-of-{}/", record.job, record.shard, record.shards);
+    if !key.contains(&folder) {
+        return Err(Error::backend(
+            target.name(),
+            Some(key),
+            format!(
+                "the checkpoint record says job `{}` shard {}/{}, not the folder it is in; delete it",
+                record.job, record.shard, record.shards
+            ),
+        ));
+    }
+    Ok(record)
 }
 
-/// A record from its JSON.
-pub fn parse_record(bytes: &[u8]) -> std::result::Result<Record, serde_json::Error> {
-    serde_json::from_slice(bytes)
+/// A record from its JSON, checked: a job name as [`Checkpoints::new`] takes, and a shard below the number of
+/// shards. Records sit in the target, where anyone who can write to it can plant one: nothing else is trusted.
+pub fn parse_record(bytes: &[u8]) -> Result<Record> {
+    let invalid = |reason: String| Error::invalid_argument(None, format!("not a checkpoint record: {reason}"));
+    let record: Record = serde_json::from_slice(bytes).map_err(|err| invalid(err.to_string()))?;
+    Checkpoints::new(&record.job).map_err(|err| invalid(err.to_string()))?;
+    if record.shard >= record.shards {
+        return Err(invalid(format!("shard {} of {} does not exist", record.shard, record.shards)));
+    }
+    Ok(record)
 }
 
 /// One shard's state in a [`JobStatus`].
@@ -402,5 +422,58 @@ impl fmt::Display for JobStatus {
             write!(f, "\nkept `{key}`: it changed after its copy, so --delete-source left it")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn record(job: String, shard: u64, shards: u64, done_through: Option<String>) -> Record {
+        Record {
+            job,
+            shard,
+            shards,
+            sequence: 3,
+            done_through,
+            complete: false,
+            written_at: 1,
+            counts: Counts::default(),
+        }
+    }
+
+    proptest! {
+        /// Any bytes: parsed or refused, never a panic.
+        #[test]
+        fn fuzz_parse_record_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_record(&bytes);
+        }
+
+        /// Well-formed records with any job, shard and last name: accepted exactly when the job is a valid name and
+        /// the shard exists, and then read back as written.
+        #[test]
+        fn fuzz_parse_record_accepts_only_valid_records(
+            job in "[a-z./ -]{0,12}",
+            shard in 0u64..8,
+            shards in 0u64..8,
+            done_through in proptest::option::of(".{0,40}"),
+        ) {
+            let written = record(job.clone(), shard, shards, done_through);
+            let parsed = parse_record(&serde_json::to_vec(&written).unwrap());
+            let valid = Checkpoints::new(&job).is_ok() && shard < shards;
+            prop_assert_eq!(parsed.is_ok(), valid);
+            if let Ok(parsed) = parsed {
+                prop_assert_eq!(parsed, written);
+            }
+        }
+    }
+
+    #[test]
+    fn a_record_with_an_unknown_field_is_refused() {
+        let mut json = serde_json::to_value(record("job".into(), 0, 1, None)).unwrap();
+        json["extra"] = serde_json::json!(1);
+        assert!(parse_record(&serde_json::to_vec(&json).unwrap()).is_err());
     }
 }
