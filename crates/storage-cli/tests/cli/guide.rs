@@ -35,16 +35,7 @@ fn the_scale_guide_runs_as_written_against_rgw() {
     let media = storage_fs::FsBackend::new(dir.path().join("media")).unwrap().storage();
     runtime.block_on(backends::write_tree(&media, 4..44));
     let location = backends::unique_prefix();
-    let config = dir.path().join("storage.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[storages.media]\nbackend = \"fs\"\nlocation = \"media\"\n\n[storages.s3-media]\nbackend = \"s3\"\n\
-             bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"{}\"\nlocation = \"{location}\"\n",
-            rgw["STORAGE_S3_BUCKET"], rgw["STORAGE_S3_ENDPOINT"], rgw["STORAGE_S3_REGION"]
-        ),
-    )
-    .unwrap();
+    let config = crate::job::write_config(dir.path(), &location);
     let run = |args: &[String]| {
         let output = Command::new(env!("CARGO_BIN_EXE_storage"))
             .args(args)

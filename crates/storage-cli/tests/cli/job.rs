@@ -144,6 +144,20 @@ fn index_of(key: &str) -> usize {
     key.rsplit('-').next().and_then(|tail| tail.strip_suffix(".txt")).unwrap().parse().unwrap()
 }
 
+/// A storage.toml in `dir` naming the storages of the manifest: `media`, the directory `media` in `dir`, and
+/// `s3-media`, the local RGW at `location`; its path.
+pub(crate) fn write_config(dir: &Path, location: &str) -> std::path::PathBuf {
+    let rgw = storage_conformance::local_rgw();
+    let config = dir.join("storage.toml");
+    let toml = format!(
+        "[storages.media]\nbackend = \"fs\"\nlocation = \"media\"\n\n[storages.s3-media]\nbackend = \"s3\"\n\
+         bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"{}\"\nlocation = \"{location}\"\n",
+        rgw["STORAGE_S3_BUCKET"], rgw["STORAGE_S3_ENDPOINT"], rgw["STORAGE_S3_REGION"]
+    );
+    std::fs::write(&config, toml).unwrap();
+    config
+}
+
 /// The gateway's log: every request it answered, one line each.
 fn gateway_log() -> String {
     let dir = std::env::var("STORAGE_RGW_DIR").unwrap_or_else(|_| "/tmp/storage-rgw".into());
@@ -221,16 +235,7 @@ async fn job_manifest_runs_the_command_the_sharded_test_runs() {
         })
         .await;
     let location = backends::unique_prefix();
-    let config = dir.path().join("storage.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[storages.media]\nbackend = \"fs\"\nlocation = \"media\"\n\n[storages.s3-media]\nbackend = \"s3\"\n\
-             bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"{}\"\nlocation = \"{location}\"\n",
-            rgw["STORAGE_S3_BUCKET"], rgw["STORAGE_S3_ENDPOINT"], rgw["STORAGE_S3_REGION"]
-        ),
-    )
-    .unwrap();
+    let config = crate::job::write_config(dir.path(), &location);
     let env = vec![
         ("STORAGE_CONFIG".to_owned(), config.display().to_string()),
         ("AWS_ACCESS_KEY_ID".to_owned(), rgw["STORAGE_S3_ACCESS_KEY_ID"].clone()),
