@@ -661,6 +661,11 @@ fn bool_arguments_are_found_in_calls_only() {
 /// test is about. A sleep that waits a guessed time for something to happen has no place here.
 const SLEEPS_IN_TESTS: &[(&str, usize, &str)] = &[
     ("crates/storage-cli/tests/cli/first_hour.rs", 1, "polls until `share` serves its link"),
+    (
+        "crates/storage-cli/tests/cli/job.rs",
+        1,
+        "polls until the shard to be killed has written a checkpoint past its start",
+    ),
     ("crates/storage-cli/tests/cli/main.rs", 1, "polls until `share` serves its link"),
     ("crates/storage-cli/tests/cli/migrate.rs", 1, "polls until the migration has copied 40 files, then kills it"),
     ("crates/storage-conformance/src/fault.rs", 1, "`FaultLayer`'s injected latency, the fault under test"),

@@ -273,11 +273,28 @@ pub(crate) enum UrlMethod {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct MigrateArgs {
+    /// `status JOB`: the merged report of a job's shards.
+    #[command(subcommand)]
+    pub(crate) action: Option<MigrateAction>,
     /// The storage to copy from (a name or a URL).
-    pub(crate) from: String,
+    #[arg(required = true)]
+    pub(crate) from: Option<String>,
     /// The storage to copy to (a name or a URL).
-    pub(crate) to: String,
+    #[arg(required = true)]
+    pub(crate) to: Option<String>,
+    /// Record progress in the target as this job (under --checkpoint-prefix), and resume from its last record
+    /// when run again: what is done below the recorded name is neither listed nor read again.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) job: Option<String>,
+    /// Where --job's records go in the target; never copied, listed, verified or deleted as data. A disk target
+    /// reserves `.storage/` for itself: give it another prefix there.
+    #[arg(long, default_value = storage_migrate::DEFAULT_CHECKPOINT_PREFIX, value_name = "PREFIX")]
+    pub(crate) checkpoint_prefix: String,
+    /// With --job: write a record after this many files.
+    #[arg(long, default_value_t = storage_migrate::DEFAULT_CHECKPOINT_EVERY, value_name = "FILES")]
+    pub(crate) checkpoint_every: u64,
     /// Only the files whose names start with this.
     #[arg(long, default_value = "")]
     pub(crate) prefix: String,
@@ -315,6 +332,32 @@ pub(crate) struct MigrateArgs {
 /// `K/N`, such as `0/4`: storage-migrate's parser, its message alone.
 pub(crate) fn shard(text: &str) -> Result<storage_migrate::Shard, String> {
     text.parse().map_err(clap_message)
+}
+
+/// What `storage migrate` does besides copying.
+#[derive(Subcommand)]
+pub(crate) enum MigrateAction {
+    /// Merge every shard's checkpoint record of JOB into one report: copied, skipped, failed (with names),
+    /// bytes, and which shards are missing or stale
+    ///
+    /// The records are read from --to, else from the default storage (--storage, else `default`). Exits 1 while
+    /// the job is not complete.
+    Status(MigrateStatusArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct MigrateStatusArgs {
+    /// The job, as given to `migrate --job`.
+    pub(crate) job: String,
+    /// The storage the job copies to, where its records are (default: the default storage).
+    #[arg(long, value_name = "STORAGE")]
+    pub(crate) to: Option<String>,
+    /// Where the records are, as given to `migrate --checkpoint-prefix`.
+    #[arg(long, default_value = storage_migrate::DEFAULT_CHECKPOINT_PREFIX, value_name = "PREFIX")]
+    pub(crate) checkpoint_prefix: String,
+    /// A shard still running whose last record is older than this is reported stale (its run probably died).
+    #[arg(long, default_value = "10m", value_parser = duration)]
+    pub(crate) stale_after: Duration,
 }
 
 /// `30s`, `10m`, `2h`, `7d`, for clap: storage-core's parser, its message alone.

@@ -43,6 +43,7 @@ pub fn report_json(report: &MigrationReport) -> serde_json::Value {
         "skipped": report.skipped,
         "verified": report.verified,
         "deleted": report.deleted,
+        "kept_changed": report.changed,
         "failed": failed,
         "bytes_copied": report.bytes_copied,
         "elapsed_seconds": report.elapsed.as_secs_f64(),

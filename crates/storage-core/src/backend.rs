@@ -217,6 +217,28 @@ impl ListOptions {
     }
 }
 
+/// What [`Backend::delete_if_unchanged`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionalDelete {
+    /// The object had the expected tag (or was gone already) and is deleted.
+    Deleted,
+    /// The object changed since its tag was read: it is kept.
+    Changed,
+}
+
+/// [`Backend::delete_if_unchanged`] by re-reading the metadata just before the delete: what a backend without an
+/// atomic compare-and-delete (or a server that ignores `If-Match` on DELETE) does. A write landing between the read
+/// and the delete is lost; that window is one round trip.
+pub async fn delete_after_reread<B: Backend + ?Sized>(backend: &B, key: &str, etag: &str) -> Result<ConditionalDelete> {
+    match backend.head(key).await {
+        Ok(now) if now.meta.etag.as_deref() != Some(etag) => return Ok(ConditionalDelete::Changed),
+        Ok(_) => {}
+        Err(err) if err.kind() == crate::ErrorKind::NotFound => return Ok(ConditionalDelete::Deleted),
+        Err(err) => return Err(err),
+    }
+    backend.delete(key).await.map(|()| ConditionalDelete::Deleted)
+}
+
 /// HTTP method of a temporary URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Method {
@@ -397,5 +419,14 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     async fn set_attributes(&self, key: &str, attributes: Attributes) -> Result<()> {
         let _ = (key, attributes);
         Err(Error::unsupported(self.name(), "changing the attributes of a stored object"))
+    }
+
+    /// Delete `key` only while its ETag is still `etag` (a cutover's delete of a source object it copied).
+    ///
+    /// This default re-reads the metadata just before the delete, so a write landing between that read and the
+    /// delete is lost: backends that can compare and delete atomically (a conditional request, their own lock)
+    /// override it. An object already gone counts as deleted, as for [`Backend::delete`].
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<ConditionalDelete> {
+        delete_after_reread(self, key, etag).await
     }
 }

@@ -18,7 +18,7 @@ use futures::stream::{BoxStream, StreamExt};
 use tracing::Instrument;
 
 use crate::backend::{Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest};
-use crate::backend::{PutOptions, PutResult, WriteMode};
+use crate::backend::{ConditionalDelete, PutOptions, PutResult, WriteMode};
 use crate::backoff::{OBJECT_STORE, RetryPolicy};
 use crate::checksum::{md5_of, stream_md5};
 use crate::content::Content;
@@ -344,6 +344,9 @@ impl<A: Around> Backend for Wrapped<A> {
     async fn delete(&self, key: &str) -> Result<()> {
         self.run(&self.call(BackendOp::Delete, Some(key)), self.inner.delete(key)).await
     }
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<ConditionalDelete> {
+        self.run(&self.call(BackendOp::Delete, Some(key)), self.inner.delete_if_unchanged(key, etag)).await
+    }
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
         let call = self.call(BackendOp::List, Some(&options.prefix));
         let (inner, around) = (self.inner.clone(), self.around.clone());
@@ -644,6 +647,9 @@ impl Backend for Retried {
     }
     async fn delete(&self, key: &str) -> Result<()> {
         self.retrying(|_| self.inner.delete(key)).await
+    }
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<ConditionalDelete> {
+        self.retrying(|_| self.inner.delete_if_unchanged(key, etag)).await
     }
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
         // A listing is retried as a whole only if it fails before yielding an entry.

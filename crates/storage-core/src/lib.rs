@@ -39,8 +39,8 @@ pub mod upload;
 mod url;
 
 pub use backend::{
-    Backend, Capabilities, GetResult, ListOptions, Method, PresignRequest, PresignedRequest, PutOptions, PutResult,
-    WriteMode,
+    Backend, Capabilities, ConditionalDelete, GetResult, ListOptions, Method, PresignRequest, PresignedRequest,
+    PutOptions, PutResult, WriteMode, delete_after_reread,
 };
 pub use conditional::{Conditions, Precondition};
 pub use content::{ByteStream, Content, NameClaim, Replayable, Rewind};

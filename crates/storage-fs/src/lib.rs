@@ -44,9 +44,9 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use storage_core::content::FILE_CHUNK;
 use storage_core::signing::{UrlSigner, encode_key_path};
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, ErrorKind, GetResult, ListEntry, ListOptions,
-    Metadata, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode,
-    async_trait,
+    Acl, Attributes, Backend, ByteRange, Capabilities, ConditionalDelete, Content, Error, ErrorKind, GetResult,
+    ListEntry, ListOptions, Metadata, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result,
+    Storage, WriteMode, async_trait,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -840,6 +840,43 @@ impl Backend for FsBackend {
                     Ok(())
                 }
                 Err(err) => Err(Error::from_io(NAME, Some(&key), err.into())),
+            }
+        })
+        .await
+    }
+
+    /// Compared under the file's lock (a record change waits), then deleted only while the name still holds the
+    /// file compared: a save publishes a new file by renaming it over the name, so a save that lands between the
+    /// last check and the unlink (a few microseconds) is the one window left, and it is documented.
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<ConditionalDelete> {
+        let (key, etag) = (key.to_owned(), etag.to_owned());
+        self.blocking(move |inner| {
+            let Some(root) = inner.existing_root() else { return Ok(ConditionalDelete::Deleted) };
+            let Some(entry) = Entry::existing(root, &key)? else { return Ok(ConditionalDelete::Deleted) };
+            let file = match paths::open_file(root, &key) {
+                Err(err) if err.kind() == ErrorKind::NotFound => return Ok(ConditionalDelete::Deleted),
+                opened => opened?,
+            };
+            let io_error = |err: rustix::io::Errno| Error::from_io(NAME, Some(&key), err.into());
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(io_error)?;
+            let Some((file, metadata, _)) = inner.describe(&key, file)? else { return Ok(ConditionalDelete::Deleted) };
+            if metadata.meta.etag.as_deref() != Some(etag.as_str()) {
+                return Ok(ConditionalDelete::Changed);
+            }
+            let named = rustix::fs::statat(&entry.dir, entry.name.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
+            let opened = rustix::fs::fstat(&file).map_err(io_error)?;
+            match named {
+                Ok(named) if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino) => {}
+                Err(rustix::io::Errno::NOENT) => return Ok(ConditionalDelete::Deleted),
+                Ok(_) => return Ok(ConditionalDelete::Changed),
+                Err(err) => return Err(io_error(err)),
+            }
+            match rustix::fs::unlinkat(&entry.dir, entry.name.as_str(), rustix::fs::AtFlags::empty()) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => {
+                    inner.prune(&key);
+                    Ok(ConditionalDelete::Deleted)
+                }
+                Err(err) => Err(io_error(err)),
             }
         })
         .await

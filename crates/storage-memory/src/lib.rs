@@ -35,9 +35,9 @@ use md5::{Digest, Md5};
 use storage_core::link::{LinkRequest, LinkServer};
 use storage_core::signing::{SignatureError, SigningKey, UrlSigner, encode_key_path};
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode,
-    async_trait,
+    Acl, Attributes, Backend, ByteRange, Capabilities, ConditionalDelete, Content, Error, GetResult, ListEntry,
+    ListOptions, Metadata, Method, ObjectMeta, PresignRequest, PresignedRequest, PutOptions, PutResult, Result,
+    Storage, WriteMode, async_trait,
 };
 
 const NAME: &str = "memory";
@@ -298,6 +298,16 @@ impl Backend for MemoryBackend {
     async fn delete(&self, key: &str) -> Result<()> {
         self.objects_mut().remove(key);
         Ok(())
+    }
+
+    /// Compared and deleted under the map's write lock: no write can come between.
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<ConditionalDelete> {
+        let mut objects = self.objects_mut();
+        if objects.get(key).is_some_and(|object| object.etag != etag) {
+            return Ok(ConditionalDelete::Changed);
+        }
+        objects.remove(key);
+        Ok(ConditionalDelete::Deleted)
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {

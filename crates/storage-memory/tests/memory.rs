@@ -240,6 +240,10 @@ mod recorded {
             self.record(format!("delete {key:?}"));
             self.inner.delete(key).await
         }
+        async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<storage_core::ConditionalDelete> {
+            self.record(format!("delete_if_unchanged {key:?}"));
+            self.inner.delete_if_unchanged(key, etag).await
+        }
         fn list(&self, options: ListOptions) -> futures::stream::BoxStream<'static, Result<ListEntry>> {
             self.record(format!("list {:?}", options.prefix));
             self.inner.list(options)

@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+mod checkpoint;
 mod copy;
 mod inventory;
 mod locks;
@@ -19,6 +20,10 @@ mod mirror;
 mod shard;
 mod source;
 
+pub use checkpoint::{
+    Checkpoints, Counts, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_PREFIX, JobStatus, Record, ShardStatus,
+    job_status, parse_record,
+};
 pub use inventory::{
     MAX_DATA_FILE_BYTES, MAX_INVENTORY_FILES, MAX_INVENTORY_LINE_BYTES, MAX_INVENTORY_ROWS, MAX_MANIFEST_BYTES,
     names_from_inventory,

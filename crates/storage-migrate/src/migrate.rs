@@ -19,8 +19,11 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use storage_core::backoff::{self, RetryPolicy};
 use storage_core::checksum::{md5_of, read_md5};
 use storage_core::{
-    Acl, Attributes, Backend, Capabilities, Error, ErrorKind, ObjectMeta, Result, Retry, Storage, WriteMode,
+    Acl, Attributes, Backend, Capabilities, ConditionalDelete, Error, ErrorKind, ListEntry, ListOptions, ObjectMeta,
+    Result, Retry, Storage, WriteMode,
 };
+
+use crate::checkpoint::{Checkpoints, Completion, DEFAULT_CHECKPOINT_PREFIX, Recorder};
 
 use crate::copy::{Backfilled, backfill_one, copy_object, same_version};
 use crate::locks::KeyLocks;
@@ -49,6 +52,8 @@ pub struct MigrateOptions {
     pub stop: Arc<AtomicBool>,
     /// Backfill a live mirror: only copy what the target lacks, create-only, and leave differing objects alone.
     pub live: bool,
+    /// Record progress in the target as this job and shard, and resume from the last record.
+    pub checkpoints: Option<Checkpoints>,
     /// Only the objects whose names fall in this shard ([`Shard::ALL`] by default).
     pub shard: Shard,
 }
@@ -68,6 +73,7 @@ impl Default for MigrateOptions {
             retry_backoff: Duration::from_millis(200),
             stop: Arc::default(),
             live: false,
+            checkpoints: None,
             shard: Shard::ALL,
         }
     }
@@ -112,6 +118,15 @@ impl MigrateOptions {
     pub fn with_live(mut self, live: bool) -> Self {
         self.live = live;
         self
+    }
+    /// Record progress in the target under `checkpoints`' job and shard, and resume from its last record.
+    pub fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+    /// The prefix no migration copies, lists as data, verifies or deletes: where checkpoints go.
+    pub fn reserved_prefix(&self) -> &str {
+        self.checkpoints.as_ref().map_or(DEFAULT_CHECKPOINT_PREFIX, |checkpoints| checkpoints.prefix.as_str())
     }
     /// Only the objects whose names fall in `shard`, by rclone's `--hash-filter` function: N processes, each given
     /// one of `0/N` to `N-1/N`, migrate every object exactly once between them. Every other option applies per shard.
@@ -183,6 +198,8 @@ pub struct MigrationReport {
     pub verified: u64,
     /// Source objects deleted after verification.
     pub deleted: u64,
+    /// Source objects `delete_source` kept because they changed after they were copied (or have no tag to compare).
+    pub changed: Vec<String>,
     /// The objects that failed, with reasons.
     pub failed: Vec<MigrationFailure>,
     /// Bytes copied (in a dry run: that would be copied).
@@ -208,6 +225,7 @@ impl MigrationReport {
         self.gone += other.gone;
         self.verified += other.verified;
         self.deleted += other.deleted;
+        self.changed.extend(other.changed);
         self.failed.extend(other.failed);
         self.bytes_copied += other.bytes_copied;
         self.elapsed += other.elapsed;
@@ -253,14 +271,26 @@ impl fmt::Display for MigrationReport {
         for failure in &self.failed {
             write!(f, "\nfailed `{}`: {}", failure.key, failure.reason)?;
         }
+        for key in &self.changed {
+            write!(f, "\nkept `{key}` in the source: it changed after its copy; run again to copy the new version")?;
+        }
         Ok(())
     }
 }
 
+/// What `delete_source` did with a source object whose copy was verified.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Deletion {
+    NotAsked,
+    Deleted,
+    /// Kept: it changed after it was copied.
+    Kept,
+}
+
 enum Outcome {
-    Copied { bytes: u64, verified: bool, deleted: bool },
-    Skipped { verified: bool, deleted: bool },
-    Updated { verified: bool, deleted: bool },
+    Copied { bytes: u64, verified: bool, deleted: Deletion },
+    Skipped { verified: bool, deleted: Deletion },
+    Updated { verified: bool, deleted: Deletion },
     Kept,
     Withdrawn,
     Gone,
@@ -307,7 +337,11 @@ pub async fn migrate_names(
             }
         })
         .try_buffered(options.concurrency.max(1));
-    run(source, target, candidates, options, progress, None, &counter, started).await
+    let mut recorder = start_recording(to, options).await?;
+    if recorder.as_ref().is_some_and(Recorder::finished) {
+        return Ok(MigrationReport::finished_before(options, started));
+    }
+    run(source, target, candidates, options, progress, None, &counter, started, recorder.as_mut()).await
 }
 
 /// [`migrate()`], with a live backfill's copies taking turns per key with a mirror storage's deletes.
@@ -319,11 +353,21 @@ pub(crate) async fn migrate_with(
     locks: Option<&KeyLocks>,
 ) -> Result<MigrationReport> {
     let started = Instant::now();
+    let mut recorder = start_recording(to, options).await?;
+    if recorder.as_ref().is_some_and(Recorder::finished) {
+        // This shard finished in an earlier run: nothing is listed again.
+        return Ok(MigrationReport::finished_before(options, started));
+    }
+    let offset = recorder.as_ref().and_then(|recorder| recorder.done_through.clone());
     let shard = options.shard;
     let in_shard = |meta: &ObjectMeta| std::future::ready(shard.contains(&meta.key));
-    let sources: Vec<ObjectMeta> = from.list(&options.prefix).try_filter(in_shard).try_collect().await?;
-    let mut targets: HashMap<String, ObjectMeta> =
-        to.list(&options.prefix).try_filter(in_shard).map_ok(|meta| (meta.key.clone(), meta)).try_collect().await?;
+    let sources: Vec<ObjectMeta> =
+        data_listing(from, options, offset.clone()).try_filter(in_shard).try_collect().await?;
+    let mut targets: HashMap<String, ObjectMeta> = data_listing(to, options, offset)
+        .try_filter(in_shard)
+        .map_ok(|meta| (meta.key.clone(), meta))
+        .try_collect()
+        .await?;
     let counter = Counter::default();
     for meta in &sources {
         counter.found(meta.size);
@@ -334,7 +378,14 @@ pub(crate) async fn migrate_with(
         Ok(Candidate::Found { meta, existing })
     });
     let (source, target) = (from.backend().as_ref(), to.backend().as_ref());
-    run(source, target, candidates, options, progress, locks, &counter, started).await
+    run(source, target, candidates, options, progress, locks, &counter, started, recorder.as_mut()).await
+}
+/// This shard's recorder, when the options name a job.
+async fn start_recording<'a>(to: &'a Storage, options: &'a MigrateOptions) -> Result<Option<Recorder<'a>>> {
+    match &options.checkpoints {
+        Some(checkpoints) => Recorder::start(to, checkpoints, options.shard).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// One name to migrate, looked up.
@@ -400,17 +451,20 @@ async fn run(
     locks: Option<&KeyLocks>,
     counter: &Counter,
     started: Instant,
+    mut recorder: Option<&mut Recorder<'_>>,
 ) -> Result<MigrationReport> {
     let verify = options.verify || options.delete_source;
     let outcomes = candidates
-        .map_ok(|candidate| async move {
+        .enumerate()
+        .map(|(index, candidate)| candidate.map(|candidate| (index, candidate)))
+        .map_ok(|(index, candidate)| async move {
             let (meta, existing) = match candidate {
                 Candidate::Found { meta, existing } => (meta, existing),
-                Candidate::Gone => return Ok((String::new(), Outcome::Gone)),
-                Candidate::Failed(failure) => return Ok((String::new(), Outcome::Failed(failure))),
+                Candidate::Gone => return Ok((index, String::new(), Outcome::Gone)),
+                Candidate::Failed(failure) => return Ok((index, String::new(), Outcome::Failed(failure))),
             };
             if options.stop.load(Ordering::Relaxed) {
-                return Ok((meta.key, Outcome::NotStarted));
+                return Ok((index, meta.key, Outcome::NotStarted));
             }
             let outcome = match migrate_one(source, target, &meta, existing.as_ref(), options, verify, locks).await {
                 // The listed object was deleted (and maybe written anew) since the listing: nothing to copy;
@@ -424,43 +478,106 @@ async fn run(
             };
             counter.done(meta.size);
             progress(counter.progress());
-            Ok((meta.key, outcome))
+            Ok((index, meta.key, outcome))
         })
         .try_buffer_unordered(options.concurrency.max(1));
 
     let mut report = MigrationReport { dry_run: options.dry_run, ..MigrationReport::default() };
+    let mut watermark = Watermark::default();
     futures::pin_mut!(outcomes);
-    while let Some((key, outcome)) = outcomes.try_next().await? {
+    while let Some((index, key, outcome)) = outcomes.try_next().await? {
+        let looked_at = !matches!(outcome, Outcome::NotStarted);
+        let through = watermark.done(index, &key).filter(|_| looked_at);
         report.count(key, outcome);
+        if let Some(recorder) = recorder.as_deref_mut().filter(|_| looked_at && !options.dry_run) {
+            recorder.advance(through);
+            if recorder.due() {
+                recorder.save(&report, Completion::Partial).await?;
+            }
+        }
     }
     report.failed.sort_by(|a, b| a.key.cmp(&b.key));
     report.would_copy.sort();
+    report.changed.sort();
+    if let Some(recorder) = recorder.filter(|_| !options.dry_run) {
+        let completion = if report.interrupted { Completion::Partial } else { Completion::Complete };
+        recorder.save(&report, completion).await?;
+    }
     report.elapsed = started.elapsed();
     Ok(report)
 }
 
+/// The objects under the options' prefix from `offset` on, without the reserved prefix of checkpoints.
+fn data_listing(
+    storage: &Storage,
+    options: &MigrateOptions,
+    offset: Option<String>,
+) -> impl futures::Stream<Item = Result<ObjectMeta>> + use<> {
+    let reserved = options.reserved_prefix().to_owned();
+    storage.list_entries(ListOptions::new(options.prefix.clone()).with_offset(offset)).try_filter_map(move |entry| {
+        let meta = match entry {
+            ListEntry::Object(meta) if !meta.key.starts_with(&reserved) => Some(meta),
+            _ => None,
+        };
+        std::future::ready(Ok(meta))
+    })
+}
+
+/// The last key in listing order through which every object is done, as objects finish in any order.
+#[derive(Default)]
+struct Watermark {
+    /// Every index below this one is done.
+    next: usize,
+    /// Done indices above `next`, with their keys.
+    ahead: std::collections::BTreeMap<usize, String>,
+}
+
+impl Watermark {
+    /// The object at `index` (named `key`) is done: the key through which all are, when that moved to a named one.
+    fn done(&mut self, index: usize, key: &str) -> Option<String> {
+        self.ahead.insert(index, key.to_owned());
+        let mut through = None;
+        while let Some(key) = self.ahead.remove(&self.next) {
+            self.next += 1;
+            through = Some(key).filter(|key| !key.is_empty()).or(through);
+        }
+        through
+    }
+}
+
 impl MigrationReport {
-    /// Count one object's `outcome`; `key` is kept for a dry run's [`MigrationReport::would_copy`].
+    /// The report of a shard whose record says an earlier run finished it.
+    fn finished_before(options: &MigrateOptions, started: Instant) -> Self {
+        MigrationReport { dry_run: options.dry_run, elapsed: started.elapsed(), ..MigrationReport::default() }
+    }
+
+    /// Count one object's `outcome`; `key` is kept for a dry run's [`MigrationReport::would_copy`] and for
+    /// [`MigrationReport::changed`].
     fn count(&mut self, key: String, outcome: Outcome) {
+        let mut deletion = |deleted: Deletion, key: &str| match deleted {
+            Deletion::Deleted => self.deleted += 1,
+            Deletion::Kept => self.changed.push(key.to_owned()),
+            Deletion::NotAsked => {}
+        };
         match outcome {
             Outcome::Copied { bytes, verified, deleted } => {
+                deletion(deleted, &key);
                 if self.dry_run {
                     self.would_copy.push(key);
                 }
                 self.copied += 1;
                 self.bytes_copied += bytes;
                 self.verified += u64::from(verified);
-                self.deleted += u64::from(deleted);
             }
             Outcome::Skipped { verified, deleted } => {
+                deletion(deleted, &key);
                 self.skipped += 1;
                 self.verified += u64::from(verified);
-                self.deleted += u64::from(deleted);
             }
             Outcome::Updated { verified, deleted } => {
+                deletion(deleted, &key);
                 self.updated += 1;
                 self.verified += u64::from(verified);
-                self.deleted += u64::from(deleted);
             }
             Outcome::Kept => self.kept += 1,
             Outcome::Withdrawn => self.withdrawn += 1,
@@ -482,9 +599,17 @@ async fn migrate_one(
 ) -> Outcome {
     let key = meta.key.as_str();
     let failed = |err: Error| Outcome::Failed(MigrationFailure::new(key, &err));
-    // Deletes the source when asked; only objects whose copy in the target was verified in this run reach it.
+    // Deletes the source when asked; only objects whose copy in the target was verified in this run reach it, and
+    // only while the source still holds the version listed (and so copied): a newer write is kept and reported.
     let delete_source = || async move {
-        if options.delete_source && !options.dry_run { source.delete(key).await.map(|()| true) } else { Ok(false) }
+        if !options.delete_source || options.dry_run {
+            return Ok(Deletion::NotAsked);
+        }
+        let Some(etag) = meta.etag.as_deref() else { return Ok(Deletion::Kept) };
+        Ok(match source.delete_if_unchanged(key, etag).await? {
+            ConditionalDelete::Deleted => Deletion::Deleted,
+            ConditionalDelete::Changed => Deletion::Kept,
+        })
     };
     if let Some(existing) = existing {
         match retrying(options, || difference(source, target, meta, existing, verify)).await {
@@ -500,7 +625,7 @@ async fn migrate_one(
             Ok(_) if options.live => return Outcome::Kept,
             Ok(Difference::Bytes) => {}
             Ok(Difference::Metadata { .. }) if options.dry_run => {
-                return Outcome::Updated { verified: false, deleted: false };
+                return Outcome::Updated { verified: false, deleted: Deletion::NotAsked };
             }
             Ok(Difference::Metadata { attributes, acl }) => {
                 match retrying(options, || fix_metadata(target, key, attributes.clone(), acl)).await {
@@ -517,7 +642,7 @@ async fn migrate_one(
         }
     }
     if options.dry_run {
-        return Outcome::Copied { bytes: meta.size, verified: false, deleted: false };
+        return Outcome::Copied { bytes: meta.size, verified: false, deleted: Deletion::NotAsked };
     }
     let copied = retrying(options, || async {
         let sent = if options.live {
@@ -548,7 +673,7 @@ async fn migrate_one(
     .await;
     match copied {
         Ok(Backfilled::Copied(_)) => {}
-        Ok(Backfilled::Present) => return Outcome::Skipped { verified: false, deleted: false },
+        Ok(Backfilled::Present) => return Outcome::Skipped { verified: false, deleted: Deletion::NotAsked },
         Ok(Backfilled::Withdrawn) => return Outcome::Withdrawn,
         Err(err) => return failed(err),
     }

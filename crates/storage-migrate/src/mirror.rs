@@ -19,7 +19,7 @@ use storage_core::upload::{UploadForm, UploadPolicy};
 use storage_core::{
     Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, ErrorKind, GetResult, ListEntry, MirrorOutcome,
 };
-use storage_core::{ListOptions, Metadata, Method, ObjectMeta, PresignRequest, PresignedRequest};
+use storage_core::{ConditionalDelete, ListOptions, Metadata, Method, ObjectMeta, PresignRequest, PresignedRequest};
 use storage_core::{PutOptions, PutResult, Result, Storage, WriteMode};
 
 use crate::copy::{backfill_one, copy_object};
@@ -307,6 +307,17 @@ impl Backend for MirrorBackend {
         // A live backfill (mirror to primary) that read the object before the mirrors lost it may have copied it
         // to the primary since; the backfill also looks again, but only this delete knows it was meant.
         self.primary.delete(key).await
+    }
+
+    /// The primary's object decides (the mirrors hold copies of it, with their own tags): deleted there only while
+    /// unchanged, then from the mirrors as `delete` does.
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<ConditionalDelete> {
+        let _turn = self.locks.lock(key).await;
+        if self.primary.delete_if_unchanged(key, etag).await? == ConditionalDelete::Changed {
+            return Ok(ConditionalDelete::Changed);
+        }
+        self.on_mirrors(key, |mirror| mirror.delete(key)).await?;
+        self.primary.delete(key).await.map(|()| ConditionalDelete::Deleted)
     }
 
     /// The union of the members' listings, merged in key order; the primary's entry wins where several have one.

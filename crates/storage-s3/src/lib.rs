@@ -41,6 +41,7 @@ mod acl;
 mod attributes;
 mod cloudfront;
 mod config;
+mod delete;
 mod errors;
 mod gzip;
 mod list;
@@ -90,6 +91,8 @@ struct Inner {
     prefix: String,
     /// Whether the server honours `If-None-Match: *` on CompleteMultipartUpload, once probed.
     conditional_completion: tokio::sync::OnceCell<bool>,
+    /// Whether the server honours `If-Match` on DeleteObject, once probed.
+    conditional_delete: tokio::sync::OnceCell<bool>,
 }
 
 impl S3Backend {
@@ -115,8 +118,9 @@ impl S3Backend {
             location => format!("{location}/"),
         };
         let signed = Signed { client, credentials, retry: config.retry };
-        let conditional_completion = tokio::sync::OnceCell::new();
-        Ok(Self { inner: Arc::new(Inner { store, presigner, signed, config, prefix, conditional_completion }) })
+        let (conditional_completion, conditional_delete) = Default::default();
+        let inner = Inner { store, presigner, signed, config, prefix, conditional_completion, conditional_delete };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// A [`Storage`] over this backend with the default policy.
@@ -302,6 +306,10 @@ impl Backend for S3Backend {
             Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
             Err(err) => Err(map_error(err, Some(key))),
         }
+    }
+
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<storage_core::ConditionalDelete> {
+        self.delete_if_match(key, etag).await
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {

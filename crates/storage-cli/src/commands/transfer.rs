@@ -3,10 +3,10 @@
 use futures::StreamExt as _;
 use serde_json::json;
 use storage_config::Built;
-use storage_migrate::MigrateOptions;
+use storage_migrate::{Checkpoints, MigrateOptions};
 
 use crate::Result;
-use crate::args::{MigrateArgs, Transfer};
+use crate::args::{MigrateAction, MigrateArgs, MigrateStatusArgs, Transfer};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::progress::{migrate_progress, report_json, stop_on_ctrl_c};
@@ -48,8 +48,14 @@ fn same_storage(context: &Context, transfer: &Transfer, from: &Built, to: &Built
 }
 
 pub(crate) async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> {
-    let (from, to) = (context.storage(Some(&args.from))?.storage, context.storage(Some(&args.to))?.storage);
-    let options = MigrateOptions::default()
+    if let Some(MigrateAction::Status(status)) = args.action {
+        return migrate_status(context, status).await;
+    }
+    let (Some(from), Some(to)) = (&args.from, &args.to) else {
+        return Err(CliError::Usage("give FROM and TO: `storage migrate FROM TO`".into()));
+    };
+    let (from, to) = (context.storage(Some(from))?.storage, context.storage(Some(to))?.storage);
+    let mut options = MigrateOptions::default()
         .with_prefix(args.prefix)
         .with_concurrency(args.concurrency)
         .with_verify(args.verify)
@@ -57,6 +63,10 @@ pub(crate) async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> 
         .with_delete_source(args.delete_source)
         .with_live(args.live)
         .with_shard(args.shard);
+    if let Some(job) = &args.job {
+        let checkpoints = Checkpoints::new(job)?.with_prefix(&args.checkpoint_prefix).with_every(args.checkpoint_every);
+        options = options.with_checkpoints(checkpoints);
+    }
     stop_on_ctrl_c(options.stop.clone());
     let bar = migrate_progress();
     let show = |progress: storage_migrate::Progress| {
@@ -89,6 +99,18 @@ pub(crate) async fn migrate(context: &Context, args: MigrateArgs) -> Result<()> 
             Err(CliError::Incomplete(format!("{failed} files failed; run the same command again to retry them")))
         }
     }
+}
+
+/// `storage migrate status JOB`: every shard's latest record, merged; an error while the job is not complete.
+async fn migrate_status(context: &Context, args: MigrateStatusArgs) -> Result<()> {
+    let target = context.storage(args.to.as_deref())?.storage;
+    let status = storage_migrate::job_status(&target, &args.job, &args.checkpoint_prefix, args.stale_after).await?;
+    let json = serde_json::to_value(&status).unwrap_or_default();
+    context.output.print(&status, json);
+    if status.complete {
+        return Ok(());
+    }
+    Err(CliError::Incomplete(format!("job `{}` is not complete; start the missing or stale shards again", args.job)))
 }
 
 /// The names of `--from-list FILE`, or of standard input for `-`, streamed a line at a time.

@@ -2,10 +2,13 @@
 
 mod azure;
 mod backends;
+mod checkpoints;
 mod errors;
 mod expiry;
 mod first_hour;
 mod forms;
+mod guide;
+mod job;
 mod migrate;
 mod mirror;
 mod newcomer;
