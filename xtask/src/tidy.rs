@@ -233,6 +233,8 @@ const SECURITY_DOORS: &[&str] = &[
     "The example app",
     "Migration sources",
     "GCS",
+    "Azure",
+    "Migration checkpoints",
     "Python and the Django storage",
     "The Django example app",
     "Fuzzing",
