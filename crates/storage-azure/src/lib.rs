@@ -27,8 +27,8 @@ use object_store::azure::{AzureAccessKey, AzureCredential, MicrosoftAzureBuilder
 use object_store::prefix::PrefixStore;
 use storage_core::signing::encode_key_path;
 use storage_core::{
-    Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata, PresignRequest,
-    PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
+    Backend, ByteRange, Capabilities, ConditionalDelete, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
+    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, WriteMode, async_trait,
 };
 use storage_object_store::ObjectStoreBackend;
 use storage_object_store::placeholders::refuse_claim_metadata;
@@ -316,6 +316,12 @@ impl Backend for AzureBackend {
 
     async fn delete(&self, key: &str) -> Result<()> {
         self.inner.objects.delete(key).await
+    }
+
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<ConditionalDelete> {
+        // object_store's client sends no condition on DELETE: re-read just before it (docs/guides/migrate-at-scale.md
+        // states the window).
+        storage_core::delete_after_reread(self, key, etag).await
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {

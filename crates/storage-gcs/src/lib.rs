@@ -15,9 +15,9 @@ use object_store::ClientOptions;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::prefix::PrefixStore;
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    Method, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage, UploadForm, UploadPolicy,
-    WriteMode, async_trait,
+    Acl, Attributes, Backend, ByteRange, Capabilities, ConditionalDelete, Content, Error, GetResult, ListEntry,
+    ListOptions, Metadata, Method, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, Storage,
+    UploadForm, UploadPolicy, WriteMode, async_trait,
 };
 use storage_object_store::ObjectStoreBackend;
 
@@ -300,6 +300,12 @@ impl Backend for GcsBackend {
 
     async fn delete(&self, key: &str) -> Result<()> {
         self.data.delete(key).await
+    }
+
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<ConditionalDelete> {
+        // object_store's client sends no condition on DELETE: re-read just before it (docs/guides/migrate-at-scale.md
+        // states the window).
+        storage_core::delete_after_reread(self, key, etag).await
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {

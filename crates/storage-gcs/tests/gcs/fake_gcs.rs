@@ -9,8 +9,9 @@ use std::sync::Arc;
 use futures::stream::{BoxStream, TryStreamExt};
 use storage_conformance::{CASES, Fixture};
 use storage_core::{
-    Acl, Attributes, Backend, ByteRange, Capabilities, Content, Error, GetResult, ListEntry, ListOptions, Metadata,
-    PresignRequest, PresignedRequest, PutOptions, PutResult, Result, UploadForm, UploadPolicy, WriteMode, async_trait,
+    Acl, Attributes, Backend, ByteRange, Capabilities, ConditionalDelete, Content, Error, GetResult, ListEntry,
+    ListOptions, Metadata, PresignRequest, PresignedRequest, PutOptions, PutResult, Result, UploadForm, UploadPolicy,
+    WriteMode, async_trait,
 };
 use storage_gcs::{GcsBackend, GcsConfig, GcsCredentials, ServiceAccountKey};
 
@@ -178,6 +179,10 @@ impl Backend for Seeded {
 
     async fn delete(&self, key: &str) -> Result<()> {
         self.gcs.delete(key).await
+    }
+
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<ConditionalDelete> {
+        self.gcs.delete_if_unchanged(key, etag).await
     }
 
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
