@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from django.core.files.storage import Storage as DjangoStorage
 from django.core.files.storage import storages
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.urls import URLPattern, path
 from django.utils.encoding import escape_uri_path
 from django.views.decorators.csrf import csrf_exempt
@@ -51,7 +51,11 @@ def serve(request: HttpRequest, name: str = "", *, storage: str | DjangoStorage)
         target += "?" + query
     headers = list(request.headers.items())
     body = request if request.method in UPLOAD_METHODS else None
-    answer = native.answer_link(request.method or "GET", target, headers, body)
+    try:
+        answer = native.answer_link(request.method or "GET", target, headers, body)
+    except NotImplementedError as not_here:
+        # An S3 storage answers its own links: nothing of it is served here.
+        raise Http404("this storage's links are not answered by the app") from not_here
     response = StreamingHttpResponse(answer, status=answer.status)
     # The answer's own headers only: no HTML type Django would otherwise add to an empty refusal.
     del response["Content-Type"]
