@@ -98,11 +98,10 @@ pub(crate) fn answer(
         .boxed_unsync(),
         None => Empty::new().map_err(|never| match never {}).boxed_unsync(),
     };
-    let request = request.body(request_body).map_err(|err| {
-        PyValueError::new_err(format!(
-            "answer_link: the request is not valid HTTP ({err}); check the method, path and headers"
-        ))
-    })?;
+    // A target or header that is not valid HTTP is the client's error, answered as `storage serve`'s parser would.
+    let Ok(request) = request.body(request_body) else {
+        return Ok(LinkResponse { status: 400, headers: Vec::new(), body: Mutex::new(None) });
+    };
     let links = links.clone();
     let answered = runtime().spawn(async move { links.handle(request).await });
     if let Some(source) = &upload {

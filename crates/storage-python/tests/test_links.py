@@ -92,6 +92,14 @@ def test_a_tampered_link_is_refused(client: Client) -> None:
         assert b"secret" not in body(response)
 
 
+def test_a_request_that_is_not_valid_http_is_answered_400(client: Client) -> None:
+    name = f"{fresh()}/a.txt"
+    native().save(name, b"secret")
+    path, query = native().url(name).split("?", 1)
+    response = client.get(path, QUERY_STRING=query + "&bad query")
+    assert response.status_code == 400 and body(response) == b""
+
+
 def test_a_plain_url_of_a_private_file_is_refused(client: Client) -> None:
     name = f"{fresh()}/a.txt"
     native().save(name, b"secret")
