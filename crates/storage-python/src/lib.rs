@@ -8,6 +8,7 @@
 //! which derive from both `StorageError` and the builtin exception Django code already catches.
 
 mod errors;
+mod links;
 mod reader;
 mod runtime;
 mod source;
@@ -20,6 +21,7 @@ use pyo3::prelude::*;
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<storage::PyStorage>()?;
     module.add_class::<reader::Reader>()?;
+    module.add_class::<links::LinkResponse>()?;
     module.add_function(wrap_pyfunction!(storage::get_valid_name, module)?)?;
     Ok(())
 }

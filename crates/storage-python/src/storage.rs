@@ -2,6 +2,7 @@
 //! keys, with Django's storage methods.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyNotImplementedError, PyTypeError, PyValueError};
@@ -9,8 +10,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use storage_config::{BackendConfig, StorageConfig};
 use storage_core::{Storage, UploadPolicy, UrlOptions, UrlPolicy, validate_key};
+use storage_http::SignedUrlService;
 
 use crate::errors::to_python;
+use crate::links::{self, LinkResponse};
 use crate::reader::Reader;
 use crate::runtime::{block_on, runtime};
 use crate::source::{self, Source};
@@ -23,6 +26,10 @@ pub(crate) struct PyStorage {
     root: Option<PathBuf>,
     /// `fs`, `memory` or `s3`.
     backend: &'static str,
+    /// What answering the storage's own links needs (its signer), for `answer_link`.
+    built: storage_config::Built,
+    /// The server of those links, made on the first `answer_link` (a disk storage reads its key then).
+    links: OnceLock<SignedUrlService>,
 }
 
 /// The settings `config` gives: a storage URL, or a dict of `storage.toml` keys (read by storage-config's serde
@@ -114,7 +121,7 @@ impl PyStorage {
             config.build("python", &base)
         });
         let built = built.map_err(|err| to_python(py, err))?;
-        Ok(PyStorage { storage: built.storage, root, backend })
+        Ok(PyStorage { storage: built.storage.clone(), root, backend, built, links: OnceLock::new() })
     }
 
     /// `fs`, `memory` or `s3`.
@@ -331,6 +338,34 @@ impl PyStorage {
         };
         validate_key(name).map_err(|err| to_python(py, err))?;
         Ok(root.join(name))
+    }
+
+    /// Answer one request for this storage's own links (disk and memory storages, whose `base_url` names where they
+    /// are answered): `method`, `target` (the path from the root, percent-encoded, and `?query`), `headers` as
+    /// `(name, value)` pairs, and for a PUT or POST `body`, a file object read in chunks. Returns a `LinkResponse`
+    /// whose body streams. The same answers as `storage serve`: 403 for a tampered, expired or unsigned private link.
+    #[pyo3(signature = (method, target, headers, body = None))]
+    fn answer_link(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        target: &str,
+        headers: Vec<(String, String)>,
+        body: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<LinkResponse> {
+        let links = match self.links.get() {
+            Some(links) => links,
+            None => {
+                let signer = self.built.signer().map_err(|err| to_python(py, err))?.ok_or_else(|| {
+                    PyNotImplementedError::new_err(format!(
+                        "answer_link: a {} storage's links are answered by the storage itself, not by the app",
+                        self.backend
+                    ))
+                })?;
+                self.links.get_or_init(|| SignedUrlService::new(self.storage.clone(), signer))
+            }
+        };
+        links::answer(py, links, method, target, headers, body)
     }
 
     fn __repr__(&self) -> String {

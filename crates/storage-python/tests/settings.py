@@ -10,5 +10,10 @@ STORAGES = {
         "BACKEND": "storage_rs.django.RustStorage",
         "OPTIONS": {"backend": "memory", "private": True, "expires": "60s"},
     },
+    # Private files whose links Django answers itself, under /private-links/ (test_links.py's URLconf).
+    "linked": {
+        "BACKEND": "storage_rs.django.RustStorage",
+        "OPTIONS": {"backend": "memory", "private": True, "expires": "60s", "base_url": "/private-links/"},
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

@@ -5,6 +5,7 @@ is the same on every backend."""
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,7 +18,8 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 #   file:///srv/private?create=true&base_url=http://127.0.0.1:8001/     (the default: ./private-files)
 #   s3://bucket/private?endpoint=http://127.0.0.1:7480&region=us-east-1  (credentials from AWS_ACCESS_KEY_ID/…)
 #   memory://
-# A disk storage signs its links and forms itself; `storage serve` answers them at base_url (see the README).
+# A disk storage signs its links and forms itself; `storage serve` answers them at base_url (see the README). A memory
+# storage's links and forms are answered by Django itself, under PRIVATE_LINKS_PATH (documents/urls.py mounts them).
 PRIVATE_STORAGE_URL = os.environ.get(
     "PRIVATE_STORAGE_URL",
     f"file://{BASE_DIR / 'private-files'}?create=true&base_url=http://127.0.0.1:8001/",
@@ -28,13 +30,19 @@ PRIVATE_LINK_SECONDS = 60
 # The largest private file a browser may upload straight to the storage.
 DIRECT_UPLOAD_MAX_BYTES = 50 * 1024 * 1024
 
+# Where Django answers a memory storage's links (storage_rs.django_links), unless its URL names a `base_url` of its own.
+PRIVATE_LINKS_PATH = "/private-links/"
+_private_url = urlsplit(PRIVATE_STORAGE_URL)
+_answered_by_django = _private_url.scheme == "memory" and "base_url" not in parse_qs(_private_url.query)
+PRIVATE_STORAGE_LINKS = {"base_url": PRIVATE_LINKS_PATH} if _answered_by_django else {}
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     "private": {
         "BACKEND": "storage_rs.django.RustStorage",
         # Every file private: nothing is served without a signed link (S3 gets the `private` ACL where it has ACLs).
-        "OPTIONS": {"url": PRIVATE_STORAGE_URL, "private": True, "expires": "60s"},
+        "OPTIONS": {"url": PRIVATE_STORAGE_URL, "private": True, "expires": "60s", **PRIVATE_STORAGE_LINKS},
     },
 }
 

@@ -6,7 +6,7 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -130,6 +130,7 @@ class PrivateFilesInChromium(LiveServerTestCase):
             issued_until = time.time()
         self.assertEqual(answer.status_code, 302, "a temporary redirect, never a permanent one")
         self.assertIn("no-cache", answer.headers["Cache-Control"])
-        link = answer.headers["Location"]
+        # A memory storage's links are relative: Django answers them itself.
+        link = urljoin(self.live_server_url, answer.headers["Location"])
         self.assertEqual(get(link.split("?")[0])[0], 403, "the private file's plain URL serves nothing")
         watch_link_expire(issued_from, issued_until, SHORT_LINK_SECONDS, link)
