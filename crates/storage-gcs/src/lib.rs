@@ -281,6 +281,8 @@ impl Backend for GcsBackend {
         let signs = self.signer.is_some();
         capabilities.presign_read = signs;
         capabilities.presign_write = signs;
+        // A V4 signature lists the body's headers in `X-Goog-SignedHeaders`: GCS refuses a PUT that changes them.
+        capabilities.presign_write_with_headers = signs;
         capabilities.presign_max_expiry = Some(MAX_EXPIRY);
         capabilities.upload_form = signs;
         capabilities
