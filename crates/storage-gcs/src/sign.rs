@@ -37,7 +37,7 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.'
 /// In a canonical path `/` separates segments and stays as it is.
 const PATH: &AsciiSet = &QUERY.remove(b'/');
 
-/// Where signed requests go, path-style: `scheme://host[:port]/bucket/object`.
+/// Where requests go: `scheme://host[:port]`, to which a [`UrlStyle`] adds the bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     scheme: String,
@@ -250,7 +250,7 @@ impl Signer {
         &self.endpoint
     }
 
-    /// `request` as a path-style V4 signed URL.
+    /// `request` as a V4 signed URL in the signer's [`UrlStyle`].
     pub fn sign_url(&self, request: &UrlRequest) -> Result<SignedUrl> {
         check_expiry(request.expires_in)?;
         if let Some((name, _)) = request

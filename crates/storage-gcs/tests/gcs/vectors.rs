@@ -173,7 +173,6 @@ fn every_signed_url_case_in_every_style_gives_googles_url_canonical_request_and_
         assert_eq!(signed.url, case.expected_url, "{what}: url");
         checked += 1;
     }
-    // 29 cases in the vendored file: 25 path-style, 4 in the styles listed.
     // Every case of the vendored file, in every URL style: none may drop out.
     assert_eq!(checked, 29);
 }
