@@ -315,6 +315,11 @@ impl Backend for GcsBackend {
         self.data.delete(key).await
     }
 
+    /// The adapter's: object_store 0.14.2 sends no conditional delete, so the metadata is re-read just before it.
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<storage_core::ConditionalDelete> {
+        self.data.delete_if_unchanged(key, etag).await
+    }
+
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
         self.data.list(options)
     }

@@ -180,6 +180,10 @@ impl Backend for Seeded {
         self.gcs.delete(key).await
     }
 
+    async fn delete_if_unchanged(&self, key: &str, etag: &str) -> Result<storage_core::ConditionalDelete> {
+        self.gcs.delete_if_unchanged(key, etag).await
+    }
+
     fn list(&self, options: ListOptions) -> BoxStream<'static, Result<ListEntry>> {
         self.gcs.list(options)
     }
