@@ -617,13 +617,20 @@ mod tests {
         );
     }
 
+    /// A fresh directory of this process holding Google's dummy service account key as `key.json`.
     #[cfg(feature = "gcs")]
-    #[test]
-    fn a_gs_url_is_a_gcs_storage_signing_with_its_key_file() {
-        let dir = std::env::temp_dir().join(format!("storage-config-gcs-{:x}", std::process::id()));
+    fn dir_with_gcs_key(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("{name}-{:x}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let key = include_str!("../../storage-gcs/tests/data/test_service_account.not-a-test.json");
         std::fs::write(dir.join("key.json"), key).unwrap();
+        dir
+    }
+
+    #[cfg(feature = "gcs")]
+    #[test]
+    fn a_gs_url_is_a_gcs_storage_signing_with_its_key_file() {
+        let dir = dir_with_gcs_key("storage-config-gcs");
         let url = "gs://media/site/private?endpoint=http://127.0.0.1:4443&service_account=key.json";
         let storage = StorageConfig::from_url(url, &dir).unwrap();
         let crate::BackendConfig::Gcs(gcs) = &storage.backend else { panic!("gs:// names the gcs backend") };
@@ -645,10 +652,7 @@ mod tests {
     #[test]
     fn a_gcs_storage_signs_in_the_url_style_its_url_or_table_names() {
         use storage_gcs::UrlStyle;
-        let dir = std::env::temp_dir().join(format!("storage-config-gcs-style-{:x}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let key = include_str!("../../storage-gcs/tests/data/test_service_account.not-a-test.json");
-        std::fs::write(dir.join("key.json"), key).unwrap();
+        let dir = dir_with_gcs_key("storage-config-gcs-style");
         let style = |url: &str| {
             let storage = StorageConfig::from_url(url, &dir).unwrap();
             let crate::BackendConfig::Gcs(gcs) = &storage.backend else { panic!("gs:// names the gcs backend") };
