@@ -350,7 +350,18 @@ impl GcsSection {
         if let Some(endpoint) = &self.endpoint {
             config = config.with_endpoint(endpoint);
         }
-        Ok(config)
+        let style = match (&self.url_style, &self.bucket_bound_hostname) {
+            (Some(_), Some(_)) => {
+                return Err(Error::configuration(
+                    "the GCS storage",
+                    "`url_style` and `bucket_bound_hostname` contradict each other; keep one",
+                ));
+            }
+            (Some(style), None) => style.clone(),
+            (None, Some(hostname)) => storage_gcs::UrlStyle::bucket_bound_hostname(hostname)?,
+            (None, None) => storage_gcs::UrlStyle::Path,
+        };
+        Ok(config.with_url_style(style))
     }
 }
 
@@ -606,13 +617,20 @@ mod tests {
         );
     }
 
+    /// A fresh directory of this process holding Google's dummy service account key as `key.json`.
     #[cfg(feature = "gcs")]
-    #[test]
-    fn a_gs_url_is_a_gcs_storage_signing_with_its_key_file() {
-        let dir = std::env::temp_dir().join(format!("storage-config-gcs-{:x}", std::process::id()));
+    fn dir_with_gcs_key(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("{name}-{:x}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let key = include_str!("../../storage-gcs/tests/data/test_service_account.not-a-test.json");
         std::fs::write(dir.join("key.json"), key).unwrap();
+        dir
+    }
+
+    #[cfg(feature = "gcs")]
+    #[test]
+    fn a_gs_url_is_a_gcs_storage_signing_with_its_key_file() {
+        let dir = dir_with_gcs_key("storage-config-gcs");
         let url = "gs://media/site/private?endpoint=http://127.0.0.1:4443&service_account=key.json";
         let storage = StorageConfig::from_url(url, &dir).unwrap();
         let crate::BackendConfig::Gcs(gcs) = &storage.backend else { panic!("gs:// names the gcs backend") };
@@ -627,6 +645,39 @@ mod tests {
         let config: Config = toml::from_str(toml).unwrap();
         let err = config.storage("g").unwrap().unwrap().build("g", &dir).unwrap_err();
         assert!(err.to_string().contains("contradict"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(feature = "gcs")]
+    #[test]
+    fn a_gcs_storage_signs_in_the_url_style_its_url_or_table_names() {
+        use storage_gcs::UrlStyle;
+        let dir = dir_with_gcs_key("storage-config-gcs-style");
+        let style = |url: &str| {
+            let storage = StorageConfig::from_url(url, &dir).unwrap();
+            let crate::BackendConfig::Gcs(gcs) = &storage.backend else { panic!("gs:// names the gcs backend") };
+            gcs.gcs_config(&dir).unwrap().url_style
+        };
+        assert_eq!(style("gs://media?url_style=virtual-hosted"), UrlStyle::VirtualHosted);
+        let bound = UrlStyle::bucket_bound_hostname("http://cdn.example.com").unwrap();
+        assert_eq!(style("gs://media?bucket_bound_hostname=http://cdn.example.com"), bound);
+        assert_eq!(style("gs://media?url_style=path"), UrlStyle::Path);
+        assert_eq!(style("gs://media"), UrlStyle::Path);
+        let refusal = |toml: &str| {
+            let config: Config = toml::from_str(toml).map_err(|err| err.to_string())?;
+            let storage = config.storage("g").map_err(|err| err.to_string())?.expect("the storage g");
+            storage.build("g", &dir).map(drop).map_err(|err| err.to_string())
+        };
+        let head = "[storages.g]\nbackend = \"gcs\"\nbucket = \"b\"\nservice_account = \"key.json\"\n";
+        for (setting, why) in [
+            ("url_style = \"virtual-hosted\"\nbucket_bound_hostname = \"cdn.example.com\"\n", "contradict"),
+            ("url_style = \"virtual\"\n", "is not `path` or `virtual-hosted`"),
+            ("bucket_bound_hostname = \"https://cdn.example.com/media\"\n", "bucket-bound hostname"),
+            ("bucket_bound_hostname = \"https://user@cdn.example.com\"\n", "bucket-bound hostname"),
+        ] {
+            let err = refusal(&format!("{head}{setting}")).unwrap_err();
+            assert!(err.contains(why), "{setting}: {err}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

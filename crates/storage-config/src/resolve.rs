@@ -173,6 +173,8 @@ pub(crate) fn url_table(text: &str, base: &Path) -> Result<Table, String> {
             | "create_only_multipart"
             | "claim_lifetime"
             | "service_account"
+            | "url_style"
+            | "bucket_bound_hostname"
             | "account"
             | "public_access" => Value::String(value.into_owned()),
             other => return Err(bad(&format!("unknown option `{other}`"))),

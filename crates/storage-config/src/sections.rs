@@ -129,6 +129,13 @@ pub struct GcsSection {
     /// Send no credentials (reads of a public bucket).
     #[serde(default)]
     pub anonymous: bool,
+    /// How signed URLs and forms name the bucket: `path` (default, `storage.googleapis.com/bucket/object`) or
+    /// `virtual-hosted` (`bucket.storage.googleapis.com/object`).
+    #[serde(default, deserialize_with = "gcs_url_style")]
+    pub url_style: Option<storage_gcs::UrlStyle>,
+    /// A domain serving the bucket (`https://mydomain.tld`, a CNAME or load balancer): signed URLs and forms point
+    /// there, `https://mydomain.tld/object`. A host and port alone; refused with `url_style`.
+    pub bucket_bound_hostname: Option<String>,
 }
 
 /// `backend = "s3"`: a bucket on S3 or an S3-compatible server. Secrets are never read from here: credentials come
@@ -326,6 +333,17 @@ fn addressing_style<'de, D: Deserializer<'de>>(deserializer: D) -> Result<storag
         "path" => Ok(storage_s3::AddressingStyle::Path),
         "virtual" => Ok(storage_s3::AddressingStyle::Virtual),
         other => Err(format!("addressing_style `{other}` is not `path` or `virtual`")),
+    })
+}
+
+#[cfg(feature = "gcs")]
+fn gcs_url_style<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<storage_gcs::UrlStyle>, D::Error> {
+    parsed(deserializer, |text| match text {
+        "path" => Ok(Some(storage_gcs::UrlStyle::Path)),
+        "virtual-hosted" => Ok(Some(storage_gcs::UrlStyle::VirtualHosted)),
+        other => Err(format!(
+            "url_style `{other}` is not `path` or `virtual-hosted`; a domain of your own goes in `bucket_bound_hostname`"
+        )),
     })
 }
 

@@ -27,7 +27,7 @@ mod sign;
 
 pub use key::ServiceAccountKey;
 pub use post::{PostCondition, PostKey, PostPolicy, SignedPost};
-pub use sign::{ALGORITHM, DEFAULT_ENDPOINT, Endpoint, MAX_EXPIRY, SignedUrl, Signer, UrlRequest};
+pub use sign::{ALGORITHM, DEFAULT_ENDPOINT, Endpoint, MAX_EXPIRY, SignedUrl, Signer, UrlRequest, UrlStyle};
 
 /// The backend's name in messages.
 pub const NAME: &str = "gcs";
@@ -107,6 +107,8 @@ pub struct GcsConfig {
     pub credentials: GcsCredentials,
     /// What signs URLs and forms: the service account key of `credentials` by default.
     pub signing_key: Option<ServiceAccountKey>,
+    /// How signed URLs and forms name the bucket: path-style by default.
+    pub url_style: UrlStyle,
 }
 
 impl GcsConfig {
@@ -118,6 +120,7 @@ impl GcsConfig {
             endpoint: None,
             credentials: GcsCredentials::Environment,
             signing_key: None,
+            url_style: UrlStyle::Path,
         }
     }
 
@@ -142,6 +145,12 @@ impl GcsConfig {
     /// Sign URLs and forms with this key.
     pub fn with_signing_key(mut self, key: ServiceAccountKey) -> Self {
         self.signing_key = Some(key);
+        self
+    }
+
+    /// Sign URLs and forms in this style (virtual-hosted, or a bucket-bound hostname).
+    pub fn with_url_style(mut self, style: UrlStyle) -> Self {
+        self.url_style = style;
         self
     }
 }
@@ -172,6 +181,8 @@ impl GcsBackend {
     /// A backend for `config`. Fails on a malformed endpoint or key; reaching the bucket is left to the first request.
     pub fn new(config: GcsConfig) -> Result<Self> {
         let endpoint = Endpoint::parse(config.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT))?;
+        // A bucket the style cannot put in a URL is refused now, not at the first signature.
+        config.url_style.locate(&endpoint, &config.bucket)?;
         let mut builder = GoogleCloudStorageBuilder::new()
             .with_bucket_name(&config.bucket)
             .with_base_url(&endpoint.url())
@@ -211,7 +222,7 @@ impl GcsBackend {
         capabilities.write_with_user_metadata = true;
         let data = ObjectStoreBackend::new(store, NAME).with_capabilities(capabilities);
         let prefix = if config.prefix.is_empty() { String::new() } else { format!("{}/", config.prefix) };
-        let signer = signing_key.map(|key| Signer::new(key, endpoint));
+        let signer = signing_key.map(|key| Signer::new(key, endpoint).with_url_style(config.url_style));
         Ok(Self { data, bucket: config.bucket, prefix, signer })
     }
 
@@ -281,6 +292,8 @@ impl Backend for GcsBackend {
         let signs = self.signer.is_some();
         capabilities.presign_read = signs;
         capabilities.presign_write = signs;
+        // A V4 signature lists the body's headers in `X-Goog-SignedHeaders`: GCS refuses a PUT that changes them.
+        capabilities.presign_write_with_headers = signs;
         capabilities.presign_max_expiry = Some(MAX_EXPIRY);
         capabilities.upload_form = signs;
         capabilities

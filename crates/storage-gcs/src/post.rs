@@ -126,7 +126,7 @@ impl Signer {
             ("x-goog-signature".to_owned(), signature),
             ("policy".to_owned(), encoded),
         ]);
-        Ok(SignedPost { url: format!("{}/{}/", self.endpoint().url(), policy.bucket), fields: form, policy_document })
+        Ok(SignedPost { url: self.form_url(&policy.bucket)?, fields: form, policy_document })
     }
 }
 

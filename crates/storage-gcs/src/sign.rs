@@ -1,4 +1,4 @@
-//! Google's V4 signing (`GOOG4-RSA-SHA256`) of path-style URLs: the canonical request, the string to sign and the
+//! Google's V4 signing (`GOOG4-RSA-SHA256`) of URLs in each [`UrlStyle`]: the canonical request, the string to sign and the
 //! URL, as <https://cloud.google.com/storage/docs/authentication/canonical-requests> defines them. The signing time
 //! and the endpoint are inputs, so Google's conformance vectors (tests/gcs/vectors.rs) check the whole URL.
 
@@ -37,7 +37,7 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.'
 /// In a canonical path `/` separates segments and stays as it is.
 const PATH: &AsciiSet = &QUERY.remove(b'/');
 
-/// Where signed requests go, path-style: `scheme://host[:port]/bucket/object`.
+/// Where requests go: `scheme://host[:port]`, to which a [`UrlStyle`] adds the bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     scheme: String,
@@ -51,27 +51,35 @@ impl Endpoint {
     /// An endpoint from a URL with an `http` or `https` scheme, a host, an optional port and no path:
     /// `https://storage.googleapis.com`, `http://127.0.0.1:4443`.
     pub fn parse(endpoint: &str) -> Result<Self> {
+        Self::parse_as("the GCS endpoint", endpoint, "https://storage.googleapis.com or http://127.0.0.1:4443")
+    }
+
+    /// `text` as an endpoint, the errors naming `what` and showing `example`: a scheme, a host of letters, digits,
+    /// `-`, `.` (or a bracketed IPv6 address), an optional port, and nothing else. A control character, a space or
+    /// a backslash is refused, not cleaned: `url` drops tabs and line breaks, and the URL would sign another host.
+    fn parse_as(what: &str, text: &str, example: &str) -> Result<Self> {
         let invalid = |why: &str| {
-            Error::configuration(
-                "the GCS endpoint",
-                format!("{endpoint:?} {why}; give a URL such as {DEFAULT_ENDPOINT} or http://127.0.0.1:4443"),
-            )
-            .on_backend(NAME)
+            Error::configuration(what, format!("{text:?} {why}; give a URL such as {example}")).on_backend(NAME)
         };
-        let url = url::Url::parse(endpoint).map_err(|_| invalid("is not a URL"))?;
-        if !matches!(url.scheme(), "http" | "https") {
+        let (scheme, rest) = text.split_once("://").ok_or_else(|| invalid("is not a URL"))?;
+        if !matches!(scheme, "http" | "https") {
             return Err(invalid("is not an http or https URL"));
         }
-        let host = url.host_str().filter(|host| !host.is_empty()).ok_or_else(|| invalid("names no host"))?;
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-            return Err(invalid("has a path, query or user; path-style URLs add the bucket themselves"));
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() {
+            return Err(invalid("names no host"));
         }
-        // The authority as written: `url` drops a default port, which the URL a client signs for keeps.
-        let written = endpoint.split_once("://").map_or("", |(_, rest)| rest.trim_end_matches('/'));
-        let authority = if written.eq_ignore_ascii_case(host) || written.contains(['/', '?', '#', '@']) {
-            host.to_owned()
-        } else {
-            written.to_owned()
+        if !authority.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-.:[]".contains(&byte)) {
+            return Err(invalid("is not a host and port alone (a path, query, user, space or control character)"));
+        }
+        let url = url::Url::parse(text).map_err(|_| invalid("is not a URL"))?;
+        let host = url.host_str().filter(|host| !host.is_empty()).ok_or_else(|| invalid("names no host"))?;
+        // `url` drops a default port, which the URL a client signs for keeps (the vectors' `:443` case).
+        let default_port = url.port_or_known_default().filter(|_| url.port().is_none());
+        let authority = match (url.port(), default_port) {
+            (Some(port), _) => format!("{host}:{port}"),
+            (None, Some(port)) if authority.ends_with(&format!(":{port}")) => format!("{host}:{port}"),
+            (None, _) => host.to_owned(),
         };
         Ok(Self { scheme: url.scheme().to_owned(), authority, host: host.to_owned() })
     }
@@ -80,6 +88,68 @@ impl Endpoint {
     pub fn url(&self) -> String {
         format!("{}://{}", self.scheme, self.authority)
     }
+
+    /// This endpoint with `bucket.` before its host: the bucket's virtual host.
+    fn under_bucket(&self, bucket: &str) -> Self {
+        Self {
+            scheme: self.scheme.clone(),
+            authority: format!("{bucket}.{}", self.authority),
+            host: format!("{bucket}.{}", self.host),
+        }
+    }
+}
+
+/// How a signed URL or form names the bucket, as Google's clients offer it (`virtual_hosted_style`,
+/// `bucket_bound_hostname`). The data path is not affected: object_store always sends path-style requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UrlStyle {
+    /// `https://storage.googleapis.com/bucket/object`.
+    #[default]
+    Path,
+    /// `https://bucket.storage.googleapis.com/object`: the bucket before the endpoint's host.
+    VirtualHosted,
+    /// `https://mydomain.tld/object`: a domain of the owner's (a CNAME or a load balancer) that serves the bucket.
+    BucketBoundHostname(Endpoint),
+}
+
+impl UrlStyle {
+    /// A bucket-bound hostname: `https://mydomain.tld`, `http://mydomain.tld:8080`, or a bare `mydomain.tld` (https).
+    /// A host only: a path, user, query, fragment, space or control character is refused.
+    pub fn bucket_bound_hostname(hostname: &str) -> Result<Self> {
+        let url = if hostname.contains("://") { hostname.to_owned() } else { format!("https://{hostname}") };
+        let endpoint = Endpoint::parse_as("the GCS bucket-bound hostname", &url, "https://mydomain.tld")?;
+        Ok(Self::BucketBoundHostname(endpoint))
+    }
+
+    /// Where a URL for `bucket` goes, with the path before the object's name in the URL and in the canonical request.
+    pub(crate) fn locate(&self, endpoint: &Endpoint, bucket: &str) -> Result<Location> {
+        match self {
+            Self::Path => Ok(Location { endpoint: endpoint.clone(), path: format!("/{bucket}") }),
+            Self::VirtualHosted => {
+                // The bucket becomes part of the host: only a bucket name GCS allows may (no `/`, `@`, `:`, …).
+                let valid = !bucket.is_empty()
+                    && bucket.bytes().all(|byte| matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.'));
+                if !valid {
+                    return Err(Error::configuration(
+                        "the GCS bucket",
+                        format!("{bucket:?} cannot be a virtual host; give a bucket name of a-z, 0-9, -, _ and ."),
+                    )
+                    .on_backend(NAME));
+                }
+                Ok(Location { endpoint: endpoint.under_bucket(bucket), path: String::new() })
+            }
+            Self::BucketBoundHostname(hostname) => Ok(Location { endpoint: hostname.clone(), path: String::new() }),
+        }
+    }
+}
+
+/// Where one bucket's URLs go in a [`UrlStyle`].
+pub(crate) struct Location {
+    endpoint: Endpoint,
+    /// What the URL's path (and the canonical request's) starts with before `/object`: `/bucket` path-style, else
+    /// empty.
+    path: String,
 }
 
 /// One request to sign as a URL.
@@ -154,12 +224,25 @@ pub struct SignedUrl {
 pub struct Signer {
     key: ServiceAccountKey,
     endpoint: Endpoint,
+    style: UrlStyle,
 }
 
 impl Signer {
-    /// A signer with `key` for URLs at `endpoint`.
+    /// A signer with `key` for path-style URLs at `endpoint`.
     pub fn new(key: ServiceAccountKey, endpoint: Endpoint) -> Self {
-        Self { key, endpoint }
+        Self { key, endpoint, style: UrlStyle::Path }
+    }
+
+    /// Sign URLs and forms in this style.
+    pub fn with_url_style(mut self, style: UrlStyle) -> Self {
+        self.style = style;
+        self
+    }
+
+    /// Where a form for `bucket` posts: the bucket's URL with a trailing `/`.
+    pub(crate) fn form_url(&self, bucket: &str) -> Result<String> {
+        let location = self.style.locate(&self.endpoint, bucket)?;
+        Ok(format!("{}{}/", location.endpoint.url(), location.path))
     }
 
     /// The endpoint URLs and forms point at.
@@ -167,7 +250,7 @@ impl Signer {
         &self.endpoint
     }
 
-    /// `request` as a path-style V4 signed URL.
+    /// `request` as a V4 signed URL in the signer's [`UrlStyle`].
     pub fn sign_url(&self, request: &UrlRequest) -> Result<SignedUrl> {
         check_expiry(request.expires_in)?;
         if let Some((name, _)) = request
@@ -194,7 +277,8 @@ impl Signer {
             .on_backend(NAME));
         }
         let scope = Scope::at(request.signed_at, self.key.client_email());
-        let headers = canonical_headers(&self.endpoint.host, &request.headers)?;
+        let location = self.style.locate(&self.endpoint, &request.bucket)?;
+        let headers = canonical_headers(&location.endpoint.host, &request.headers)?;
         let signed_headers = headers.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(";");
         let mut query = vec![
             ("X-Goog-Algorithm".to_owned(), ALGORITHM.to_owned()),
@@ -210,9 +294,15 @@ impl Signer {
             .collect();
         query.sort();
         let query = query.join("&");
-        let path = match &request.object {
-            Some(object) => format!("/{}/{}", request.bucket, utf8_percent_encode(object, PATH)),
-            None => format!("/{}", request.bucket),
+        let object = match &request.object {
+            Some(object) => format!("/{}", utf8_percent_encode(object, PATH)),
+            None => String::new(),
+        };
+        // A bucket's own URL in a style without the bucket in the path is the root.
+        let path = if location.path.is_empty() && object.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("{}{object}", location.path)
         };
         // A signed payload hash, when the client sends one, replaces UNSIGNED-PAYLOAD.
         let payload = headers
@@ -224,7 +314,7 @@ impl Signer {
             [request.method.as_str(), &path, &query, &header_lines, &signed_headers, payload].join("\n");
         let string_to_sign = scope.string_to_sign(&hex::encode(Sha256::digest(canonical_request.as_bytes())));
         let signature = self.key.sign_hex(string_to_sign.as_bytes())?;
-        let url = format!("{}{path}?{query}&X-Goog-Signature={signature}", self.endpoint.url());
+        let url = format!("{}{path}?{query}&X-Goog-Signature={signature}", location.endpoint.url());
         let headers = headers.into_iter().filter(|(name, _)| name != "host").collect();
         Ok(SignedUrl { url, canonical_request, string_to_sign, headers })
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use storage_core::{ErrorKind, Storage, UploadPolicy, UrlOptions};
-use storage_gcs::{GcsBackend, GcsConfig, GcsCredentials};
+use storage_gcs::{GcsBackend, GcsConfig, GcsCredentials, UrlStyle};
 
 use crate::DUMMY_KEY as KEY;
 
@@ -110,4 +110,46 @@ async fn without_a_key_signed_urls_and_forms_are_unsupported() {
     assert_eq!(storage.upload_url(&policy).await.unwrap_err().kind(), ErrorKind::Unsupported);
     let shown = format!("{storage:?}");
     assert!(!shown.contains("token\""), "the bearer token never shows: {shown}");
+}
+
+fn styled(style: UrlStyle) -> Storage {
+    let config = GcsConfig::new("media-bucket")
+        .with_prefix("site/")
+        .with_credentials(GcsCredentials::ServiceAccountKey(KEY.to_owned()))
+        .with_url_style(style);
+    GcsBackend::new(config).unwrap().storage()
+}
+
+#[tokio::test]
+async fn links_and_forms_follow_the_configured_url_style() {
+    let bound = UrlStyle::bucket_bound_hostname("https://cdn.example.com").unwrap();
+    let policy = UploadPolicy::exact("a.png").allowing_overwrite().with_content_type("image/png");
+    for (style, link, form) in [
+        (
+            UrlStyle::Path,
+            "https://storage.googleapis.com/media-bucket/site/a.png?",
+            "https://storage.googleapis.com/media-bucket/",
+        ),
+        (
+            UrlStyle::VirtualHosted,
+            "https://media-bucket.storage.googleapis.com/site/a.png?",
+            "https://media-bucket.storage.googleapis.com/",
+        ),
+        (bound, "https://cdn.example.com/site/a.png?", "https://cdn.example.com/"),
+    ] {
+        let storage = styled(style.clone());
+        let url = storage.temporary_url("a.png", Duration::from_secs(60), UrlOptions::get()).await.unwrap();
+        assert!(url.starts_with(link), "{style:?}: {url}");
+        assert_eq!(storage.upload_form(&policy).await.unwrap().url, form, "{style:?}");
+    }
+}
+
+#[test]
+fn a_bucket_that_cannot_be_a_virtual_host_is_refused_when_the_backend_is_built() {
+    for bucket in ["Media", "media/bucket", "evil.tld@media", "media bucket", ""] {
+        let config = GcsConfig::new(bucket).with_url_style(UrlStyle::VirtualHosted);
+        let err = GcsBackend::new(config).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration, "{bucket:?}: {err}");
+        assert!(err.to_string().contains("cannot be a virtual host"), "{bucket:?}: {err}");
+    }
 }
