@@ -54,12 +54,19 @@ const NO_BLOB_ACLS: &str = "ACLs (Azure has none per blob: the container's publi
 pub const MAX_PRESIGN_EXPIRY: Duration = storage_core::DEFAULT_MAX_EXPIRY;
 
 /// A backend over one container (and an optional key prefix). Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AzureBackend {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// The settings (whose key is redacted) and nothing else: object_store's client, the signing client and the SAS key
+/// would all print the account key.
+impl std::fmt::Debug for AzureBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureBackend").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     /// object_store's client, under the prefix: every operation it can express.
     objects: ObjectStoreBackend,

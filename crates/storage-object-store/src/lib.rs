@@ -45,7 +45,7 @@ const CLAIM_SETTING: &str = "ObjectStoreBackend::with_claim_lifetime";
 /// `LocalFileSystem`). Public URLs, presigning and ACLs need a backend of their own, such as storage-s3's.
 /// Every error names the backend by the name it was given ([`ObjectStoreBackend::new`]) or, by default, the store's
 /// own description ([`ObjectStoreBackend::from_store`]).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ObjectStoreBackend {
     store: Arc<dyn ObjectStore>,
     name: String,
@@ -54,6 +54,18 @@ pub struct ObjectStoreBackend {
     filesystem: bool,
     /// How long a create-only multipart save holds its name: see [`ObjectStoreBackend::with_claim_lifetime`].
     claim_lifetime: Duration,
+}
+
+/// Everything but the store: object_store's clients print their credentials in their own `Debug`.
+impl std::fmt::Debug for ObjectStoreBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStoreBackend")
+            .field("name", &self.name)
+            .field("capabilities", &self.capabilities)
+            .field("filesystem", &self.filesystem)
+            .field("claim_lifetime", &self.claim_lifetime)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ObjectStoreBackend {

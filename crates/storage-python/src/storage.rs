@@ -24,12 +24,30 @@ pub(crate) struct PyStorage {
     storage: Storage,
     /// The root directory of a disk storage, for Django's `path()`; `None` for the others.
     root: Option<PathBuf>,
-    /// `fs`, `memory` or `s3`.
+    /// `fs`, `memory`, `s3`, `gcs` or `azure`.
     backend: &'static str,
     /// What answering the storage's own links needs (its signer), for `answer_link`.
     built: storage_config::Built,
     /// The server of those links, made on the first `answer_link` (a disk storage reads its key then).
     links: OnceLock<SignedUrlService>,
+    /// The process that made it: after `os.fork()` its connections belong to the parent's runtime threads, which the
+    /// child does not have, so a call would wait forever; the child gets an error telling it to make its own.
+    pid: u32,
+}
+
+impl PyStorage {
+    /// The storage, if this is the process that made it.
+    fn storage(&self, py: Python<'_>) -> PyResult<&Storage> {
+        if std::process::id() == self.pid {
+            return Ok(&self.storage);
+        }
+        let message = format!(
+            "it was made in process {} before os.fork(); make storages in the process that uses them \
+             (RustStorage does so by itself)",
+            self.pid
+        );
+        Err(to_python(py, storage_core::Error::configuration("this storage_rs.Storage", message)))
+    }
 }
 
 /// The settings `config` gives: a storage URL, or a dict of `storage.toml` keys (read by storage-config's serde
@@ -109,22 +127,28 @@ impl PyStorage {
             None => std::env::current_dir()?,
         };
         let config = storage_config(config, &base)?;
-        let (root, backend) = match &config.backend {
-            BackendConfig::Fs(fs) => (Some(base.join(&fs.location)), "fs"),
-            BackendConfig::Memory(_) => (None, "memory"),
-            BackendConfig::S3(_) => (None, "s3"),
-            _ => (None, "other"),
+        let root = match &config.backend {
+            BackendConfig::Fs(fs) => Some(base.join(&fs.location)),
+            _ => None,
         };
+        let backend = config.backend.name();
         // Building an S3 client starts tasks of its own: it runs inside the shared runtime.
         let built = py.detach(|| {
             let _entered = runtime().enter();
             config.build("python", &base)
         });
         let built = built.map_err(|err| to_python(py, err))?;
-        Ok(PyStorage { storage: built.storage.clone(), root, backend, built, links: OnceLock::new() })
+        Ok(PyStorage {
+            storage: built.storage.clone(),
+            root,
+            backend,
+            built,
+            links: OnceLock::new(),
+            pid: std::process::id(),
+        })
     }
 
-    /// `fs`, `memory` or `s3`.
+    /// `fs`, `memory`, `s3`, `gcs` or `azure`.
     #[getter]
     fn backend(&self) -> &'static str {
         self.backend
@@ -161,10 +185,10 @@ impl PyStorage {
         }
         let source = Source::of(content)?;
         if let Source::Memory(bytes) = source {
-            return block_on(py, self.storage.save_with(&name, bytes, options));
+            return block_on(py, self.storage(py)?.save_with(&name, bytes, options));
         }
         let (content, sender) = source::channel(size);
-        let storage = self.storage.clone();
+        let storage = self.storage(py)?.clone();
         let save = runtime().spawn(async move { storage.save_with(&name, content, options).await });
         let pumped = source::pump(py, &source, sender);
         let saved = py.detach(|| runtime().block_on(save));
@@ -176,33 +200,33 @@ impl PyStorage {
 
     /// A file-like reader of `name` that streams, and seeks with ranged reads; `FileNotFoundError` if missing.
     fn open(&self, py: Python<'_>, name: String) -> PyResult<Reader> {
-        let opened = block_on(py, self.storage.open(&name))?;
-        Ok(Reader::new(self.storage.clone(), name, opened))
+        let opened = block_on(py, self.storage(py)?.open(&name))?;
+        Ok(Reader::new(self.storage(py)?.clone(), name, opened))
     }
 
     /// Whether `name` exists.
     fn exists(&self, py: Python<'_>, name: String) -> PyResult<bool> {
-        block_on(py, self.storage.exists(&name))
+        block_on(py, self.storage(py)?.exists(&name))
     }
 
     /// Delete `name`; a missing name is not an error (as Django's storages).
     fn delete(&self, py: Python<'_>, name: String) -> PyResult<()> {
-        block_on(py, self.storage.delete(&name))
+        block_on(py, self.storage(py)?.delete(&name))
     }
 
     /// The size of `name` in bytes.
     fn size(&self, py: Python<'_>, name: String) -> PyResult<u64> {
-        block_on(py, self.storage.size(&name))
+        block_on(py, self.storage(py)?.size(&name))
     }
 
     /// Django's `listdir`: the directories and the files directly in `path`.
     fn listdir(&self, py: Python<'_>, path: String) -> PyResult<(Vec<String>, Vec<String>)> {
-        block_on(py, self.storage.listdir(&path))
+        block_on(py, self.storage(py)?.listdir(&path))
     }
 
     /// The size, time of the last write (aware, UTC), ETag and attributes of `name`, as a dict.
     fn metadata<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyDict>> {
-        let metadata = block_on(py, self.storage.metadata(&name))?;
+        let metadata = block_on(py, self.storage(py)?.metadata(&name))?;
         let dict = PyDict::new(py);
         dict.set_item("name", &metadata.meta.key)?;
         dict.set_item("size", metadata.meta.size)?;
@@ -232,7 +256,7 @@ impl PyStorage {
     ) -> PyResult<String> {
         let expires = optional_duration(expires)?;
         if expires.is_none() && download_name.is_none() && !inline && response_content_type.is_none() {
-            return block_on(py, self.storage.url(&name));
+            return block_on(py, self.storage(py)?.url(&name));
         }
         let expires = expires.unwrap_or(match self.storage.options().url_policy {
             UrlPolicy::Signed { expires } => expires,
@@ -245,7 +269,7 @@ impl PyStorage {
         if let Some(content_type) = response_content_type {
             options = options.with_response_content_type(content_type);
         }
-        block_on(py, self.storage.temporary_url(&name, expires, options))
+        block_on(py, self.storage(py)?.temporary_url(&name, expires, options))
     }
 
     /// A form a browser posts a file with, straight to the storage, within the limits given: `{"url", "method",
@@ -276,7 +300,7 @@ impl PyStorage {
         if let Some(url) = success_redirect {
             policy = policy.with_success_redirect(url);
         }
-        let form = block_on(py, self.storage.upload_form(&policy))?;
+        let form = block_on(py, self.storage(py)?.upload_form(&policy))?;
         let dict = PyDict::new(py);
         dict.set_item("url", &form.url)?;
         dict.set_item("method", form.method())?;
@@ -298,7 +322,7 @@ impl PyStorage {
         let key = UploadPolicy::exact(name);
         let policy = UploadArgs { start: key, min_size: size, max_size: size, content_type, expires, allow_overwrite }
             .policy()?;
-        let request = block_on(py, self.storage.upload_url(&policy))?;
+        let request = block_on(py, self.storage(py)?.upload_url(&policy))?;
         let dict = PyDict::new(py);
         dict.set_item("method", request.method.as_str())?;
         dict.set_item("url", &request.url)?;
@@ -308,19 +332,19 @@ impl PyStorage {
 
     /// Copy `source` to `target` (or the alternative name the policy picks); returns the name written.
     fn copy(&self, py: Python<'_>, source: String, target: String) -> PyResult<String> {
-        block_on(py, self.storage.copy(&source, &target))
+        block_on(py, self.storage(py)?.copy(&source, &target))
     }
 
     /// Move `source` to `target` (or the alternative name the policy picks); returns the name written.
     fn rename(&self, py: Python<'_>, source: String, target: String) -> PyResult<String> {
-        block_on(py, self.storage.rename(&source, &target))
+        block_on(py, self.storage(py)?.rename(&source, &target))
     }
 
     /// Django's `get_available_name`: `name` if free, else `name_XXXXXXX.ext`, within `max_length`. Only a hint:
     /// `save` claims its name itself, atomically.
     #[pyo3(signature = (name, max_length = None))]
     fn get_available_name(&self, py: Python<'_>, name: String, max_length: Option<usize>) -> PyResult<String> {
-        block_on(py, self.storage.get_available_name(&name, max_length))
+        block_on(py, self.storage(py)?.get_available_name(&name, max_length))
     }
 
     /// Django's `Storage.generate_filename`: a valid file name under a normalised directory.
@@ -353,6 +377,7 @@ impl PyStorage {
         headers: Vec<(String, String)>,
         body: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<LinkResponse> {
+        let storage = self.storage(py)?;
         let links = match self.links.get() {
             Some(links) => links,
             None => {
@@ -362,7 +387,7 @@ impl PyStorage {
                         self.backend
                     ))
                 })?;
-                self.links.get_or_init(|| SignedUrlService::new(self.storage.clone(), signer))
+                self.links.get_or_init(|| SignedUrlService::new(storage.clone(), signer))
             }
         };
         links::answer(py, links, method, target, headers, body)

@@ -70,7 +70,17 @@ class RustStorage(DjangoStorage):
 
     def __init__(self, **options: Any) -> None:
         self._options = options
-        self._native = storage_rs.Storage(dict(options))
+        self._built = (os.getpid(), storage_rs.Storage(dict(options)))
+
+    @property
+    def _native(self) -> storage_rs.Storage:
+        # A storage made before os.fork() (gunicorn --preload, uWSGI, Celery prefork) holds connections of the
+        # parent's threads, which a forked worker lacks: each process builds its own from the same settings.
+        pid, native = self._built
+        if pid != os.getpid():
+            native = storage_rs.Storage(dict(self._options))
+            self._built = (os.getpid(), native)
+        return native
 
     @property
     def native(self) -> storage_rs.Storage:
