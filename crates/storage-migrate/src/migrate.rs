@@ -41,7 +41,9 @@ pub struct MigrateOptions {
     pub verify: bool,
     /// Decide and report, but write and delete nothing.
     pub dry_run: bool,
-    /// Delete each source object once its copy is verified (implies `verify`).
+    /// Delete each source object once its copy is verified (implies `verify`). The cutover never overwrites a
+    /// target that differs from the source: both are kept and reported in [`MigrationReport::differing`]. With
+    /// `live`, it copies nothing either: a name the target lacks was deleted by the app, and its source is kept.
     pub delete_source: bool,
     /// Attempts after the first failure of one object, with [`storage_core::backoff`]'s growing waits.
     pub retries: u32,
@@ -100,7 +102,8 @@ impl MigrateOptions {
         self.dry_run = dry_run;
         self
     }
-    /// Delete each source object once its copy is verified (turns verification on).
+    /// Delete each source object once its copy is verified (turns verification on); see
+    /// [`MigrateOptions::delete_source`] for what it keeps.
     pub fn with_delete_source(mut self, delete_source: bool) -> Self {
         self.delete_source = delete_source;
         self
@@ -200,6 +203,9 @@ pub struct MigrationReport {
     pub deleted: u64,
     /// Source objects `delete_source` kept because they changed after they were copied (or have no tag to compare).
     pub changed: Vec<String>,
+    /// Source objects `delete_source` kept because the target holds other content, or (live) none: the app's write or
+    /// delete after the copy, which the cutover never undoes.
+    pub differing: Vec<String>,
     /// The objects that failed, with reasons.
     pub failed: Vec<MigrationFailure>,
     /// Bytes copied (in a dry run: that would be copied).
@@ -226,6 +232,7 @@ impl MigrationReport {
         self.verified += other.verified;
         self.deleted += other.deleted;
         self.changed.extend(other.changed);
+        self.differing.extend(other.differing);
         self.failed.extend(other.failed);
         self.bytes_copied += other.bytes_copied;
         self.elapsed += other.elapsed;
@@ -271,6 +278,13 @@ impl fmt::Display for MigrationReport {
         for failure in &self.failed {
             write!(f, "\nfailed `{}`: {}", failure.key, failure.reason)?;
         }
+        for key in &self.differing {
+            write!(
+                f,
+                "\nkept `{key}` in the source: the target holds other content or none (the app's write or delete \
+                 after the copy); compare them, then delete it by hand"
+            )?;
+        }
         for key in &self.changed {
             write!(f, "\nkept `{key}` in the source: it changed after its copy; run again to copy the new version")?;
         }
@@ -288,10 +302,22 @@ enum Deletion {
 }
 
 enum Outcome {
-    Copied { bytes: u64, verified: bool, deleted: Deletion },
-    Skipped { verified: bool, deleted: Deletion },
-    Updated { verified: bool, deleted: Deletion },
+    Copied {
+        bytes: u64,
+        verified: bool,
+        deleted: Deletion,
+    },
+    Skipped {
+        verified: bool,
+        deleted: Deletion,
+    },
+    Updated {
+        verified: bool,
+        deleted: Deletion,
+    },
     Kept,
+    /// `delete_source` kept both sides: the target holds other content, or (live) none.
+    Differs,
     Withdrawn,
     Gone,
     Failed(MigrationFailure),
@@ -499,6 +525,7 @@ async fn run(
     report.failed.sort_by(|a, b| a.key.cmp(&b.key));
     report.would_copy.sort();
     report.changed.sort();
+    report.differing.sort();
     if let Some(recorder) = recorder.filter(|_| !options.dry_run) {
         let completion = if report.interrupted { Completion::Partial } else { Completion::Complete };
         recorder.save(&report, completion).await?;
@@ -580,6 +607,10 @@ impl MigrationReport {
                 self.verified += u64::from(verified);
             }
             Outcome::Kept => self.kept += 1,
+            Outcome::Differs => {
+                self.kept += 1;
+                self.differing.push(key);
+            }
             Outcome::Withdrawn => self.withdrawn += 1,
             Outcome::Gone => self.gone += 1,
             Outcome::Failed(failure) => self.failed.push(failure),
@@ -622,6 +653,8 @@ async fn migrate_one(
                     Err(err) => failed(err),
                 };
             }
+            // The cutover never overwrites the target: what differs there is the app's newer write.
+            Ok(_) if options.delete_source => return Outcome::Differs,
             Ok(_) if options.live => return Outcome::Kept,
             Ok(Difference::Bytes) => {}
             Ok(Difference::Metadata { .. }) if options.dry_run => {
@@ -640,6 +673,10 @@ async fn migrate_one(
                 }
             }
         }
+    }
+    // A live cutover runs once the app uses the target: what the target lacks, the app deleted.
+    if options.live && options.delete_source {
+        return Outcome::Differs;
     }
     if options.dry_run {
         return Outcome::Copied { bytes: meta.size, verified: false, deleted: Deletion::NotAsked };

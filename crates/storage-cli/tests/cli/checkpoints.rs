@@ -161,3 +161,37 @@ async fn delete_if_unchanged_keeps_a_changed_object_on_every_backend() {
     let rgw = storage_s3::S3Backend::new(backends::s3_config(&backends::unique_prefix())).unwrap();
     assert!(!rgw.deletes_conditionally().await, "Ceph 16 deletes whatever If-Match says (see docs/guides)");
 }
+
+/// The guide's cutover after the app moved to the target: the app rewrote `x.txt` and deleted `gone.txt` there.
+/// `--live --delete-source` keeps the app's write, does not copy `gone.txt` back, and keeps both sources (reported);
+/// `--delete-source` alone never overwrites the app's `x.txt` either (it copies what the target lacks, as a one-shot
+/// move). Identical files' sources are deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cutover_keeps_the_apps_writes_and_deletes_on_the_target() {
+    for live in [true, false] {
+        let (source, _d) = backends::fresh(Kind::Fs).await;
+        for name in ["x.txt", "gone.txt", "same.txt"] {
+            source.save(name, &b"OLD"[..]).await.unwrap();
+        }
+        let (target, _d2) = backends::fresh(Kind::Memory).await;
+        assert_eq!(migrate(&source, &target, &MigrateOptions::default(), &|_| {}).await.unwrap().copied, 3);
+        let overwrite = storage_core::SaveOptions::default().with_overwrite(storage_core::OverwritePolicy::Overwrite);
+        target.save_with("x.txt", &b"NEW"[..], overwrite).await.unwrap();
+        target.delete("gone.txt").await.unwrap();
+
+        let options = MigrateOptions::default().with_live(live).with_delete_source(true);
+        let report = migrate(&source, &target, &options, &|_| {}).await.unwrap();
+        assert_eq!(target.read("x.txt").await.unwrap(), &b"NEW"[..], "live {live}: {report}");
+        assert_eq!(source.read("x.txt").await.unwrap(), &b"OLD"[..], "live {live}: the source is kept: {report}");
+        assert!(report.differing.contains(&"x.txt".to_owned()), "live {live}: reported: {report}");
+        assert!(report.to_string().contains("kept `x.txt` in the source"), "{report}");
+        assert!(!source.exists("same.txt").await.unwrap(), "live {live}: an identical copy's source is deleted");
+        // Without `--live` the cutover is also a one-shot move: what the target lacks is copied, then deleted.
+        assert_eq!(report.deleted, if live { 1 } else { 2 }, "live {live}: {report}");
+        if live {
+            assert!(!target.exists("gone.txt").await.unwrap(), "the app's delete is not undone: {report}");
+            assert_eq!(report.differing, vec!["gone.txt".to_owned(), "x.txt".to_owned()], "{report}");
+            assert!(source.exists("gone.txt").await.unwrap(), "{report}");
+        }
+    }
+}
