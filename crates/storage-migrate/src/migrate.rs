@@ -350,8 +350,12 @@ pub async fn migrate_names(
     let (source, target) = (from.backend().as_ref(), to.backend().as_ref());
     let counter = Counter::default();
     let shard = options.shard;
+    let reserved = options.reserved_prefix();
+    // A listed record is never data, as in the listing: copied, it would make the target's job look finished.
     let candidates = names
-        .try_filter(|key| std::future::ready(key.starts_with(&options.prefix) && shard.contains(key)))
+        .try_filter(|key| {
+            std::future::ready(key.starts_with(&options.prefix) && !key.starts_with(reserved) && shard.contains(key))
+        })
         .map_ok(|key| {
             let counter = &counter;
             async move {

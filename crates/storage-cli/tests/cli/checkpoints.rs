@@ -195,3 +195,26 @@ async fn the_cutover_keeps_the_apps_writes_and_deletes_on_the_target() {
         }
     }
 }
+
+/// A list naming a checkpoint record (`.storage/migrate/<job>/…json`) does not copy it: the names path skips the
+/// reserved prefix as the listing does, so a later `--job` run of that job on the target is not fooled into
+/// thinking it finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_checkpoint_record_is_not_copied() {
+    let (source, _d) = backends::fresh(Kind::Memory).await;
+    let (empty, _d2) = backends::fresh(Kind::Memory).await;
+    let job = MigrateOptions::default().with_checkpoints(Checkpoints::new("next").unwrap());
+    migrate(&empty, &source, &job, &|_| {}).await.unwrap();
+    let records = keys(&source, ".storage/migrate/next/").await;
+    assert!(!records.is_empty(), "the finished job left a record in the source");
+    source.save("a.txt", &b"data"[..]).await.unwrap();
+
+    let (target, _d3) = backends::fresh(Kind::Memory).await;
+    let names = futures::stream::iter(records.into_iter().map(Ok));
+    let plain = MigrateOptions::default();
+    let listed = storage_migrate::migrate_names(&source, &target, names, &plain, &|_| {}).await.unwrap();
+    assert_eq!(listed.copied, 0, "{listed}");
+    assert!(keys(&target, ".storage/").await.is_empty(), "no record copied: {listed}");
+    let resumed = migrate(&source, &target, &job, &|_| {}).await.unwrap();
+    assert_eq!(resumed.copied, 1, "the job's own run copies the data: {resumed}");
+}
