@@ -131,7 +131,7 @@ pub struct Record {
     pub sequence: u64,
     /// Every source object whose key sorts at or below this one is done.
     pub done_through: Option<String>,
-    /// Every object of the shard was looked at.
+    /// Every object of the shard was looked at, and none failed.
     pub complete: bool,
     /// When the record was written, in seconds since 1970.
     pub written_at: u64,
@@ -188,6 +188,11 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// This run looked at `key` without failing: an earlier run's failure of it is over.
+    pub(crate) fn settled(&mut self, key: &str) {
+        self.before.failed.remove(key);
+    }
+
     /// Whether a record is due.
     pub(crate) fn due(&self) -> bool {
         self.since_last >= self.checkpoints.every
@@ -195,6 +200,10 @@ impl<'a> Recorder<'a> {
 
     /// Write the next record: the runs before plus `report`, this run's so far.
     pub(crate) async fn save(&mut self, report: &MigrationReport, completion: Completion) -> Result<()> {
+        if completion == Completion::Complete {
+            // Every object was looked at without a failure: the earlier runs' failures are all over.
+            self.before.failed.clear();
+        }
         let mut counts = self.before.clone();
         counts.add(&Counts::of(report));
         let (shard, shards) = (self.shard.index(), self.shard.count());

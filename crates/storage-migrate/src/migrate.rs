@@ -517,7 +517,14 @@ async fn run(
     futures::pin_mut!(outcomes);
     while let Some((index, key, outcome)) = outcomes.try_next().await? {
         let looked_at = !matches!(outcome, Outcome::NotStarted);
-        let through = watermark.done(index, &key).filter(|_| looked_at);
+        // A failed or unstarted object stops the record's watermark there, so the next run looks at it again.
+        let through = match outcome {
+            Outcome::Failed(_) | Outcome::NotStarted => watermark.stop(index),
+            _ => watermark.done(index, &key),
+        };
+        if let Some(recorder) = recorder.as_deref_mut().filter(|_| !matches!(outcome, Outcome::Failed(_))) {
+            recorder.settled(&key);
+        }
         report.count(key, outcome);
         if let Some(recorder) = recorder.as_deref_mut().filter(|_| looked_at && !options.dry_run) {
             recorder.advance(through);
@@ -531,7 +538,7 @@ async fn run(
     report.changed.sort();
     report.differing.sort();
     if let Some(recorder) = recorder.filter(|_| !options.dry_run) {
-        let completion = if report.interrupted { Completion::Partial } else { Completion::Complete };
+        let completion = if report.is_complete() { Completion::Complete } else { Completion::Partial };
         recorder.save(&report, completion).await?;
     }
     report.elapsed = started.elapsed();
@@ -554,18 +561,33 @@ fn data_listing(
     })
 }
 
-/// The last key in listing order through which every object is done, as objects finish in any order.
+/// The last key in listing order through which every object is done, as objects finish in any order; it never
+/// passes an object that failed or was not started.
 #[derive(Default)]
 struct Watermark {
     /// Every index below this one is done.
     next: usize,
-    /// Done indices above `next`, with their keys.
+    /// Done indices above `next` (and below `stopped`), with their keys.
     ahead: std::collections::BTreeMap<usize, String>,
+    /// The first index that failed or was not started: the watermark stays below it.
+    stopped: Option<usize>,
 }
 
 impl Watermark {
+    /// The object at `index` failed or was not started: the watermark never passes it, and what is done beyond
+    /// it is no longer kept. The key through which all are done, when that moved.
+    fn stop(&mut self, index: usize) -> Option<String> {
+        let stopped = self.stopped.map_or(index, |stopped| stopped.min(index));
+        self.stopped = Some(stopped);
+        self.ahead.retain(|&ahead, _| ahead < stopped);
+        None
+    }
+
     /// The object at `index` (named `key`) is done: the key through which all are, when that moved to a named one.
     fn done(&mut self, index: usize, key: &str) -> Option<String> {
+        if self.stopped.is_some_and(|stopped| index > stopped) {
+            return None;
+        }
         self.ahead.insert(index, key.to_owned());
         let mut through = None;
         while let Some(key) = self.ahead.remove(&self.next) {

@@ -218,3 +218,57 @@ async fn a_listed_checkpoint_record_is_not_copied() {
     let resumed = migrate(&source, &target, &job, &|_| {}).await.unwrap();
     assert_eq!(resumed.copied, 1, "the job's own run copies the data: {resumed}");
 }
+
+/// Refuses every write of one key, as a target that keeps failing on it would.
+#[derive(Debug)]
+struct RefusePut {
+    key: String,
+}
+
+impl Around for RefusePut {
+    type Held = ();
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
+        Box::pin(async move {
+            if call.op() == BackendOp::Put && call.key() == Some(self.key.as_str()) {
+                return Err(storage_core::Error::backend("memory", call.key(), "refused by the test"));
+            }
+            run.await.map(|value| (value, ()))
+        })
+    }
+}
+
+impl Layer for RefusePut {
+    fn layer(&self, inner: Arc<dyn storage_core::Backend>) -> Arc<dyn storage_core::Backend> {
+        Arc::new(Wrapped::new(inner, RefusePut { key: self.key.clone() }))
+    }
+}
+
+/// A `--job` run in which one file fails is not recorded complete and does not record past that file, so running
+/// the same command again (or a Kubernetes retry of the shard) copies it; `status` then reports the job complete
+/// with no failure left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_file_is_retried_by_the_next_run_of_the_job() {
+    let (source, _d) = backends::fresh(Kind::Memory).await;
+    write_tree(&source, 4..44).await;
+    let failing = backends::tree_file(9).name;
+    let (target, _d2) = backends::fresh(Kind::Memory).await;
+    let refusing = target.clone().layer(RefusePut { key: failing.clone() });
+    let options = MigrateOptions::default()
+        .with_concurrency(4)
+        .with_retries(0, std::time::Duration::from_millis(1))
+        .with_checkpoints(Checkpoints::new("retry").unwrap().with_every(1));
+    let first = migrate(&source, &refusing, &options, &|_| {}).await.unwrap();
+    assert_eq!(first.failed.len(), 1, "{first}");
+    let stale = std::time::Duration::from_secs(600);
+    let status = storage_migrate::job_status(&target, "retry", ".storage/migrate", stale).await.unwrap();
+    assert!(!status.complete && status.totals.failed.contains_key(&failing), "{status}");
+
+    let second = migrate(&source, &target, &options, &|_| {}).await.unwrap();
+    assert!(second.is_complete(), "{second}");
+    assert_eq!(second.copied, 1, "the rerun copies the failed file: {second}");
+    assert!(target.exists(&failing).await.unwrap());
+    let status = storage_migrate::job_status(&target, "retry", ".storage/migrate", stale).await.unwrap();
+    assert!(status.complete, "{status}");
+    assert!(status.totals.failed.is_empty(), "{status}");
+    assert_eq!(status.totals.copied, 40, "{status}");
+}
