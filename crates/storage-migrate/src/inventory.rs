@@ -8,7 +8,7 @@
 //! writes it. Nothing is held in memory but one row and the channel of names ahead of the copies.
 //!
 //! What a manifest written by someone else can make us do is bounded: at most [`MAX_MANIFEST_BYTES`] of manifest,
-//! [`MAX_INVENTORY_FILES`] data files of at most [`MAX_DATA_FILE_BYTES`], lines of [`MAX_INVENTORY_LINE_BYTES`] and
+//! [`MAX_INVENTORY_FILES`] data files of at most [`MAX_DATA_FILE_BYTES`], rows of [`MAX_INVENTORY_LINE_BYTES`] and
 //! [`MAX_INVENTORY_ROWS`] rows in all.
 
 use std::io::{BufRead, BufReader, Read, Seek, Write};
@@ -26,7 +26,7 @@ pub const MAX_INVENTORY_FILES: usize = 100_000;
 /// The largest data file fetched (to a temporary file, to check its MD5 before a row is used): S3 writes them far
 /// smaller, so this only bounds the disk a forged manifest can make us fill.
 pub const MAX_DATA_FILE_BYTES: u64 = 8 << 30;
-/// The longest CSV line once unzipped: a row holds a URL-encoded key of at most 1024 bytes (3 bytes a byte at
+/// The longest CSV row once unzipped (newlines in quoted fields included): a row holds a URL-encoded key of at most 1024 bytes (3 bytes a byte at
 /// most) and a few short columns.
 pub const MAX_INVENTORY_LINE_BYTES: usize = 8 << 10;
 /// The most rows one inventory may hold: S3 Batch Operations' own limit for one job (20 billion objects).
@@ -74,7 +74,7 @@ fn parse_manifest(bytes: &[u8], origin: &str) -> Result<Checked> {
     if manifest.file_format != "CSV" {
         return Err(refuse(format!(
             "its fileFormat is `{}`; only CSV inventories can be read, so configure the inventory as CSV",
-            manifest.file_format
+            shortened(&manifest.file_format)
         )));
     }
     let key_column = manifest
@@ -87,7 +87,8 @@ fn parse_manifest(bytes: &[u8], origin: &str) -> Result<Checked> {
     }
     for file in &manifest.files {
         validate_key(&file.key).map_err(|err| {
-            refuse(format!("data file `{}` is not a valid name: {}", file.key, err.message().unwrap_or("")))
+            let reason = shortened(err.message().unwrap_or(""));
+            refuse(format!("data file `{}` is not a valid name: {reason}", shortened(&file.key)))
         })?;
         if file.size > MAX_DATA_FILE_BYTES {
             return Err(refuse(format!("data file `{}` is larger than {MAX_DATA_FILE_BYTES} bytes", file.key)));
