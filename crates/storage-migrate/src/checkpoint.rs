@@ -157,9 +157,18 @@ impl<'a> Recorder<'a> {
     /// Read this shard's latest record and claim the next number at once, so a second run of the shard already
     /// under way is found now rather than after it copied. The record read, if any.
     pub(crate) async fn start(target: &'a Storage, checkpoints: &'a Checkpoints, shard: Shard) -> Result<Self> {
+        let mut recorder = Self::read(target, checkpoints, shard).await?;
+        if !recorder.finished {
+            recorder.save(&MigrationReport::default(), Completion::Partial).await?;
+        }
+        Ok(recorder)
+    }
+
+    /// Read this shard's latest record without claiming a number: a dry run writes nothing.
+    pub(crate) async fn read(target: &'a Storage, checkpoints: &'a Checkpoints, shard: Shard) -> Result<Self> {
         let target = target.backend().as_ref();
         let latest = latest_record(target, &checkpoints.folder(shard)).await?;
-        let mut recorder = Recorder {
+        Ok(Recorder {
             target,
             checkpoints,
             shard,
@@ -168,11 +177,7 @@ impl<'a> Recorder<'a> {
             sequence: latest.as_ref().map_or(0, |record| record.sequence + 1),
             done_through: latest.as_ref().and_then(|record| record.done_through.clone()),
             since_last: 0,
-        };
-        if !recorder.finished {
-            recorder.save(&MigrationReport::default(), Completion::Partial).await?;
-        }
-        Ok(recorder)
+        })
     }
 
     /// An earlier run finished this shard.

@@ -413,6 +413,7 @@ pub(crate) async fn migrate_with(
 /// This shard's recorder, when the options name a job.
 async fn start_recording<'a>(to: &'a Storage, options: &'a MigrateOptions) -> Result<Option<Recorder<'a>>> {
     match &options.checkpoints {
+        Some(checkpoints) if options.dry_run => Recorder::read(to, checkpoints, options.shard).await.map(Some),
         Some(checkpoints) => Recorder::start(to, checkpoints, options.shard).await.map(Some),
         None => Ok(None),
     }

@@ -272,3 +272,16 @@ async fn a_failed_file_is_retried_by_the_next_run_of_the_job() {
     assert!(status.totals.failed.is_empty(), "{status}");
     assert_eq!(status.totals.copied, 40, "{status}");
 }
+
+/// `--dry-run --job` writes nothing to the target, not even the job's first record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_of_a_job_writes_no_record() {
+    let (source, _d) = backends::fresh(Kind::Memory).await;
+    write_tree(&source, 4..14).await;
+    let (target, _d2) = backends::fresh(Kind::Memory).await;
+    let options =
+        MigrateOptions::default().with_dry_run(true).with_checkpoints(Checkpoints::new("dry").unwrap().with_every(1));
+    let report = migrate(&source, &target, &options, &|_| {}).await.unwrap();
+    assert_eq!(report.copied, 10, "{report}");
+    assert!(keys(&target, "").await.is_empty(), "a dry run wrote to the target");
+}
