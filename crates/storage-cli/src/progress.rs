@@ -44,6 +44,7 @@ pub fn report_json(report: &MigrationReport) -> serde_json::Value {
         "verified": report.verified,
         "deleted": report.deleted,
         "kept_changed": report.changed,
+        "kept_differing": report.differing,
         "failed": failed,
         "bytes_copied": report.bytes_copied,
         "elapsed_seconds": report.elapsed.as_secs_f64(),

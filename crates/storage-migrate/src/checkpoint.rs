@@ -131,7 +131,7 @@ pub struct Record {
     pub sequence: u64,
     /// Every source object whose key sorts at or below this one is done.
     pub done_through: Option<String>,
-    /// Every object of the shard was looked at.
+    /// Every object of the shard was looked at, and none failed.
     pub complete: bool,
     /// When the record was written, in seconds since 1970.
     pub written_at: u64,
@@ -157,9 +157,18 @@ impl<'a> Recorder<'a> {
     /// Read this shard's latest record and claim the next number at once, so a second run of the shard already
     /// under way is found now rather than after it copied. The record read, if any.
     pub(crate) async fn start(target: &'a Storage, checkpoints: &'a Checkpoints, shard: Shard) -> Result<Self> {
+        let mut recorder = Self::read(target, checkpoints, shard).await?;
+        if !recorder.finished {
+            recorder.save(&MigrationReport::default(), Completion::Partial).await?;
+        }
+        Ok(recorder)
+    }
+
+    /// Read this shard's latest record without claiming a number: a dry run writes nothing.
+    pub(crate) async fn read(target: &'a Storage, checkpoints: &'a Checkpoints, shard: Shard) -> Result<Self> {
         let target = target.backend().as_ref();
         let latest = latest_record(target, &checkpoints.folder(shard)).await?;
-        let mut recorder = Recorder {
+        Ok(Recorder {
             target,
             checkpoints,
             shard,
@@ -168,11 +177,7 @@ impl<'a> Recorder<'a> {
             sequence: latest.as_ref().map_or(0, |record| record.sequence + 1),
             done_through: latest.as_ref().and_then(|record| record.done_through.clone()),
             since_last: 0,
-        };
-        if !recorder.finished {
-            recorder.save(&MigrationReport::default(), Completion::Partial).await?;
-        }
-        Ok(recorder)
+        })
     }
 
     /// An earlier run finished this shard.
@@ -188,6 +193,11 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// This run looked at `key` without failing: an earlier run's failure of it is over.
+    pub(crate) fn settled(&mut self, key: &str) {
+        self.before.failed.remove(key);
+    }
+
     /// Whether a record is due.
     pub(crate) fn due(&self) -> bool {
         self.since_last >= self.checkpoints.every
@@ -195,6 +205,10 @@ impl<'a> Recorder<'a> {
 
     /// Write the next record: the runs before plus `report`, this run's so far.
     pub(crate) async fn save(&mut self, report: &MigrationReport, completion: Completion) -> Result<()> {
+        if completion == Completion::Complete {
+            // Every object was looked at without a failure: the earlier runs' failures are all over.
+            self.before.failed.clear();
+        }
         let mut counts = self.before.clone();
         counts.add(&Counts::of(report));
         let (shard, shards) = (self.shard.index(), self.shard.count());

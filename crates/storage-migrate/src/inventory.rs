@@ -8,7 +8,7 @@
 //! writes it. Nothing is held in memory but one row and the channel of names ahead of the copies.
 //!
 //! What a manifest written by someone else can make us do is bounded: at most [`MAX_MANIFEST_BYTES`] of manifest,
-//! [`MAX_INVENTORY_FILES`] data files of at most [`MAX_DATA_FILE_BYTES`], lines of [`MAX_INVENTORY_LINE_BYTES`] and
+//! [`MAX_INVENTORY_FILES`] data files of at most [`MAX_DATA_FILE_BYTES`], rows of [`MAX_INVENTORY_LINE_BYTES`] and
 //! [`MAX_INVENTORY_ROWS`] rows in all.
 
 use std::io::{BufRead, BufReader, Read, Seek, Write};
@@ -26,7 +26,7 @@ pub const MAX_INVENTORY_FILES: usize = 100_000;
 /// The largest data file fetched (to a temporary file, to check its MD5 before a row is used): S3 writes them far
 /// smaller, so this only bounds the disk a forged manifest can make us fill.
 pub const MAX_DATA_FILE_BYTES: u64 = 8 << 30;
-/// The longest CSV line once unzipped: a row holds a URL-encoded key of at most 1024 bytes (3 bytes a byte at
+/// The longest CSV row once unzipped (newlines in quoted fields included): a row holds a URL-encoded key of at most 1024 bytes (3 bytes a byte at
 /// most) and a few short columns.
 pub const MAX_INVENTORY_LINE_BYTES: usize = 8 << 10;
 /// The most rows one inventory may hold: S3 Batch Operations' own limit for one job (20 billion objects).
@@ -74,7 +74,7 @@ fn parse_manifest(bytes: &[u8], origin: &str) -> Result<Checked> {
     if manifest.file_format != "CSV" {
         return Err(refuse(format!(
             "its fileFormat is `{}`; only CSV inventories can be read, so configure the inventory as CSV",
-            manifest.file_format
+            shortened(&manifest.file_format)
         )));
     }
     let key_column = manifest
@@ -87,7 +87,8 @@ fn parse_manifest(bytes: &[u8], origin: &str) -> Result<Checked> {
     }
     for file in &manifest.files {
         validate_key(&file.key).map_err(|err| {
-            refuse(format!("data file `{}` is not a valid name: {}", file.key, err.message().unwrap_or("")))
+            let reason = shortened(err.message().unwrap_or(""));
+            refuse(format!("data file `{}` is not a valid name: {reason}", shortened(&file.key)))
         })?;
         if file.size > MAX_DATA_FILE_BYTES {
             return Err(refuse(format!("data file `{}` is larger than {MAX_DATA_FILE_BYTES} bytes", file.key)));
@@ -214,7 +215,7 @@ fn names_in_data_file(
     key_column: usize,
     mut each: impl FnMut(String) -> std::result::Result<bool, String>,
 ) -> std::result::Result<bool, String> {
-    let unzipped = LineBound { inner: BufReader::new(flate2::read::MultiGzDecoder::new(data)), run: 0 };
+    let unzipped = RowBound { inner: BufReader::new(flate2::read::MultiGzDecoder::new(data)), run: 0, quoted: false };
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(unzipped);
     let mut record = csv::StringRecord::new();
     let mut line = 0u64;
@@ -227,11 +228,24 @@ fn names_in_data_file(
         }
         let encoded = record.get(key_column).ok_or_else(|| format!("row {line} has no Key column"))?;
         let name = decode_key(encoded).ok_or_else(|| format!("row {line}: its Key is not URL-encoded UTF-8"))?;
-        validate_key(&name)
-            .map_err(|err| format!("row {line}: `{name}` is not a valid name: {}", err.message().unwrap_or("")))?;
+        validate_key(&name).map_err(|err| {
+            let reason = shortened(err.message().unwrap_or(""));
+            format!("row {line}: `{}` is not a valid name: {reason}", shortened(&name))
+        })?;
         if !each(name)? {
             return Ok(false);
         }
+    }
+}
+
+/// The longest part of a name quoted in an error: enough to find the row, never a row's worth.
+const QUOTED_CHARS: usize = 200;
+
+/// `text` cut to [`QUOTED_CHARS`] characters (with `…` when cut), for an error message.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -241,20 +255,24 @@ fn decode_key(encoded: &str) -> Option<String> {
     percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|name| name.into_owned())
 }
 
-/// A reader that refuses a line longer than [`MAX_INVENTORY_LINE_BYTES`], so a row never grows without bound.
-struct LineBound<R> {
+/// A reader that refuses a CSV row longer than [`MAX_INVENTORY_LINE_BYTES`], so a row never grows without bound: a
+/// newline inside a quoted field does not end the row (a doubled `""` toggles twice, so it keeps the state).
+struct RowBound<R> {
     inner: R,
-    /// Bytes since the last newline.
+    /// Bytes since the last newline outside quotes.
     run: usize,
+    /// Inside a quoted field.
+    quoted: bool,
 }
 
-impl<R: BufRead> Read for LineBound<R> {
+impl<R: BufRead> Read for RowBound<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buf)?;
         for &byte in &buf[..read] {
-            self.run = if byte == b'\n' { 0 } else { self.run + 1 };
+            self.quoted ^= byte == b'"';
+            self.run = if byte == b'\n' && !self.quoted { 0 } else { self.run + 1 };
             if self.run > MAX_INVENTORY_LINE_BYTES {
-                let message = format!("a line is longer than {MAX_INVENTORY_LINE_BYTES} bytes");
+                let message = format!("a row is longer than {MAX_INVENTORY_LINE_BYTES} bytes");
                 return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
             }
         }
@@ -291,6 +309,19 @@ mod tests {
         assert!(names(&gzip(&long), 1).unwrap_err().contains("longer than"));
         assert!(names(&gzip(b"b\n"), 1).unwrap_err().contains("row 1 has no Key column"));
         assert!(names(b"not gzip", 1).is_err());
+    }
+
+    /// Newlines inside a quoted field do not end the row: a field of a million of them is refused once the row
+    /// passes the bound, with a short error, rather than read whole and quoted back in the error.
+    #[test]
+    fn a_quoted_field_of_newlines_is_refused_at_the_row_bound_with_a_short_error() {
+        let csv = [b"b,\"".as_slice(), &vec![b'\n'; 1 << 20], b"\"\n"].concat();
+        let err = names(&gzip(&csv), 1).unwrap_err();
+        assert!(err.contains("a row is longer than"), "{}", &err[..err.len().min(300)]);
+        assert!(err.len() < 400, "the error is bounded, not {} bytes", err.len());
+        let name = [b"b,\"".as_slice(), &vec![b'\x01'; MAX_INVENTORY_LINE_BYTES - 8], b"\"\n"].concat();
+        let err = names(&gzip(&name), 1).unwrap_err();
+        assert!(err.contains("is not a valid name") && err.len() < 600, "{} bytes: {}", err.len(), &err[..300]);
     }
 
     #[test]

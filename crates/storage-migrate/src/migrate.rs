@@ -41,7 +41,9 @@ pub struct MigrateOptions {
     pub verify: bool,
     /// Decide and report, but write and delete nothing.
     pub dry_run: bool,
-    /// Delete each source object once its copy is verified (implies `verify`).
+    /// Delete each source object once its copy is verified (implies `verify`). The cutover never overwrites a
+    /// target that differs from the source: both are kept and reported in [`MigrationReport::differing`]. With
+    /// `live`, it copies nothing either: a name the target lacks was deleted by the app, and its source is kept.
     pub delete_source: bool,
     /// Attempts after the first failure of one object, with [`storage_core::backoff`]'s growing waits.
     pub retries: u32,
@@ -100,7 +102,8 @@ impl MigrateOptions {
         self.dry_run = dry_run;
         self
     }
-    /// Delete each source object once its copy is verified (turns verification on).
+    /// Delete each source object once its copy is verified (turns verification on); see
+    /// [`MigrateOptions::delete_source`] for what it keeps.
     pub fn with_delete_source(mut self, delete_source: bool) -> Self {
         self.delete_source = delete_source;
         self
@@ -200,6 +203,9 @@ pub struct MigrationReport {
     pub deleted: u64,
     /// Source objects `delete_source` kept because they changed after they were copied (or have no tag to compare).
     pub changed: Vec<String>,
+    /// Source objects `delete_source` kept because the target holds other content, or (live) none: the app's write or
+    /// delete after the copy, which the cutover never undoes.
+    pub differing: Vec<String>,
     /// The objects that failed, with reasons.
     pub failed: Vec<MigrationFailure>,
     /// Bytes copied (in a dry run: that would be copied).
@@ -226,6 +232,7 @@ impl MigrationReport {
         self.verified += other.verified;
         self.deleted += other.deleted;
         self.changed.extend(other.changed);
+        self.differing.extend(other.differing);
         self.failed.extend(other.failed);
         self.bytes_copied += other.bytes_copied;
         self.elapsed += other.elapsed;
@@ -271,6 +278,13 @@ impl fmt::Display for MigrationReport {
         for failure in &self.failed {
             write!(f, "\nfailed `{}`: {}", failure.key, failure.reason)?;
         }
+        for key in &self.differing {
+            write!(
+                f,
+                "\nkept `{key}` in the source: the target holds other content or none (the app's write or delete \
+                 after the copy); compare them, then delete it by hand"
+            )?;
+        }
         for key in &self.changed {
             write!(f, "\nkept `{key}` in the source: it changed after its copy; run again to copy the new version")?;
         }
@@ -288,10 +302,22 @@ enum Deletion {
 }
 
 enum Outcome {
-    Copied { bytes: u64, verified: bool, deleted: Deletion },
-    Skipped { verified: bool, deleted: Deletion },
-    Updated { verified: bool, deleted: Deletion },
+    Copied {
+        bytes: u64,
+        verified: bool,
+        deleted: Deletion,
+    },
+    Skipped {
+        verified: bool,
+        deleted: Deletion,
+    },
+    Updated {
+        verified: bool,
+        deleted: Deletion,
+    },
     Kept,
+    /// `delete_source` kept both sides: the target holds other content, or (live) none.
+    Differs,
     Withdrawn,
     Gone,
     Failed(MigrationFailure),
@@ -324,8 +350,12 @@ pub async fn migrate_names(
     let (source, target) = (from.backend().as_ref(), to.backend().as_ref());
     let counter = Counter::default();
     let shard = options.shard;
+    let reserved = options.reserved_prefix();
+    // A listed record is never data, as in the listing: copied, it would make the target's job look finished.
     let candidates = names
-        .try_filter(|key| std::future::ready(key.starts_with(&options.prefix) && shard.contains(key)))
+        .try_filter(|key| {
+            std::future::ready(key.starts_with(&options.prefix) && !key.starts_with(reserved) && shard.contains(key))
+        })
         .map_ok(|key| {
             let counter = &counter;
             async move {
@@ -383,6 +413,7 @@ pub(crate) async fn migrate_with(
 /// This shard's recorder, when the options name a job.
 async fn start_recording<'a>(to: &'a Storage, options: &'a MigrateOptions) -> Result<Option<Recorder<'a>>> {
     match &options.checkpoints {
+        Some(checkpoints) if options.dry_run => Recorder::read(to, checkpoints, options.shard).await.map(Some),
         Some(checkpoints) => Recorder::start(to, checkpoints, options.shard).await.map(Some),
         None => Ok(None),
     }
@@ -487,7 +518,14 @@ async fn run(
     futures::pin_mut!(outcomes);
     while let Some((index, key, outcome)) = outcomes.try_next().await? {
         let looked_at = !matches!(outcome, Outcome::NotStarted);
-        let through = watermark.done(index, &key).filter(|_| looked_at);
+        // A failed or unstarted object stops the record's watermark there, so the next run looks at it again.
+        let through = match outcome {
+            Outcome::Failed(_) | Outcome::NotStarted => watermark.stop(index),
+            _ => watermark.done(index, &key),
+        };
+        if let Some(recorder) = recorder.as_deref_mut().filter(|_| !matches!(outcome, Outcome::Failed(_))) {
+            recorder.settled(&key);
+        }
         report.count(key, outcome);
         if let Some(recorder) = recorder.as_deref_mut().filter(|_| looked_at && !options.dry_run) {
             recorder.advance(through);
@@ -499,8 +537,9 @@ async fn run(
     report.failed.sort_by(|a, b| a.key.cmp(&b.key));
     report.would_copy.sort();
     report.changed.sort();
+    report.differing.sort();
     if let Some(recorder) = recorder.filter(|_| !options.dry_run) {
-        let completion = if report.interrupted { Completion::Partial } else { Completion::Complete };
+        let completion = if report.is_complete() { Completion::Complete } else { Completion::Partial };
         recorder.save(&report, completion).await?;
     }
     report.elapsed = started.elapsed();
@@ -523,18 +562,33 @@ fn data_listing(
     })
 }
 
-/// The last key in listing order through which every object is done, as objects finish in any order.
+/// The last key in listing order through which every object is done, as objects finish in any order; it never
+/// passes an object that failed or was not started.
 #[derive(Default)]
 struct Watermark {
     /// Every index below this one is done.
     next: usize,
-    /// Done indices above `next`, with their keys.
+    /// Done indices above `next` (and below `stopped`), with their keys.
     ahead: std::collections::BTreeMap<usize, String>,
+    /// The first index that failed or was not started: the watermark stays below it.
+    stopped: Option<usize>,
 }
 
 impl Watermark {
+    /// The object at `index` failed or was not started: the watermark never passes it, and what is done beyond
+    /// it is no longer kept. The key through which all are done, when that moved.
+    fn stop(&mut self, index: usize) -> Option<String> {
+        let stopped = self.stopped.map_or(index, |stopped| stopped.min(index));
+        self.stopped = Some(stopped);
+        self.ahead.retain(|&ahead, _| ahead < stopped);
+        None
+    }
+
     /// The object at `index` (named `key`) is done: the key through which all are, when that moved to a named one.
     fn done(&mut self, index: usize, key: &str) -> Option<String> {
+        if self.stopped.is_some_and(|stopped| index > stopped) {
+            return None;
+        }
         self.ahead.insert(index, key.to_owned());
         let mut through = None;
         while let Some(key) = self.ahead.remove(&self.next) {
@@ -580,6 +634,10 @@ impl MigrationReport {
                 self.verified += u64::from(verified);
             }
             Outcome::Kept => self.kept += 1,
+            Outcome::Differs => {
+                self.kept += 1;
+                self.differing.push(key);
+            }
             Outcome::Withdrawn => self.withdrawn += 1,
             Outcome::Gone => self.gone += 1,
             Outcome::Failed(failure) => self.failed.push(failure),
@@ -622,6 +680,8 @@ async fn migrate_one(
                     Err(err) => failed(err),
                 };
             }
+            // The cutover never overwrites the target: what differs there is the app's newer write.
+            Ok(_) if options.delete_source => return Outcome::Differs,
             Ok(_) if options.live => return Outcome::Kept,
             Ok(Difference::Bytes) => {}
             Ok(Difference::Metadata { .. }) if options.dry_run => {
@@ -640,6 +700,10 @@ async fn migrate_one(
                 }
             }
         }
+    }
+    // A live cutover runs once the app uses the target: what the target lacks, the app deleted.
+    if options.live && options.delete_source {
+        return Outcome::Differs;
     }
     if options.dry_run {
         return Outcome::Copied { bytes: meta.size, verified: false, deleted: Deletion::NotAsked };

@@ -161,3 +161,127 @@ async fn delete_if_unchanged_keeps_a_changed_object_on_every_backend() {
     let rgw = storage_s3::S3Backend::new(backends::s3_config(&backends::unique_prefix())).unwrap();
     assert!(!rgw.deletes_conditionally().await, "Ceph 16 deletes whatever If-Match says (see docs/guides)");
 }
+
+/// The guide's cutover after the app moved to the target: the app rewrote `x.txt` and deleted `gone.txt` there.
+/// `--live --delete-source` keeps the app's write, does not copy `gone.txt` back, and keeps both sources (reported);
+/// `--delete-source` alone never overwrites the app's `x.txt` either (it copies what the target lacks, as a one-shot
+/// move). Identical files' sources are deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cutover_keeps_the_apps_writes_and_deletes_on_the_target() {
+    for live in [true, false] {
+        let (source, _d) = backends::fresh(Kind::Fs).await;
+        for name in ["x.txt", "gone.txt", "same.txt"] {
+            source.save(name, &b"OLD"[..]).await.unwrap();
+        }
+        let (target, _d2) = backends::fresh(Kind::Memory).await;
+        assert_eq!(migrate(&source, &target, &MigrateOptions::default(), &|_| {}).await.unwrap().copied, 3);
+        let overwrite = storage_core::SaveOptions::default().with_overwrite(storage_core::OverwritePolicy::Overwrite);
+        target.save_with("x.txt", &b"NEW"[..], overwrite).await.unwrap();
+        target.delete("gone.txt").await.unwrap();
+
+        let options = MigrateOptions::default().with_live(live).with_delete_source(true);
+        let report = migrate(&source, &target, &options, &|_| {}).await.unwrap();
+        assert_eq!(target.read("x.txt").await.unwrap(), &b"NEW"[..], "live {live}: {report}");
+        assert_eq!(source.read("x.txt").await.unwrap(), &b"OLD"[..], "live {live}: the source is kept: {report}");
+        assert!(report.differing.contains(&"x.txt".to_owned()), "live {live}: reported: {report}");
+        assert!(report.to_string().contains("kept `x.txt` in the source"), "{report}");
+        assert!(!source.exists("same.txt").await.unwrap(), "live {live}: an identical copy's source is deleted");
+        // Without `--live` the cutover is also a one-shot move: what the target lacks is copied, then deleted.
+        assert_eq!(report.deleted, if live { 1 } else { 2 }, "live {live}: {report}");
+        if live {
+            assert!(!target.exists("gone.txt").await.unwrap(), "the app's delete is not undone: {report}");
+            assert_eq!(report.differing, vec!["gone.txt".to_owned(), "x.txt".to_owned()], "{report}");
+            assert!(source.exists("gone.txt").await.unwrap(), "{report}");
+        }
+    }
+}
+
+/// A list naming a checkpoint record (`.storage/migrate/<job>/…json`) does not copy it: the names path skips the
+/// reserved prefix as the listing does, so a later `--job` run of that job on the target is not fooled into
+/// thinking it finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_checkpoint_record_is_not_copied() {
+    let (source, _d) = backends::fresh(Kind::Memory).await;
+    let (empty, _d2) = backends::fresh(Kind::Memory).await;
+    let job = MigrateOptions::default().with_checkpoints(Checkpoints::new("next").unwrap());
+    migrate(&empty, &source, &job, &|_| {}).await.unwrap();
+    let records = keys(&source, ".storage/migrate/next/").await;
+    assert!(!records.is_empty(), "the finished job left a record in the source");
+    source.save("a.txt", &b"data"[..]).await.unwrap();
+
+    let (target, _d3) = backends::fresh(Kind::Memory).await;
+    let names = futures::stream::iter(records.into_iter().map(Ok));
+    let plain = MigrateOptions::default();
+    let listed = storage_migrate::migrate_names(&source, &target, names, &plain, &|_| {}).await.unwrap();
+    assert_eq!(listed.copied, 0, "{listed}");
+    assert!(keys(&target, ".storage/").await.is_empty(), "no record copied: {listed}");
+    let resumed = migrate(&source, &target, &job, &|_| {}).await.unwrap();
+    assert_eq!(resumed.copied, 1, "the job's own run copies the data: {resumed}");
+}
+
+/// Refuses every write of one key, as a target that keeps failing on it would.
+#[derive(Debug)]
+struct RefusePut {
+    key: String,
+}
+
+impl Around for RefusePut {
+    type Held = ();
+    fn call<'a, T: Send + 'a>(&'a self, call: &'a Call, run: Run<'a, T>) -> Ran<'a, T, ()> {
+        Box::pin(async move {
+            if call.op() == BackendOp::Put && call.key() == Some(self.key.as_str()) {
+                return Err(storage_core::Error::backend("memory", call.key(), "refused by the test"));
+            }
+            run.await.map(|value| (value, ()))
+        })
+    }
+}
+
+impl Layer for RefusePut {
+    fn layer(&self, inner: Arc<dyn storage_core::Backend>) -> Arc<dyn storage_core::Backend> {
+        Arc::new(Wrapped::new(inner, RefusePut { key: self.key.clone() }))
+    }
+}
+
+/// A `--job` run in which one file fails is not recorded complete and does not record past that file, so running
+/// the same command again (or a Kubernetes retry of the shard) copies it; `status` then reports the job complete
+/// with no failure left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_file_is_retried_by_the_next_run_of_the_job() {
+    let (source, _d) = backends::fresh(Kind::Memory).await;
+    write_tree(&source, 4..44).await;
+    let failing = backends::tree_file(9).name;
+    let (target, _d2) = backends::fresh(Kind::Memory).await;
+    let refusing = target.clone().layer(RefusePut { key: failing.clone() });
+    let options = MigrateOptions::default()
+        .with_concurrency(4)
+        .with_retries(0, std::time::Duration::from_millis(1))
+        .with_checkpoints(Checkpoints::new("retry").unwrap().with_every(1));
+    let first = migrate(&source, &refusing, &options, &|_| {}).await.unwrap();
+    assert_eq!(first.failed.len(), 1, "{first}");
+    let stale = std::time::Duration::from_secs(600);
+    let status = storage_migrate::job_status(&target, "retry", ".storage/migrate", stale).await.unwrap();
+    assert!(!status.complete && status.totals.failed.contains_key(&failing), "{status}");
+
+    let second = migrate(&source, &target, &options, &|_| {}).await.unwrap();
+    assert!(second.is_complete(), "{second}");
+    assert_eq!(second.copied, 1, "the rerun copies the failed file: {second}");
+    assert!(target.exists(&failing).await.unwrap());
+    let status = storage_migrate::job_status(&target, "retry", ".storage/migrate", stale).await.unwrap();
+    assert!(status.complete, "{status}");
+    assert!(status.totals.failed.is_empty(), "{status}");
+    assert_eq!(status.totals.copied, 40, "{status}");
+}
+
+/// `--dry-run --job` writes nothing to the target, not even the job's first record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_of_a_job_writes_no_record() {
+    let (source, _d) = backends::fresh(Kind::Memory).await;
+    write_tree(&source, 4..14).await;
+    let (target, _d2) = backends::fresh(Kind::Memory).await;
+    let options =
+        MigrateOptions::default().with_dry_run(true).with_checkpoints(Checkpoints::new("dry").unwrap().with_every(1));
+    let report = migrate(&source, &target, &options, &|_| {}).await.unwrap();
+    assert_eq!(report.copied, 10, "{report}");
+    assert!(keys(&target, "").await.is_empty(), "a dry run wrote to the target");
+}
