@@ -193,9 +193,24 @@ fn tests(phases: &mut Phases, settings: Vec<(String, String)>, counts: &mut test
     // The fuzz targets run once, in their own bounded pass.
     let skip_fuzz = ["--skip", fuzz::TARGET_PREFIX];
     let build = [&["--workspace", "--locked"][..], &TEST_FEATURES[..]].concat();
-    phases.run("tests (binaries side by side)", || test_pass::run(&build, &skip_fuzz, &settings, counts))?;
-    phases.run("python (storage_rs wheel, pytest)", || python::wheel_and_tests(&settings))?;
-    phases.run("django example (Chromium, disk and RGW)", || django_example::test(&settings))?;
+    let binaries = phases.run("test build (cargo test --no-run)", || test_pass::build(&build))?;
+    // The Python lane (the wheel and pytest, then the Django example, which needs that wheel and the `storage`
+    // binary just built) runs beside the Rust test binaries: most of both is waiting on servers and a browser.
+    let python_settings = settings.clone();
+    let python_lane = std::thread::spawn(move || {
+        let started = Instant::now();
+        let package = python::wheel_and_tests(&python_settings);
+        let package_wall = started.elapsed();
+        let example = package.as_ref().map_err(Clone::clone).and_then(|()| django_example::test(&python_settings));
+        ((package, package_wall), (example, started.elapsed() - package_wall))
+    });
+    let rust = phases
+        .run("tests (binaries side by side)", || test_pass::run(&binaries, &build, &skip_fuzz, &settings, counts));
+    let ((package, package_wall), (example, example_wall)) =
+        python_lane.join().map_err(|_| "the Python lane's thread panicked".to_owned())?;
+    phases.record("python (storage_rs wheel, pytest)", Lane::Background, package_wall, &package);
+    phases.record("django example (Chromium, disk, RGW, memory)", Lane::Background, example_wall, &example);
+    rust.and(package).and(example)?;
     phases.run("fuzz (bounded)", fuzz::bounded)
 }
 

@@ -18,7 +18,7 @@ const AT_ONCE: usize = 2;
 
 /// One test executable and the directory of its package.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct TestBinary {
+pub struct TestBinary {
     executable: PathBuf,
     package_dir: PathBuf,
 }
@@ -94,15 +94,8 @@ impl Counts {
     }
 }
 
-/// Builds the tests with `build_args` (after `cargo test`), then runs every test binary with `test_args` and the
-/// environment `env`, [`AT_ONCE`] at a time, and the doc tests beside them; the counts reach `counts` whether or not
-/// they all pass. Fails naming every job that failed.
-pub fn run(
-    build_args: &[&str],
-    test_args: &[&str],
-    env: &[(String, String)],
-    counts: &mut Counts,
-) -> Result<(), String> {
+/// Builds the tests with `build_args` (after `cargo test`) and names their binaries.
+pub fn build(build_args: &[&str]) -> Result<Vec<TestBinary>, String> {
     eprintln!("xtask: cargo test --no-run (the test binaries)");
     let built = cargo()
         .args(["test", "--no-run", "--message-format=json-render-diagnostics"])
@@ -117,8 +110,21 @@ pub fn run(
     if binaries.is_empty() {
         return Err("cargo test --no-run named no test binary".into());
     }
+    Ok(binaries)
+}
+
+/// Runs every test binary [`build`] made with `test_args` and the environment `env`, [`AT_ONCE`] at a time, and the
+/// doc tests (built with `build_args`) beside them; the counts reach `counts` whether or not they all pass. Fails
+/// naming every job that failed.
+pub fn run(
+    binaries: &[TestBinary],
+    build_args: &[&str],
+    test_args: &[&str],
+    env: &[(String, String)],
+    counts: &mut Counts,
+) -> Result<(), String> {
     let mut jobs: Vec<(String, Command)> = Vec::new();
-    for binary in &binaries {
+    for binary in binaries {
         let mut command = Command::new(&binary.executable);
         command.args(test_args).current_dir(&binary.package_dir).envs(env.iter().cloned());
         jobs.push((binary.name(), command));
